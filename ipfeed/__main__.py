@@ -1,0 +1,5 @@
+"""`python -m ipfeed`."""
+
+from .cli import main
+
+main()

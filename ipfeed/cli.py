@@ -1,0 +1,257 @@
+"""The `ipfeed` command: thin click commands over the Service; errors become one clear line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import traceback
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__, node
+from .config import Settings
+from .errors import IpfeedError
+from .service import FeedView, Service
+
+T = TypeVar("T")
+
+
+@dataclass
+class Context:
+    """What every command gets: the settings and the service."""
+
+    settings: Settings
+    verbose: bool
+
+    @property
+    def service(self) -> Service:
+        """The service for this home."""
+        return Service(self.settings)
+
+
+class _Group(click.Group):
+    """Turns IpfeedError into one line on stderr and exit 1 (-v adds the traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IpfeedError as e:
+            if isinstance(ctx.obj, Context) and ctx.obj.verbose:
+                traceback.print_exc()
+            raise click.ClickException(str(e)) from e
+
+
+def run(aw: Awaitable[T]) -> T:
+    """Run one service coroutine to completion."""
+    async def main() -> T:
+        return await aw
+
+    return asyncio.run(main())
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(cls=_Group)
+@click.option("--home", envvar="IPFEED_HOME", type=click.Path(path_type=Path),
+              help="ipfeed home (key, outbox, node). Default: $XDG_DATA_HOME/ipfeed.")
+@click.option("--api", envvar="IPFEED_API", metavar="MULTIADDR",
+              help="Use an existing Kubo node's RPC API instead of the managed node.")
+@click.option("-v", "--verbose", is_flag=True, help="Show details (tracebacks) on errors.")
+@click.version_option(__version__, prog_name="ipfeed")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, api: str | None, verbose: bool) -> None:
+    """ipfeed: a signed social feed on your own IPFS node, named by your key in IPNS."""
+    ctx.obj = Context(Settings.from_env().with_(home=home, api=api), verbose)
+
+
+@cli.command()
+@click.option("--name", default="", help="Display name for your profile.")
+@pass_ctx
+def init(c: Context, name: str) -> None:
+    """Create your identity key (0600) and your feed; a no-op if it exists."""
+    me, created = c.service.init(name)
+    if not created:
+        click.echo(f"already initialized: {me.name} (key {c.settings.key_path}); nothing changed")
+        return
+    click.echo(f"created identity {me.name}")
+    click.echo(f"key: {c.settings.key_path} (mode 600; back it up)")
+    if c.settings.api or node.managed_api(c.settings):
+        result = run(c.service.publish())
+        click.echo(f"published feed root {result.root}")
+    else:
+        click.echo("start your node with `ipfeed node start`, then `ipfeed publish`")
+
+
+@cli.command("id")
+@pass_ctx
+def id_(c: Context) -> None:
+    """Print your feed's IPNS name."""
+    click.echo(c.service.identity().name)
+
+
+@cli.command()
+@click.argument("text", required=False, default="")
+@click.option("--reply-to", metavar="CID", help="The post this one answers (from any feed).")
+@click.option("--attach", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Attach a file (repeatable).")
+@pass_ctx
+def post(c: Context, text: str, reply_to: str | None, attach: tuple[Path, ...]) -> None:
+    """Sign and publish a post; print its CID. Use - as TEXT to read stdin."""
+    if text == "-":
+        text = sys.stdin.read()
+    result = run(c.service.post(text, reply_to, attach))
+    click.echo(result.cid)
+
+
+@cli.command()
+@pass_ctx
+def publish(c: Context) -> None:
+    """Send saved posts and the newest feed root to the node and IPNS."""
+    r = run(c.service.publish())
+    click.echo(f"published {r.name} -> {r.root} ({r.count} posts, {r.sealed} newly signed)")
+
+
+@cli.group(cls=_Group)
+def profile() -> None:
+    """Your profile."""
+
+
+@profile.command("set")
+@click.option("--name", help="Display name.")
+@click.option("--bio", help="A short text about you.")
+@click.option("--avatar", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="An image file.")
+@pass_ctx
+def profile_set(c: Context, name: str | None, bio: str | None, avatar: Path | None) -> None:
+    """Change your profile and publish it."""
+    r = run(c.service.profile_set(name, bio, avatar))
+    click.echo(f"published {r.name} -> {r.root}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(0, 100000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def show(c: Context, name: str, limit: int, as_json: bool) -> None:
+    """Resolve NAME, verify its feed, and print its newest posts."""
+    view = run(c.service.show(name, limit))
+    if as_json:
+        click.echo(json.dumps(view.to_json(), indent=2, ensure_ascii=False))
+    else:
+        _print_feed(view)
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _print_feed(view: FeedView) -> None:
+    p = view.root.profile
+    click.echo(f"{p.name or '(no name)'}  {view.name}")
+    if p.bio:
+        click.echo(p.bio)
+    click.echo(f"{view.root.count} posts, updated {_when(view.root.updated)}; newest first:")
+    for item in view.posts:
+        click.echo("")
+        click.echo(f"#{item.seq}  {_when(item.created)}  {item.cid}")
+        if item.reply_to:
+            click.echo(f"  reply to {item.reply_to}")
+        for line in item.text.splitlines() or [""]:
+            click.echo(f"  {line}")
+        for a in item.attachments:
+            click.echo(f"  [attachment] {a.name} ({a.type}, {a.size} bytes) {a.cid}")
+
+
+# -- node -------------------------------------------------------------------------------
+@cli.group(cls=_Group, name="node")
+def node_group() -> None:
+    """The managed Kubo node."""
+
+
+@node_group.command()
+@pass_ctx
+def start(c: Context) -> None:
+    """Start the node in the background (API on 127.0.0.1)."""
+    st = node.start(c.settings)
+    click.echo(f"node running (pid {st.pid}), API {st.api}, repo {st.repo}")
+
+
+@node_group.command()
+@pass_ctx
+def stop(c: Context) -> None:
+    """Stop the node."""
+    click.echo("node stopped" if node.stop(c.settings) else "node was not running")
+
+
+@node_group.command("status")
+@pass_ctx
+def node_status(c: Context) -> None:
+    """Whether the node runs, and where."""
+    st = node.status(c.settings)
+    if st.running:
+        click.echo(f"running (pid {st.pid}), API {st.api}, repo {st.repo}")
+    else:
+        click.echo(f"not running (repo {st.repo})")
+        raise SystemExit(3)
+
+
+@node_group.command()
+@pass_ctx
+def addrs(c: Context) -> None:
+    """Print the node's swarm multiaddrs (give one to a friend)."""
+    for a in run(c.service.addrs()):
+        click.echo(a)
+
+
+@node_group.command()
+@click.argument("multiaddr")
+@pass_ctx
+def connect(c: Context, multiaddr: str) -> None:
+    """Connect to a peer now."""
+    run(c.service.connect(multiaddr))
+    click.echo(f"connected to {multiaddr}")
+
+
+@node_group.group(cls=_Group)
+def peer() -> None:
+    """Persistent peerings (Kubo's Peering config), e.g. with a friend's home server."""
+
+
+@peer.command("add")
+@click.argument("multiaddr")
+@pass_ctx
+def peer_add(c: Context, multiaddr: str) -> None:
+    """Keep a connection to MULTIADDR (…/p2p/PEERID) from now on."""
+    run(c.service.peer_add(multiaddr))
+    click.echo(f"peering with {multiaddr} (kept across node restarts)")
+
+
+@peer.command("rm")
+@click.argument("multiaddr")
+@pass_ctx
+def peer_rm(c: Context, multiaddr: str) -> None:
+    """Stop peering with MULTIADDR or PEERID."""
+    removed = run(c.service.peer_rm(multiaddr))
+    click.echo("removed" if removed else "no such peering")
+
+
+@peer.command("ls")
+@pass_ctx
+def peer_ls(c: Context) -> None:
+    """List persistent peerings."""
+    for p in run(c.service.peers()):
+        addrs_ = p.get("Addrs") or []
+        click.echo(" ".join([p.get("ID", "?"), *addrs_]))
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="ipfeed")

@@ -1,0 +1,112 @@
+"""Canonical DAG-CBOR and CIDs: the pure byte layer every signed object rests on.
+
+Encoding is cbrrr's (canonical DAG-CBOR, C speed); decoding is strict and then checked by
+re-encoding, so only the one canonical encoding of a value is ever accepted. Links inside
+objects are CIDv1 with a sha2-256 multihash; they are checked as bytes on the hot path and
+parsed with multiformats where a person typed them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+import cbrrr
+from multiformats import CID
+
+from .errors import InvalidBlock, InvalidInput
+
+Link = cbrrr.CID
+
+# Binary CID prefixes: version 1, codec, sha2-256 (0x12), 32-byte digest (0x20).
+PREFIX_DAG_CBOR = b"\x01\x71\x12\x20"
+PREFIX_RAW = b"\x01\x55\x12\x20"
+PREFIX_DAG_PB = b"\x01\x70\x12\x20"
+FILE_PREFIXES = (PREFIX_RAW, PREFIX_DAG_PB)  # what `ipfs add --cid-version=1` yields
+CID_BYTES = 36
+
+
+def encode(obj: Any) -> bytes:
+    """Canonical DAG-CBOR bytes of a value."""
+    return bytes(cbrrr.encode_dag_cbor(obj))
+
+
+def decode(data: bytes, *, max_size: int, what: str) -> Any:
+    """Decode canonical DAG-CBOR, refusing oversize or non-canonical bytes before use."""
+    if len(data) > max_size:
+        raise InvalidBlock(f"{what}: {len(data)} bytes is over the limit of {max_size}")
+    try:
+        value = cbrrr.decode_dag_cbor(data)
+    except (ValueError, cbrrr.CbrrrDecodeError, RecursionError) as e:
+        raise InvalidBlock(f"{what}: not valid DAG-CBOR ({e})") from e
+    if encode(value) != data:
+        raise InvalidBlock(f"{what}: not the canonical DAG-CBOR encoding")
+    return value
+
+
+def cid_bytes_of(data: bytes) -> bytes:
+    """Binary CIDv1 (dag-cbor, sha2-256) of a block."""
+    return PREFIX_DAG_CBOR + hashlib.sha256(data).digest()
+
+
+def cid_str(cid_bytes: bytes) -> str:
+    """The canonical text form of a binary CID: multibase base32, lower case."""
+    return "b" + base64.b32encode(cid_bytes).decode("ascii").lower().rstrip("=")
+
+
+def cid_of(data: bytes) -> str:
+    """CIDv1 (dag-cbor, sha2-256, base32) of a block, computed locally."""
+    return cid_str(cid_bytes_of(data))
+
+
+def link_of(data: bytes) -> Link:
+    """A DAG-CBOR link (tag 42) to a dag-cbor block."""
+    return Link(cid_bytes_of(data))
+
+
+def link(cid: str) -> Link:
+    """A DAG-CBOR link to a CID given in canonical text form."""
+    return Link(cid_to_bytes(cid))
+
+
+def cid_to_bytes(cid: str) -> bytes:
+    """Binary form of a base32 CIDv1 (the form ipfeed writes)."""
+    if not cid.startswith("b"):
+        raise InvalidInput(f"{cid!r} is not a base32 CIDv1")
+    body = cid[1:].upper()
+    try:
+        return base64.b32decode(body + "=" * (-len(body) % 8))
+    except ValueError as e:
+        raise InvalidInput(f"{cid!r} is not a base32 CIDv1") from e
+
+
+def check_cid_bytes(raw: object, prefixes: tuple[bytes, ...], what: str) -> str:
+    """Check that raw bytes are a CIDv1 sha2-256 with one of the given codecs; return its text."""
+    if not isinstance(raw, bytes) or len(raw) != CID_BYTES or raw[:4] not in prefixes:
+        raise InvalidBlock(f"{what}: not a CIDv1 sha2-256 of an allowed codec")
+    return cid_str(raw)
+
+
+def check_link(value: object, prefixes: tuple[bytes, ...], what: str) -> str:
+    """Check a DAG-CBOR link (tag 42) like check_cid_bytes; return its text."""
+    if not isinstance(value, Link):
+        raise InvalidBlock(f"{what}: not a link")
+    return check_cid_bytes(bytes(value.cid_bytes), prefixes, what)
+
+
+def parse_cid(text: str, prefixes: tuple[bytes, ...] = (PREFIX_DAG_CBOR,)) -> str:
+    """Parse a CID a person typed (any multibase, `/ipfs/` allowed); return canonical text."""
+    text = text.strip().removeprefix("/ipfs/").split("/")[0]
+    try:
+        cid = CID.decode(text)
+    except (ValueError, KeyError) as e:
+        raise InvalidInput(f"{text!r} is not a CID ({e})") from e
+    raw = bytes(cid.set(version=1)) if cid.version == 0 else bytes(cid)
+    if raw[:4] not in prefixes or len(raw) != CID_BYTES:
+        kinds = ", ".join(_CODEC_NAMES[p] for p in prefixes)
+        raise InvalidInput(f"{text!r} is not a CIDv1 sha2-256 of a {kinds} block")
+    return cid_str(raw)
+
+
+_CODEC_NAMES = {PREFIX_DAG_CBOR: "dag-cbor", PREFIX_RAW: "raw", PREFIX_DAG_PB: "dag-pb"}

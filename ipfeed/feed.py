@@ -1,0 +1,229 @@
+"""Feed roots and the chain rules: what an IPNS name points at, and how posts must hang off it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import codec
+from .errors import ChainError, InvalidBlock, InvalidFollows, InvalidInput, InvalidRoot
+from .identity import Identity, normalize_name, verify
+from .post import Post
+from .schema import MAX_SAFE_INT, Fields
+
+TYPE = "ipfeed.root"
+FOLLOWS_TYPE = "ipfeed.follows"
+VERSION = 1
+MAX_ROOT_BYTES = 16 * 1024
+RECENT = 64  # newest posts linked from the root: the newest page costs two round trips
+MAX_DISPLAY_NAME_BYTES = 100
+MAX_BIO_BYTES = 2000
+MAX_FOLLOWS_BYTES = 1024 * 1024
+MAX_FOLLOWS = 5000
+MAX_ALIAS_BYTES = 100
+
+_REQUIRED = frozenset({"type", "v", "author", "seq", "updated", "profile", "count", "sig"})
+_OPTIONAL = frozenset({"recent", "follows"})
+_PROFILE_REQUIRED = frozenset({"name", "bio"})
+_PROFILE_OPTIONAL = frozenset({"avatar"})
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Who a feed says it is."""
+
+    name: str = ""
+    bio: str = ""
+    avatar: str | None = None  # UnixFS file CID
+
+    def to_obj(self) -> dict[str, Any]:
+        """The profile as it is encoded in a root."""
+        obj: dict[str, Any] = {"name": self.name, "bio": self.bio}
+        if self.avatar is not None:
+            obj["avatar"] = codec.link(self.avatar)
+        return obj
+
+    def to_json(self) -> dict[str, Any]:
+        """The profile for JSON output."""
+        return {"name": self.name, "bio": self.bio, "avatar": self.avatar}
+
+
+@dataclass(frozen=True)
+class Root:
+    """A verified feed root and the exact block it came from."""
+
+    cid: str
+    block: bytes
+    author: bytes
+    seq: int  # revision of the root; grows by one with every change
+    updated: int  # milliseconds since the Unix epoch, UTC
+    profile: Profile
+    count: int  # number of posts = seq of the head post
+    recent: tuple[str, ...] = field(default=())  # newest first; recent[0] is the head
+    follows: str | None = None  # link to a follow list block
+
+    @property
+    def head(self) -> str | None:
+        """The newest post's CID, if any."""
+        return self.recent[0] if self.recent else None
+
+
+def build(identity: Identity, *, seq: int, updated: int, profile: Profile, count: int,
+          recent: Sequence[str], follows: str | None = None) -> Root:
+    """Sign a new root; it must pass the same checks a reader applies."""
+    obj: dict[str, Any] = {
+        "type": TYPE, "v": VERSION, "author": identity.public, "seq": seq,
+        "updated": updated, "profile": profile.to_obj(), "count": count,
+    }
+    if recent:
+        obj["recent"] = [codec.link(c) for c in recent]
+    if follows is not None:
+        obj["follows"] = codec.link(follows)
+    obj["sig"] = identity.sign(codec.encode(obj))
+    try:
+        return parse(codec.encode(obj))
+    except (InvalidRoot, InvalidBlock) as e:
+        raise InvalidInput(str(e).replace("root: ", "cannot update the feed: ", 1)) from e
+
+
+def advance(identity: Identity, previous: Root | None, *, updated: int,
+            head: str | None = None, profile: Profile | None = None) -> Root:
+    """The next root after `previous`: optionally one new head post and/or a new profile."""
+    if previous is None:
+        seq, count, old_profile, follows = 1, 0, Profile(), None
+        recent: tuple[str, ...] = ()
+    else:
+        seq, count, recent = previous.seq + 1, previous.count, previous.recent
+        old_profile, follows = previous.profile, previous.follows
+    if head is not None:
+        count, recent = count + 1, (head, *recent)[:RECENT]
+    return build(identity, seq=seq, updated=updated, profile=profile or old_profile,
+                 count=count, recent=recent, follows=follows)
+
+
+def parse(block: bytes, cid: str | None = None) -> Root:
+    """Decode and fully verify one root block (format, limits, signature, CID if given)."""
+    computed = codec.cid_of(block)
+    what = f"root {cid or computed}"
+    if cid is not None and cid != computed:
+        raise InvalidBlock(f"{what}: block bytes hash to {computed}")
+    obj = codec.decode(block, max_size=MAX_ROOT_BYTES, what=what)
+    f = Fields(obj, what, InvalidRoot, _REQUIRED, _OPTIONAL)
+    f.const("type", TYPE)
+    f.const("v", VERSION)
+    author = f.blob("author", 32)
+    seq = f.integer("seq", 1)
+    updated = f.integer("updated", 0, MAX_SAFE_INT)
+    count = f.integer("count", 0)
+    sig = f.blob("sig", 64)
+    profile = _profile(Fields(obj["profile"], f"{what}: profile", InvalidRoot,
+                              _PROFILE_REQUIRED, _PROFILE_OPTIONAL))
+    recent: tuple[str, ...] = ()
+    if count == 0 and f.has("recent"):
+        raise f.fail("recent must be absent when count is 0")
+    if count > 0:
+        if not f.has("recent"):
+            raise f.fail("recent is missing")
+        want = min(count, RECENT)
+        items = f.items("recent", want, want)
+        recent = tuple(_link(f, v, f"recent[{i}]", (codec.PREFIX_DAG_CBOR,))
+                       for i, v in enumerate(items))
+        if len(set(recent)) != len(recent):
+            raise f.fail("recent lists a post twice")
+    follows = _link(f, obj["follows"], "follows", (codec.PREFIX_DAG_CBOR,)) if f.has("follows") else None
+    unsigned = {k: v for k, v in obj.items() if k != "sig"}
+    if not verify(author, codec.encode(unsigned), sig):
+        raise f.fail("signature does not verify with the author's key")
+    return Root(computed, block, author, seq, updated, profile, count, recent, follows)
+
+
+def _link(f: Fields, value: object, key: str, prefixes: tuple[bytes, ...]) -> str:
+    try:
+        return codec.check_link(value, prefixes, key)
+    except InvalidBlock as e:
+        raise f.fail(str(e)) from e
+
+
+def _profile(p: Fields) -> Profile:
+    name = p.text("name", MAX_DISPLAY_NAME_BYTES)
+    bio = p.text("bio", MAX_BIO_BYTES)
+    avatar = _link(p, p.obj["avatar"], "avatar", codec.FILE_PREFIXES) if p.has("avatar") else None
+    return Profile(name, bio, avatar)
+
+
+def check_root_author(root: Root, public: bytes, name: str) -> None:
+    """The root must be signed by the key inside the name it was resolved from."""
+    if root.author != public:
+        raise InvalidRoot(f"root {root.cid}: signed by another key than the one in {name}")
+
+
+def check_next(newer: Post, older: Post) -> None:
+    """`older` must be exactly the post `newer.prev` names, one sequence number before it."""
+    if newer.prev != older.cid:
+        raise ChainError(f"post {newer.cid}: prev is {newer.prev}, not {older.cid}")
+    if older.seq != newer.seq - 1:
+        raise ChainError(f"post {older.cid}: seq {older.seq} does not precede {newer.seq}")
+    if older.author != newer.author:
+        raise ChainError(f"post {older.cid}: another author than post {newer.cid}")
+
+
+def check_page(root: Root, posts: Sequence[Post]) -> None:
+    """Posts given newest first must be the head and its consecutive predecessors."""
+    for i, p in enumerate(posts):
+        if p.author != root.author:
+            raise ChainError(f"post {p.cid}: not by the feed's author")
+        if p.seq != root.count - i:
+            raise ChainError(f"post {p.cid}: seq {p.seq}, expected {root.count - i}")
+        if i < len(root.recent) and p.cid != root.recent[i]:
+            raise ChainError(f"post {p.cid}: root {root.cid} lists {root.recent[i]} at position {i}")
+        if i:
+            check_next(posts[i - 1], p)
+
+
+@dataclass(frozen=True)
+class Follow:
+    """One entry of a follow list."""
+
+    name: str
+    alias: str = ""
+
+
+def build_follows(follows: Sequence[Follow]) -> tuple[bytes, str]:
+    """The block and CID of a follow list (sorted by name, no duplicates)."""
+    items = []
+    for fo in sorted(follows, key=lambda x: x.name):
+        item: dict[str, Any] = {"name": fo.name}
+        if fo.alias:
+            item["alias"] = fo.alias
+        items.append(item)
+    block = codec.encode({"type": FOLLOWS_TYPE, "v": VERSION, "follows": items})
+    parse_follows(block)
+    return block, codec.cid_of(block)
+
+
+def parse_follows(block: bytes, cid: str | None = None) -> tuple[Follow, ...]:
+    """Decode and verify a follow list block (its integrity comes from the signed root's link)."""
+    computed = codec.cid_of(block)
+    what = f"follow list {cid or computed}"
+    if cid is not None and cid != computed:
+        raise InvalidBlock(f"{what}: block bytes hash to {computed}")
+    obj = codec.decode(block, max_size=MAX_FOLLOWS_BYTES, what=what)
+    f = Fields(obj, what, InvalidFollows, frozenset({"type", "v", "follows"}))
+    f.const("type", FOLLOWS_TYPE)
+    f.const("v", VERSION)
+    out: list[Follow] = []
+    for i, item in enumerate(f.items("follows", MAX_FOLLOWS, 0)):
+        e = Fields(item, f"{what}: entry {i}", InvalidFollows, frozenset({"name"}), frozenset({"alias"}))
+        name = e.text("name", 100, 1)
+        try:
+            canonical = normalize_name(name)
+        except InvalidInput as err:
+            raise e.fail(str(err)) from err
+        if canonical != name:
+            raise e.fail(f"name {name!r} is not in canonical k51 form")
+        if out and name <= out[-1].name:
+            raise e.fail("entries must be sorted by name with no duplicates")
+        alias = e.text("alias", MAX_ALIAS_BYTES, 1) if e.has("alias") else ""
+        out.append(Follow(name, alias))
+    return tuple(out)

@@ -1,0 +1,136 @@
+"""Ed25519 identities: the key that signs posts is the key that names the feed in IPNS."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import nacl.exceptions
+import nacl.signing
+from multiformats import CID, multibase, multihash
+
+from .errors import InsecureKeyFile, InvalidInput, MissingIdentity
+
+# libp2p's protobuf PublicKey/PrivateKey framing for ed25519 (KeyType 1).
+_PUBLIC_PREFIX = b"\x08\x01\x12\x20"
+_PRIVATE_PREFIX = b"\x08\x01\x12\x40"
+_KEY_HEADER = "# ipfeed identity: ed25519 seed, hex. Keep it secret; back it up."
+
+
+def verify(public: bytes, message: bytes, signature: bytes) -> bool:
+    """True if `signature` is `public`'s ed25519 signature of `message`."""
+    try:
+        nacl.signing.VerifyKey(public).verify(message, signature)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
+        return False
+    return True
+
+
+def name_from_public(public: bytes) -> str:
+    """The IPNS name (`k51…`, CIDv1 libp2p-key, base36) of an ed25519 public key."""
+    digest = multihash.wrap(_PUBLIC_PREFIX + public, "identity")
+    return str(CID("base36", 1, "libp2p-key", digest))
+
+
+def public_from_name(name: str) -> bytes:
+    """The ed25519 public key inside an IPNS name (`k51…` or a `12D3Koo…` peer ID)."""
+    text = name.strip().removeprefix("/ipns/").split("/")[0]
+    try:
+        if text.startswith("12D3Koo"):
+            mh = multibase.get("base58btc").decode(text)
+        else:
+            cid = CID.decode(text)
+            if cid.codec.name != "libp2p-key":
+                raise ValueError(f"codec is {cid.codec.name}, not libp2p-key")
+            mh = bytes(cid.digest)
+        code, size, rest = _unwrap(mh)
+    except (ValueError, KeyError) as e:
+        raise InvalidInput(f"{text!r} is not an IPNS name ({e})") from e
+    if code != 0x00 or size != len(rest) or not rest.startswith(_PUBLIC_PREFIX) or len(rest) != 36:
+        raise InvalidInput(f"{text!r} is not the IPNS name of an ed25519 key")
+    return rest[4:]
+
+
+def _unwrap(mh: bytes) -> tuple[int, int, bytes]:
+    """Split a multihash with one-byte code and length (all identity hashes of keys)."""
+    if len(mh) < 2:
+        raise ValueError("multihash too short")
+    return mh[0], mh[1], mh[2:]
+
+
+def normalize_name(name: str) -> str:
+    """The canonical `k51…` form of any accepted spelling of an IPNS name."""
+    return name_from_public(public_from_name(name))
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A user's ed25519 key pair."""
+
+    signing_key: nacl.signing.SigningKey
+
+    @property
+    def public(self) -> bytes:
+        """The 32-byte public key."""
+        return bytes(self.signing_key.verify_key)
+
+    @property
+    def name(self) -> str:
+        """The feed's IPNS name."""
+        return name_from_public(self.public)
+
+    def sign(self, message: bytes) -> bytes:
+        """The 64-byte ed25519 signature of `message`."""
+        return bytes(self.signing_key.sign(message).signature)
+
+    def libp2p_private_key(self) -> bytes:
+        """The key in libp2p's protobuf framing, as `ipfs key import` takes it."""
+        return _PRIVATE_PREFIX + bytes(self.signing_key) + self.public
+
+    def __repr__(self) -> str:  # never show key material
+        return f"Identity({self.name})"
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> Identity:
+        """The identity of a 32-byte seed."""
+        return cls(nacl.signing.SigningKey(seed))
+
+    @classmethod
+    def generate(cls) -> Identity:
+        """A fresh random identity."""
+        return cls(nacl.signing.SigningKey.generate())
+
+
+def load(path: Path) -> Identity:
+    """Load the key file, refusing one that is missing or readable by others."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError as e:
+        raise MissingIdentity(f"no identity key at {path}; run `ipfeed init`") from e
+    with os.fdopen(fd, "r", encoding="ascii") as f:
+        mode = os.fstat(f.fileno()).st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise InsecureKeyFile(
+                f"{path} is accessible by other users (mode {stat.S_IMODE(mode):o}); "
+                f"run `chmod 600 {path}`"
+            )
+        lines = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+    try:
+        seed = bytes.fromhex(lines[0])
+        if len(lines) != 1 or len(seed) != 32:
+            raise ValueError
+    except (ValueError, IndexError) as e:
+        raise MissingIdentity(f"{path} is not an ipfeed key file") from e
+    return Identity.from_seed(seed)
+
+
+def save(identity: Identity, path: Path) -> None:
+    """Write a new key file 0600; never overwrite an existing one."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(f"{_KEY_HEADER}\n# name: {identity.name}\n{bytes(identity.signing_key).hex()}\n")
+        f.flush()
+        os.fsync(f.fileno())

@@ -1,0 +1,213 @@
+"""The Kubo RPC API: the one module that talks to the node (through aioipfs).
+
+aioipfs provides the HTTP session and the API URL from a multiaddr; several of its endpoint
+methods are broken against current Kubo and aiohttp (see docs/DESIGN.md), so every call goes
+through `Kubo._call` with the exact parameters Kubo expects. Foreign errors become
+ipfeed's NodeError family here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import aioipfs
+from aioipfs.multi import multiform_bytes
+
+from . import codec
+from .errors import InvalidBlock, NodeFailed, NodeTimeout, NodeUnavailable, NotFound
+
+Params = Sequence[tuple[str, str]]
+
+
+class Kubo:
+    """An open connection to one Kubo node's RPC API (use `async with`)."""
+
+    def __init__(self, api: str, timeout: float = 30.0) -> None:
+        self.api = api
+        self.timeout = timeout
+        self._client: aioipfs.AsyncIPFS | None = None
+
+    async def __aenter__(self) -> Kubo:
+        # aioipfs builds its aiohttp session in __init__, so only inside a running loop.
+        try:
+            self._client = aioipfs.AsyncIPFS(maddr=self.api)
+        except Exception as e:  # aioipfs raises plain exceptions for bad multiaddrs
+            raise NodeUnavailable(f"bad Kubo API address {self.api!r}: {e}") from e
+        return self
+
+    async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+    async def _call(self, path: str, params: Params = (), data: Any = None, *,
+                    timeout: float | None = None, max_bytes: int | None = None) -> bytes:
+        """POST one RPC call; return the body, bounded by `max_bytes` and `timeout`."""
+        assert self._client is not None, "use `async with Kubo(...)`"
+        limit = self.timeout if timeout is None else timeout
+        query = [*params, ("timeout", f"{limit:.3f}s")]
+        url = self._client.api_endpoint(path)
+        try:
+            async with asyncio.timeout(limit + 5):
+                async with self._client.session.post(url, params=query, data=data) as resp:
+                    body = await _read(resp, max_bytes)
+                    if resp.status != 200:
+                        raise _api_error(path, resp.status, body)
+        except (aiohttp.ClientConnectionError, OSError) as e:
+            raise NodeUnavailable(
+                f"no Kubo node answers at {self.api} ({e.__class__.__name__}); "
+                "run `ipfeed node start`, or check --api"
+            ) from e
+        except TimeoutError as e:
+            raise NodeTimeout(f"the node did not answer {path} within {limit:g}s") from e
+        if max_bytes is not None and len(body) > max_bytes:
+            raise InvalidBlock(f"{path}: answer is over the limit of {max_bytes} bytes")
+        return body
+
+    async def _json(self, path: str, params: Params = (), data: Any = None, *,
+                    timeout: float | None = None) -> Any:
+        body = await self._call(path, params, data, timeout=timeout)
+        try:
+            return json.loads(body)
+        except ValueError as e:
+            raise NodeFailed(f"{path}: the node sent something that is not JSON") from e
+
+    # -- node -------------------------------------------------------------------------
+    async def id(self) -> dict[str, Any]:
+        """The node's identity: ID, Addresses, AgentVersion."""
+        result: dict[str, Any] = await self._json("id", timeout=10)
+        return result
+
+    async def swarm_connect(self, maddr: str) -> None:
+        """Connect to a peer now."""
+        await self._json("swarm/connect", [("arg", maddr)])
+
+    async def swarm_peers(self) -> list[str]:
+        """Multiaddrs (with /p2p/ID) of the connected peers."""
+        res = await self._json("swarm/peers")
+        return [f"{p['Addr']}/p2p/{p['Peer']}" for p in res.get("Peers") or []]
+
+    async def config_get(self, key: str) -> Any:
+        """One config value, or None if it is not set."""
+        try:
+            res = await self._json("config", [("arg", key)])
+        except NodeFailed as e:
+            if "not found" in str(e) or "failed to get config value" in str(e):
+                return None
+            raise
+        return res.get("Value")
+
+    async def config_set(self, key: str, value: Any) -> None:
+        """Set one config value (JSON)."""
+        await self._json("config", [("arg", key), ("arg", json.dumps(value)), ("json", "true")])
+
+    # -- blocks -----------------------------------------------------------------------
+    async def block_put(self, block: bytes) -> str:
+        """Store exact dag-cbor bytes; check the node's CID is the one computed locally."""
+        res = await self._json("block/put", [("cid-codec", "dag-cbor"), ("mhtype", "sha2-256")],
+                               multiform_bytes(block, name="block"))
+        want = codec.cid_of(block)
+        if res.get("Key") != want:
+            raise NodeFailed(f"the node stored a block as {res.get('Key')}, expected {want}")
+        return want
+
+    async def block_get(self, cid: str, max_bytes: int, timeout: float | None = None) -> bytes:
+        """Fetch a block (from the network if needed) and check its bytes against its CID."""
+        try:
+            data = await self._call("block/get", [("arg", cid)], max_bytes=max_bytes, timeout=timeout)
+        except NodeTimeout as e:
+            raise NotFound(f"block {cid} could not be fetched in time") from e
+        if codec.cid_of(data) != cid:
+            raise InvalidBlock(f"block {cid}: the bytes received do not match the CID")
+        return data
+
+    async def add(self, data: bytes, name: str) -> tuple[str, int]:
+        """Add file bytes as UnixFS (CIDv1, raw leaves), pinned; return (CID, dag size)."""
+        res = await self._json("add", [("cid-version", "1"), ("raw-leaves", "true"),
+                                       ("pin", "true"), ("progress", "false")],
+                               multiform_bytes(data, name=name))
+        return codec.parse_cid(res["Hash"], codec.FILE_PREFIXES), int(res["Size"])
+
+    async def cat(self, cid: str, max_bytes: int, timeout: float | None = None) -> bytes:
+        """The bytes of a UnixFS file, refusing more than `max_bytes`."""
+        return await self._call("cat", [("arg", cid)], max_bytes=max_bytes, timeout=timeout)
+
+    async def pin_add(self, cid: str, timeout: float | None = None) -> None:
+        """Pin a DAG recursively."""
+        await self._json("pin/add", [("arg", cid), ("recursive", "true")], timeout=timeout)
+
+    async def pin_update(self, old: str, new: str, timeout: float | None = None) -> None:
+        """Move a recursive pin from one root to the next (cheap: only the difference)."""
+        await self._json("pin/update", [("arg", old), ("arg", new), ("unpin", "true")],
+                         timeout=timeout)
+
+    async def pinned(self, cid: str) -> bool:
+        """Whether a CID is pinned recursively."""
+        try:
+            res = await self._json("pin/ls", [("arg", cid), ("type", "recursive")])
+        except NodeFailed as e:
+            if "not pinned" in str(e):
+                return False
+            raise
+        return cid in (res.get("Keys") or {})
+
+    # -- keys and names ---------------------------------------------------------------
+    async def key_names(self) -> dict[str, str]:
+        """Keys in the node's keystore: name -> peer ID / IPNS name."""
+        res = await self._json("key/list", [("l", "true"), ("ipns-base", "base36")])
+        return {k["Name"]: k["Id"] for k in res.get("Keys") or []}
+
+    async def key_import(self, name: str, libp2p_key: bytes) -> str:
+        """Import a private key (libp2p protobuf framing); return its IPNS name."""
+        res = await self._json("key/import", [("arg", name), ("ipns-base", "base36"),
+                                              ("format", "libp2p-protobuf-cleartext")],
+                               multiform_bytes(libp2p_key, name="key"))
+        return str(res["Id"])
+
+    async def name_publish(self, key: str, cid: str, *, lifetime: str, ttl: str,
+                           timeout: float | None = None) -> str:
+        """Point the IPNS name of `key` at /ipfs/CID (also with no peers); return the name."""
+        res = await self._json("name/publish", [
+            ("arg", f"/ipfs/{cid}"), ("key", key), ("lifetime", lifetime), ("ttl", ttl),
+            ("allow-offline", "true"), ("resolve", "false"), ("ipns-base", "base36"),
+        ], timeout=timeout)
+        return str(res["Name"])
+
+    async def name_resolve(self, name: str, timeout: float) -> str:
+        """The /ipfs/ path an IPNS name points at now (no cache)."""
+        try:
+            res = await self._json("name/resolve", [
+                ("arg", f"/ipns/{name}"), ("nocache", "true"), ("recursive", "false"),
+                ("dht-timeout", f"{timeout:.3f}s"), ("dht-record-count", "4"),
+            ], timeout=timeout)
+        except (NodeFailed, NodeTimeout) as e:
+            raise NotFound(f"cannot resolve {name}: {e}") from e
+        return str(res["Path"])
+
+
+async def _read(resp: aiohttp.ClientResponse, max_bytes: int | None) -> bytes:
+    """The body, but stop reading once it is over `max_bytes` (a hostile peer can send more)."""
+    if max_bytes is None:
+        return await resp.read()
+    buf = bytearray()
+    async for chunk in resp.content.iter_any():
+        buf += chunk
+        if len(buf) > max_bytes:
+            break
+    return bytes(buf)
+
+
+def _api_error(path: str, status: int, body: bytes) -> Exception:
+    """Turn Kubo's error answer into a NodeError."""
+    try:
+        message = json.loads(body).get("Message") or body.decode(errors="replace")
+    except ValueError:
+        message = body[:300].decode(errors="replace")
+    if "context deadline exceeded" in message:
+        return NodeTimeout(f"{path}: the node timed out ({message})")
+    return NodeFailed(f"{path}: {message} (HTTP {status})")

@@ -1,0 +1,175 @@
+"""The durable outbox of the user's own feed: drafts, signed posts and roots, publish state.
+
+This is the one place the user's writing lives before the node has it, so it is SQLite with
+WAL and synchronous=FULL, and every step that follows (store, pin, publish) is recorded as a
+watermark per node so that repeating any step after a crash is harmless. Unlike the index,
+it is not a cache: deleting it can lose unpublished posts.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import IpfeedError
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE drafts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: posts remember their draft
+    created INTEGER NOT NULL,          -- ms since epoch, when the user wrote it
+    text TEXT NOT NULL,
+    reply_to TEXT,
+    attachments TEXT NOT NULL          -- JSON list of {path, name, type, size}
+);
+CREATE TABLE posts (
+    seq INTEGER PRIMARY KEY,
+    cid TEXT NOT NULL UNIQUE,
+    block BLOB NOT NULL,
+    draft_id INTEGER                   -- the draft it was sealed from
+);
+CREATE TABLE roots (
+    seq INTEGER PRIMARY KEY,
+    cid TEXT NOT NULL UNIQUE,
+    block BLOB NOT NULL
+);
+CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A post the user wrote that is not signed yet (its attachments are not in a node yet)."""
+
+    id: int
+    created: int
+    text: str
+    reply_to: str | None
+    attachments: list[dict[str, Any]]
+
+
+class Outbox:
+    """The outbox database of one home."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = path
+        self.files = path.parent / "outbox-files"
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # private before SQLite opens it
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self._migrate()
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                for statement in _SCHEMA.split(";\n"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            elif version > SCHEMA_VERSION:
+                raise IpfeedError(f"{self.path} is from a newer ipfeed (schema {version})")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic, durable write."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- drafts -----------------------------------------------------------------------
+    def add_draft(self, created: int, text: str, reply_to: str | None,
+                  attachments: list[dict[str, Any]]) -> int:
+        """Record a post the user wrote; from here on it cannot be lost."""
+        with self.transaction() as db:
+            cur = db.execute("INSERT INTO drafts (created, text, reply_to, attachments) "
+                             "VALUES (?, ?, ?, ?)", (created, text, reply_to, json.dumps(attachments)))
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def drafts(self) -> list[Draft]:
+        """Drafts not yet sealed, oldest first."""
+        rows = self.db.execute("SELECT id, created, text, reply_to, attachments FROM drafts ORDER BY id")
+        return [Draft(i, c, t, r, json.loads(a)) for i, c, t, r, a in rows]
+
+    def seal(self, draft_id: int, seq: int, cid: str, block: bytes,
+             root_seq: int, root_cid: str, root_block: bytes) -> None:
+        """Atomically turn a draft into a signed post and the root that lists it."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO posts VALUES (?, ?, ?, ?)", (seq, cid, block, draft_id))
+            db.execute("INSERT INTO roots VALUES (?, ?, ?)", (root_seq, root_cid, root_block))
+            db.execute("DELETE FROM drafts WHERE id = ?", (draft_id,))
+
+    def add_root(self, seq: int, cid: str, block: bytes) -> None:
+        """Record a new root (a profile change)."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO roots VALUES (?, ?, ?)", (seq, cid, block))
+
+    # -- signed objects ---------------------------------------------------------------
+    def latest_root(self) -> bytes | None:
+        """The newest root block, if any."""
+        row = self.db.execute("SELECT block FROM roots ORDER BY seq DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def post_of_draft(self, draft_id: int) -> tuple[int, str] | None:
+        """(seq, cid) of the post a draft became, once sealed."""
+        row = self.db.execute("SELECT seq, cid FROM posts WHERE draft_id = ?", (draft_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def post_blocks(self, after_seq: int) -> Iterator[tuple[int, bytes]]:
+        """(seq, block) of every post after `after_seq`, in order."""
+        yield from self.db.execute("SELECT seq, block FROM posts WHERE seq > ? ORDER BY seq", (after_seq,))
+
+    def count_posts(self) -> int:
+        """Number of signed posts."""
+        return int(self.db.execute("SELECT count(*) FROM posts").fetchone()[0])
+
+    # -- state ------------------------------------------------------------------------
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """A state value."""
+        row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set(self, key: str, value: str) -> None:
+        """Set a state value durably."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, value))
+
+
+@contextmanager
+def feed_lock(home: Path, timeout: float) -> Iterator[None]:
+    """Hold the writer lock of a home's feed: one writer signs and publishes at a time."""
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(home / "feed.lock", "w") as f:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() > deadline:
+                    raise IpfeedError(f"another ipfeed process has held this feed for {timeout:g}s; "
+                                      "saved posts stay saved: run `ipfeed publish` later") from e
+                time.sleep(0.05)
+        yield

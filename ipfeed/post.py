@@ -1,0 +1,157 @@
+"""Posts: signed DAG-CBOR objects chained by `prev`; build one, or verify one from anywhere."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from . import codec
+from .errors import InvalidBlock, InvalidInput, InvalidPost
+from .identity import Identity, verify
+from .schema import MAX_SAFE_INT, Fields
+
+TYPE = "ipfeed.post"
+VERSION = 1
+MAX_POST_BYTES = 16 * 1024
+MAX_TEXT_BYTES = 8000
+MAX_ATTACHMENTS = 8
+MAX_ATTACHMENT_SIZE = 64 * 1024 * 1024
+MAX_NAME_BYTES = 255
+MAX_MEDIA_TYPE_BYTES = 127
+MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*\Z")
+
+_REQUIRED = frozenset({"type", "v", "author", "seq", "created", "text", "sig"})
+_OPTIONAL = frozenset({"prev", "reply_to", "attachments"})
+_ATTACHMENT = frozenset({"cid", "type", "size", "name"})
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file attached to a post: a UnixFS file CID and what the author said it is."""
+
+    cid: str
+    type: str
+    size: int
+    name: str
+
+    def to_obj(self) -> dict[str, Any]:
+        """The attachment as it is encoded in a post."""
+        return {"cid": codec.link(self.cid), "type": self.type, "size": self.size, "name": self.name}
+
+    def to_json(self) -> dict[str, Any]:
+        """The attachment for JSON output."""
+        return {"cid": self.cid, "type": self.type, "size": self.size, "name": self.name}
+
+
+@dataclass(frozen=True)
+class Post:
+    """A verified post and the exact block it came from."""
+
+    cid: str
+    block: bytes
+    author: bytes
+    seq: int
+    prev: str | None
+    created: int  # milliseconds since the Unix epoch, UTC
+    text: str
+    reply_to: str | None
+    attachments: tuple[Attachment, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The post for JSON output (`ipfeed show --json`)."""
+        return {
+            "cid": self.cid,
+            "seq": self.seq,
+            "prev": self.prev,
+            "created": self.created,
+            "text": self.text,
+            "reply_to": self.reply_to,
+            "attachments": [a.to_json() for a in self.attachments],
+        }
+
+
+def build(identity: Identity, *, seq: int, prev: str | None, created: int, text: str,
+          reply_to: str | None = None, attachments: tuple[Attachment, ...] = ()) -> Post:
+    """Sign a new post; the same rules as for reading apply, so nothing invalid is written."""
+    obj: dict[str, Any] = {
+        "type": TYPE, "v": VERSION, "author": identity.public,
+        "seq": seq, "created": created, "text": text,
+    }
+    if prev is not None:
+        obj["prev"] = codec.link(prev)
+    if reply_to is not None:
+        obj["reply_to"] = codec.cid_to_bytes(reply_to)
+    if attachments:
+        obj["attachments"] = [a.to_obj() for a in attachments]
+    try:
+        obj["sig"] = identity.sign(codec.encode(obj))
+        block = codec.encode(obj)
+        return parse(block)
+    except (InvalidPost, InvalidBlock) as e:
+        raise InvalidInput(str(e).replace("post: ", "cannot post: ", 1)) from e
+
+
+def parse(block: bytes, cid: str | None = None) -> Post:
+    """Decode and fully verify one post block (format, limits, signature, CID if given)."""
+    computed = codec.cid_of(block)
+    what = f"post {cid or computed}"
+    if cid is not None and cid != computed:
+        raise InvalidBlock(f"{what}: block bytes hash to {computed}")
+    obj = codec.decode(block, max_size=MAX_POST_BYTES, what=what)
+    f = Fields(obj, what, InvalidPost, _REQUIRED, _OPTIONAL)
+    f.const("type", TYPE)
+    f.const("v", VERSION)
+    author = f.blob("author", 32)
+    seq = f.integer("seq", 1)
+    created = f.integer("created", 0, MAX_SAFE_INT)
+    text = f.text("text", MAX_TEXT_BYTES)
+    sig = f.blob("sig", 64)
+    prev = _prev(f, seq)
+    reply_to = None
+    if f.has("reply_to"):
+        try:
+            reply_to = codec.check_cid_bytes(obj["reply_to"], (codec.PREFIX_DAG_CBOR,), "reply_to")
+        except InvalidBlock as e:
+            raise f.fail(str(e)) from e
+    attachments = _attachments(f) if f.has("attachments") else ()
+    if not text and not attachments:
+        raise f.fail("text is empty and there are no attachments")
+    unsigned = {k: v for k, v in obj.items() if k != "sig"}
+    if not verify(author, codec.encode(unsigned), sig):
+        raise f.fail("signature does not verify with the author's key")
+    return Post(computed, block, author, seq, prev, created, text, reply_to, attachments)
+
+
+def _prev(f: Fields, seq: int) -> str | None:
+    """`prev` is absent exactly on the first post, a dag-cbor link otherwise."""
+    if seq == 1:
+        if f.has("prev"):
+            raise f.fail("the first post (seq 1) must not have prev")
+        return None
+    if not f.has("prev"):
+        raise f.fail(f"seq {seq} needs prev")
+    try:
+        return codec.check_link(f.obj["prev"], (codec.PREFIX_DAG_CBOR,), "prev")
+    except InvalidBlock as e:
+        raise f.fail(str(e)) from e
+
+
+def _attachments(f: Fields) -> tuple[Attachment, ...]:
+    """Validate the attachment list."""
+    out = []
+    for i, item in enumerate(f.items("attachments", MAX_ATTACHMENTS)):
+        a = Fields(item, f"{f.what}: attachment {i}", InvalidPost, _ATTACHMENT)
+        try:
+            cid = codec.check_link(item["cid"], codec.FILE_PREFIXES, "cid")
+        except InvalidBlock as e:
+            raise a.fail(str(e)) from e
+        media = a.text("type", MAX_MEDIA_TYPE_BYTES, 3)
+        if not MEDIA_TYPE.match(media):
+            raise a.fail(f"type {media!r} is not a lower-case media type")
+        size = a.integer("size", 0, MAX_ATTACHMENT_SIZE)
+        name = a.text("name", MAX_NAME_BYTES, 1)
+        if "/" in name or "\\" in name or name in (".", "..") or any(ord(c) < 32 for c in name):
+            raise a.fail("name must be a plain file name")
+        out.append(Attachment(cid, media, size, name))
+    return tuple(out)

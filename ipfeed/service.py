@@ -1,0 +1,374 @@
+"""The one async facade the CLI and the web UI call: identity, posting, publishing, reading."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import os
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from . import codec, feed, identity, node, post
+from .config import Settings
+from .errors import (
+    InvalidInput,
+    IpfeedError,
+    MissingIdentity,
+    NodeError,
+    PublishPending,
+)
+from .feed import Profile, Root
+from .identity import Identity
+from .ipfs import Kubo
+from .outbox import Draft, Outbox, feed_lock
+from .post import Attachment, Post
+
+T = TypeVar("T")
+
+
+def now_ms() -> int:
+    """The current time in milliseconds since the Unix epoch."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class PostResult:
+    """What `post` did: the post (if it could be signed yet) and whether it is published."""
+
+    seq: int | None
+    cid: str | None
+    published: bool
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What `publish` did."""
+
+    name: str
+    root: str
+    count: int
+    sealed: int  # drafts turned into signed posts
+
+
+@dataclass(frozen=True)
+class FeedView:
+    """A verified feed: its root and its newest posts, newest first."""
+
+    name: str
+    root: Root
+    posts: list[Post] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The feed for `ipfeed show --json`."""
+        return {
+            "name": self.name,
+            "root": self.root.cid,
+            "count": self.root.count,
+            "updated": self.root.updated,
+            "profile": self.root.profile.to_json(),
+            "posts": [p.to_json() for p in self.posts],
+        }
+
+
+class Service:
+    """ipfeed for one home: the only entry point of the CLI and the web UI."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # -- identity ---------------------------------------------------------------------
+    def identity(self) -> Identity:
+        """The home's key (refused if missing or readable by others)."""
+        return identity.load(self.settings.key_path)
+
+    def init(self, display_name: str = "") -> tuple[Identity, bool]:
+        """Create the identity and the first root; a no-op if the home has a key already."""
+        try:
+            return self.identity(), False
+        except MissingIdentity:
+            if self.settings.key_path.exists():
+                raise
+        me = Identity.generate()
+        identity.save(me, self.settings.key_path)
+        with self._outbox() as box, feed_lock(self.settings.home, self.settings.lock_timeout):
+            root = feed.advance(me, None, updated=now_ms(), profile=Profile(name=display_name))
+            box.add_root(root.seq, root.cid, root.block)
+        return me, True
+
+    def _outbox(self) -> _OutboxContext:
+        return _OutboxContext(self.settings.outbox_path)
+
+    def _kubo(self) -> Kubo:
+        return Kubo(node.api_address(self.settings), self.settings.timeout)
+
+    # -- writing ----------------------------------------------------------------------
+    async def post(self, text: str, reply_to: str | None = None,
+                   attach: Sequence[Path] = ()) -> PostResult:
+        """Write a post: saved durably first, then signed, stored, pinned and published."""
+        me = self.identity()
+        reply = codec.parse_cid(reply_to) if reply_to else None
+        if len(attach) > post.MAX_ATTACHMENTS:
+            raise InvalidInput(f"at most {post.MAX_ATTACHMENTS} attachments per post")
+        with self._outbox() as box:
+            files = [_stage(box.files, p) for p in attach]
+            # A dry run through the one post validator, so no draft can fail to seal later.
+            placeholder = codec.cid_str(codec.PREFIX_RAW + bytes(32))
+            try:
+                post.build(me, seq=1, prev=None, created=now_ms(), text=text, reply_to=reply,
+                           attachments=tuple(Attachment(placeholder, f["type"], f["size"], f["name"])
+                                             for f in files))
+            except InvalidInput:
+                for f in files:
+                    Path(f["path"]).unlink(missing_ok=True)
+                raise
+            draft_id = box.add_draft(now_ms(), text, reply, files)
+            try:
+                await self._flush(me, box)
+            except IpfeedError as e:
+                sealed = box.post_of_draft(draft_id)
+                where = f"post {sealed[1]} (seq {sealed[0]})" if sealed else "your post"
+                raise PublishPending(f"{where} is saved but not published: {e}") from e
+            sealed = box.post_of_draft(draft_id)
+        assert sealed is not None
+        return PostResult(sealed[0], sealed[1], True)
+
+    async def publish(self) -> PublishResult:
+        """Seal pending drafts and bring the node and IPNS up to the newest root."""
+        me = self.identity()
+        with self._outbox() as box:
+            return await self._flush(me, box)
+
+    async def profile_set(self, name: str | None = None, bio: str | None = None,
+                          avatar: Path | None = None) -> PublishResult:
+        """Change the profile in a new root and publish it."""
+        me = self.identity()
+        with self._outbox() as box:
+            avatar_cid = None
+            if avatar is not None:
+                data = _read_file(avatar, post.MAX_ATTACHMENT_SIZE)
+                async with self._kubo() as kubo:
+                    avatar_cid, _ = await kubo.add(data, avatar.name)
+            with feed_lock(self.settings.home, self.settings.lock_timeout):
+                prev = _latest_root(box)
+                old = prev.profile if prev else Profile()
+                new = Profile(old.name if name is None else name, old.bio if bio is None else bio,
+                              avatar_cid or old.avatar)
+                root = feed.advance(me, prev, updated=now_ms(), profile=new)
+                box.add_root(root.seq, root.cid, root.block)
+            return await self._flush(me, box)
+
+    async def _flush(self, me: Identity, box: Outbox) -> PublishResult:
+        """Under the feed lock: seal drafts, store blocks, move the pin, publish the name."""
+        with feed_lock(self.settings.home, self.settings.lock_timeout):
+            drafts = box.drafts()
+            sealed = 0
+            # Text-only drafts are signed without the node, so they get their CID at once.
+            for d in drafts:
+                if d.attachments:
+                    break
+                self._seal(me, box, d, ())
+                sealed += 1
+            async with self._kubo() as kubo:
+                for d in drafts[sealed:]:
+                    atts = await _add_attachments(kubo, d)
+                    self._seal(me, box, d, atts)
+                    sealed += 1
+                root = _latest_root(box)
+                if root is None:
+                    raise MissingIdentity("this home has no feed root; run `ipfeed init`")
+                await self._sync_node(kubo, me, box, root)
+            return PublishResult(me.name, root.cid, root.count, sealed)
+
+    def _seal(self, me: Identity, box: Outbox, d: Draft, atts: tuple[Attachment, ...]) -> None:
+        prev_root = _latest_root(box)
+        if prev_root is None:
+            raise MissingIdentity("this home has no feed root; run `ipfeed init`")
+        p = post.build(me, seq=prev_root.count + 1, prev=prev_root.head, created=d.created,
+                       text=d.text, reply_to=d.reply_to, attachments=atts)
+        root = feed.advance(me, prev_root, updated=now_ms(), head=p.cid)
+        box.seal(d.id, p.seq, p.cid, p.block, root.seq, root.cid, root.block)
+        for a in d.attachments:
+            Path(a["path"]).unlink(missing_ok=True)
+
+    async def _sync_node(self, kubo: Kubo, me: Identity, box: Outbox, root: Root) -> None:
+        """Make the node hold, pin and publish `root`; each step is a per-node watermark."""
+        peer = (await kubo.id())["ID"]
+        stored_key, pinned_key, published_key = (f"{k}:{peer}" for k in ("stored", "pinned", "published"))
+        stored = int(box.get(stored_key, "0") or 0)
+        pending = list(box.post_blocks(stored))
+        for i in range(0, len(pending), 64):
+            batch = pending[i:i + 64]
+            await _bounded(self.settings.fetch_concurrency, [kubo.block_put(b) for _, b in batch])
+            box.set(stored_key, str(batch[-1][0]))
+        await kubo.block_put(root.block)
+        pinned = box.get(pinned_key)
+        if pinned != root.cid:
+            if pinned and await kubo.pinned(pinned):
+                await kubo.pin_update(pinned, root.cid)
+            else:
+                await kubo.pin_add(root.cid)
+            box.set(pinned_key, root.cid)
+        if box.get(published_key) != root.cid:
+            key = await _ensure_key(kubo, me)
+            await kubo.name_publish(key, root.cid, lifetime=self.settings.ipns_lifetime,
+                                    ttl=self.settings.ipns_ttl)
+            box.set(published_key, root.cid)
+
+    async def import_key(self) -> str:
+        """Make sure the node's keystore holds the identity; return the key's name there."""
+        async with self._kubo() as kubo:
+            return await _ensure_key(kubo, self.identity())
+
+    # -- reading ----------------------------------------------------------------------
+    async def show(self, name: str, limit: int = 20) -> FeedView:
+        """Resolve a name and fetch, verify and return its root and newest `limit` posts."""
+        public = identity.public_from_name(name)
+        name = identity.name_from_public(public)
+        if limit < 0:
+            raise InvalidInput("--limit must not be negative")
+        async with self._kubo() as kubo:
+            path = await kubo.name_resolve(name, self.settings.resolve_timeout)
+            cid = codec.parse_cid(path)
+            root = feed.parse(await kubo.block_get(cid, feed.MAX_ROOT_BYTES), cid)
+            feed.check_root_author(root, public, name)
+            n = min(limit, root.count)
+            first = list(root.recent[:n])
+            blocks = await _bounded(self.settings.fetch_concurrency,
+                                    [kubo.block_get(c, post.MAX_POST_BYTES) for c in first])
+            posts = [post.parse(b, c) for b, c in zip(blocks, first, strict=True)]
+            while len(posts) < n:
+                prev = posts[-1].prev
+                assert prev is not None  # seq > 1 always has prev (post.parse checks)
+                posts.append(post.parse(await kubo.block_get(prev, post.MAX_POST_BYTES), prev))
+            feed.check_page(root, posts)
+        return FeedView(name, root, posts)
+
+    # -- node -------------------------------------------------------------------------
+    async def addrs(self) -> list[str]:
+        """The node's swarm multiaddrs, each ending in /p2p/PEERID."""
+        async with self._kubo() as kubo:
+            info = await kubo.id()
+        return [str(a) for a in info.get("Addresses") or []]
+
+    async def connect(self, maddr: str) -> None:
+        """Connect to a peer now."""
+        _peer_id(maddr)
+        async with self._kubo() as kubo:
+            await kubo.swarm_connect(maddr)
+
+    async def peers(self) -> list[dict[str, Any]]:
+        """The persistent peerings (Kubo's Peering.Peers)."""
+        async with self._kubo() as kubo:
+            return list(await kubo.config_get("Peering.Peers") or [])
+
+    async def peer_add(self, maddr: str) -> None:
+        """Keep a persistent peering with a peer (from the next node start) and connect now."""
+        pid = _peer_id(maddr)
+        addr = maddr[: maddr.rindex("/p2p/")]
+        async with self._kubo() as kubo:
+            peers = list(await kubo.config_get("Peering.Peers") or [])
+            entry = next((p for p in peers if p.get("ID") == pid), None)
+            if entry is None:
+                peers.append({"ID": pid, "Addrs": [addr] if addr else []})
+            elif addr and addr not in (entry.get("Addrs") or []):
+                entry["Addrs"] = [*(entry.get("Addrs") or []), addr]
+            await kubo.config_set("Peering.Peers", peers)
+            if addr:
+                await kubo.swarm_connect(maddr)
+
+    async def peer_rm(self, maddr_or_id: str) -> bool:
+        """Forget a persistent peering; False if there was none."""
+        pid = _peer_id(maddr_or_id) if "/p2p/" in maddr_or_id else maddr_or_id
+        async with self._kubo() as kubo:
+            peers = list(await kubo.config_get("Peering.Peers") or [])
+            kept = [p for p in peers if p.get("ID") != pid]
+            await kubo.config_set("Peering.Peers", kept)
+        return len(kept) != len(peers)
+
+
+class _OutboxContext:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> Outbox:
+        self.box = Outbox(self.path)
+        return self.box
+
+    def __exit__(self, *exc: object) -> None:
+        self.box.close()
+
+
+def _latest_root(box: Outbox) -> Root | None:
+    block = box.latest_root()
+    return feed.parse(block) if block is not None else None
+
+
+def _read_file(path: Path, limit: int) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise InvalidInput(f"{path} is {size} bytes, over the limit of {limit}")
+        return path.read_bytes()
+    except OSError as e:
+        raise InvalidInput(f"cannot read {path}: {e.strerror}") from e
+
+
+def _stage(folder: Path, src: Path) -> dict[str, Any]:
+    """Copy an attachment into the outbox so the draft survives the original's deletion."""
+    data = _read_file(src, post.MAX_ATTACHMENT_SIZE)
+    media = (mimetypes.guess_type(src.name)[0] or "application/octet-stream").lower()
+    if not post.MEDIA_TYPE.match(media):
+        media = "application/octet-stream"
+    name = src.name
+    if len(name.encode()) > post.MAX_NAME_BYTES or any(ord(c) < 32 for c in name):
+        raise InvalidInput(f"{src}: the file name is not usable for an attachment")
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    dest = folder / f"{now_ms()}-{codec.cid_of(data)[-16:]}"
+    tmp = dest.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.rename(dest)
+    return {"path": str(dest), "name": name, "type": media, "size": len(data)}
+
+
+async def _add_attachments(kubo: Kubo, d: Draft) -> tuple[Attachment, ...]:
+    out = []
+    for a in d.attachments:
+        data = _read_file(Path(a["path"]), post.MAX_ATTACHMENT_SIZE)
+        cid, _ = await kubo.add(data, a["name"])
+        out.append(Attachment(cid, a["type"], len(data), a["name"]))
+    return tuple(out)
+
+
+async def _ensure_key(kubo: Kubo, me: Identity) -> str:
+    for key_name, key_id in (await kubo.key_names()).items():
+        if key_id == me.name:
+            return key_name
+    key_name = f"ipfeed-{me.name}"
+    imported = await kubo.key_import(key_name, me.libp2p_private_key())
+    if imported != me.name:
+        raise NodeError(f"the node imported the key as {imported}, expected {me.name}")
+    return key_name
+
+
+def _peer_id(maddr: str) -> str:
+    if "/p2p/" not in maddr:
+        raise InvalidInput(f"{maddr!r} has no /p2p/PEERID part")
+    return maddr.rsplit("/p2p/", 1)[1]
+
+
+async def _bounded(limit: int, aws: Sequence[Awaitable[T]]) -> list[T]:
+    """Await all, at most `limit` at a time, results in order."""
+    sem = asyncio.Semaphore(limit)
+
+    async def one(aw: Awaitable[T]) -> T:
+        async with sem:
+            return await aw
+
+    return list(await asyncio.gather(*(one(a) for a in aws)))
+
