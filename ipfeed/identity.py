@@ -39,7 +39,7 @@ def public_from_name(name: str) -> bytes:
     text = name.strip().removeprefix("/ipns/").split("/")[0]
     try:
         if text.startswith("12D3Koo"):
-            mh = multibase.get("base58btc").decode(text)
+            mh = multibase.get("base58btc").decode("z" + text)
         else:
             cid = CID.decode(text)
             if cid.codec.name != "libp2p-key":

@@ -145,14 +145,20 @@ def status(settings: Settings) -> NodeStatus:
 
 @contextmanager
 def _start_lock(settings: Settings) -> Iterator[None]:
+    """Serialize starts of one home: a second start waits, then finds the node running."""
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     with open(settings.home / "node.lock", "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            if e.errno in (errno.EAGAIN, errno.EACCES):
-                raise NodeFailed("another `ipfeed node start` is running for this home") from e
-            raise
+        deadline = time.monotonic() + settings.start_timeout
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() > deadline:
+                    raise NodeFailed("another `ipfeed node start` for this home is stuck") from e
+                time.sleep(0.1)
         yield
 
 

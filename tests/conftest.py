@@ -52,8 +52,10 @@ class User:
 
     def env(self) -> dict[str, str]:
         """Environment for running the CLI as this user in a subprocess."""
+        s = self.settings
         env = dict(os.environ, IPFEED_HOME=str(self.home), IPFEED_NODE_PROFILE="test",
-                   IPFEED_SWARM="/ip4/127.0.0.1/tcp/0", IPFEED_TIMEOUT="20")
+                   IPFEED_SWARM="/ip4/127.0.0.1/tcp/0", IPFEED_TIMEOUT=str(s.timeout),
+                   IPFEED_RESOLVE_TIMEOUT=str(s.resolve_timeout))
         env.pop("IPFEED_API", None)
         return env
 
@@ -121,3 +123,13 @@ def alice(make_user: Any) -> User:
 @pytest.fixture
 def bob(make_user: Any) -> User:
     return make_user("bob")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the figures the hostile-input tests gathered."""
+    import test_format
+
+    m = test_format.MUTATED
+    if m["tried"]:
+        terminalreporter.write_line(
+            f"mutated objects tried: {m['tried']}, rejected with a typed error: {m['rejected']}")

@@ -1,0 +1,77 @@
+"""Canonical DAG-CBOR and CIDs, checked against the independent `dag-cbor` package and multiformats."""
+
+from __future__ import annotations
+
+import dag_cbor
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from multiformats import CID, multihash
+
+from ipfeed import codec
+from ipfeed.errors import InvalidBlock, InvalidInput
+
+# Values DAG-CBOR can carry (no floats: ipfeed objects never use them).
+values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text() | st.binary(),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(), children, max_size=5),
+    max_leaves=30,
+)
+
+
+@given(values)
+def test_encoding_round_trips_and_matches_the_dag_cbor_package(value: object) -> None:
+    data = codec.encode(value)
+    assert data == dag_cbor.encode(value)  # an independent canonical encoder agrees byte for byte
+    assert codec.decode(data, max_size=1 << 20, what="x") == value
+
+
+@given(values)
+def test_cid_is_computed_like_multiformats(value: object) -> None:
+    data = codec.encode(value)
+    want = CID("base32", 1, "dag-cbor", multihash.digest(data, "sha2-256"))
+    assert codec.cid_of(data) == str(want)
+    assert codec.cid_to_bytes(codec.cid_of(data)) == bytes(want)
+
+
+@pytest.mark.parametrize(("hexdata", "reason"), [
+    ("a2616201616101", "unsorted map keys"),
+    ("a2616101616102", "duplicate map keys"),
+    ("1801", "integer not minimally encoded"),
+    ("0101", "trailing bytes"),
+    ("f93c00", "half-precision float"),
+    ("5f4101ff", "indefinite-length bytes"),
+    ("", "empty input"),
+    ("a1", "truncated map"),
+], ids=lambda x: x if " " in x else None)
+def test_non_canonical_or_broken_cbor_is_rejected(hexdata: str, reason: str) -> None:
+    with pytest.raises(InvalidBlock, match="thing"):
+        codec.decode(bytes.fromhex(hexdata), max_size=100, what="thing")
+
+
+def test_oversize_block_is_rejected_before_decoding() -> None:
+    with pytest.raises(InvalidBlock, match="over the limit of 10"):
+        codec.decode(codec.encode("x" * 20), max_size=10, what="thing")
+
+
+def test_deep_nesting_is_rejected_without_crashing() -> None:
+    deep = b"\x81" * 100_000 + b"\x01"  # valid CBOR, 100k nested arrays
+    value = codec.decode(deep, max_size=200_000, what="deep")  # decodes iteratively
+    assert isinstance(value, list)
+    with pytest.raises(InvalidBlock, match="over the limit"):
+        codec.decode(deep, max_size=16_384, what="deep")
+
+
+def test_parse_cid_accepts_typed_forms_and_normalizes() -> None:
+    data = codec.encode({"a": 1})
+    cid = codec.cid_of(data)
+    b58 = CID.decode(cid).encode("base58btc")
+    assert codec.parse_cid(b58) == cid
+    assert codec.parse_cid(f"/ipfs/{cid}") == cid
+    assert codec.parse_cid(cid.upper().replace("B", "B", 1)) == cid  # base32 upper case (B prefix)
+
+
+@pytest.mark.parametrize("text", ["", "hello", "bafyxyz", "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"])
+def test_parse_cid_rejects_what_is_not_a_dag_cbor_sha256_cidv1(text: str) -> None:
+    with pytest.raises(InvalidInput):
+        codec.parse_cid(text)

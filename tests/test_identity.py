@@ -1,0 +1,92 @@
+"""Identity keys and IPNS names: offline derivation, key files kept private."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from conftest import DATA
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ipfeed import identity
+from ipfeed.errors import InsecureKeyFile, InvalidInput, MissingIdentity
+from ipfeed.identity import Identity
+
+VECTOR = json.loads((DATA / "vectors.json").read_text())["identity"]
+
+
+def test_identity_vector() -> None:
+    me = Identity.from_seed(bytes.fromhex(VECTOR["seed"]))
+    assert me.public.hex() == VECTOR["public"]
+    assert me.name == VECTOR["name"]
+    assert me.libp2p_private_key().hex() == VECTOR["libp2p_private_key"]
+
+
+@given(st.binary(min_size=32, max_size=32))
+def test_name_round_trips_to_the_public_key(seed: bytes) -> None:
+    me = Identity.from_seed(seed)
+    assert me.name.startswith("k51")
+    assert identity.public_from_name(me.name) == me.public
+    assert identity.public_from_name(f"/ipns/{me.name}") == me.public
+
+
+def test_peer_id_form_of_a_name_is_accepted() -> None:
+    from multiformats import multibase
+    me = Identity.from_seed(bytes(32))
+    peer_id = multibase.get("base58btc").encode(b"\x00\x24\x08\x01\x12\x20" + me.public)[1:]
+    assert peer_id.startswith("12D3KooW")
+    assert identity.normalize_name(peer_id) == me.name
+
+
+@pytest.mark.parametrize("name", [
+    "", "alice", "k51xyz",
+    "bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy",  # a dag-cbor CID
+    "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG",  # a sha2-256 multihash, no key inside
+])
+def test_things_that_are_not_ed25519_names_are_rejected(name: str) -> None:
+    with pytest.raises(InvalidInput):
+        identity.public_from_name(name)
+
+
+def test_signatures_verify_only_with_the_right_key_and_message() -> None:
+    a, b = Identity.from_seed(bytes(32)), Identity.from_seed(bytes([1]) * 32)
+    sig = a.sign(b"msg")
+    assert identity.verify(a.public, b"msg", sig)
+    assert not identity.verify(b.public, b"msg", sig)
+    assert not identity.verify(a.public, b"msg!", sig)
+    assert not identity.verify(a.public, b"msg", bytes(64))
+    assert not identity.verify(b"short", b"msg", sig)
+
+
+def test_key_file_is_created_0600_and_never_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "home" / "identity.key"
+    me = Identity.generate()
+    identity.save(me, path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert identity.load(path).public == me.public
+    with pytest.raises(FileExistsError):
+        identity.save(Identity.generate(), path)
+    assert identity.load(path).public == me.public
+
+
+def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "identity.key"
+    identity.save(Identity.generate(), path)
+    os.chmod(path, 0o644)
+    with pytest.raises(InsecureKeyFile, match="chmod 600"):
+        identity.load(path)
+
+
+def test_missing_key_is_an_error_never_a_new_identity(tmp_path: Path) -> None:
+    with pytest.raises(MissingIdentity, match="ipfeed init"):
+        identity.load(tmp_path / "identity.key")
+    assert not (tmp_path / "identity.key").exists()
+
+
+def test_repr_never_shows_key_material() -> None:
+    me = Identity.from_seed(bytes.fromhex(VECTOR["seed"]))
+    assert VECTOR["seed"] not in repr(me) and me.name in repr(me)

@@ -1,0 +1,89 @@
+"""The managed Kubo node: start, stop, status, keys, peering; against real daemons."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from conftest import User, run
+
+from ipfeed import node
+from ipfeed.errors import NodeUnavailable
+
+
+def test_start_is_idempotent_and_stop_stops(make_user: Any) -> None:
+    u: User = make_user("carol", start=False)
+    assert not node.status(u.settings).running
+    first = u.start()
+    assert first.running and first.api and first.api.startswith("/ip4/127.0.0.1/tcp/")
+    again = u.start()  # a second start finds the running node instead of clashing
+    assert again.pid == first.pid
+    assert u.cli("node", "status").exit_code == 0
+    assert node.stop(u.settings)
+    assert not node.status(u.settings).running
+    r = u.cli("node", "status")
+    assert r.exit_code == 3 and "not running" in r.stdout
+    with pytest.raises(NodeUnavailable, match="ipfeed node start"):
+        node.api_address(u.settings)
+
+
+def test_api_and_gateway_listen_on_loopback_only(alice: User) -> None:
+    import json
+    cfg = json.loads((alice.settings.node_dir / "config").read_text())
+    assert cfg["Addresses"]["API"].startswith("/ip4/127.0.0.1/")
+    assert all(a.startswith("/ip4/127.0.0.1/") for a in [cfg["Addresses"]["Gateway"]])
+
+
+def test_two_concurrent_starts_do_not_clash(make_user: Any) -> None:
+    u: User = make_user("dave", start=False)
+    cmd = [sys.executable, "-m", "ipfeed", "node", "start"]
+    procs = [subprocess.Popen(cmd, env=u.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=90) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    pids = {out.split("pid ")[1].split(")")[0] for out, _ in outs}
+    assert len(pids) == 1  # both report the same daemon
+
+
+def test_keystore_name_equals_the_offline_derivation(alice: User) -> None:
+    key_name = run(alice.service.import_key())
+    me = alice.service.identity()
+
+    async def keys() -> dict[str, str]:
+        async with await alice.kubo() as k:
+            return await k.key_names()
+    assert run(keys())[key_name] == me.name  # what Kubo reports for the imported key
+    assert run(alice.service.import_key()) == key_name  # importing again is a no-op
+    assert stat.S_IMODE(alice.settings.key_path.stat().st_mode) == 0o600
+
+
+def test_addrs_connect_and_persistent_peering(alice: User, bob: User) -> None:
+    addr = alice.addr()
+    assert "/p2p/12D3KooW" in addr
+    bob.cli_ok("node", "connect", addr)
+    peer_id = addr.rsplit("/p2p/", 1)[1]
+
+    async def peers(u: User) -> list[str]:
+        async with await u.kubo() as k:
+            return await k.swarm_peers()
+    assert any(p.endswith(peer_id) for p in run(peers(bob)))
+
+    bob.cli_ok("node", "peer", "add", addr)
+    assert peer_id in bob.cli_ok("node", "peer", "ls")
+    bob.cli_ok("node", "peer", "add", addr)  # twice: still one entry
+    assert bob.cli_ok("node", "peer", "ls").count(peer_id) == 1
+    # The peering survives a restart of Bob's node, and Kubo reconnects by itself.
+    bob.stop()
+    bob.start()
+    assert peer_id in bob.cli_ok("node", "peer", "ls")
+    assert "removed" in bob.cli_ok("node", "peer", "rm", addr)
+    assert peer_id not in bob.cli_ok("node", "peer", "ls")
+    assert "no such peering" in bob.cli_ok("node", "peer", "rm", peer_id)
+
+
+def test_connect_needs_a_peer_id(alice: User) -> None:
+    r = alice.cli("node", "connect", "/ip4/127.0.0.1/tcp/1")
+    assert r.exit_code == 1 and "no /p2p/PEERID" in r.output

@@ -1,0 +1,171 @@
+"""Posting and reading through real daemons: nothing lost when the node is down, no forks,
+and nothing unverified shown."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import User, run
+
+from ipfeed import codec, feed, node, post
+from ipfeed.errors import NotFound
+from ipfeed.feed import Profile
+from ipfeed.outbox import Outbox
+from ipfeed.service import _ensure_key
+
+
+def shown(reader: User, name: str, limit: int = 50) -> dict[str, Any]:
+    return json.loads(reader.cli_ok("show", name, "--json", "--limit", str(limit)))
+
+
+def test_post_with_the_node_down_is_kept_and_published_later(alice: User, bob: User, tmp_path: Path) -> None:
+    bob.connect(alice)
+    alice.cli_ok("post", "before the outage")
+    alice.stop()
+    r = alice.cli("post", "written while the node is down")
+    assert r.exit_code == 1
+    assert "is saved but not published" in r.output and "ipfeed node start" in r.output
+    assert "Traceback" not in r.output
+    img = tmp_path / "a.png"
+    img.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    r = alice.cli("post", "with a picture, node still down", "--attach", str(img))
+    assert r.exit_code == 1 and "your post is saved" in r.output
+    img.unlink()  # the original may go away: the outbox has its own copy
+
+    alice.start()
+    bob.connect(alice)
+    # The text-only post was signed offline at once; the one with a file waited for the node.
+    assert "(3 posts, 1 newly signed)" in alice.cli_ok("publish")
+    out = shown(bob, alice.service.identity().name)
+    texts = [p["text"] for p in out["posts"]]
+    assert texts == ["with a picture, node still down", "written while the node is down", "before the outage"]
+    assert out["posts"][0]["attachments"][0]["name"] == "a.png"
+
+
+def test_next_post_sends_what_is_pending(alice: User) -> None:
+    alice.stop()
+    assert alice.cli("post", "pending one").exit_code == 1
+    alice.start()
+    alice.cli_ok("post", "next one")
+    texts = [p["text"] for p in shown(alice, alice.service.identity().name)["posts"]]
+    assert texts == ["next one", "pending one"]
+
+
+def test_concurrent_posts_never_fork_the_chain(alice: User) -> None:
+    n = 6
+    cmd = [sys.executable, "-m", "ipfeed", "post"]
+    procs = [subprocess.Popen([*cmd, f"concurrent {i}"], env=alice.env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(n)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * n, outs
+    cids = [o.strip() for o, _ in outs]
+    out = shown(alice, alice.service.identity().name)  # show verifies the whole chain
+    assert sorted(p["cid"] for p in out["posts"]) == sorted(cids)
+    assert [p["seq"] for p in out["posts"]] == list(range(n, 0, -1))
+    box = Outbox(alice.settings.outbox_path)
+    try:
+        assert box.count_posts() == n and box.drafts() == []
+    finally:
+        box.close()
+
+
+def test_profile_set_updates_the_root(alice: User, bob: User, tmp_path: Path) -> None:
+    bob.connect(alice)
+    avatar = tmp_path / "me.png"
+    avatar.write_bytes(b"\x89PNG avatar")
+    alice.cli_ok("profile", "set", "--name", "Alice A.", "--bio", "hello <b>world</b>",
+                 "--avatar", str(avatar))
+    alice.cli_ok("post", "after the profile change")
+    out = shown(bob, alice.service.identity().name)
+    assert out["profile"]["name"] == "Alice A." and out["profile"]["bio"] == "hello <b>world</b>"
+    assert out["profile"]["avatar"].startswith("bafk")
+    alice.cli_ok("profile", "set", "--bio", "only the bio")
+    assert shown(bob, alice.service.identity().name)["profile"]["name"] == "Alice A."
+
+
+def test_show_walks_past_the_roots_recent_list(alice: User) -> None:
+    me = alice.service.identity()
+    box = Outbox(alice.settings.outbox_path)
+    try:  # 70 posts signed straight into the outbox (fast), then one publish
+        for i in range(70):
+            box.add_draft(i, f"post {i + 1}", None, [])
+    finally:
+        box.close()
+    alice.cli_ok("publish")
+    out = shown(alice, me.name, limit=70)
+    assert [p["seq"] for p in out["posts"]] == list(range(70, 0, -1))
+    assert len(shown(alice, me.name, limit=5)["posts"]) == 5
+
+
+# -- a hostile feed: each is an error naming what is wrong; nothing is printed as a post --
+def publish_raw(u: User, block: bytes, extra: tuple[bytes, ...] = ()) -> str:
+    """Publish any block under `u`'s name, bypassing ipfeed's own checks (as an attacker would)."""
+    async def go() -> str:
+        async with await u.kubo() as k:
+            for b in [*extra, block]:
+                await k.block_put(b)
+            key = await _ensure_key(k, u.service.identity())
+            return await k.name_publish(key, codec.cid_of(block), lifetime="1h", ttl="1s")
+    return run(go())
+
+
+def test_show_rejects_a_root_signed_by_another_key(alice: User, make_user: Any) -> None:
+    mallory: User = make_user("mallory")
+    mallory.connect(alice)
+    alice.cli_ok("post", "the real Alice")
+    alice_root = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
+    name = publish_raw(mallory, alice_root.block)
+    r = alice.cli("show", name)
+    assert r.exit_code == 1 and "signed by another key" in r.output and "the real Alice" not in r.output
+
+
+def test_show_rejects_a_root_listing_another_authors_post(alice: User, make_user: Any) -> None:
+    mallory: User = make_user("mallory")
+    mallory.connect(alice)
+    alice.cli_ok("post", "the real Alice")
+    alice_post = post.parse(next(Outbox(alice.settings.outbox_path).post_blocks(0))[1])
+    fake = feed.build(mallory.service.identity(), seq=1, updated=1, profile=Profile("Alice"), count=1,
+                      recent=[alice_post.cid])
+    name = publish_raw(mallory, fake.block, (alice_post.block,))
+    r = alice.cli("show", name)
+    assert r.exit_code == 1 and "not by the feed's author" in r.output and "the real Alice" not in r.output
+
+
+def test_show_rejects_a_name_pointing_at_something_else(alice: User) -> None:
+    name = publish_raw(alice, codec.encode({"hello": "not a feed"}))
+    r = alice.cli("show", name)
+    assert r.exit_code == 1 and "missing field" in r.output
+
+
+def test_show_reports_a_missing_post_block_by_cid(make_user: Any) -> None:
+    lonely: User = make_user("lonely")
+    lonely.settings = lonely.settings.with_(timeout=2.0)
+    me = lonely.service.identity()
+    p = post.build(me, seq=1, prev=None, created=1, text="never stored anywhere")
+    root = feed.build(me, seq=1, updated=1, profile=Profile(), count=1, recent=[p.cid])
+    publish_raw(lonely, root.block)  # the post block itself is nowhere
+    with pytest.raises(NotFound, match=f"block {p.cid} could not be fetched"):
+        run(lonely.service.show(me.name))
+
+
+def test_show_of_an_unknown_name_is_a_clear_error(alice: User) -> None:
+    alice.settings = alice.settings.with_(resolve_timeout=2.0)
+    stranger = feed.Identity.generate().name
+    r = alice.cli("show", stranger)
+    assert r.exit_code == 1 and f"cannot resolve {stranger}" in r.output
+    r = alice.cli("show", "not-a-name")
+    assert r.exit_code == 1 and "'not-a-name' is not an IPNS name" in r.output
+
+
+def test_node_not_running_is_one_clear_line(make_user: Any) -> None:
+    u: User = make_user("offline", start=False)
+    r = u.cli("show", u.service.identity().name)
+    assert r.exit_code == 1 and r.output.count("\n") == 1 and "ipfeed node start" in r.output
+    r = u.cli("-v", "show", u.service.identity().name)
+    assert "Traceback" in r.output
+    assert node.status(u.settings).running is False
