@@ -1,0 +1,1 @@
+"""ipfeed's benchmarks (`make bench`): ipfeed against its baseline and the physical limit."""

@@ -1,0 +1,84 @@
+"""The CLI surface: --home, init, id, errors as one line; and the public API pinned."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+import ipfeed
+from conftest import DATA, User, run
+from ipfeed.cli import cli
+
+
+def test_public_api_is_pinned() -> None:
+    assert ipfeed.__all__ == ["IpfeedError", "__version__"]
+
+
+def test_init_with_home_flag_then_second_init_is_a_noop(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    runner = CliRunner()
+    first = runner.invoke(cli, ["--home", str(home), "init", "--name", "Zoe"], env={"IPFEED_API": ""})
+    assert first.exit_code == 0, first.output
+    assert "created identity k51" in first.stdout
+    key = home / "identity.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    before = key.read_bytes()
+    second = runner.invoke(cli, ["--home", str(home), "init", "--name", "Other"])
+    assert second.exit_code == 0 and "already initialized" in second.stdout
+    assert key.read_bytes() == before
+    name = runner.invoke(cli, ["--home", str(home), "id"]).stdout.strip()
+    assert name in first.stdout
+
+
+def test_id_without_init_is_one_clear_line(tmp_path: Path) -> None:
+    r = CliRunner().invoke(cli, ["--home", str(tmp_path / "empty"), "id"])
+    assert r.exit_code == 1
+    assert r.output.strip().endswith("run `ipfeed init`") and r.output.count("\n") == 1
+
+
+def test_key_readable_by_others_stops_every_command(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    CliRunner().invoke(cli, ["--home", str(home), "init"])
+    (home / "identity.key").chmod(0o644)
+    r = CliRunner().invoke(cli, ["--home", str(home), "post", "hi"])
+    assert r.exit_code == 1 and "accessible by other users" in r.output
+
+
+def test_bad_reply_to_and_oversize_text_are_refused_before_anything_is_saved(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    runner = CliRunner()
+    runner.invoke(cli, ["--home", str(home), "init"])
+    r = runner.invoke(cli, ["--home", str(home), "post", "x", "--reply-to", "nonsense"])
+    assert r.exit_code == 1 and "is not a CID" in r.output
+    r = runner.invoke(cli, ["--home", str(home), "post", "x" * 8001])
+    assert r.exit_code == 1 and "over the limit of 8000" in r.output
+    r = runner.invoke(cli, ["--home", str(home), "post", ""])
+    assert r.exit_code == 1 and "text is empty" in r.output
+    from ipfeed.outbox import Outbox
+    box = Outbox(home / "outbox.sqlite")
+    try:
+        assert box.drafts() == [] and box.count_posts() == 0
+    finally:
+        box.close()
+
+
+def test_post_from_stdin(alice: User) -> None:
+    r = alice.cli("post", "-", input="multi\nline\n")
+    assert r.exit_code == 0, r.output
+    out = json.loads(alice.cli_ok("show", alice.service.identity().name, "--json"))
+    assert out["posts"][0]["text"] == "multi\nline\n"
+
+
+def test_cid_computed_locally_is_the_cid_kubo_stores(alice: User) -> None:
+    vectors = json.loads((DATA / "vectors.json").read_text())["objects"]
+
+    async def roundtrip() -> list[Any]:
+        async with await alice.kubo() as k:
+            return [(await k.block_put(bytes.fromhex(v["hex"])),
+                     await k.block_get(v["cid"], 1 << 20)) for v in vectors]
+    for v, (cid, data) in zip(vectors, run(roundtrip()), strict=True):
+        assert cid == v["cid"] and data.hex() == v["hex"]
