@@ -170,6 +170,135 @@ def _print_feed(view: FeedView) -> None:
             click.echo(f"  [attachment] {a.name} ({a.type}, {a.size} bytes) {a.cid}")
 
 
+# -- following --------------------------------------------------------------------------
+@cli.command()
+@click.argument("name")
+@click.option("--as", "alias", default="", help="A name of your own for this feed.")
+@pass_ctx
+def follow(c: Context, name: str, alias: str) -> None:
+    """Follow a feed (your follow list is public, in your signed feed root)."""
+    run(c.service.follow(name, alias))
+    click.echo(f"following {name}; run `ipfeed sync` to fetch it")
+
+
+@cli.command()
+@click.argument("name")
+@pass_ctx
+def unfollow(c: Context, name: str) -> None:
+    """Stop following a feed."""
+    run(c.service.unfollow(name))
+    click.echo(f"unfollowed {name}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def following(c: Context, as_json: bool) -> None:
+    """The feeds you follow, with their sync state."""
+    rows = [_status_json(f, s) for f, s in c.service.status()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for r in rows:
+        flag = "  FORK" if r["fork"] else ""
+        label = r["alias"] or r["display_name"] or "?"
+        click.echo(f"{r['name']}  {label}  {r['count']} posts{flag}")
+
+
+@cli.command("sync")
+@click.argument("names", nargs=-1)
+@pass_ctx
+def sync_(c: Context, names: tuple[str, ...]) -> None:
+    """Fetch, verify, index and pin what is new in followed feeds (or only NAMES)."""
+    def progress(name: str, done: int, total: int) -> None:
+        if total >= 100 and sys.stderr.isatty():
+            click.echo(f"{name}: {done}/{total} posts verified", err=True)
+
+    results = run(c.service.sync(names, progress))
+    failed = 0
+    for r in results:
+        if r.error:
+            failed += 1
+            click.echo(f"{r.name}: {r.error}", err=True)
+        else:
+            click.echo(f"{r.name}: {r.new_posts} new posts ({r.fetched} blocks fetched)")
+    if failed and names:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--before", metavar="CURSOR", help="Continue after this cursor (printed at the end).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def timeline(c: Context, limit: int, before: str | None, as_json: bool) -> None:
+    """Your and followed feeds merged, newest first (from the local index)."""
+    posts = c.service.timeline(limit, before)
+    more = posts[-1].cursor if len(posts) == limit else None
+    if as_json:
+        click.echo(json.dumps({"posts": [p.to_json() for p in posts], "next": more}, indent=2,
+                              ensure_ascii=False))
+        return
+    for p in posts:
+        click.echo(f"{_when(p.created)}  {p.name[-8:]} #{p.seq}  {p.cid}")
+        for line in p.text.splitlines() or [""]:
+            click.echo(f"  {line}")
+    if more:
+        click.echo(f"-- more: ipfeed timeline --before {more}")
+
+
+def _status_json(f: Any, s: Any) -> dict[str, Any]:
+    import time as _time
+
+    now = _time.time_ns() // 1_000_000
+    return {
+        "name": f.name, "alias": f.alias,
+        "display_name": (s.profile.get("name") if s else None),
+        "count": s.count if s else 0, "head": s.head if s else None,
+        "root": s.root_cid if s else None,
+        "last_sync": s.last_sync if s else None, "last_ok": s.last_ok if s else None,
+        "lag_ms": (now - s.updated) if s and s.updated else None,
+        "last_error": s.last_error if s else None, "fork": bool(s and s.fork),
+        "record_expires": s.record_eol if s else None,
+        "stale": bool(s and s.record_eol and s.record_eol <= now),
+    }
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def status(c: Context, as_json: bool) -> None:
+    """Each follow: last sync, head, post count, lag, last error, fork flag."""
+    rows = [_status_json(f, s) for f, s in c.service.status()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for r in rows:
+        synced = _when(r["last_ok"]) if r["last_ok"] else "never"
+        line = f"{r['name']}  {r['count']} posts  synced {synced}"
+        if r["stale"]:
+            line += "  STALE (record expired)"
+        if r["fork"]:
+            line += "  FORK"
+        if r["last_error"]:
+            line += f"  error: {r['last_error']}"
+        click.echo(line)
+
+
+@cli.command()
+@click.option("--interval", type=float, help="Seconds between sync rounds (default 60).")
+@click.option("--rounds", type=int, default=0, help="Stop after N rounds (0: run until stopped).")
+@pass_ctx
+def daemon(c: Context, interval: float | None, rounds: int) -> None:
+    """Home server without the web UI: run the node, sync and pin follows, re-put their records."""
+    from .home import serve_forever
+
+    if not c.settings.api:
+        node.start(c.settings)
+    run(serve_forever(c.service, interval or c.settings.sync_interval, rounds,
+                      lambda line: click.echo(line, err=True)))
+
+
 # -- node -------------------------------------------------------------------------------
 @cli.group(cls=_Group, name="node")
 def node_group() -> None:

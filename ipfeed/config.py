@@ -37,6 +37,10 @@ class Settings:
     start_timeout: float = 60.0  # seconds for a managed node to come up
     lock_timeout: float = 120.0  # seconds to wait for another ipfeed writing the same feed
     fetch_concurrency: int = 16  # blocks fetched at once
+    sync_concurrency: int = 4  # feeds synced at once
+    sync_timeout: float = 300.0  # seconds for one feed's sync (a long first sync included)
+    sync_interval: float = 60.0  # seconds between the home server's sync rounds
+    max_export_bytes: int = 1 << 30  # bound on one CAR export of a feed's DAG
 
     @property
     def node_dir(self) -> Path:
@@ -47,6 +51,11 @@ class Settings:
     def key_path(self) -> Path:
         """The identity key file (0600)."""
         return self.home / "identity.key"
+
+    @property
+    def index_path(self) -> Path:
+        """The index database (a cache of verified data)."""
+        return self.home / "index.sqlite"
 
     @property
     def outbox_path(self) -> Path:
@@ -62,7 +71,8 @@ class Settings:
         """Settings from `IPFEED_*` variables, defaults for the rest."""
         env = dict(os.environ if env is None else env)
         s = cls()
-        floats = ("timeout", "resolve_timeout", "start_timeout", "lock_timeout")
+        floats = ("timeout", "resolve_timeout", "start_timeout", "lock_timeout", "sync_timeout",
+                  "sync_interval")
         changes: dict[str, object] = {}
         if v := env.get("IPFEED_HOME"):
             changes["home"] = Path(v)
@@ -74,6 +84,7 @@ class Settings:
         for name in floats:
             if v := env.get("IPFEED_" + name.upper()):
                 changes[name] = float(v)
-        if v := env.get("IPFEED_FETCH_CONCURRENCY"):
-            changes["fetch_concurrency"] = int(v)
+        for name in ("fetch_concurrency", "sync_concurrency", "max_export_bytes"):
+            if v := env.get("IPFEED_" + name.upper()):
+                changes[name] = int(v)
         return replace(s, **changes)  # type: ignore[arg-type]

@@ -178,6 +178,23 @@ class Kubo:
         ], timeout=timeout)
         return str(res["Name"])
 
+    async def name_get(self, name: str, timeout: float) -> bytes:
+        """The best signed IPNS record the routing system has for a name (raw protobuf)."""
+        try:
+            return await self._call("name/get", [("arg", name)], timeout=timeout, max_bytes=10 * 1024)
+        except (NodeFailed, NodeTimeout) as e:
+            raise NotFound(f"cannot resolve {name}: {e}") from e
+
+    async def name_put(self, name: str, record: bytes, timeout: float | None = None) -> None:
+        """Store someone's signed IPNS record in the routing system again, unchanged."""
+        await self._call("name/put", [("arg", name), ("allow-offline", "true")],
+                         multiform_bytes(record, name="record"), timeout=timeout)
+
+    async def dag_export(self, cid: str, max_bytes: int, timeout: float | None = None) -> bytes:
+        """A CAR of the whole DAG under `cid` (fetching what is missing), bounded in size."""
+        return await self._call("dag/export", [("arg", cid), ("progress", "false")],
+                                max_bytes=max_bytes, timeout=timeout)
+
     async def name_resolve(self, name: str, timeout: float) -> str:
         """The /ipfs/ path an IPNS name points at now (no cache)."""
         try:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .codec import cid_of
 from .errors import IpfeedError
 
 SCHEMA_VERSION = 1
@@ -42,6 +43,8 @@ CREATE TABLE roots (
     cid TEXT NOT NULL UNIQUE,
     block BLOB NOT NULL
 );
+-- blocks the feed links to besides posts and roots (follow lists)
+CREATE TABLE blocks (cid TEXT PRIMARY KEY, block BLOB NOT NULL);
 CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -119,10 +122,17 @@ class Outbox:
             db.execute("INSERT INTO roots VALUES (?, ?, ?)", (root_seq, root_cid, root_block))
             db.execute("DELETE FROM drafts WHERE id = ?", (draft_id,))
 
-    def add_root(self, seq: int, cid: str, block: bytes) -> None:
-        """Record a new root (a profile change)."""
+    def add_root(self, seq: int, cid: str, block: bytes, linked: tuple[bytes, ...] = ()) -> None:
+        """Record a new root (a profile or follow change) and blocks it links to."""
         with self.transaction() as db:
+            for b in linked:
+                db.execute("INSERT OR IGNORE INTO blocks VALUES (?, ?)", (cid_of(b), b))
             db.execute("INSERT INTO roots VALUES (?, ?, ?)", (seq, cid, block))
+
+    def block(self, cid: str) -> bytes | None:
+        """A block the user's feed links to (a follow list), if kept here."""
+        row = self.db.execute("SELECT block FROM blocks WHERE cid = ?", (cid,)).fetchone()
+        return row[0] if row else None
 
     # -- signed objects ---------------------------------------------------------------
     def latest_root(self) -> bytes | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import codec, feed, identity, node, post
+from . import codec, feed, identity, node, post, sync
 from .config import Settings
 from .errors import (
     InvalidInput,
@@ -20,8 +20,9 @@ from .errors import (
     NodeError,
     PublishPending,
 )
-from .feed import Profile, Root
+from .feed import Follow, Profile, Root
 from .identity import Identity
+from .index import FeedState, Index, IndexedPost
 from .ipfs import Kubo
 from .outbox import Draft, Outbox, feed_lock
 from .post import Attachment, Post
@@ -100,6 +101,9 @@ class Service:
 
     def _outbox(self) -> _OutboxContext:
         return _OutboxContext(self.settings.outbox_path)
+
+    def _index(self) -> _IndexContext:
+        return _IndexContext(self.settings.index_path)
 
     def _kubo(self) -> Kubo:
         return Kubo(node.api_address(self.settings), self.settings.timeout)
@@ -203,6 +207,8 @@ class Service:
             batch = pending[i:i + 64]
             await _bounded(self.settings.fetch_concurrency, [kubo.block_put(b) for _, b in batch])
             box.set(stored_key, str(batch[-1][0]))
+        if root.follows and (follows_block := box.block(root.follows)) is not None:
+            await kubo.block_put(follows_block)
         await kubo.block_put(root.block)
         pinned = box.get(pinned_key)
         if pinned != root.cid:
@@ -246,6 +252,82 @@ class Service:
             feed.check_page(root, posts)
         return FeedView(name, root, posts)
 
+    # -- following ----------------------------------------------------------------------
+    def follows(self) -> tuple[Follow, ...]:
+        """The user's follow list, as their newest root says."""
+        with self._outbox() as box:
+            root = _latest_root(box)
+            if root is None or root.follows is None:
+                return ()
+            block = box.block(root.follows)
+        if block is None:
+            raise IpfeedError(f"the follow list {root.follows} is missing from the outbox")
+        return feed.parse_follows(block, root.follows)
+
+    async def follow(self, name: str, alias: str = "") -> PublishResult:
+        """Add a feed to the signed follow list and publish it."""
+        name = identity.normalize_name(name)
+        me = self.identity()
+        if name == me.name:
+            raise InvalidInput("you cannot follow yourself")
+        current = {f.name: f for f in self.follows()}
+        current[name] = Follow(name, alias)
+        with self._index() as index:
+            index.ensure_feed(name)
+        return await self._set_follows(me, list(current.values()))
+
+    async def unfollow(self, name: str) -> PublishResult:
+        """Remove a feed from the follow list and publish it."""
+        name = identity.normalize_name(name)
+        current = {f.name: f for f in self.follows()}
+        if current.pop(name, None) is None:
+            raise InvalidInput(f"you do not follow {name}")
+        return await self._set_follows(self.identity(), list(current.values()))
+
+    async def _set_follows(self, me: Identity, follows: list[Follow]) -> PublishResult:
+        block, cid = feed.build_follows(follows)
+        with self._outbox() as box:
+            with feed_lock(self.settings.home, self.settings.lock_timeout):
+                prev = _latest_root(box)
+                root = feed.advance(me, prev, updated=now_ms(), follows=cid)
+                box.add_root(root.seq, root.cid, root.block, (block,))
+            return await self._flush(me, box)
+
+    async def sync(self, names: Sequence[str] = (), progress: sync.Progress | None = None
+                   ) -> list[sync.SyncResult]:
+        """Sync the named feeds now, or the user's own and every followed feed that is due."""
+        me = self.identity()
+        wanted = [identity.normalize_name(n) for n in names]
+        targets = wanted or [me.name, *(f.name for f in self.follows())]
+        with self._index() as index:
+            async with self._kubo() as kubo:
+                return await sync.sync_many(kubo, index, targets, self.settings, now_ms(),
+                                            force=bool(wanted), own=me.name, progress=progress)
+
+    async def republish(self) -> int:
+        """Re-put the newest verified IPNS records of followed feeds."""
+        names = [f.name for f in self.follows()]
+        with self._index() as index:
+            async with self._kubo() as kubo:
+                return await sync.republish(kubo, index, names, now_ms())
+
+    def timeline(self, limit: int = 20, before: str | None = None) -> list[IndexedPost]:
+        """The user's and followed feeds merged, newest first, from the index."""
+        names = [self.identity().name, *(f.name for f in self.follows())]
+        with self._index() as index:
+            return index.timeline(names, limit, before)
+
+    def status(self) -> list[tuple[Follow, FeedState | None]]:
+        """Each follow with what the index knows of it (last sync, head, errors, fork)."""
+        follows = self.follows()
+        with self._index() as index:
+            return [(f, index.feed(f.name)) for f in follows]
+
+    def forks(self, name: str) -> list[tuple[int, str]]:
+        """Fork evidence kept for a feed."""
+        with self._index() as index:
+            return index.forks(identity.normalize_name(name))
+
     # -- node -------------------------------------------------------------------------
     async def addrs(self) -> list[str]:
         """The node's swarm multiaddrs, each ending in /p2p/PEERID."""
@@ -287,6 +369,18 @@ class Service:
             kept = [p for p in peers if p.get("ID") != pid]
             await kubo.config_set("Peering.Peers", kept)
         return len(kept) != len(peers)
+
+
+class _IndexContext:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> Index:
+        self.index = Index(self.path)
+        return self.index
+
+    def __exit__(self, *exc: object) -> None:
+        self.index.close()
 
 
 class _OutboxContext:

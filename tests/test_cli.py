@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
+from conftest import DATA, User, run
 
 import ipfeed
-from conftest import DATA, User, run
 from ipfeed.cli import cli
 
 

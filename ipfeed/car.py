@@ -1,0 +1,64 @@
+"""Reading CARv1 archives (what `ipfs dag export` streams): pure code, every block checked."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import cbrrr
+
+from . import codec
+from .errors import InvalidBlock
+
+
+def _varint(buf: bytes | memoryview, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if i >= len(buf) or shift > 63:
+            raise InvalidBlock("CAR: truncated varint")
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, i
+
+
+def _cid_length(buf: memoryview, i: int) -> int:
+    """Length of the binary CID starting at `i` (CIDv1: version, codec, multihash)."""
+    start = i
+    version, i = _varint(buf, i)
+    if version != 1:
+        raise InvalidBlock("CAR: only CIDv1 blocks are accepted")
+    _codec, i = _varint(buf, i)
+    _hash, i = _varint(buf, i)
+    size, i = _varint(buf, i)
+    return i + size - start
+
+
+def read_car(data: bytes) -> Iterator[tuple[str, bytes]]:
+    """Yield (CID, block) for every sha2-256 block whose bytes match its CID; refuse the rest."""
+    view = memoryview(data)
+    size, i = _varint(view, 0)
+    try:
+        header = cbrrr.decode_dag_cbor(bytes(view[i:i + size]))
+    except (ValueError, cbrrr.CbrrrDecodeError) as e:
+        raise InvalidBlock(f"CAR: bad header ({e})") from e
+    if not isinstance(header, dict) or header.get("version") != 1:
+        raise InvalidBlock("CAR: not a CARv1 archive")
+    i += size
+    while i < len(view):
+        size, i = _varint(view, i)
+        end = i + size
+        if end > len(view):
+            raise InvalidBlock("CAR: a section runs past the end")
+        n = _cid_length(view, i)
+        cid = bytes(view[i:i + n])
+        block = bytes(view[i + n:end])
+        # Only sha2-256 CIDs with one-byte codecs (dag-cbor, raw, dag-pb) are kept; others
+        # (identity hashes, longer codecs) are skipped, never trusted.
+        if len(cid) == codec.CID_BYTES and cid[2:4] == b"\x12\x20":
+            if cid[4:] != hashlib.sha256(block).digest():
+                raise InvalidBlock(f"CAR: block {codec.cid_str(cid)} does not match its CID")
+            yield codec.cid_str(cid), block
+        i = end

@@ -1,0 +1,32 @@
+"""The home server loop: sync follows periodically with jitter, re-put their IPNS records."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+
+from .errors import IpfeedError
+from .service import Service
+
+
+async def serve_forever(service: Service, interval: float, rounds: int = 0,
+                        log: Callable[[str], None] = print) -> None:
+    """Sync and republish every `interval` seconds (±20 % jitter); `rounds` > 0 stops after N."""
+    done = 0
+    while rounds <= 0 or done < rounds:
+        try:
+            results = await service.sync()
+            for r in results:
+                if r.error:
+                    log(f"sync {r.name}: {r.error}")
+                elif r.new_posts:
+                    log(f"sync {r.name}: {r.new_posts} new posts")
+            await service.publish()  # pending own posts, if the node was down before
+            put = await service.republish()
+            log(f"round {done + 1}: {len(results)} feeds synced, {put} records re-put")
+        except IpfeedError as e:
+            log(f"round {done + 1} failed: {e}")
+        done += 1
+        if rounds <= 0 or done < rounds:
+            await asyncio.sleep(interval * random.uniform(0.8, 1.2))

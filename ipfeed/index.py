@@ -1,0 +1,263 @@
+"""The local index: SQLite (WAL) cache of verified feeds and posts, and sync state.
+
+Everything here was verified before it was written, and everything can be rebuilt by a sync:
+deleting `index.sqlite` loses nothing. The schema is versioned (PRAGMA user_version) and
+migrated forward on open.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidInput, IpfeedError
+from .feed import Root
+from .post import Post
+
+MIGRATIONS: list[str] = [
+    # 1: feeds, posts, forks
+    """
+    CREATE TABLE feeds (
+        name TEXT PRIMARY KEY,
+        root_cid TEXT, root_seq INTEGER, count INTEGER NOT NULL DEFAULT 0,
+        updated INTEGER, profile TEXT NOT NULL DEFAULT '{}',
+        head TEXT,
+        record BLOB, record_seq INTEGER, record_eol INTEGER,
+        pinned TEXT,
+        last_sync INTEGER, last_ok INTEGER, last_error TEXT,
+        failures INTEGER NOT NULL DEFAULT 0, next_try INTEGER NOT NULL DEFAULT 0,
+        fork INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE posts (
+        cid TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        prev TEXT,
+        created INTEGER NOT NULL,
+        seen INTEGER NOT NULL,
+        sort INTEGER NOT NULL,  -- min(created, seen): a post dated in the future cannot jump ahead
+        text TEXT NOT NULL,
+        reply_to TEXT,
+        attachments TEXT NOT NULL,
+        UNIQUE (name, seq)
+    );
+    CREATE INDEX posts_sort ON posts (sort DESC, cid DESC);
+    CREATE INDEX posts_reply ON posts (reply_to);
+    CREATE TABLE forks (
+        name TEXT NOT NULL, seq INTEGER NOT NULL, cid TEXT NOT NULL, block BLOB,
+        seen INTEGER NOT NULL, PRIMARY KEY (name, cid)
+    );
+    """,
+]
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the index knows of one feed."""
+
+    name: str
+    root_cid: str | None
+    root_seq: int | None
+    count: int
+    updated: int | None
+    profile: dict[str, Any]
+    head: str | None
+    record: bytes | None
+    record_seq: int | None
+    record_eol: int | None
+    pinned: str | None
+    last_sync: int | None
+    last_ok: int | None
+    last_error: str | None
+    failures: int
+    next_try: int
+    fork: bool
+
+
+@dataclass(frozen=True)
+class IndexedPost:
+    """A verified post as the timeline shows it."""
+
+    cid: str
+    name: str
+    seq: int
+    prev: str | None
+    created: int
+    sort: int
+    text: str
+    reply_to: str | None
+    attachments: list[dict[str, Any]]
+
+    @property
+    def cursor(self) -> str:
+        """Where a page that ends with this post continues (`--before`)."""
+        return f"{self.sort}-{self.cid}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The post for JSON output."""
+        return {"cid": self.cid, "name": self.name, "seq": self.seq, "created": self.created,
+                "text": self.text, "reply_to": self.reply_to, "attachments": self.attachments}
+
+
+_FEED_COLUMNS = ("name, root_cid, root_seq, count, updated, profile, head, record, record_seq, "
+                 "record_eol, pinned, last_sync, last_ok, last_error, failures, next_try, fork")
+_POST_COLUMNS = "cid, name, seq, prev, created, sort, text, reply_to, attachments"
+
+
+class Index:
+    """The index database of one home."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last commit is fine
+        self._migrate(path)
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+    def _migrate(self, path: Path) -> None:
+        with self.transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise IpfeedError(f"{path} is from a newer ipfeed (schema {version})")
+            for number in range(version, len(MIGRATIONS)):
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            db.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- feeds ------------------------------------------------------------------------
+    def feed(self, name: str) -> FeedState | None:
+        """The state of one feed, if known."""
+        row = self.db.execute(f"SELECT {_FEED_COLUMNS} FROM feeds WHERE name = ?", (name,)).fetchone()
+        return _feed(row) if row else None
+
+    def feeds(self, names: Sequence[str] | None = None) -> list[FeedState]:
+        """All known feeds (or the named ones that are known)."""
+        rows = self.db.execute(f"SELECT {_FEED_COLUMNS} FROM feeds ORDER BY name").fetchall()
+        states = [_feed(r) for r in rows]
+        return states if names is None else [s for s in states if s.name in names]
+
+    def ensure_feed(self, name: str) -> None:
+        """Make a row for a feed that has not been synced yet."""
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO feeds (name) VALUES (?)", (name,))
+
+    def record_failure(self, name: str, now: int, error: str, next_try: int) -> None:
+        """Remember why a sync failed and when to try again."""
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO feeds (name) VALUES (?)", (name,))
+            db.execute("UPDATE feeds SET last_sync = ?, last_error = ?, failures = failures + 1, "
+                       "next_try = ? WHERE name = ?", (now, error, next_try, name))
+
+    def record_success(self, name: str, now: int, record: bytes | None, record_seq: int | None,
+                       record_eol: int | None) -> None:
+        """A sync found nothing new but everything fine."""
+        with self.transaction() as db:
+            db.execute("UPDATE feeds SET last_sync = ?, last_ok = ?, last_error = NULL, failures = 0, "
+                       "next_try = 0, record = coalesce(?, record), record_seq = coalesce(?, record_seq), "
+                       "record_eol = coalesce(?, record_eol) WHERE name = ?",
+                       (now, now, record, record_seq, record_eol, name))
+
+    def set_pinned(self, name: str, root_cid: str) -> None:
+        """Remember which root of a feed is pinned."""
+        with self.transaction() as db:
+            db.execute("UPDATE feeds SET pinned = ? WHERE name = ?", (root_cid, name))
+
+    def add_fork(self, name: str, evidence: Sequence[tuple[int, str, bytes | None]], now: int) -> None:
+        """Keep both sides of an equivocation and flag the feed."""
+        with self.transaction() as db:
+            for seq, cid, block in evidence:
+                db.execute("INSERT OR IGNORE INTO forks VALUES (?, ?, ?, ?, ?)", (name, seq, cid, block, now))
+            db.execute("UPDATE feeds SET fork = 1 WHERE name = ?", (name,))
+
+    def forks(self, name: str) -> list[tuple[int, str]]:
+        """(seq, cid) of the fork evidence kept for a feed."""
+        return list(self.db.execute("SELECT seq, cid FROM forks WHERE name = ? ORDER BY seq, cid", (name,)))
+
+    def apply(self, name: str, root: Root, posts: Sequence[Post], now: int, record: bytes | None,
+              record_seq: int | None, record_eol: int | None) -> int:
+        """Index a verified root and its verified new posts in one transaction; return how many
+        posts were new (redelivery is idempotent)."""
+        with self.transaction() as db:
+            before = db.total_changes
+            db.executemany(
+                f"INSERT OR IGNORE INTO posts ({_POST_COLUMNS}, seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(p.cid, name, p.seq, p.prev, p.created, min(p.created, now), p.text, p.reply_to,
+                  json.dumps([a.to_json() for a in p.attachments]), now) for p in posts])
+            added = db.total_changes - before
+            db.execute("INSERT OR IGNORE INTO feeds (name) VALUES (?)", (name,))
+            db.execute(
+                "UPDATE feeds SET root_cid = ?, root_seq = ?, count = ?, updated = ?, profile = ?, head = ?, "
+                "record = coalesce(?, record), record_seq = coalesce(?, record_seq), "
+                "record_eol = coalesce(?, record_eol), last_sync = ?, last_ok = ?, last_error = NULL, "
+                "failures = 0, next_try = 0 WHERE name = ?",
+                (root.cid, root.seq, root.count, root.updated, json.dumps(root.profile.to_json()),
+                 root.head, record, record_seq, record_eol, now, now, name))
+        return added
+
+    # -- posts ------------------------------------------------------------------------
+    def timeline(self, names: Sequence[str], limit: int, before: str | None = None) -> list[IndexedPost]:
+        """Posts of the given feeds, newest first, `limit` of them, after the cursor `before`."""
+        if not names:
+            return []
+        marks = ",".join("?" * len(names))
+        sql = f"SELECT {_POST_COLUMNS} FROM posts WHERE name IN ({marks})"
+        args: list[Any] = list(names)
+        if before:
+            sort, cid = _cursor(before)
+            sql += " AND (sort < ? OR (sort = ? AND cid < ?))"
+            args += [sort, sort, cid]
+        sql += " ORDER BY sort DESC, cid DESC LIMIT ?"
+        return [_post(r) for r in self.db.execute(sql, [*args, limit])]
+
+    def posts_of(self, name: str) -> list[IndexedPost]:
+        """Every indexed post of one feed, newest first."""
+        return [_post(r) for r in self.db.execute(
+            f"SELECT {_POST_COLUMNS} FROM posts WHERE name = ? ORDER BY seq DESC", (name,))]
+
+    def post_by_seq(self, name: str, seq: int) -> str | None:
+        """The CID of a feed's post at a sequence number, if indexed."""
+        row = self.db.execute("SELECT cid FROM posts WHERE name = ? AND seq = ?", (name, seq)).fetchone()
+        return row[0] if row else None
+
+
+def _cursor(text: str) -> tuple[int, str]:
+    sort, _, cid = text.partition("-")
+    if not sort.isdigit() or not cid:
+        raise InvalidInput(f"{text!r} is not a timeline cursor")
+    return int(sort), cid
+
+
+def _feed(row: Sequence[Any]) -> FeedState:
+    values = list(row)
+    values[5] = json.loads(values[5] or "{}")
+    values[16] = bool(values[16])
+    return FeedState(*values)
+
+
+def _post(row: Sequence[Any]) -> IndexedPost:
+    values = list(row)
+    values[8] = json.loads(values[8])
+    return IndexedPost(*values)

@@ -1,0 +1,187 @@
+"""Sync: resolve a followed name, fetch only what is new, verify all of it, index it, pin it.
+
+Nothing reaches the index unverified. The rules, in order: the IPNS record must verify with
+the name's key and not be older than the known one; the root must verify, be by that key and
+not be older; the new posts must verify and chain back exactly to the known head. A post at
+a known sequence number with another CID is a fork: both sides are kept as evidence, the
+feed is flagged, and nothing of the new branch is indexed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import codec, feed, post
+from .car import read_car
+from .config import Settings
+from .errors import ChainError, InvalidObject, IpfeedError, NotFound
+from .identity import public_from_name
+from .index import FeedState, Index
+from .ipfs import Kubo
+from .ipns import parse_record
+from .post import Post
+
+Progress = Callable[[str, int, int], None]  # name, posts done, posts to do
+
+
+class Rollback(InvalidObject):
+    """A feed offered a root or record older than the one already verified."""
+
+
+class Fork(ChainError):
+    """Two different posts with the same author and sequence number."""
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What one feed's sync did."""
+
+    name: str
+    new_posts: int = 0
+    fetched: int = 0  # blocks read from the node for this sync
+    root: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class _Fetcher:
+    kubo: Kubo
+    settings: Settings
+    fetched: int = 0
+
+    async def block(self, cid: str, limit: int) -> bytes:
+        self.fetched += 1
+        return await self.kubo.block_get(cid, limit, timeout=self.settings.timeout)
+
+    async def posts(self, cids: list[str]) -> list[Post]:
+        sem = asyncio.Semaphore(self.settings.fetch_concurrency)
+
+        async def one(cid: str) -> Post:
+            async with sem:
+                return post.parse(await self.block(cid, post.MAX_POST_BYTES), cid)
+        return list(await asyncio.gather(*(one(c) for c in cids)))
+
+
+async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now: int, *,
+                    pin: bool = True, progress: Progress | None = None) -> SyncResult:
+    """Bring one feed in the index up to its newest verified state; raise on any violation."""
+    public = public_from_name(name)
+    known = index.feed(name)
+    raw = await kubo.name_get(name, settings.resolve_timeout)
+    record = parse_record(raw, name)
+    eol = int(record.validity.timestamp() * 1000)
+    if known and known.record_seq is not None and record.sequence < known.record_seq:
+        raise Rollback(f"{name}: IPNS record sequence {record.sequence} is older than the known "
+                       f"{known.record_seq}; keeping the known feed")
+    cid = codec.parse_cid(record.value)
+    if known and cid == known.root_cid:
+        index.record_success(name, now, raw, record.sequence, eol)
+        await _pin(kubo, index, known, cid, pin, settings)
+        return SyncResult(name, 0, 0, cid)
+    f = _Fetcher(kubo, settings)
+    root = feed.parse(await f.block(cid, feed.MAX_ROOT_BYTES), cid)
+    feed.check_root_author(root, public, name)
+    old_count = known.count if known else 0
+    if known and known.root_seq is not None and root.seq < known.root_seq:
+        raise Rollback(f"{name}: root {root.cid} has seq {root.seq}, older than the known "
+                       f"{known.root_seq}; keeping the known feed")
+    if root.count < old_count:
+        raise Rollback(f"{name}: root {root.cid} has {root.count} posts, fewer than the "
+                       f"{old_count} already verified")
+    new = root.count - old_count
+    if new <= len(root.recent):
+        posts = await f.posts(list(root.recent[:new]))
+    else:
+        posts = await _bulk(f, root, old_count, settings)
+    if progress:
+        progress(name, len(posts), new)
+    feed.check_page(root, posts)
+    if known and old_count:
+        # The new chain must run through the known head: else the author signed two histories.
+        other = posts[-1].prev if posts else root.head
+        if other != known.head:
+            evidence: list[tuple[int, str, bytes | None]] = [(old_count, known.head or "", None)]
+            if other:
+                evidence.append((old_count, other, await f.block(other, post.MAX_POST_BYTES)))
+            index.add_fork(name, evidence, now)
+            raise Fork(f"{name}: fork at seq {old_count}: known post {known.head}, new chain has "
+                       f"{other}; both kept as evidence, nothing of the new branch indexed")
+    added = index.apply(name, root, posts, now, raw, record.sequence, eol)
+    state = index.feed(name)
+    assert state is not None
+    await _pin(kubo, index, state, root.cid, pin, settings)
+    return SyncResult(name, added, f.fetched, root.cid)
+
+
+async def _bulk(f: _Fetcher, root: feed.Root, old_count: int, settings: Settings) -> list[Post]:
+    """Many new posts: one CAR export of the DAG instead of one round trip per post."""
+    f.fetched += 1
+    car = await f.kubo.dag_export(root.cid, settings.max_export_bytes, timeout=settings.sync_timeout)
+    blocks = dict(read_car(car))
+    posts: list[Post] = []
+    cid = root.head
+    for seq in range(root.count, old_count, -1):
+        if cid is None or cid not in blocks:
+            raise NotFound(f"post {cid} (seq {seq}) is missing from the feed's DAG")
+        p = post.parse(blocks[cid], cid)
+        posts.append(p)
+        cid = p.prev
+    return posts
+
+
+async def _pin(kubo: Kubo, index: Index, state: FeedState, root: str, pin: bool,
+               settings: Settings) -> None:
+    """Keep the feed's DAG pinned: move the pin from the old root (only the difference)."""
+    if not pin or state.pinned == root:
+        return
+    if state.pinned and await kubo.pinned(state.pinned):
+        await kubo.pin_update(state.pinned, root, timeout=settings.sync_timeout)
+    else:
+        await kubo.pin_add(root, timeout=settings.sync_timeout)
+    index.set_pinned(state.name, root)
+
+
+def backoff(failures: int, now: int) -> int:
+    """When to try a failing feed again: 30 s doubling to 1 h, with jitter (ms)."""
+    delay = min(30_000 * 2 ** min(failures, 7), 3_600_000)
+    return now + int(delay * random.uniform(0.8, 1.2))
+
+
+async def sync_many(kubo: Kubo, index: Index, names: list[str], settings: Settings, now: int, *,
+                    force: bool, own: str | None = None,
+                    progress: Progress | None = None) -> list[SyncResult]:
+    """Sync several feeds, a few at a time; one bad or slow feed never stops the others."""
+    sem = asyncio.Semaphore(settings.sync_concurrency)
+
+    async def one(name: str) -> SyncResult:
+        state = index.feed(name)
+        if not force and state and state.next_try > now:
+            return SyncResult(name, error=f"waiting until retry ({state.last_error})")
+        async with sem:
+            try:
+                async with asyncio.timeout(settings.sync_timeout):
+                    return await sync_feed(kubo, index, name, settings, now, pin=name != own,
+                                           progress=progress)
+            except (IpfeedError, TimeoutError) as e:
+                message = str(e) or f"timed out after {settings.sync_timeout:g}s"
+                failures = state.failures + 1 if state else 1
+                index.record_failure(name, now, message, backoff(failures, now))
+                return SyncResult(name, error=message)
+    return list(await asyncio.gather(*(one(n) for n in names)))
+
+
+async def republish(kubo: Kubo, index: Index, names: list[str], now: int) -> int:
+    """Re-put the newest verified IPNS record of each feed (still valid), so names keep resolving
+    while their owners are offline; return how many were put."""
+    done = 0
+    for state in index.feeds(names):
+        if state.record and state.record_eol and state.record_eol > now:
+            try:
+                await kubo.name_put(state.name, state.record)
+                done += 1
+            except IpfeedError:
+                continue  # a newer record exists on the node, or the node is busy: next round
+    return done

@@ -1,0 +1,229 @@
+"""Following and sync across real daemons: the resilience promise, incremental fetches,
+rollback, forks, gaps, unreachable follows, and an index that a sync can rebuild."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from conftest import User, run
+
+from ipfeed import feed, node, post
+from ipfeed.feed import Profile
+from ipfeed.outbox import Outbox
+from ipfeed.service import _ensure_key
+
+
+def name_of(u: User) -> str:
+    return u.service.identity().name
+
+
+def sync(u: User, *names: str) -> list[Any]:
+    return run(u.service.sync(names))
+
+
+def texts_shown(reader: User, name: str) -> list[str]:
+    out = json.loads(reader.cli_ok("show", name, "--json", "--limit", "100"))
+    return [p["text"] for p in out["posts"]]
+
+
+def test_resilience_alice_offline_carol_reads_her_through_bobs_home_server(make_user: Any) -> None:
+    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    bob.connect(alice)
+    for i in range(3):
+        alice.cli_ok("post", f"alice {i}")
+    bob.cli_ok("follow", name_of(alice), "--as", "Al")
+    [r] = sync(bob, name_of(alice))
+    assert r.error is None and r.new_posts == 3
+    assert run(bob.service.republish()) == 1  # Bob's node re-puts Alice's signed record
+
+    alice.stop()  # Alice goes offline
+    carol.connect(bob)  # Carol knows only Bob's home server
+    assert texts_shown(carol, name_of(alice)) == ["alice 2", "alice 1", "alice 0"]  # verified
+
+    alice.start()  # Alice comes back and posts again; Bob picks it up
+    bob.connect(alice)
+    alice.cli_ok("post", "alice is back")
+    [r] = sync(bob, name_of(alice))
+    assert r.error is None and r.new_posts == 1
+    assert [p.text for p in bob.service.timeline(10)][:2] == ["alice is back", "alice 2"]
+
+
+def test_incremental_sync_fetches_only_what_is_new(alice: User, bob: User) -> None:
+    bob.connect(alice)
+    bob.cli_ok("follow", name_of(alice))
+    for i in range(5):
+        alice.cli_ok("post", f"old {i}")
+    [first] = sync(bob, name_of(alice))
+    assert (first.new_posts, first.fetched) == (5, 6)  # the root and five posts
+    for i in range(3):
+        alice.cli_ok("post", f"new {i}")
+    [second] = sync(bob, name_of(alice))
+    assert (second.new_posts, second.fetched) == (3, 4)  # the root and the three new posts
+    [third] = sync(bob, name_of(alice))
+    assert (third.new_posts, third.fetched) == (0, 0)  # same record: nothing fetched
+
+
+def test_long_stretch_is_fetched_in_bulk_and_pinned(alice: User, bob: User) -> None:
+    bob.connect(alice)
+    box = Outbox(alice.settings.outbox_path)
+    try:
+        for i in range(150):
+            box.add_draft(i, f"bulk {i}", None, [])
+    finally:
+        box.close()
+    alice.cli_ok("publish")
+    bob.cli_ok("follow", name_of(alice))
+    [r] = sync(bob, name_of(alice))
+    assert r.error is None and r.new_posts == 150
+    assert r.fetched == 2  # the root, then one CAR export instead of 150 round trips
+
+    async def pinned() -> bool:
+        async with await bob.kubo() as k:
+            return await k.pinned(r.root or "")
+    assert run(pinned())
+
+
+def publish_root(u: User, root: feed.Root, blocks: tuple[bytes, ...] = ()) -> None:
+    async def go() -> None:
+        async with await u.kubo() as k:
+            for b in (*blocks, root.block):
+                await k.block_put(b)
+            key = await _ensure_key(k, u.service.identity())
+            await k.name_publish(key, root.cid, lifetime="1h", ttl="1s")
+    run(go())
+
+
+def test_rollback_to_an_older_root_is_rejected_and_the_known_feed_kept(alice: User, bob: User) -> None:
+    bob.connect(alice)
+    bob.cli_ok("follow", name_of(alice))
+    alice.cli_ok("post", "one")
+    old_root = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
+    alice.cli_ok("post", "two")
+    assert sync(bob, name_of(alice))[0].new_posts == 2
+    publish_root(alice, old_root)  # a newer IPNS record pointing at an older root
+    [r] = sync(bob, name_of(alice))
+    assert r.error and "older than the known" in r.error
+    assert [p.text for p in bob.service.timeline(10)] == ["two", "one"]
+    st = json.loads(bob.cli_ok("status", "--json"))[0]
+    assert st["count"] == 2 and "older" in st["last_error"]
+
+
+def test_fork_is_detected_both_sides_kept_and_flagged(alice: User, bob: User) -> None:
+    bob.connect(alice)
+    bob.cli_ok("follow", name_of(alice))
+    alice.cli_ok("post", "one")
+    first_root = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
+    alice.cli_ok("post", "two")
+    sync(bob, name_of(alice))
+    me = alice.service.identity()
+    # Alice's key signs a second history: another post at seq 2, then seq 3 on top of it.
+    p1 = first_root.head
+    evil2 = post.build(me, seq=2, prev=p1, created=5, text="two, rewritten")
+    evil3 = post.build(me, seq=3, prev=evil2.cid, created=6, text="three")
+    root = feed.build(me, seq=first_root.seq + 10, updated=7, profile=Profile("Alice"), count=3,
+                      recent=[evil3.cid, evil2.cid, p1 or ""])
+    publish_root(alice, root, (evil2.block, evil3.block))
+    [r] = sync(bob, name_of(alice))
+    assert r.error and "fork at seq 2" in r.error
+    assert {cid for _, cid in bob.service.forks(name_of(alice))} >= {evil2.cid}
+    assert [p.text for p in bob.service.timeline(10)] == ["two", "one"]  # nothing merged
+    row = json.loads(bob.cli_ok("following", "--json"))[0]
+    assert row["fork"] is True
+    assert "FORK" in bob.cli_ok("status")
+
+
+def test_gap_names_the_missing_block(alice: User, bob: User) -> None:
+    bob.connect(alice)
+    bob.settings = bob.settings.with_(timeout=2.0)
+    me = alice.service.identity()
+    lost = post.build(me, seq=1, prev=None, created=1, text="never stored")
+    p2 = post.build(me, seq=2, prev=lost.cid, created=2, text="stored")
+    root = feed.build(me, seq=50, updated=3, profile=Profile(), count=2, recent=[p2.cid, lost.cid])
+    publish_root(alice, root, (p2.block,))
+    [r] = sync(bob, name_of(alice))
+    assert r.error and lost.cid in r.error
+    assert bob.service.timeline(10) == []  # a feed that fails verification is never indexed
+
+
+def test_one_unreachable_follow_does_not_stop_the_others(make_user: Any) -> None:
+    alice, bob, ghost = make_user("alice"), make_user("bob"), make_user("ghost", start=False)
+    bob.connect(alice)
+    bob.settings = bob.settings.with_(resolve_timeout=3.0)
+    alice.cli_ok("post", "reachable")
+    bob.cli_ok("follow", name_of(alice))
+    bob.cli_ok("follow", name_of(ghost))
+    results = {r.name: r for r in sync(bob)}
+    assert results[name_of(alice)].new_posts == 1
+    assert results[name_of(ghost)].error and "cannot resolve" in (results[name_of(ghost)].error or "")
+    st = {r["name"]: r for r in json.loads(bob.cli_ok("status", "--json"))}
+    assert st[name_of(ghost)]["last_error"]
+    # The ghost is retried later with backoff, not on every round.
+    again = {r.name: r for r in sync(bob)}
+    assert "waiting until retry" in (again[name_of(ghost)].error or "")
+
+
+def test_index_rebuilt_from_scratch_equals_the_old_one(alice: User, bob: User) -> None:
+    bob.connect(alice)
+    bob.cli_ok("follow", name_of(alice))
+    for i in range(4):
+        alice.cli_ok("post", f"post {i}")
+    bob.cli_ok("post", "bob's own")
+    sync(bob)
+
+    def dump() -> list[tuple[Any, ...]]:
+        db = sqlite3.connect(bob.settings.index_path)
+        try:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            return db.execute("SELECT cid, name, seq, prev, created, text, reply_to, attachments "
+                              "FROM posts ORDER BY cid").fetchall()
+        finally:
+            db.close()
+    before = dump()
+    assert len(before) == 5
+    bob.settings.index_path.unlink()
+    for suffix in ("-wal", "-shm"):
+        bob.settings.index_path.with_name("index.sqlite" + suffix).unlink(missing_ok=True)
+    sync(bob)
+    assert dump() == before
+
+
+def test_follow_list_is_public_in_the_signed_root(alice: User, bob: User) -> None:
+    bob.connect(alice)
+    bob.cli_ok("follow", name_of(alice), "--as", "Alice")
+    root = feed.parse(Outbox(bob.settings.outbox_path).latest_root() or b"")
+    assert root.follows
+
+    async def fetched() -> bytes:
+        async with await alice.kubo() as k:
+            return await k.block_get(root.follows or "", feed.MAX_FOLLOWS_BYTES)
+    follows = feed.parse_follows(run(fetched()), root.follows)
+    assert [(f.name, f.alias) for f in follows] == [(name_of(alice), "Alice")]
+    bob.cli_ok("unfollow", name_of(alice))
+    assert json.loads(bob.cli_ok("following", "--json")) == []
+    r = bob.cli("unfollow", name_of(alice))
+    assert r.exit_code == 1 and "do not follow" in r.output
+
+
+def test_timeline_pages_with_a_stable_cursor(alice: User) -> None:
+    for i in range(5):
+        alice.cli_ok("post", f"p{i}")
+    sync(alice)
+    first = json.loads(alice.cli_ok("timeline", "--limit", "2", "--json"))
+    second = json.loads(alice.cli_ok("timeline", "--limit", "2", "--json", "--before", first["next"]))
+    third = json.loads(alice.cli_ok("timeline", "--limit", "2", "--json", "--before", second["next"]))
+    got = [p["text"] for page in (first, second, third) for p in page["posts"]]
+    assert got == ["p4", "p3", "p2", "p1", "p0"]
+    assert third["next"] is None
+
+
+def test_daemon_runs_rounds_and_keeps_follows_synced(alice: User, bob: User) -> None:
+    bob.connect(alice)
+    bob.cli_ok("follow", name_of(alice))
+    alice.cli_ok("post", "for the daemon")
+    r = bob.cli("daemon", "--interval", "0.1", "--rounds", "2")
+    assert r.exit_code == 0, r.output
+    assert "records re-put" in r.output
+    assert [p.text for p in bob.service.timeline(5)] == ["for the daemon"]
+    assert node.status(bob.settings).running
