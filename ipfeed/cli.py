@@ -211,8 +211,13 @@ def following(c: Context, as_json: bool) -> None:
 def sync_(c: Context, names: tuple[str, ...]) -> None:
     """Fetch, verify, index and pin what is new in followed feeds (or only NAMES)."""
     def progress(name: str, done: int, total: int) -> None:
-        if total >= 100 and sys.stderr.isatty():
-            click.echo(f"{name}: {done}/{total} posts verified", err=True)
+        if total >= 1000 and sys.stderr.isatty():
+            width = 30
+            filled = width * done // max(total, 1)
+            end = "\n" if done >= total else ""
+            click.echo(f"\r{name[-12:]} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} posts",
+                       err=True, nl=False)
+            click.echo(end, err=True, nl=False)
 
     results = run(c.service.sync(names, progress))
     failed = 0

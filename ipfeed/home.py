@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable
 
 from .errors import IpfeedError
 from .service import Service
 
+REPUT_EVERY = 3600.0  # seconds: DHT nodes drop records after 48 h unless they are put again
+
 
 async def serve_forever(service: Service, interval: float, rounds: int = 0,
                         log: Callable[[str], None] = print) -> None:
-    """Sync and republish every `interval` seconds (±20 % jitter); `rounds` > 0 stops after N."""
+    """Sync every `interval` seconds (±20 % jitter) and re-put follows' records hourly;
+    `rounds` > 0 stops after N rounds."""
     done = 0
+    last_reput = -REPUT_EVERY
     while rounds <= 0 or done < rounds:
         try:
             results = await service.sync()
@@ -23,7 +28,10 @@ async def serve_forever(service: Service, interval: float, rounds: int = 0,
                 elif r.new_posts:
                     log(f"sync {r.name}: {r.new_posts} new posts")
             await service.publish()  # pending own posts, if the node was down before
-            put = await service.republish()
+            put = 0
+            if time.monotonic() - last_reput >= REPUT_EVERY:
+                put = await service.republish()
+                last_reput = time.monotonic()
             log(f"round {done + 1}: {len(results)} feeds synced, {put} records re-put")
         except IpfeedError as e:
             log(f"round {done + 1} failed: {e}")

@@ -21,7 +21,7 @@ from .errors import ChainError, InvalidObject, IpfeedError, NotFound
 from .identity import public_from_name
 from .index import FeedState, Index
 from .ipfs import Kubo
-from .ipns import parse_record
+from .ipns import InvalidRecord, parse_record
 from .post import Post
 
 Progress = Callable[[str, int, int], None]  # name, posts done, posts to do
@@ -73,6 +73,9 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
     raw = await kubo.name_get(name, settings.resolve_timeout)
     record = parse_record(raw, name)
     eol = int(record.validity.timestamp() * 1000)
+    if eol <= now:
+        raise InvalidRecord(f"{name}: the newest IPNS record expired at {record.validity:%Y-%m-%d %H:%M:%S} "
+                            "UTC; showing the last verified feed as stale")
     if known and known.record_seq is not None and record.sequence < known.record_seq:
         raise Rollback(f"{name}: IPNS record sequence {record.sequence} is older than the known "
                        f"{known.record_seq}; keeping the known feed")
@@ -95,9 +98,7 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
     if new <= len(root.recent):
         posts = await f.posts(list(root.recent[:new]))
     else:
-        posts = await _bulk(f, root, old_count, settings)
-    if progress:
-        progress(name, len(posts), new)
+        posts = await _bulk(f, root, old_count, settings, lambda done: progress and progress(name, done, new))
     feed.check_page(root, posts)
     if known and old_count:
         # The new chain must run through the known head: else the author signed two histories.
@@ -116,7 +117,8 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
     return SyncResult(name, added, f.fetched, root.cid)
 
 
-async def _bulk(f: _Fetcher, root: feed.Root, old_count: int, settings: Settings) -> list[Post]:
+async def _bulk(f: _Fetcher, root: feed.Root, old_count: int, settings: Settings,
+                tick: Callable[[int], object]) -> list[Post]:
     """Many new posts: one CAR export of the DAG instead of one round trip per post."""
     f.fetched += 1
     car = await f.kubo.dag_export(root.cid, settings.max_export_bytes, timeout=settings.sync_timeout)
@@ -129,6 +131,9 @@ async def _bulk(f: _Fetcher, root: feed.Root, old_count: int, settings: Settings
         p = post.parse(blocks[cid], cid)
         posts.append(p)
         cid = p.prev
+        if len(posts) % 1000 == 0:
+            tick(len(posts))
+    tick(len(posts))
     return posts
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from typing import Any
 
 from conftest import User, run
@@ -85,13 +86,13 @@ def test_long_stretch_is_fetched_in_bulk_and_pinned(alice: User, bob: User) -> N
     assert run(pinned())
 
 
-def publish_root(u: User, root: feed.Root, blocks: tuple[bytes, ...] = ()) -> None:
+def publish_root(u: User, root: feed.Root, blocks: tuple[bytes, ...] = (), lifetime: str = "1h") -> None:
     async def go() -> None:
         async with await u.kubo() as k:
             for b in (*blocks, root.block):
                 await k.block_put(b)
             key = await _ensure_key(k, u.service.identity())
-            await k.name_publish(key, root.cid, lifetime="1h", ttl="1s")
+            await k.name_publish(key, root.cid, lifetime=lifetime, ttl="1s")
     run(go())
 
 
@@ -227,3 +228,27 @@ def test_daemon_runs_rounds_and_keeps_follows_synced(alice: User, bob: User) -> 
     assert "records re-put" in r.output
     assert [p.text for p in bob.service.timeline(5)] == ["for the daemon"]
     assert node.status(bob.settings).running
+
+
+def test_expired_record_keeps_the_last_verified_feed_marked_stale(alice: User, bob: User) -> None:
+    bob.connect(alice)
+    bob.settings = bob.settings.with_(resolve_timeout=3.0)
+    bob.cli_ok("follow", name_of(alice))
+    alice.cli_ok("post", "last words")
+    last = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
+    # A newer root (Kubo keeps the sequence of an unchanged value), under a record that soon expires.
+    root = feed.advance(alice.service.identity(), last, updated=last.updated + 1, profile=Profile("Alice"))
+    publish_root(alice, root, lifetime="3s")
+    assert sync(bob, name_of(alice))[0].error is None
+    alice.stop()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        st = json.loads(bob.cli_ok("status", "--json"))[0]
+        if st["stale"]:
+            break
+        time.sleep(0.5)
+    assert st["stale"] and st["count"] == 1, json.dumps(st)
+    assert "STALE" in bob.cli_ok("status")
+    [r] = sync(bob, name_of(alice))
+    assert r.error  # nothing valid to resolve any more...
+    assert [p.text for p in bob.service.timeline(5)] == ["last words"]  # ...but the feed stays
