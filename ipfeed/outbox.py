@@ -159,6 +159,10 @@ class Outbox:
         row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
+    def items(self, prefix: str) -> list[tuple[str, str]]:
+        """State values whose keys start with `prefix`."""
+        return list(self.db.execute("SELECT key, value FROM state WHERE key LIKE ? || '%'", (prefix,)))
+
     def set(self, key: str, value: str) -> None:
         """Set a state value durably."""
         with self.transaction() as db:

@@ -42,6 +42,7 @@ class PostResult:
     seq: int | None
     cid: str | None
     published: bool
+    draft_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -109,9 +110,9 @@ class Service:
         return Kubo(node.api_address(self.settings), self.settings.timeout)
 
     # -- writing ----------------------------------------------------------------------
-    async def post(self, text: str, reply_to: str | None = None,
-                   attach: Sequence[Path] = ()) -> PostResult:
-        """Write a post: saved durably first, then signed, stored, pinned and published."""
+    def save(self, text: str, reply_to: str | None = None, attach: Sequence[Path] = ()) -> PostResult:
+        """Write a post to the outbox (never lost from here on) and sign it if no node is needed;
+        publishing is a separate step (`publish`)."""
         me = self.identity()
         reply = codec.parse_cid(reply_to) if reply_to else None
         if len(attach) > post.MAX_ATTACHMENTS:
@@ -129,15 +130,36 @@ class Service:
                     Path(f["path"]).unlink(missing_ok=True)
                 raise
             draft_id = box.add_draft(now_ms(), text, reply, files)
+            if not files:
+                with feed_lock(self.settings.home, self.settings.lock_timeout):
+                    self._seal_offline(me, box)
+            sealed = box.post_of_draft(draft_id)
+        return PostResult(sealed[0] if sealed else None, sealed[1] if sealed else None, False,
+                          draft_id)
+
+    async def post(self, text: str, reply_to: str | None = None,
+                   attach: Sequence[Path] = ()) -> PostResult:
+        """Write a post: saved durably first, then signed, stored, pinned and published."""
+        saved = self.save(text, reply_to, attach)
+        with self._outbox() as box:
             try:
-                await self._flush(me, box)
+                await self._flush(self.identity(), box)
             except IpfeedError as e:
-                sealed = box.post_of_draft(draft_id)
+                sealed = box.post_of_draft(saved.draft_id)
                 where = f"post {sealed[1]} (seq {sealed[0]})" if sealed else "your post"
                 raise PublishPending(f"{where} is saved but not published: {e}") from e
-            sealed = box.post_of_draft(draft_id)
+            sealed = box.post_of_draft(saved.draft_id)
         assert sealed is not None
-        return PostResult(sealed[0], sealed[1], True)
+        return PostResult(sealed[0], sealed[1], True, saved.draft_id)
+
+    def pending(self) -> int:
+        """How many of the user's posts wait for the node (drafts) or for publishing."""
+        with self._outbox() as box:
+            drafts = len(box.drafts())
+            latest = box.latest_root()
+            published = {v for k, v in box.items("published:")}
+        root_cid = codec.cid_of(latest) if latest else None
+        return drafts + (0 if root_cid in published or root_cid is None else 1)
 
     async def publish(self) -> PublishResult:
         """Seal pending drafts and bring the node and IPNS up to the newest root."""
@@ -167,16 +189,10 @@ class Service:
     async def _flush(self, me: Identity, box: Outbox) -> PublishResult:
         """Under the feed lock: seal drafts, store blocks, move the pin, publish the name."""
         with feed_lock(self.settings.home, self.settings.lock_timeout):
+            sealed = self._seal_offline(me, box)
             drafts = box.drafts()
-            sealed = 0
-            # Text-only drafts are signed without the node, so they get their CID at once.
-            for d in drafts:
-                if d.attachments:
-                    break
-                self._seal(me, box, d, ())
-                sealed += 1
             async with self._kubo() as kubo:
-                for d in drafts[sealed:]:
+                for d in drafts:
                     atts = await _add_attachments(kubo, d)
                     self._seal(me, box, d, atts)
                     sealed += 1
@@ -185,6 +201,16 @@ class Service:
                     raise MissingIdentity("this home has no feed root; run `ipfeed init`")
                 await self._sync_node(kubo, me, box, root)
             return PublishResult(me.name, root.cid, root.count, sealed)
+
+    def _seal_offline(self, me: Identity, box: Outbox) -> int:
+        """Sign the oldest drafts that need no node (text only), in order; return how many."""
+        sealed = 0
+        for d in box.drafts():
+            if d.attachments:
+                break
+            self._seal(me, box, d, ())
+            sealed += 1
+        return sealed
 
     def _seal(self, me: Identity, box: Outbox, d: Draft, atts: tuple[Attachment, ...]) -> None:
         prev_root = _latest_root(box)
@@ -196,6 +222,12 @@ class Service:
         box.seal(d.id, p.seq, p.cid, p.block, root.seq, root.cid, root.block)
         for a in d.attachments:
             Path(a["path"]).unlink(missing_ok=True)
+        # The index is a cache: show the user's own post at once, before any sync, but only
+        # where it continues what the index holds (else a sync fills the gap first).
+        with self._index() as index:
+            known = index.feed(me.name)
+            if (known.count if known else 0) == p.seq - 1:
+                index.apply(me.name, root, [p], now_ms(), None, None, None)
 
     async def _sync_node(self, kubo: Kubo, me: Identity, box: Outbox, root: Root) -> None:
         """Make the node hold, pin and publish `root`; each step is a per-node watermark."""
