@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 KUBO_VERSION := 0.42.0
 export KUBO_VERSION
 
-.PHONY: install kubo run test lint bench clean
+.PHONY: install kubo browser run test lint bench clean
 
 install: $(STAMP) kubo
 
@@ -20,19 +20,29 @@ $(STAMP): pyproject.toml
 kubo:
 	@bash scripts/install-kubo.sh >/dev/null
 
+# Debian's Chromium for the real-browser tests (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || bash scripts/install-chromium.sh
+
+# Your node, your home server (sync and pin of follows) and the web UI on 127.0.0.1.
 run: install
 	IPFEED_IPFS_BIN=$$(bash scripts/install-kubo.sh) && export IPFEED_IPFS_BIN && \
-	$(VENV)/bin/ipfeed init && $(VENV)/bin/ipfeed node start && $(VENV)/bin/ipfeed publish && \
+	$(VENV)/bin/ipfeed init && $(VENV)/bin/ipfeed node start && \
+	{ $(VENV)/bin/ipfeed publish || true; } && \
 	echo && echo "Your feed: $$($(VENV)/bin/ipfeed id)" && \
-	echo "Post with:  $(VENV)/bin/ipfeed post 'hello, world'" && \
-	echo "Read with:  $(VENV)/bin/ipfeed show $$($(VENV)/bin/ipfeed id)"
+	echo "CLI: $(VENV)/bin/ipfeed --help" && echo && \
+	$(VENV)/bin/ipfeed serve --pin
 
-test: install
+test: install browser
 	IPFEED_IPFS_BIN=$$(bash scripts/install-kubo.sh) $(PY) -m pytest -q $(PYTEST_ARGS)
 
+# Benchmarks against real local daemons; QUICK=1 for a small run. Results in bench/results/.
+bench: install
+	IPFEED_IPFS_BIN=$$(bash scripts/install-kubo.sh) $(PY) -m bench.run $(if $(QUICK),--quick,)
+
 lint: install
-	$(VENV)/bin/ruff check ipfeed tests
-	$(VENV)/bin/mypy ipfeed
+	$(VENV)/bin/ruff check ipfeed web tests bench
+	$(VENV)/bin/mypy ipfeed web
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -304,6 +304,38 @@ def daemon(c: Context, interval: float | None, rounds: int) -> None:
                       lambda line: click.echo(line, err=True)))
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="IPFEED_WEB_HOST",
+              help="Address to bind. Anything but loopback exposes your feed controls.")
+@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535),
+              envvar="IPFEED_WEB_PORT")
+@click.option("--pin", is_flag=True, help="Also be a home server: sync and pin follows periodically.")
+@pass_ctx
+def serve(c: Context, host: str, port: int, pin: bool) -> None:
+    """Run the web UI (and the node) on http://127.0.0.1:PORT."""
+    from werkzeug.serving import make_server
+
+    from .web import create_app  # type: ignore[import-not-found]  # web/, installed as ipfeed.web
+
+    if not c.settings.api:
+        node.start(c.settings)
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if not loopback:
+        click.echo(f"warning: binding {host}: anyone who can reach it can use your feed", err=True)
+    app = create_app(c.settings, pin=pin)
+    if not loopback:
+        app.config["ALLOWED_HOSTS"] = {*app.config["ALLOWED_HOSTS"], host}
+    server = make_server(host, port, app, threaded=True)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"ipfeed web UI on http://{shown}:{server.server_port}/  (Ctrl-C to stop)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 # -- node -------------------------------------------------------------------------------
 @cli.group(cls=_Group, name="node")
 def node_group() -> None:

@@ -54,6 +54,21 @@ MIGRATIONS: list[str] = [
         seen INTEGER NOT NULL, PRIMARY KEY (name, cid)
     );
     """,
+    # 2: full-text search over post text (SQLite FTS5, kept in step by triggers)
+    """
+    CREATE VIRTUAL TABLE posts_fts USING fts5(text, content='posts', content_rowid='rowid');
+    INSERT INTO posts_fts (rowid, text) SELECT rowid, text FROM posts;
+    CREATE TRIGGER posts_fts_insert AFTER INSERT ON posts BEGIN
+        INSERT INTO posts_fts (rowid, text) VALUES (new.rowid, new.text);
+    END;
+    CREATE TRIGGER posts_fts_delete AFTER DELETE ON posts BEGIN
+        INSERT INTO posts_fts (posts_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    END;
+    """,
+    # 3: whom each feed follows (from its verified follow list)
+    """
+    ALTER TABLE feeds ADD COLUMN follows TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 
@@ -78,6 +93,7 @@ class FeedState:
     failures: int
     next_try: int
     fork: bool
+    follows: list[dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -106,7 +122,7 @@ class IndexedPost:
 
 
 _FEED_COLUMNS = ("name, root_cid, root_seq, count, updated, profile, head, record, record_seq, "
-                 "record_eol, pinned, last_sync, last_ok, last_error, failures, next_try, fork")
+                 "record_eol, pinned, last_sync, last_ok, last_error, failures, next_try, fork, follows")
 _POST_COLUMNS = "cid, name, seq, prev, created, sort, text, reply_to, attachments"
 
 
@@ -131,9 +147,8 @@ class Index:
             if version > len(MIGRATIONS):
                 raise IpfeedError(f"{path} is from a newer ipfeed (schema {version})")
             for number in range(version, len(MIGRATIONS)):
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                for statement in _statements(MIGRATIONS[number]):
+                    db.execute(statement)
             db.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
 
     @contextmanager
@@ -197,24 +212,25 @@ class Index:
         return list(self.db.execute("SELECT seq, cid FROM forks WHERE name = ? ORDER BY seq, cid", (name,)))
 
     def apply(self, name: str, root: Root, posts: Sequence[Post], now: int, record: bytes | None,
-              record_seq: int | None, record_eol: int | None) -> int:
+              record_seq: int | None, record_eol: int | None,
+              follows: Sequence[dict[str, str]] | None = None) -> int:
         """Index a verified root and its verified new posts in one transaction; return how many
         posts were new (redelivery is idempotent)."""
         with self.transaction() as db:
-            before = db.total_changes
-            db.executemany(
+            cur = db.executemany(
                 f"INSERT OR IGNORE INTO posts ({_POST_COLUMNS}, seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(p.cid, name, p.seq, p.prev, p.created, min(p.created, now), p.text, p.reply_to,
                   json.dumps([a.to_json() for a in p.attachments]), now) for p in posts])
-            added = db.total_changes - before
+            added = max(cur.rowcount, 0)  # rows inserted, not counting the FTS triggers' own
             db.execute("INSERT OR IGNORE INTO feeds (name) VALUES (?)", (name,))
             db.execute(
                 "UPDATE feeds SET root_cid = ?, root_seq = ?, count = ?, updated = ?, profile = ?, head = ?, "
                 "record = coalesce(?, record), record_seq = coalesce(?, record_seq), "
                 "record_eol = coalesce(?, record_eol), last_sync = ?, last_ok = ?, last_error = NULL, "
-                "failures = 0, next_try = 0 WHERE name = ?",
+                "failures = 0, next_try = 0, follows = coalesce(?, follows) WHERE name = ?",
                 (root.cid, root.seq, root.count, root.updated, json.dumps(root.profile.to_json()),
-                 root.head, record, record_seq, record_eol, now, now, name))
+                 root.head, record, record_seq, record_eol, now, now,
+                 None if follows is None else json.dumps(list(follows)), name))
         return added
 
     # -- posts ------------------------------------------------------------------------
@@ -237,10 +253,56 @@ class Index:
         return [_post(r) for r in self.db.execute(
             f"SELECT {_POST_COLUMNS} FROM posts WHERE name = ? ORDER BY seq DESC", (name,))]
 
+    def post(self, cid: str) -> IndexedPost | None:
+        """One indexed post by CID."""
+        row = self.db.execute(f"SELECT {_POST_COLUMNS} FROM posts WHERE cid = ?", (cid,)).fetchone()
+        return _post(row) if row else None
+
+    def replies(self, cid: str, limit: int = 200) -> list[IndexedPost]:
+        """Known replies to a post, oldest first."""
+        return [_post(r) for r in self.db.execute(
+            f"SELECT {_POST_COLUMNS} FROM posts WHERE reply_to = ? ORDER BY sort, cid LIMIT ?", (cid, limit))]
+
+    def search(self, query: str, limit: int = 50) -> list[IndexedPost]:
+        """Posts whose text matches every word of `query` (FTS5), best first."""
+        words = [w.replace('"', '""') for w in query.split()][:20]
+        if not words:
+            return []
+        match = " ".join(f'"{w}"' for w in words)
+        cols = ", ".join(f"posts.{c.strip()}" for c in _POST_COLUMNS.split(","))
+        return [_post(r) for r in self.db.execute(
+            f"SELECT {cols} FROM posts_fts JOIN posts ON posts.rowid = posts_fts.rowid "
+            "WHERE posts_fts MATCH ? ORDER BY rank LIMIT ?", (match, limit))]
+
+    def attachment(self, cid: str) -> dict[str, Any] | None:
+        """The verified metadata of an attachment by its file CID (as its post declares it)."""
+        for (raw,) in self.db.execute("SELECT attachments FROM posts WHERE instr(attachments, ?) > 0 "
+                                      "LIMIT 20", (cid,)):
+            for a in json.loads(raw):
+                if a.get("cid") == cid:
+                    return dict(a)
+        return None
+
     def post_by_seq(self, name: str, seq: int) -> str | None:
         """The CID of a feed's post at a sequence number, if indexed."""
         row = self.db.execute("SELECT cid FROM posts WHERE name = ? AND seq = ?", (name, seq)).fetchone()
         return row[0] if row else None
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (trigger bodies end in `END;`)."""
+    out, current = [], ""
+    for part in script.split(";"):
+        current += part + ";"
+        body = current.strip()
+        if body == ";":
+            current = ""
+            continue
+        if "CREATE TRIGGER" in body and not body.upper().endswith("END;"):
+            continue
+        out.append(body)
+        current = ""
+    return out
 
 
 def _cursor(text: str) -> tuple[int, str]:
@@ -254,6 +316,7 @@ def _feed(row: Sequence[Any]) -> FeedState:
     values = list(row)
     values[5] = json.loads(values[5] or "{}")
     values[16] = bool(values[16])
+    values[17] = json.loads(values[17] or "[]")
     return FeedState(*values)
 
 

@@ -8,17 +8,18 @@ it is not a cache: deleting it can lose unpublished posts.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import fcntl
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .codec import cid_of
 from .errors import IpfeedError
@@ -169,21 +170,43 @@ class Outbox:
             db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, value))
 
 
+def _try_lock(f: IO[str]) -> bool:
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        return False
+    return True
+
+
+def _lock_error(timeout: float) -> IpfeedError:
+    return IpfeedError(f"another ipfeed process has held this feed for {timeout:g}s; "
+                       "saved posts stay saved: run `ipfeed publish` later")
+
+
 @contextmanager
 def feed_lock(home: Path, timeout: float) -> Iterator[None]:
     """Hold the writer lock of a home's feed: one writer signs and publishes at a time."""
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     with open(home / "feed.lock", "w") as f:
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as e:
-                if e.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() > deadline:
-                    raise IpfeedError(f"another ipfeed process has held this feed for {timeout:g}s; "
-                                      "saved posts stay saved: run `ipfeed publish` later") from e
-                time.sleep(0.05)
+        while not _try_lock(f):
+            if time.monotonic() > deadline:
+                raise _lock_error(timeout)
+            time.sleep(0.05)
+        yield
+
+
+@asynccontextmanager
+async def feed_lock_async(home: Path, timeout: float) -> AsyncIterator[None]:
+    """The same lock for coroutines: waiting never blocks the event loop (whose other tasks
+    may be the holder)."""
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(home / "feed.lock", "w") as f:
+        deadline = time.monotonic() + timeout
+        while not _try_lock(f):
+            if time.monotonic() > deadline:
+                raise _lock_error(timeout)
+            await asyncio.sleep(0.05)
         yield

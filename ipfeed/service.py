@@ -24,7 +24,7 @@ from .feed import Follow, Profile, Root
 from .identity import Identity
 from .index import FeedState, Index, IndexedPost
 from .ipfs import Kubo
-from .outbox import Draft, Outbox, feed_lock
+from .outbox import Draft, Outbox, feed_lock, feed_lock_async
 from .post import Attachment, Post
 
 T = TypeVar("T")
@@ -177,7 +177,7 @@ class Service:
                 data = _read_file(avatar, post.MAX_ATTACHMENT_SIZE)
                 async with self._kubo() as kubo:
                     avatar_cid, _ = await kubo.add(data, avatar.name)
-            with feed_lock(self.settings.home, self.settings.lock_timeout):
+            async with feed_lock_async(self.settings.home, self.settings.lock_timeout):
                 prev = _latest_root(box)
                 old = prev.profile if prev else Profile()
                 new = Profile(old.name if name is None else name, old.bio if bio is None else bio,
@@ -188,7 +188,7 @@ class Service:
 
     async def _flush(self, me: Identity, box: Outbox) -> PublishResult:
         """Under the feed lock: seal drafts, store blocks, move the pin, publish the name."""
-        with feed_lock(self.settings.home, self.settings.lock_timeout):
+        async with feed_lock_async(self.settings.home, self.settings.lock_timeout):
             sealed = self._seal_offline(me, box)
             drafts = box.drafts()
             async with self._kubo() as kubo:
@@ -319,7 +319,7 @@ class Service:
     async def _set_follows(self, me: Identity, follows: list[Follow]) -> PublishResult:
         block, cid = feed.build_follows(follows)
         with self._outbox() as box:
-            with feed_lock(self.settings.home, self.settings.lock_timeout):
+            async with feed_lock_async(self.settings.home, self.settings.lock_timeout):
                 prev = _latest_root(box)
                 root = feed.advance(me, prev, updated=now_ms(), follows=cid)
                 box.add_root(root.seq, root.cid, root.block, (block,))
@@ -327,14 +327,16 @@ class Service:
 
     async def sync(self, names: Sequence[str] = (), progress: sync.Progress | None = None
                    ) -> list[sync.SyncResult]:
-        """Sync the named feeds now, or the user's own and every followed feed that is due."""
+        """Sync the named feeds now, or the user's own and every followed feed that is due;
+        followed feeds are pinned, others (opened on demand) are not."""
         me = self.identity()
         wanted = [identity.normalize_name(n) for n in names]
-        targets = wanted or [me.name, *(f.name for f in self.follows())]
+        followed = frozenset(f.name for f in self.follows())
+        targets = wanted or [me.name, *sorted(followed)]
         with self._index() as index:
             async with self._kubo() as kubo:
                 return await sync.sync_many(kubo, index, targets, self.settings, now_ms(),
-                                            force=bool(wanted), own=me.name, progress=progress)
+                                            force=bool(wanted), pin=followed, progress=progress)
 
     async def republish(self) -> int:
         """Re-put the newest verified IPNS records of followed feeds."""
@@ -354,6 +356,43 @@ class Service:
         follows = self.follows()
         with self._index() as index:
             return [(f, index.feed(f.name)) for f in follows]
+
+    def feed_state(self, name: str) -> FeedState | None:
+        """What the index knows of one feed."""
+        with self._index() as index:
+            return index.feed(identity.normalize_name(name))
+
+    def feed_posts(self, name: str, limit: int = 20, before: str | None = None) -> list[IndexedPost]:
+        """One feed's indexed posts, newest first."""
+        with self._index() as index:
+            return index.timeline([identity.normalize_name(name)], limit, before)
+
+    def indexed_post(self, cid: str) -> tuple[IndexedPost | None, list[IndexedPost]]:
+        """A post by CID and its known replies."""
+        cid = codec.parse_cid(cid)
+        with self._index() as index:
+            return index.post(cid), index.replies(cid)
+
+    def search(self, query: str, limit: int = 50) -> list[IndexedPost]:
+        """Indexed posts whose text contains every word of `query`."""
+        with self._index() as index:
+            return index.search(query, limit)
+
+    def attachment(self, cid: str) -> dict[str, Any] | None:
+        """Verified metadata of an attachment, from the post that carries it."""
+        with self._index() as index:
+            return index.attachment(cid)
+
+    def own_profile(self) -> Profile:
+        """The user's current profile (from the outbox)."""
+        with self._outbox() as box:
+            root = _latest_root(box)
+        return root.profile if root else Profile()
+
+    async def cat(self, cid: str, max_bytes: int) -> bytes:
+        """A file from the node, refusing more than `max_bytes`."""
+        async with self._kubo() as kubo:
+            return await kubo.cat(cid, max_bytes, timeout=self.settings.timeout)
 
     def forks(self, name: str) -> list[tuple[int, str]]:
         """Fork evidence kept for a feed."""

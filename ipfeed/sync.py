@@ -110,7 +110,12 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
             index.add_fork(name, evidence, now)
             raise Fork(f"{name}: fork at seq {old_count}: known post {known.head}, new chain has "
                        f"{other}; both kept as evidence, nothing of the new branch indexed")
-    added = index.apply(name, root, posts, now, raw, record.sequence, eol)
+    follows = None
+    if root.follows:
+        block = await f.block(root.follows, feed.MAX_FOLLOWS_BYTES)
+        follows = [{"name": x.name, "alias": x.alias} for x in feed.parse_follows(block, root.follows)]
+    added = index.apply(name, root, posts, now, raw, record.sequence, eol,
+                        follows if root.follows else [])
     state = index.feed(name)
     assert state is not None
     await _pin(kubo, index, state, root.cid, pin, settings)
@@ -156,9 +161,10 @@ def backoff(failures: int, now: int) -> int:
 
 
 async def sync_many(kubo: Kubo, index: Index, names: list[str], settings: Settings, now: int, *,
-                    force: bool, own: str | None = None,
+                    force: bool, pin: frozenset[str] = frozenset(),
                     progress: Progress | None = None) -> list[SyncResult]:
-    """Sync several feeds, a few at a time; one bad or slow feed never stops the others."""
+    """Sync several feeds, a few at a time (pinning those in `pin`); one bad or slow feed never
+    stops the others."""
     sem = asyncio.Semaphore(settings.sync_concurrency)
 
     async def one(name: str) -> SyncResult:
@@ -168,7 +174,7 @@ async def sync_many(kubo: Kubo, index: Index, names: list[str], settings: Settin
         async with sem:
             try:
                 async with asyncio.timeout(settings.sync_timeout):
-                    return await sync_feed(kubo, index, name, settings, now, pin=name != own,
+                    return await sync_feed(kubo, index, name, settings, now, pin=name in pin,
                                            progress=progress)
             except (IpfeedError, TimeoutError) as e:
                 message = str(e) or f"timed out after {settings.sync_timeout:g}s"

@@ -1,0 +1,124 @@
+"""The cases the current code supports: posting end to end, and the in-memory post chain."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from typing import Any
+
+from ipfeed import post
+from ipfeed.identity import Identity
+
+from . import posts
+from .nodes import BenchNode
+from .report import Row, median, p95
+
+
+def chain(sizes: tuple[int, ...], runs: int, verify_limit: float, sign_limit: float) -> list[Row]:
+    """post.build then post.parse of a chain of N posts in memory: the pure-code ceiling."""
+    # build signs once and verifies once (it parses what it signed); parse verifies again.
+    ceiling = 1 / (1 / sign_limit + 2 / verify_limit)
+    rows: list[Row] = []
+    for n in sizes:
+        both: list[float] = []
+        build: list[float] = []
+        parse: list[float] = []
+        for _ in range(runs):
+            me = Identity.generate()  # a fresh key per run: nothing is cached between runs
+            t0 = time.perf_counter()
+            chain = posts.chain(me, n)
+            t1 = time.perf_counter()
+            for p in chain:
+                post.parse(p.block, p.cid)
+            t2 = time.perf_counter()
+            both.append(n / (t2 - t0))
+            build.append(n / (t1 - t0))
+            parse.append(n / (t2 - t1))
+        detail = {"posts": n, "build_per_s": median(build), "parse_per_s": median(parse),
+                  "runs_per_s": both, "parse_runs_per_s": parse,
+                  "crypto_ceiling_per_s": ceiling, "vs_crypto_ceiling": median(both) / ceiling}
+        rows.append(Row(f"chain of {n:,} posts in memory: build+parse", "/s", ipfeed=median(both),
+                        limit=verify_limit, detail=detail))
+        rows.append(Row(f"chain of {n:,} posts in memory: parse (verify) only", "/s",
+                        ipfeed=median(parse), limit=verify_limit, detail={"posts": n, "runs_per_s": parse}))
+    return rows
+
+
+def _bytes(b: bytes) -> dict[str, Any]:
+    """DAG-JSON's form of bytes."""
+    return {"/": {"bytes": base64.b64encode(b).decode().rstrip("=")}}
+
+
+class CliFeed:
+    """The baseline: a user's shell loop of `ipfs dag put` + `ipfs name publish` per post."""
+
+    def __init__(self, node: BenchNode, author: bytes) -> None:
+        self.node = node
+        self.author = author
+        self.seq = 0
+        self.prev: str | None = None
+
+    def post(self, text: str) -> str:
+        """Store (pinned) a JSON post equivalent to ipfeed's and publish it under the node's key."""
+        self.seq += 1
+        obj: dict[str, Any] = {"type": post.TYPE, "v": post.VERSION, "author": _bytes(self.author),
+                               "seq": self.seq, "created": time.time_ns() // 1_000_000, "text": text,
+                               "sig": _bytes(bytes(64))}  # a shell user has no signature to add
+        if self.prev is not None:
+            obj["prev"] = {"/": self.prev}
+        cid = self.node.ipfs("dag", "put", "--pin=true", stdin=json.dumps(obj).encode()).strip()
+        self.node.ipfs("name", "publish", "--allow-offline=false", "--key=self", f"/ipfs/{cid}")
+        self.prev = cid
+        return cid
+
+
+def publish(a: BenchNode, b: BenchNode, runs: int, per_run: int) -> list[Row]:
+    """Latency of one post, end to end on node A peered with B: Service.post vs the CLI loop."""
+    return asyncio.run(_publish(a, b, runs, per_run))
+
+
+async def _publish(a: BenchNode, b: BenchNode, runs: int, per_run: int) -> list[Row]:
+    svc = a.service
+    me = svc.identity()
+    cli = CliFeed(a, me.public)
+    # Warm-up (not timed): the first post imports ipfeed's key into Kubo; both get one.
+    await svc.post("warm-up")
+    cli.post("warm-up")
+    ours: list[list[float]] = []
+    theirs: list[list[float]] = []
+    last_ours: str | None = None
+    last_cli = ""
+    for r in range(runs):
+        ours.append([])
+        theirs.append([])
+        for i in range(per_run):
+            text = f"{posts.TEXT} run {r} post {i}"
+            for who in ((0, 1) if i % 2 == 0 else (1, 0)):  # alternate who goes first
+                t0 = time.perf_counter()
+                if who == 0:
+                    last_ours = (await svc.post(text)).cid
+                    ours[-1].append((time.perf_counter() - t0) * 1000)
+                else:
+                    last_cli = cli.post(text)
+                    theirs[-1].append((time.perf_counter() - t0) * 1000)
+    # Both really published to the peer: B resolves each name to the newest post.
+    view = await b.service.show(me.name, limit=1)
+    if not view.posts or view.posts[0].cid != last_ours:
+        raise RuntimeError(f"node B does not see ipfeed's newest post {last_ours}")
+    peer = a.ipfs("id", "--format=<id>").strip()
+    resolved = b.ipfs("name", "resolve", "--nocache", "--dht-timeout=20s", f"/ipns/{peer}", timeout=40)
+    if resolved.strip() != f"/ipfs/{last_cli}":
+        raise RuntimeError(f"node B resolves the CLI feed to {resolved.strip()}, not {last_cli}")
+    flat_ours = [x for run in ours for x in run]
+    flat_cli = [x for run in theirs for x in run]
+    detail = {"peers": 1, "posts_per_run": per_run, "samples": len(flat_ours),
+              "ipfeed_runs_ms": [median(x) for x in ours], "baseline_runs_ms": [median(x) for x in theirs]}
+    name = "publish one post end to end, 1 peer"
+    return [
+        Row(f"{name}: median latency", "ms", ipfeed=median([median(x) for x in ours]),
+            baseline=median([median(x) for x in theirs]), detail=detail),
+        Row(f"{name}: p95 latency (all samples)", "ms", ipfeed=p95(flat_ours), baseline=p95(flat_cli),
+            detail={"samples": len(flat_ours)}),
+    ]

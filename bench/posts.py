@@ -1,0 +1,27 @@
+"""Realistic post blocks for the benchmarks, built with ipfeed's own code."""
+
+from __future__ import annotations
+
+from ipfeed import post
+from ipfeed.identity import Identity
+from ipfeed.post import Post
+
+# A typical short post: its block is about 250 bytes, like the posts ipfeed's docs measure.
+TEXT = "Trying out ipfeed: this post is signed with my own key and stored on my own node."
+CREATED = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms; fixed so runs are comparable
+
+
+def chain(me: Identity, count: int, text: str = TEXT) -> list[Post]:
+    """`count` posts by `me`, each linking the one before (seq 1..count), oldest first."""
+    posts: list[Post] = []
+    prev: str | None = None
+    for seq in range(1, count + 1):
+        p = post.build(me, seq=seq, prev=prev, created=CREATED + seq, text=f"{text} #{seq}")
+        posts.append(p)
+        prev = p.cid
+    return posts
+
+
+def sample(me: Identity) -> Post:
+    """One typical post: not the first, so it carries a `prev` link like nearly all do."""
+    return chain(me, 2)[-1]

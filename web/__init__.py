@@ -1,0 +1,58 @@
+"""The ipfeed web UI: a Flask app over the Service, for the browser on this machine only."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from ipfeed.config import Settings
+from ipfeed.service import Service
+
+from .security import install as install_security
+from .worker import Worker
+
+
+def _secret(settings: Settings) -> bytes:
+    """The session-signing key, kept 0600 in the home so sessions survive restarts."""
+    path = settings.home / "web-secret"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+        return key
+
+
+def create_app(settings: Settings | None = None, *, worker: Worker | None = None,
+               pin: bool = False, test_config: dict[str, Any] | None = None) -> Flask:
+    """The app for one home; `worker` runs node work off the request threads."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, template_folder=str(Path(__file__).parent / "templates"),
+                static_folder=str(Path(__file__).parent / "static"))
+    app.config.update(
+        SECRET_KEY=_secret(settings),
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_NAME="ipfeed_session",
+        MAX_CONTENT_LENGTH=8 * 64 * 1024 * 1024 + 1024 * 1024,
+        ALLOWED_HOSTS={"127.0.0.1", "localhost", "[::1]", "::1"},
+        PAGE_SIZE=20,
+    )
+    if test_config:
+        app.config.update(test_config)
+    service = Service(settings)
+    app.extensions["ipfeed"] = service
+    app.extensions["ipfeed_worker"] = worker or Worker(service, pin=pin)
+    install_security(app)
+    from . import views
+
+    app.register_blueprint(views.bp)
+    views.install_filters(app)
+    return app

@@ -1,0 +1,52 @@
+"""Atom and JSON Feed 1.1 for feed readers, built from verified, indexed posts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from xml.sax.saxutils import escape
+
+from ipfeed.index import FeedState, IndexedPost
+
+
+def _iso(ms: int | None) -> str:
+    return datetime.fromtimestamp((ms or 0) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _title(p: IndexedPost) -> str:
+    first = (p.text.strip().splitlines() or [""])[0]
+    return first[:80] or f"Post #{p.seq}"
+
+
+def atom(name: str, st: FeedState, posts: list[IndexedPost], base: str) -> str:
+    """An Atom 1.0 document (RFC 4287); all text escaped."""
+    title = st.profile.get("name") or name
+    entries = "".join(
+        f"<entry><id>urn:ipfeed:post:{p.cid}</id><title>{escape(_title(p))}</title>"
+        f"<updated>{_iso(p.sort)}</updated><published>{_iso(p.sort)}</published>"
+        f'<link rel="alternate" href="{escape(base)}post/{p.cid}"/>'
+        f'<content type="text">{escape(p.text)}</content></entry>'
+        for p in posts)
+    return ('<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
+            f"<id>urn:ipfeed:feed:{name}</id><title>{escape(str(title))}</title>"
+            f"<updated>{_iso(st.updated)}</updated><author><name>{escape(str(title))}</name></author>"
+            f'<link rel="alternate" href="{escape(base)}feed/{name}"/>'
+            f'<link rel="self" href="{escape(base)}feed/{name}.atom"/>{entries}</feed>')
+
+
+def json_feed(name: str, st: FeedState, posts: list[IndexedPost], base: str) -> str:
+    """A JSON Feed 1.1 document."""
+    return json.dumps({
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": st.profile.get("name") or name,
+        "home_page_url": f"{base}feed/{name}",
+        "feed_url": f"{base}feed/{name}.json",
+        "description": st.profile.get("bio") or "",
+        "authors": [{"name": st.profile.get("name") or name}],
+        "items": [{
+            "id": p.cid, "url": f"{base}post/{p.cid}", "content_text": p.text,
+            "date_published": _iso(p.sort), "title": _title(p),
+            "attachments": [{"url": f"{base}attachment/{a['cid']}", "mime_type": a["type"],
+                             "size_in_bytes": a["size"], "title": a["name"]} for a in p.attachments],
+        } for p in posts],
+    }, ensure_ascii=False, indent=1)

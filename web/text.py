@@ -1,0 +1,39 @@
+"""Turning remote text into safe HTML: escape everything, make http(s) links clickable."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from markupsafe import Markup, escape
+
+_URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+_TRAILING = ".,;:!?)]}"
+
+
+def linkify(text: str) -> Markup:
+    """Escaped text whose http(s) URLs become links (no other scheme ever does)."""
+    out: list[str] = []
+    pos = 0
+    for m in _URL.finditer(text):
+        url = m.group(0)
+        stripped = url.rstrip(_TRAILING)
+        end = m.start() + len(stripped)
+        out.append(str(escape(text[pos:m.start()])))
+        href = escape(stripped)
+        out.append(f'<a href="{href}" rel="nofollow noopener noreferrer" target="_blank">{href}</a>')
+        pos = end
+    out.append(str(escape(text[pos:])))
+    return Markup("".join(out))
+
+
+def when(ms: int | None) -> str:
+    """A time in ms since the epoch, as UTC text."""
+    if ms is None:
+        return "never"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def short(name: str) -> str:
+    """A short form of a long name or CID for display (the full one goes in a title)."""
+    return name if len(name) <= 16 else f"{name[:6]}…{name[-6:]}"
