@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import subprocess
 import sys
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,12 +25,22 @@ T = TypeVar("T")
 DATA = Path(__file__).parent / "data"
 
 
+def off_loop(fn: Callable[[], T]) -> T:
+    """Call fn here, or in a helper thread if this thread runs an event loop (Playwright's)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result(timeout=300)
+
+
 def run(aw: Awaitable[T]) -> T:
     """Run a coroutine from a sync test."""
     async def main() -> T:
         return await aw
 
-    return asyncio.run(main())
+    return off_loop(lambda: asyncio.run(main()))
 
 
 def test_settings(home: Path, **changes: Any) -> Settings:
@@ -61,7 +72,8 @@ class User:
 
     def cli(self, *args: str, input: str | None = None) -> Result:
         """Run `ipfeed ARGS` in-process (click's CliRunner) as this user."""
-        return CliRunner().invoke(cli, list(args), env=self.env(), input=input, catch_exceptions=False)
+        return off_loop(lambda: CliRunner().invoke(cli, list(args), env=self.env(), input=input,
+                                                   catch_exceptions=False))
 
     def cli_ok(self, *args: str) -> str:
         """Run the CLI and insist it succeeds; return its stdout."""

@@ -1,0 +1,173 @@
+"""The web UI as a person uses it, in Debian's headless Chromium driven by Playwright:
+post with an image, open a friend's feed by name, follow it, read it; and nothing a remote
+feed says ever runs as script."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Page, sync_playwright
+from werkzeug.serving import make_server
+
+from conftest import User, run
+from ipfeed import feed, post
+from ipfeed.feed import Profile
+from ipfeed.web import create_app
+from ipfeed.web.worker import Worker
+from test_e2e import PNG
+
+CHROMIUM = "/usr/bin/chromium"
+OUT = Path(__file__).resolve().parent.parent / "test-output"
+XSS = '<img src=x onerror="window.__pwned=1;document.title=\'pwned\'"><script>window.__pwned=2</script>'
+
+
+@pytest.fixture
+def web(alice: User) -> Iterator[str]:
+    """Alice's web UI on a loopback port, served by a real HTTP server."""
+    worker = Worker(alice.service)
+    app = create_app(alice.settings, worker=worker)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    worker.stop()
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed: run `make test` (it installs it)")
+    OUT.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-background-networking", "--disable-gpu",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        pg = browser.new_page()
+        pg.set_default_timeout(20_000)
+        dialogs: list[str] = []
+        pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        pg.dialogs = dialogs  # type: ignore[attr-defined]
+        yield pg
+        browser.close()
+
+
+def reload_until(page: Page, text: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in page.content():
+            return
+        time.sleep(0.3)
+        page.reload()
+    page.screenshot(path=str(OUT / "failed.png"), full_page=True)
+    raise AssertionError(f"{text!r} did not appear within {timeout:g}s: {page.inner_text('body')[:600]}")
+
+
+def test_post_with_an_image_then_follow_a_friend_and_read_them(web: str, page: Page, alice: User,
+                                                               bob: User, tmp_path: Path) -> None:
+    alice.connect(bob)
+    bob.cli_ok("profile", "set", "--name", "Bob")
+    bob.cli_ok("post", "hello from Bob's node")
+    img = tmp_path / "dot.png"
+    img.write_bytes(PNG)
+
+    page.goto(web + "/")
+    page.fill("textarea[name=text]", "my first post, with a picture")
+    page.set_input_files("input[name=attach]", str(img))
+    page.click("button:has-text('Post')")
+    reload_until(page, "my first post, with a picture")
+    image = page.locator("article img").first
+    image.wait_for()
+    assert page.evaluate("(img) => img.complete && img.naturalWidth", image.element_handle()) == 1
+    page.screenshot(path=str(OUT / "01-timeline-after-post.png"), full_page=True)
+
+    page.fill("input[name=name]", bob.service.identity().name)
+    page.click("button:has-text('Open')")
+    page.wait_for_selector("text=hello from Bob's node")
+    page.screenshot(path=str(OUT / "02-bobs-feed.png"), full_page=True)
+    page.click("button:has-text('Follow')")
+    page.wait_for_selector("button:has-text('Unfollow')")
+
+    page.goto(web + "/")
+    reload_until(page, "hello from Bob's node")
+    page.screenshot(path=str(OUT / "03-timeline-with-bob.png"), full_page=True)
+    assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+def test_script_in_every_remote_field_never_runs(web: str, page: Page, alice: User, bob: User,
+                                                 tmp_path: Path) -> None:
+    alice.connect(bob)
+    bob.cli_ok("profile", "set", "--name", f"Bob {XSS}", "--bio", f"bio {XSS} javascript:alert(1)")
+    first = bob.cli_ok("post", f"text {XSS} [x](javascript:alert(1)) https://x.example/\"onmouseover=alert(1)").strip()
+    bob.cli_ok("post", f"reply {XSS}", "--reply-to", first)
+    evil = tmp_path / f"{XSS.replace('/', '')}.png"
+    evil.write_bytes(PNG)
+    bob.cli_ok("post", "file with a hostile name", "--attach", str(evil))
+    name = bob.service.identity().name
+    # Alice opens and follows the feed, giving it a hostile alias of her own.
+    page.goto(f"{web}/feed/{name}")
+    page.wait_for_selector("text=file with a hostile name")
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+    page.request.post(f"{web}/follow/{name}", form={"csrf": csrf or "", "alias": f"alias {XSS}"})
+    run(alice.service.sync())
+    visited = [f"/feed/{name}", "/", "/following", f"/post/{first}", "/search?q=reply",
+               f"/search?q={XSS}", f"/feed/{name}.atom", f"/feed/{name}.json"]
+    for i, path in enumerate(visited):
+        page.goto(web + path)
+        page.wait_for_load_state("load")
+        time.sleep(0.2)
+        assert page.evaluate("() => window.__pwned") is None, path
+        assert page.title() != "pwned", path  # the payload would set exactly this title
+        if i < 3:
+            page.screenshot(path=str(OUT / f"xss-{i}.png"), full_page=True)
+    # Hovering and clicking the rendered text runs nothing either.
+    page.goto(f"{web}/feed/{name}")
+    for link in page.locator(".text a").all():
+        href = link.get_attribute("href") or ""
+        assert href.startswith("https://"), href
+    page.hover(".text")
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.dialogs == []  # type: ignore[attr-defined]
+    print(f"\nscript payloads planted in 7 remote fields, pages visited: {len(visited)}, executed: 0")
+
+
+def test_forged_requests_are_refused_by_the_live_server(web: str, alice: User) -> None:
+    port = web.rsplit(":", 1)[1]
+    r = requests.get(web + "/", headers={"Host": f"evil.example:{port}"}, timeout=10)
+    assert r.status_code == 400  # DNS rebinding: a foreign name for our address
+    r = requests.post(web + "/post", data={"text": "forged"}, timeout=10)
+    assert r.status_code == 403  # no CSRF token (a cross-site form cannot read one)
+    assert all(p.text != "forged" for p in alice.service.timeline(10))
+
+
+def test_fork_warning_is_shown(web: str, page: Page, alice: User, bob: User) -> None:
+    alice.connect(bob)
+    bob.cli_ok("post", "one")
+    bob.cli_ok("post", "two")
+    name = bob.service.identity().name
+    alice.cli_ok("follow", name)
+    run(alice.service.sync())
+    me = bob.service.identity()
+    [p1] = [p for p in alice.service.feed_posts(name) if p.seq == 1]
+    evil = post.build(me, seq=2, prev=p1.cid, created=5, text="two, rewritten")
+    root = feed.build(me, seq=99, updated=6, profile=Profile(), count=2, recent=[evil.cid, p1.cid])
+
+    async def publish() -> Any:
+        from ipfeed.service import _ensure_key
+        async with await bob.kubo() as k:
+            await k.block_put(evil.block)
+            await k.block_put(root.block)
+            await k.name_publish(await _ensure_key(k, me), root.cid, lifetime="1h", ttl="1s")
+    run(publish())
+    run(alice.service.sync())
+    page.goto(f"{web}/feed/{name}")
+    assert page.locator("text=Fork detected").is_visible()
+    assert "two, rewritten" not in page.content()
+    page.screenshot(path=str(OUT / "04-fork-warning.png"), full_page=True)
