@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Page, sync_playwright
-from werkzeug.serving import make_server
-
 from conftest import User, run
-from ipfeed import feed, post
-from ipfeed.feed import Profile
 from ipfeed.web import create_app
 from ipfeed.web.worker import Worker
+from playwright.sync_api import Page, sync_playwright
 from test_e2e import PNG
+from werkzeug.serving import make_server
+
+from ipfeed import feed, post
+from ipfeed.feed import Profile
 
 CHROMIUM = "/usr/bin/chromium"
 OUT = Path(__file__).resolve().parent.parent / "test-output"
