@@ -1,14 +1,43 @@
-"""Reading CARv1 archives (what `ipfs dag export` streams): pure code, every block checked."""
+"""CARv1 archives (what `ipfs dag export` streams and `dag import` takes): pure code; every
+block read is checked against its CID.
+
+Layout: varint(len(header)) + header, the header being DAG-CBOR {"version": 1, "roots": [links]};
+then, per block, varint(len(cid) + len(block)) + binary CID + block bytes.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import cbrrr
 
 from . import codec
 from .errors import InvalidBlock
+
+
+def varint(n: int) -> bytes:
+    """Unsigned LEB128 (multiformats' unsigned-varint)."""
+    if n < 0:
+        raise ValueError("varint of a negative number")
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if not n:
+            out.append(byte)
+            return bytes(out)
+        out.append(byte | 0x80)
+
+
+def car_bytes(roots: Sequence[bytes], blocks: Iterable[bytes]) -> bytes:
+    """A CARv1 of dag-cbor blocks (CIDs computed locally); `roots` are binary CIDs."""
+    header = codec.encode({"version": 1, "roots": [codec.Link(r) for r in roots]})
+    parts = [varint(len(header)), header]
+    for block in blocks:
+        cid = codec.cid_bytes_of(block)
+        parts += [varint(len(cid) + len(block)), cid, block]
+    return b"".join(parts)
 
 
 def _varint(buf: bytes | memoryview, i: int) -> tuple[int, int]:

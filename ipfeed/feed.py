@@ -88,17 +88,18 @@ def build(identity: Identity, *, seq: int, updated: int, profile: Profile, count
 
 
 def advance(identity: Identity, previous: Root | None, *, updated: int,
-            head: str | None = None, profile: Profile | None = None,
+            heads: Sequence[str] = (), profile: Profile | None = None,
             follows: str | None = None) -> Root:
-    """The next root after `previous`: optionally a new head post, profile and/or follow list."""
+    """The next root after `previous`: optionally new posts (`heads`, oldest first), a new
+    profile and/or a new follow list."""
     if previous is None:
         seq, count, old_profile, old_follows = 1, 0, Profile(), None
         recent: tuple[str, ...] = ()
     else:
         seq, count, recent = previous.seq + 1, previous.count, previous.recent
         old_profile, old_follows = previous.profile, previous.follows
-    if head is not None:
-        count, recent = count + 1, (head, *recent)[:RECENT]
+    if heads:
+        count, recent = count + len(heads), (*reversed(heads), *recent)[:RECENT]
     if follows is not None:
         old_follows = follows
     return build(identity, seq=seq, updated=updated, profile=profile or old_profile,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ def verify(public: bytes, message: bytes, signature: bytes) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=4096)  # multiformats' base36 costs ~0.3 ms; names recur a lot
 def name_from_public(public: bytes) -> str:
     """The IPNS name (`k51…`, CIDv1 libp2p-key, base36) of an ed25519 public key."""
     digest = multihash.wrap(_PUBLIC_PREFIX + public, "identity")

@@ -190,6 +190,11 @@ class Kubo:
         await self._call("name/put", [("arg", name), ("allow-offline", "true")],
                          multiform_bytes(record, name="record"), timeout=timeout)
 
+    async def dag_import(self, car: bytes, timeout: float | None = None) -> None:
+        """Store every block of a CAR (blocks are hashed and checked by Kubo; nothing pinned)."""
+        await self._call("dag/import", [("pin-roots", "false"), ("stats", "false")],
+                         multiform_bytes(car, name="car"), timeout=timeout)
+
     async def dag_export(self, cid: str, max_bytes: int, timeout: float | None = None) -> bytes:
         """A CAR of the whole DAG under `cid` (fetching what is missing), bounded in size."""
         return await self._call("dag/export", [("arg", cid), ("progress", "false")],

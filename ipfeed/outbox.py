@@ -104,24 +104,32 @@ class Outbox:
     def add_draft(self, created: int, text: str, reply_to: str | None,
                   attachments: list[dict[str, Any]]) -> int:
         """Record a post the user wrote; from here on it cannot be lost."""
+        return self.add_drafts([(created, text, reply_to, attachments)])[0]
+
+    def add_drafts(self, drafts: list[tuple[int, str, str | None, list[dict[str, Any]]]]) -> list[int]:
+        """Record several posts in one durable transaction; return their draft ids."""
+        ids = []
         with self.transaction() as db:
-            cur = db.execute("INSERT INTO drafts (created, text, reply_to, attachments) "
-                             "VALUES (?, ?, ?, ?)", (created, text, reply_to, json.dumps(attachments)))
-            assert cur.lastrowid is not None
-            return cur.lastrowid
+            for created, text, reply_to, attachments in drafts:
+                cur = db.execute("INSERT INTO drafts (created, text, reply_to, attachments) "
+                                 "VALUES (?, ?, ?, ?)", (created, text, reply_to, json.dumps(attachments)))
+                assert cur.lastrowid is not None
+                ids.append(cur.lastrowid)
+        return ids
 
     def drafts(self) -> list[Draft]:
         """Drafts not yet sealed, oldest first."""
         rows = self.db.execute("SELECT id, created, text, reply_to, attachments FROM drafts ORDER BY id")
         return [Draft(i, c, t, r, json.loads(a)) for i, c, t, r, a in rows]
 
-    def seal(self, draft_id: int, seq: int, cid: str, block: bytes,
+    def seal(self, posts: list[tuple[int, int, str, bytes]],
              root_seq: int, root_cid: str, root_block: bytes) -> None:
-        """Atomically turn a draft into a signed post and the root that lists it."""
+        """Atomically turn drafts into signed posts, (draft id, seq, CID, block) each, and
+        record the root that lists them."""
         with self.transaction() as db:
-            db.execute("INSERT INTO posts VALUES (?, ?, ?, ?)", (seq, cid, block, draft_id))
+            db.executemany("INSERT INTO posts (draft_id, seq, cid, block) VALUES (?, ?, ?, ?)", posts)
             db.execute("INSERT INTO roots VALUES (?, ?, ?)", (root_seq, root_cid, root_block))
-            db.execute("DELETE FROM drafts WHERE id = ?", (draft_id,))
+            db.executemany("DELETE FROM drafts WHERE id = ?", [(p[0],) for p in posts])
 
     def add_root(self, seq: int, cid: str, block: bytes, linked: tuple[bytes, ...] = ()) -> None:
         """Record a new root (a profile or follow change) and blocks it links to."""

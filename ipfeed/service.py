@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import codec, feed, identity, node, post, sync
+from .car import car_bytes
 from .config import Settings
 from .errors import (
     InvalidInput,
@@ -137,6 +138,18 @@ class Service:
         return PostResult(sealed[0] if sealed else None, sealed[1] if sealed else None, False,
                           draft_id)
 
+    def save_many(self, texts: Sequence[str]) -> int:
+        """Write many text posts at once (an import): one transaction, one new root; publish
+        them with `publish`. Returns how many were signed."""
+        me = self.identity()
+        for t in texts:  # text is all a text post has that could be invalid
+            post.check_text(t)
+        with self._outbox() as box:
+            now = now_ms()
+            box.add_drafts([(now, t, None, []) for t in texts])
+            with feed_lock(self.settings.home, self.settings.lock_timeout):
+                return self._seal_offline(me, box)
+
     async def post(self, text: str, reply_to: str | None = None,
                    attach: Sequence[Path] = ()) -> PostResult:
         """Write a post: saved durably first, then signed, stored, pinned and published."""
@@ -194,8 +207,7 @@ class Service:
             async with self._kubo() as kubo:
                 for d in drafts:
                     atts = await _add_attachments(kubo, d)
-                    self._seal(me, box, d, atts)
-                    sealed += 1
+                    sealed += self._seal(me, box, [(d, atts)])
                 root = _latest_root(box)
                 if root is None:
                     raise MissingIdentity("this home has no feed root; run `ipfeed init`")
@@ -203,31 +215,44 @@ class Service:
             return PublishResult(me.name, root.cid, root.count, sealed)
 
     def _seal_offline(self, me: Identity, box: Outbox) -> int:
-        """Sign the oldest drafts that need no node (text only), in order; return how many."""
-        sealed = 0
+        """Sign the oldest drafts that need no node (text only), in order, under one new root;
+        return how many."""
+        batch = []
         for d in box.drafts():
             if d.attachments:
                 break
-            self._seal(me, box, d, ())
-            sealed += 1
-        return sealed
+            batch.append((d, ()))
+        return self._seal(me, box, batch)
 
-    def _seal(self, me: Identity, box: Outbox, d: Draft, atts: tuple[Attachment, ...]) -> None:
+    def _seal(self, me: Identity, box: Outbox,
+              batch: Sequence[tuple[Draft, tuple[Attachment, ...]]]) -> int:
+        """Sign drafts (in order) into posts and one root listing them; return how many."""
+        if not batch:
+            return 0
         prev_root = _latest_root(box)
         if prev_root is None:
             raise MissingIdentity("this home has no feed root; run `ipfeed init`")
-        p = post.build(me, seq=prev_root.count + 1, prev=prev_root.head, created=d.created,
-                       text=d.text, reply_to=d.reply_to, attachments=atts)
-        root = feed.advance(me, prev_root, updated=now_ms(), head=p.cid)
-        box.seal(d.id, p.seq, p.cid, p.block, root.seq, root.cid, root.block)
-        for a in d.attachments:
-            Path(a["path"]).unlink(missing_ok=True)
-        # The index is a cache: show the user's own post at once, before any sync, but only
-        # where it continues what the index holds (else a sync fills the gap first).
+        posts: list[Post] = []
+        seq, prev = prev_root.count, prev_root.head
+        for d, atts in batch:
+            seq += 1
+            p = post.build(me, seq=seq, prev=prev, created=d.created, text=d.text,
+                           reply_to=d.reply_to, attachments=atts)
+            posts.append(p)
+            prev = p.cid
+        root = feed.advance(me, prev_root, updated=now_ms(), heads=[p.cid for p in posts])
+        box.seal([(d.id, p.seq, p.cid, p.block) for (d, _), p in zip(batch, posts, strict=True)],
+                 root.seq, root.cid, root.block)
+        for d, _ in batch:
+            for a in d.attachments:
+                Path(a["path"]).unlink(missing_ok=True)
+        # The index is a cache: show the user's own posts at once, before any sync, but only
+        # where they continue what the index holds (else a sync fills the gap first).
         with self._index() as index:
             known = index.feed(me.name)
-            if (known.count if known else 0) == p.seq - 1:
-                index.apply(me.name, root, [p], now_ms(), None, None, None)
+            if (known.count if known else 0) == posts[0].seq - 1:
+                index.apply(me.name, root, posts, now_ms(), None, None, None)
+        return len(posts)
 
     async def _sync_node(self, kubo: Kubo, me: Identity, box: Outbox, root: Root) -> None:
         """Make the node hold, pin and publish `root`; each step is a per-node watermark."""
@@ -235,8 +260,11 @@ class Service:
         stored_key, pinned_key, published_key = (f"{k}:{peer}" for k in ("stored", "pinned", "published"))
         stored = int(box.get(stored_key, "0") or 0)
         pending = list(box.post_blocks(stored))
-        for i in range(0, len(pending), 64):
-            batch = pending[i:i + 64]
+        if len(pending) > 64:  # many posts: one CAR import instead of a call per block
+            await kubo.dag_import(car_bytes([codec.cid_bytes_of(root.block)], [b for _, b in pending]))
+            box.set(stored_key, str(pending[-1][0]))
+        for i in range(0, len(pending) if len(pending) <= 64 else 0, 16):
+            batch = pending[i:i + 16]
             await _bounded(self.settings.fetch_concurrency, [kubo.block_put(b) for _, b in batch])
             box.set(stored_key, str(batch[-1][0]))
         if root.follows and (follows_block := box.block(root.follows)) is not None:

@@ -218,7 +218,7 @@ def chain(n: int, key: Identity = ME) -> list[post.Post]:
 def root_for(posts: list[post.Post]) -> feed.Root:
     r = None
     for p in posts:
-        r = feed.advance(ME, r, updated=p.seq, head=p.cid)
+        r = feed.advance(ME, r, updated=p.seq, heads=[p.cid])
     assert r is not None
     return r
 
