@@ -73,10 +73,12 @@ def cli(ctx: click.Context, home: Path | None, api: str | None, verbose: bool) -
 
 @cli.command()
 @click.option("--name", default="", help="Display name for your profile.")
+@click.option("--fresh", is_flag=True,
+              help="For a key restored by hand: start a new feed (only if it never published).")
 @pass_ctx
-def init(c: Context, name: str) -> None:
+def init(c: Context, name: str, fresh: bool) -> None:
     """Create your identity key (0600) and your feed; a no-op if it exists."""
-    me, created = c.service.init(name)
+    me, created = c.service.init(name, fresh=fresh)
     if not created:
         click.echo(f"already initialized: {me.name} (key {c.settings.key_path}); nothing changed")
         return

@@ -19,12 +19,15 @@ from .errors import (
     IpfeedError,
     MissingIdentity,
     NodeError,
+    NotFound,
     PublishPending,
 )
+from .faults import crashpoint
 from .feed import Follow, Profile, Root
 from .identity import Identity
 from .index import FeedState, Index, IndexedPost
 from .ipfs import Kubo
+from .ipns import parse_record
 from .outbox import Draft, Outbox, feed_lock, feed_lock_async
 from .post import Attachment, Post
 
@@ -87,16 +90,26 @@ class Service:
         """The home's key (refused if missing or readable by others)."""
         return identity.load(self.settings.key_path)
 
-    def init(self, display_name: str = "") -> tuple[Identity, bool]:
-        """Create the identity and the first root; a no-op if the home has a key already."""
+    def init(self, display_name: str = "", *, fresh: bool = False) -> tuple[Identity, bool]:
+        """Create the identity and the first root; a no-op if the home has a key already.
+
+        A key put into a home by hand (restored) gets no new root here: the existing feed is
+        fetched from the network before the first post, so it is continued, never forked.
+        `fresh=True` starts a new feed for such a key (only right if it never published)."""
         try:
-            return self.identity(), False
+            me = self.identity()
         except MissingIdentity:
             if self.settings.key_path.exists():
                 raise
-        me = Identity.generate()
-        identity.save(me, self.settings.key_path)
+            me = Identity.generate()
+            identity.save(me, self.settings.key_path)
+            fresh = True
+        else:
+            if not fresh:
+                return me, False
         with self._outbox() as box, feed_lock(self.settings.home, self.settings.lock_timeout):
+            if box.latest_root() is not None:
+                return me, False
             root = feed.advance(me, None, updated=now_ms(), profile=Profile(name=display_name))
             box.add_root(root.seq, root.cid, root.block)
         return me, True
@@ -131,6 +144,7 @@ class Service:
                     Path(f["path"]).unlink(missing_ok=True)
                 raise
             draft_id = box.add_draft(now_ms(), text, reply, files)
+            crashpoint("saved", self.settings.home)
             if not files:
                 with feed_lock(self.settings.home, self.settings.lock_timeout):
                     self._seal_offline(me, box)
@@ -191,6 +205,7 @@ class Service:
                 async with self._kubo() as kubo:
                     avatar_cid, _ = await kubo.add(data, avatar.name)
             async with feed_lock_async(self.settings.home, self.settings.lock_timeout):
+                await self._ensure_root(me, box)
                 prev = _latest_root(box)
                 old = prev.profile if prev else Profile()
                 new = Profile(old.name if name is None else name, old.bio if bio is None else bio,
@@ -203,9 +218,11 @@ class Service:
         """Under the feed lock: seal drafts, store blocks, move the pin, publish the name."""
         async with feed_lock_async(self.settings.home, self.settings.lock_timeout):
             sealed = self._seal_offline(me, box)
-            drafts = box.drafts()
             async with self._kubo() as kubo:
-                for d in drafts:
+                if box.latest_root() is None:
+                    await self._adopt_head(kubo, me, box)
+                    sealed += self._seal_offline(me, box)
+                for d in box.drafts():
                     atts = await _add_attachments(kubo, d)
                     sealed += self._seal(me, box, [(d, atts)])
                 root = _latest_root(box)
@@ -214,9 +231,34 @@ class Service:
                 await self._sync_node(kubo, me, box, root)
             return PublishResult(me.name, root.cid, root.count, sealed)
 
+    async def _ensure_root(self, me: Identity, box: Outbox) -> None:
+        """Before changing the root of a home that has none (a restored key): adopt the feed's."""
+        if box.latest_root() is None:
+            async with self._kubo() as kubo:
+                await self._adopt_head(kubo, me, box)
+
+    async def _adopt_head(self, kubo: Kubo, me: Identity, box: Outbox) -> None:
+        """A restored key: continue the feed the network has for it, verified, or refuse."""
+        try:
+            raw = await kubo.name_get(me.name, self.settings.resolve_timeout)
+            record = parse_record(raw, me.name)
+            cid = codec.parse_cid(record.value)
+            root = feed.parse(await kubo.block_get(cid, feed.MAX_ROOT_BYTES), cid)
+            feed.check_root_author(root, me.public, me.name)
+        except NotFound as e:
+            raise IpfeedError(
+                f"this home has your key but not your feed, and the network has no feed for "
+                f"{me.name} now ({e}); ipfeed will not start a second chain that could fork it. "
+                "Connect to a node that holds your feed (e.g. a friend's home server) and try "
+                "again, or run `ipfeed init --fresh` if this key never published"
+            ) from e
+        box.add_root(root.seq, root.cid, root.block)
+
     def _seal_offline(self, me: Identity, box: Outbox) -> int:
         """Sign the oldest drafts that need no node (text only), in order, under one new root;
-        return how many."""
+        return how many (none while the home has no feed root yet)."""
+        if box.latest_root() is None:
+            return 0
         batch = []
         for d in box.drafts():
             if d.attachments:
@@ -243,6 +285,7 @@ class Service:
         root = feed.advance(me, prev_root, updated=now_ms(), heads=[p.cid for p in posts])
         box.seal([(d.id, p.seq, p.cid, p.block) for (d, _), p in zip(batch, posts, strict=True)],
                  root.seq, root.cid, root.block)
+        crashpoint("sealed", self.settings.home)
         for d, _ in batch:
             for a in d.attachments:
                 Path(a["path"]).unlink(missing_ok=True)
@@ -257,19 +300,19 @@ class Service:
     async def _sync_node(self, kubo: Kubo, me: Identity, box: Outbox, root: Root) -> None:
         """Make the node hold, pin and publish `root`; each step is a per-node watermark."""
         peer = (await kubo.id())["ID"]
-        stored_key, pinned_key, published_key = (f"{k}:{peer}" for k in ("stored", "pinned", "published"))
-        stored = int(box.get(stored_key, "0") or 0)
-        pending = list(box.post_blocks(stored))
+        # Blocks count as kept only once a pinned root covers them: a crash (and a garbage
+        # collection) between storing and pinning just means storing them again.
+        covered_key, pinned_key, published_key = (f"{k}:{peer}" for k in ("covered", "pinned", "published"))
+        covered = int(box.get(covered_key, "0") or 0)
+        pending = list(box.post_blocks(covered))
         if len(pending) > 64:  # many posts: one CAR import instead of a call per block
             await kubo.dag_import(car_bytes([codec.cid_bytes_of(root.block)], [b for _, b in pending]))
-            box.set(stored_key, str(pending[-1][0]))
-        for i in range(0, len(pending) if len(pending) <= 64 else 0, 16):
-            batch = pending[i:i + 16]
-            await _bounded(self.settings.fetch_concurrency, [kubo.block_put(b) for _, b in batch])
-            box.set(stored_key, str(batch[-1][0]))
+        else:
+            await _bounded(self.settings.fetch_concurrency, [kubo.block_put(b) for _, b in pending])
         if root.follows and (follows_block := box.block(root.follows)) is not None:
             await kubo.block_put(follows_block)
         await kubo.block_put(root.block)
+        crashpoint("stored", self.settings.home)
         pinned = box.get(pinned_key)
         if pinned != root.cid:
             if pinned and await kubo.pinned(pinned):
@@ -277,10 +320,13 @@ class Service:
             else:
                 await kubo.pin_add(root.cid)
             box.set(pinned_key, root.cid)
+        box.set(covered_key, str(root.count))
+        crashpoint("pinned", self.settings.home)
         if box.get(published_key) != root.cid:
             key = await _ensure_key(kubo, me)
             await kubo.name_publish(key, root.cid, lifetime=self.settings.ipns_lifetime,
                                     ttl=self.settings.ipns_ttl)
+            crashpoint("published", self.settings.home)
             box.set(published_key, root.cid)
 
     async def import_key(self) -> str:
@@ -348,6 +394,7 @@ class Service:
         block, cid = feed.build_follows(follows)
         with self._outbox() as box:
             async with feed_lock_async(self.settings.home, self.settings.lock_timeout):
+                await self._ensure_root(me, box)
                 prev = _latest_root(box)
                 root = feed.advance(me, prev, updated=now_ms(), follows=cid)
                 box.add_root(root.seq, root.cid, root.block, (block,))

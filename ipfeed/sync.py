@@ -18,6 +18,7 @@ from . import codec, feed, post
 from .car import read_car
 from .config import Settings
 from .errors import ChainError, InvalidObject, IpfeedError, NotFound
+from .faults import crashpoint
 from .identity import public_from_name
 from .index import FeedState, Index
 from .ipfs import Kubo
@@ -114,8 +115,10 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
     if root.follows:
         block = await f.block(root.follows, feed.MAX_FOLLOWS_BYTES)
         follows = [{"name": x.name, "alias": x.alias} for x in feed.parse_follows(block, root.follows)]
+    crashpoint("fetched", settings.home)
     added = index.apply(name, root, posts, now, raw, record.sequence, eol,
                         follows if root.follows else [])
+    crashpoint("indexed", settings.home)
     state = index.feed(name)
     assert state is not None
     await _pin(kubo, index, state, root.cid, pin, settings)

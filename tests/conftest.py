@@ -140,8 +140,15 @@ def bob(make_user: Any) -> User:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the figures the hostile-input tests gathered."""
     import test_format
+    import test_ipns
 
     m = test_format.MUTATED
     if m["tried"]:
         terminalreporter.write_line(
-            f"mutated objects tried: {m['tried']}, rejected with a typed error: {m['rejected']}")
+            f"mutated posts/roots/follow lists tried: {m['tried']}, rejected with a typed error: "
+            f"{m['rejected']}")
+    r = test_ipns.COUNTS
+    if r["tried"]:
+        terminalreporter.write_line(
+            f"mutated IPNS records tried: {r['tried']}, rejected: {r['rejected']}, accepted only "
+            f"with the same meaning (unsigned bytes such as the V1 signature): {r['unchanged']}")

@@ -169,3 +169,46 @@ def test_node_not_running_is_one_clear_line(make_user: Any) -> None:
     r = u.cli("-v", "show", u.service.identity().name)
     assert "Traceback" in r.output
     assert node.status(u.settings).running is False
+
+
+def test_restored_key_continues_the_existing_feed_never_forks(alice: User, bob: User,
+                                                              make_user: Any) -> None:
+    bob.connect(alice)
+    alice.cli_ok("post", "one")
+    alice.cli_ok("post", "two")
+    name = alice.service.identity().name
+    bob.cli_ok("follow", name)
+    run(bob.service.sync())
+    run(bob.service.republish())
+    alice.stop()  # the old machine is gone
+    fresh: User = make_user("alice-again", init=False, start=False)
+    fresh.home.mkdir(parents=True)
+    key = fresh.settings.key_path
+    key.write_bytes(alice.settings.key_path.read_bytes())
+    key.chmod(0o600)
+    fresh.start()
+    fresh.connect(bob)
+    assert "already initialized" in fresh.cli_ok("init")
+    fresh.cli_ok("post", "three, from the new machine")
+    run(bob.service.sync())
+    texts = [p["text"] for p in shown(bob, name)["posts"]]
+    assert texts == ["three, from the new machine", "two", "one"]  # one chain, no fork
+    assert not bob.service.feed_state(name).fork  # type: ignore[union-attr]
+
+
+def test_restored_key_with_no_reachable_feed_refuses_to_start_a_second_chain(make_user: Any,
+                                                                              alice: User) -> None:
+    alice.cli_ok("post", "published once")
+    lonely: User = make_user("lonely", init=False, start=False)
+    lonely.settings = lonely.settings.with_(resolve_timeout=2.0)
+    lonely.home.mkdir(parents=True)
+    lonely.settings.key_path.write_bytes(alice.settings.key_path.read_bytes())
+    lonely.settings.key_path.chmod(0o600)
+    lonely.start()  # not connected to anyone
+    r = lonely.cli("post", "must not fork")
+    assert r.exit_code == 1 and "will not start a second chain" in r.output
+    box = Outbox(lonely.settings.outbox_path)
+    try:
+        assert [d.text for d in box.drafts()] == ["must not fork"] and box.count_posts() == 0
+    finally:
+        box.close()
