@@ -20,6 +20,8 @@ from .errors import InvalidInput, IpfeedError
 from .feed import Root
 from .post import Post
 
+FUTURE_SLACK_MS = 10 * 60 * 1000  # clocks disagree a little; more is a future-dated post
+
 MIGRATIONS: list[str] = [
     # 1: feeds, posts, forks
     """
@@ -111,6 +113,12 @@ class IndexedPost:
     attachments: list[dict[str, Any]]
 
     @property
+    def future(self) -> bool:
+        """Dated more than 10 minutes after this node first saw it: shown at the time it was
+        seen, and marked, never on top of the timeline for as long as its author likes."""
+        return self.created > self.sort + FUTURE_SLACK_MS
+
+    @property
     def cursor(self) -> str:
         """Where a page that ends with this post continues (`--before`)."""
         return f"{self.sort}-{self.cid}"
@@ -118,7 +126,8 @@ class IndexedPost:
     def to_json(self) -> dict[str, Any]:
         """The post for JSON output."""
         return {"cid": self.cid, "name": self.name, "seq": self.seq, "created": self.created,
-                "text": self.text, "reply_to": self.reply_to, "attachments": self.attachments}
+                "text": self.text, "reply_to": self.reply_to, "attachments": self.attachments,
+                "future_dated": self.future}
 
 
 _FEED_COLUMNS = ("name, root_cid, root_seq, count, updated, profile, head, record, record_seq, "

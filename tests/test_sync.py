@@ -252,3 +252,27 @@ def test_expired_record_keeps_the_last_verified_feed_marked_stale(alice: User, b
     [r] = sync(bob, name_of(alice))
     assert r.error  # nothing valid to resolve any more...
     assert [p.text for p in bob.service.timeline(5)] == ["last words"]  # ...but the feed stays
+
+
+def test_future_dated_post_sorts_when_seen_and_is_marked(tmp_path: Any) -> None:
+    from ipfeed.identity import Identity
+    from ipfeed.index import Index
+
+    me = Identity.from_seed(bytes(32))
+    now = 1_800_000_000_000
+    old = post.build(me, seq=1, prev=None, created=now - 1000, text="honest")
+    future = post.build(me, seq=2, prev=old.cid, created=now + 365 * 86_400_000, text="from the future")
+    root = feed.advance(me, None, updated=now, heads=[old.cid, future.cid])
+    index = Index(tmp_path / "index.sqlite")
+    try:
+        index.apply(me.name, root, [future, old], now, None, None, None)
+        index.apply(me.name, root, [future, old], now + 5, None, None, None)  # redelivery: no change
+        later = post.build(me, seq=3, prev=future.cid, created=now + 60_000, text="a minute later")
+        index.apply(me.name, feed.advance(me, root, updated=now, heads=[later.cid]), [later],
+                    now + 60_000, None, None, None)
+        got = index.timeline([me.name], 10)
+        assert [p.text for p in got] == ["a minute later", "from the future", "honest"]
+        assert [p.future for p in got] == [False, True, False]
+        assert got[1].to_json()["future_dated"] is True
+    finally:
+        index.close()
