@@ -158,6 +158,11 @@ class Outbox:
         """(seq, block) of every post after `after_seq`, in order."""
         yield from self.db.execute("SELECT seq, block FROM posts WHERE seq > ? ORDER BY seq", (after_seq,))
 
+    def root_blocks(self) -> Iterator[bytes]:
+        """Every root block, newest first."""
+        for (block,) in self.db.execute("SELECT block FROM roots ORDER BY seq DESC"):
+            yield block
+
     def count_posts(self) -> int:
         """Number of signed posts."""
         return int(self.db.execute("SELECT count(*) FROM posts").fetchone()[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mimetypes
 import os
 import time
@@ -11,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import codec, feed, identity, node, post, sync
-from .car import car_bytes
+from . import archive, backup, codec, feed, identity, node, post, sync
+from .car import car_bytes, read_car, varint
 from .config import Settings
 from .errors import (
     InvalidInput,
@@ -113,6 +114,28 @@ class Service:
             root = feed.advance(me, None, updated=now_ms(), profile=Profile(name=display_name))
             box.add_root(root.seq, root.cid, root.block)
         return me, True
+
+    def key_export(self, path: Path, passphrase: str, strength: str = "moderate") -> str:
+        """Write the identity key encrypted with a passphrase; return the name."""
+        me = self.identity()
+        data = backup.export_key(me, passphrase, strength)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return me.name
+
+    def key_import(self, path: Path, passphrase: str) -> str:
+        """Restore the identity from a backup into this home (which must have none yet). The
+        feed itself is fetched from the network, or an imported archive, before a new post."""
+        if self.settings.key_path.exists():
+            raise InvalidInput(f"{self.settings.key_path} exists: this home already has an identity")
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise InvalidInput(f"cannot read {path}: {e.strerror}") from e
+        me = backup.import_key(data, passphrase)
+        identity.save(me, self.settings.key_path)
+        return me.name
 
     def _outbox(self) -> _OutboxContext:
         return _OutboxContext(self.settings.outbox_path)
@@ -358,6 +381,87 @@ class Service:
             feed.check_page(root, posts)
         return FeedView(name, root, posts)
 
+    # -- archives -----------------------------------------------------------------------
+    async def export(self, path: Path, since: str | None = None) -> tuple[int, int]:
+        """Write the user's feed (blocks, attachments, newest signed record) as a CAR archive;
+        with `since` (a root or post CID of an earlier export), only what came after it.
+        Returns (posts, bytes written)."""
+        me = self.identity()
+        await self.publish()  # the archive holds the newest root and its record
+        with self._outbox() as box:
+            root = _latest_root(box)
+            assert root is not None
+            base = _base_of(box, since) if since else 0
+            own = {seq: block for seq, block in box.post_blocks(base)}
+            follows = box.block(root.follows) if root.follows else None
+        async with self._kubo() as kubo:
+            record = await kubo.name_get(me.name, self.settings.resolve_timeout)
+            if base == 0:  # everything the root reaches, fetched by the node if needed
+                car = await kubo.dag_export(root.cid, self.settings.max_export_bytes,
+                                            timeout=self.settings.sync_timeout)
+                blocks = list(read_car(car))
+                posts = root.count
+            else:
+                news = [post.parse(b) for b in own.values()]
+                files = [a.cid for p in news for a in p.attachments]
+                if root.profile.avatar:
+                    files.append(root.profile.avatar)
+                blocks = [(p.cid, p.block) for p in news]
+                if follows and root.follows:
+                    blocks.append((root.follows, follows))
+                for cid in files:
+                    car = await kubo.dag_export(cid, self.settings.max_export_bytes,
+                                                timeout=self.settings.sync_timeout)
+                    blocks += list(read_car(car))
+                posts = len(news)
+        data = archive.build(record, root, blocks)
+        archive.read(data)  # never write an archive that would not import
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.rename(path)
+        return posts, len(data)
+
+    async def import_archive(self, path: Path) -> archive.Archive:
+        """Verify an archive whole, then store, pin and index it (and republish its record).
+        An archive of the user's own feed also restores the outbox's root, so the next post
+        continues the chain. Nothing is stored unless everything verifies."""
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise InvalidInput(f"cannot read {path}: {e.strerror}") from e
+        arch = archive.read(data)
+        with self._index() as index:
+            known = index.feed(arch.name)
+            if known and known.root_seq is not None and arch.root.seq < known.root_seq:
+                raise sync.Rollback(f"archive of {arch.name}: root seq {arch.root.seq} is older than "
+                                    f"the known {known.root_seq}; nothing stored")
+            have = known.count if known else 0
+            if arch.base > 0 and not (known and have >= arch.base
+                                      and index.post_by_seq(arch.name, arch.base) == arch.posts[-1].prev):
+                raise archive.InvalidArchive(
+                    f"archive of {arch.name} continues from post {arch.base} ({arch.posts[-1].prev}), "
+                    f"which this node has not verified; import the earlier archive first")
+            async with self._kubo() as kubo:
+                await kubo.dag_import(_car_of(arch.root.cid, arch.blocks))
+                await kubo.pin_add(arch.root.cid, timeout=self.settings.sync_timeout)
+                with contextlib.suppress(IpfeedError):  # the routing system has a newer one: fine
+                    await kubo.name_put(arch.name, arch.record.raw)
+            eol = int(arch.record.validity.timestamp() * 1000)
+            index.apply(arch.name, arch.root, arch.posts, now_ms(), arch.record.raw,
+                        arch.record.sequence, eol)
+            index.set_pinned(arch.name, arch.root.cid)
+        try:
+            me = self.identity()
+        except IpfeedError:
+            return arch
+        if me.name == arch.name:
+            with self._outbox() as box, feed_lock(self.settings.home, self.settings.lock_timeout):
+                mine = _latest_root(box)
+                if mine is None or mine.seq < arch.root.seq:
+                    box.add_root(arch.root.seq, arch.root.cid, arch.root.block,
+                                 (arch.blocks[arch.root.follows],) if arch.root.follows else ())
+        return arch
+
     # -- following ----------------------------------------------------------------------
     def follows(self) -> tuple[Follow, ...]:
         """The user's follow list, as their newest root says."""
@@ -539,6 +643,27 @@ class _OutboxContext:
 
     def __exit__(self, *exc: object) -> None:
         self.box.close()
+
+
+def _base_of(box: Outbox, since: str) -> int:
+    """The post count an earlier export ended at, from its root or head post CID."""
+    cid = codec.parse_cid(since)
+    for seq, block in box.post_blocks(0):
+        if codec.cid_of(block) == cid:
+            return seq
+    for block in box.root_blocks():
+        if codec.cid_of(block) == cid:
+            return feed.parse(block, cid).count
+    raise InvalidInput(f"{cid} is neither a post nor a root of your feed known to this home")
+
+
+def _car_of(root: str, blocks: dict[str, bytes]) -> bytes:
+    """A CAR of any verified blocks (dag-cbor, raw or dag-pb), for `dag import`."""
+    parts = [car_bytes([codec.cid_to_bytes(root)], [])]
+    for cid, block in blocks.items():
+        raw = codec.cid_to_bytes(cid)
+        parts.append(varint(len(raw) + len(block)) + raw + block)
+    return b"".join(parts)
 
 
 def _latest_root(box: Outbox) -> Root | None:

@@ -1,0 +1,117 @@
+"""Feed archives: a CAR of a feed's blocks plus its newest signed IPNS record, verified whole
+before anything is stored (pure code).
+
+Header roots: [the feed root (dag-cbor), the IPNS record (a raw block of its protobuf bytes)].
+Blocks: the root, the posts from the head down (all of them, or those after a base for an
+incremental archive), the follow list, and the blocks of attachments and avatar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import cbrrr
+
+from . import codec, feed, post
+from .car import _varint, car_bytes, read_car, varint
+from .errors import InvalidBlock, InvalidObject
+from .feed import Root
+from .identity import name_from_public
+from .ipns import Record, parse_record
+from .post import Post
+
+
+class InvalidArchive(InvalidObject):
+    """An archive is damaged, incomplete or not what it claims to be."""
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A verified archive: whose feed, its record and root, and the posts it carries."""
+
+    name: str
+    record: Record
+    root: Root
+    posts: list[Post]  # newest first, a verified chain from the head down
+    blocks: dict[str, bytes]  # every block to store, each checked against its CID
+
+    @property
+    def base(self) -> int:
+        """The sequence number the archive builds on (0: it holds the whole feed)."""
+        return self.posts[-1].seq - 1 if self.posts else self.root.count
+
+
+def build(record: bytes, root: Root, blocks: Iterable[tuple[str, bytes]]) -> bytes:
+    """The CAR bytes of an archive from (CID, block) pairs; the root and record come first."""
+    record_cid = codec.PREFIX_RAW + hashlib.sha256(record).digest()
+    parts = [car_bytes([codec.cid_bytes_of(root.block), record_cid], [root.block]),
+             _section(record_cid, record)]
+    parts += [_section(codec.cid_to_bytes(cid), block) for cid, block in blocks if block != root.block]
+    return b"".join(parts)
+
+
+def _section(cid: bytes, block: bytes) -> bytes:
+    return varint(len(cid) + len(block)) + cid + block
+
+
+def _header_roots(data: bytes) -> list[bytes]:
+    size, i = _varint(data, 0)
+    try:
+        header: Any = cbrrr.decode_dag_cbor(data[i:i + size])
+        roots = [bytes(r.cid_bytes) for r in header["roots"]]
+    except (ValueError, KeyError, TypeError, AttributeError, cbrrr.CbrrrDecodeError) as e:
+        raise InvalidArchive(f"archive: not a CAR with roots ({e})") from e
+    return roots
+
+
+def read(data: bytes) -> Archive:
+    """Parse and verify an archive completely; raise InvalidArchive (or another InvalidObject)
+    naming what is wrong."""
+    try:
+        roots = _header_roots(data)
+        blocks = dict(read_car(data))
+    except InvalidBlock as e:
+        raise InvalidArchive(f"archive: {e}") from e
+    if len(roots) != 2 or roots[0][:4] != codec.PREFIX_DAG_CBOR or roots[1][:4] != codec.PREFIX_RAW:
+        raise InvalidArchive("archive: not an ipfeed archive (its roots must be a feed root and "
+                             "an IPNS record)")
+    root_cid, record_cid = codec.cid_str(roots[0]), codec.cid_str(roots[1])
+    for cid, what in ((root_cid, "feed root"), (record_cid, "IPNS record")):
+        if cid not in blocks:
+            raise InvalidArchive(f"archive: the {what} {cid} is missing")
+    root = feed.parse(blocks.pop(root_cid), root_cid)
+    name = name_from_public(root.author)
+    record = parse_record(blocks.pop(record_cid), name)
+    if record.value != f"/ipfs/{root_cid}":
+        raise InvalidArchive(f"archive: the IPNS record points at {record.value}, not at the root {root_cid}")
+    posts: list[Post] = []
+    at = root.head
+    while at is not None and at in blocks:
+        posts.append(post.parse(blocks[at], at))
+        at = posts[-1].prev
+    if root.head is not None and not posts:
+        raise InvalidArchive(f"archive: the head post {root.head} is missing")
+    feed.check_page(root, posts)
+    verified = {root_cid: root.block, **{p.cid: p.block for p in posts}}
+    if root.follows:
+        if root.follows not in blocks:
+            raise InvalidArchive(f"archive: the follow list {root.follows} is missing")
+        feed.parse_follows(blocks[root.follows], root.follows)
+        verified[root.follows] = blocks[root.follows]
+    for p in posts:
+        for a in p.attachments:
+            if a.cid not in blocks:
+                raise InvalidArchive(f"archive: attachment {a.cid} of post {p.cid} is missing")
+    for other, block in blocks.items():
+        if other in verified:
+            continue
+        if codec.cid_to_bytes(other)[:4] == codec.PREFIX_DAG_CBOR:
+            if at is not None:  # the chain stopped early while more posts were packed: a gap
+                raise InvalidArchive(f"archive: post {at} (seq {posts[-1].seq - 1}) is missing")
+            raise InvalidArchive(f"archive: block {other} is not part of the feed (another author's "
+                                 "post, or a post outside the chain)")
+        verified[other] = block  # raw / dag-pb: attachment and avatar data, checked by hash
+    return Archive(name, record, root, posts, verified)
