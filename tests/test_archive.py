@@ -169,7 +169,7 @@ def test_bad_archives_are_rejected_and_nothing_is_stored(good_car: bytes, bob: U
         archive.read(bad.read_bytes())
     r = bob.cli("import", str(bad))
     assert r.exit_code == 1 and r.output.startswith("Error: ") and "Traceback" not in r.output
-    root = [c for c, _ in read_car(good_car)][0]
+    root = next(c for c, _ in read_car(good_car))
 
     async def has(cid: str) -> bool:
         async with await bob.kubo() as k:
