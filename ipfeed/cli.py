@@ -104,12 +104,14 @@ def id_(c: Context) -> None:
 @click.option("--reply-to", metavar="CID", help="The post this one answers (from any feed).")
 @click.option("--attach", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
               help="Attach a file (repeatable).")
+@click.option("--to", "to", multiple=True, metavar="NAME",
+              help="Encrypt the post end to end for NAME (repeatable): only they and you can read it.")
 @pass_ctx
-def post(c: Context, text: str, reply_to: str | None, attach: tuple[Path, ...]) -> None:
+def post(c: Context, text: str, reply_to: str | None, attach: tuple[Path, ...], to: tuple[str, ...]) -> None:
     """Sign and publish a post; print its CID. Use - as TEXT to read stdin."""
     if text == "-":
         text = sys.stdin.read()
-    result = run(c.service.post(text, reply_to, attach))
+    result = run(c.service.post(text, reply_to, attach, to))
     click.echo(result.cid)
 
 
@@ -162,15 +164,17 @@ def _print_feed(view: FeedView) -> None:
     if p.bio:
         click.echo(p.bio)
     click.echo(f"{view.root.count} posts, updated {_when(view.root.updated)}; newest first:")
-    for item in view.posts:
+    for item in map(view.post_json, view.posts):
         click.echo("")
-        click.echo(f"#{item.seq}  {_when(item.created)}  {item.cid}")
-        if item.reply_to:
-            click.echo(f"  reply to {item.reply_to}")
-        for line in item.text.splitlines() or [""]:
+        click.echo(f"#{item['seq']}  {_when(item['created'])}  {item['cid']}")
+        if item["private"]:
+            click.echo(f"  [private, to {', '.join(item['recipients'])}]")
+        if item["reply_to"]:
+            click.echo(f"  reply to {item['reply_to']}")
+        for line in item["text"].splitlines() or [""]:
             click.echo(f"  {line}")
-        for a in item.attachments:
-            click.echo(f"  [attachment] {a.name} ({a.type}, {a.size} bytes) {a.cid}")
+        for a in item["attachments"]:
+            click.echo(f"  [attachment] {a['name']} ({a['type']}, {a['size']} bytes) {a['cid']}")
 
 
 # -- keys -------------------------------------------------------------------------------

@@ -12,13 +12,14 @@ import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput, IpfeedError
 from .feed import Root
 from .post import Post
+from .private import Opened
 
 FUTURE_SLACK_MS = 10 * 60 * 1000  # clocks disagree a little; more is a future-dated post
 
@@ -71,6 +72,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE feeds ADD COLUMN follows TEXT NOT NULL DEFAULT '[]';
     """,
+    # 4: private posts: shown decrypted to their recipients, hidden (but kept) for others
+    """
+    ALTER TABLE posts ADD COLUMN private INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE posts ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE posts ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 
@@ -111,6 +118,8 @@ class IndexedPost:
     text: str
     reply_to: str | None
     attachments: list[dict[str, Any]]
+    private: bool = False
+    recipients: list[str] = field(default_factory=list)
 
     @property
     def future(self) -> bool:
@@ -126,13 +135,15 @@ class IndexedPost:
     def to_json(self) -> dict[str, Any]:
         """The post for JSON output."""
         return {"cid": self.cid, "name": self.name, "seq": self.seq, "created": self.created,
-                "text": self.text, "reply_to": self.reply_to, "attachments": self.attachments,
-                "future_dated": self.future}
+                "text": self.text, "reply_to": self.reply_to,
+                "attachments": [{k: v for k, v in a.items() if k not in ("key", "nonce")}
+                                for a in self.attachments],
+                "future_dated": self.future, "private": self.private, "recipients": self.recipients}
 
 
 _FEED_COLUMNS = ("name, root_cid, root_seq, count, updated, profile, head, record, record_seq, "
                  "record_eol, pinned, last_sync, last_ok, last_error, failures, next_try, fork, follows")
-_POST_COLUMNS = "cid, name, seq, prev, created, sort, text, reply_to, attachments"
+_POST_COLUMNS = "cid, name, seq, prev, created, sort, text, reply_to, attachments, private, recipients"
 
 
 class Index:
@@ -222,14 +233,29 @@ class Index:
 
     def apply(self, name: str, root: Root, posts: Sequence[Post], now: int, record: bytes | None,
               record_seq: int | None, record_eol: int | None,
-              follows: Sequence[dict[str, str]] | None = None) -> int:
+              follows: Sequence[dict[str, str]] | None = None,
+              opened: dict[str, Opened] | None = None) -> int:
         """Index a verified root and its verified new posts in one transaction; return how many
-        posts were new (redelivery is idempotent)."""
+        posts were new (redelivery is idempotent). Private posts appear as `opened` says (their
+        decrypted content) or, if they were not sent to this user, are kept hidden."""
+        opened = opened or {}
+        rows: list[tuple[Any, ...]] = []
+        for p in posts:
+            o = opened.get(p.cid)
+            if p.private and o is None:
+                rows.append((p.cid, name, p.seq, p.prev, p.created, min(p.created, now), "", None,
+                             "[]", 1, "[]", 1, now))
+            elif o is not None:
+                rows.append((p.cid, name, p.seq, p.prev, p.created, min(p.created, now), o.text,
+                             o.reply_to, json.dumps(o.attachments), 1, json.dumps(o.to), 0, now))
+            else:
+                rows.append((p.cid, name, p.seq, p.prev, p.created, min(p.created, now), p.text,
+                             p.reply_to, json.dumps([a.to_json() for a in p.attachments]), 0, "[]", 0,
+                             now))
         with self.transaction() as db:
             cur = db.executemany(
-                f"INSERT OR IGNORE INTO posts ({_POST_COLUMNS}, seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(p.cid, name, p.seq, p.prev, p.created, min(p.created, now), p.text, p.reply_to,
-                  json.dumps([a.to_json() for a in p.attachments]), now) for p in posts])
+                f"INSERT OR IGNORE INTO posts ({_POST_COLUMNS}, hidden, seen) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             added = max(cur.rowcount, 0)  # rows inserted, not counting the FTS triggers' own
             db.execute("INSERT OR IGNORE INTO feeds (name) VALUES (?)", (name,))
             db.execute(
@@ -248,7 +274,7 @@ class Index:
         if not names:
             return []
         marks = ",".join("?" * len(names))
-        sql = f"SELECT {_POST_COLUMNS} FROM posts WHERE name IN ({marks})"
+        sql = f"SELECT {_POST_COLUMNS} FROM posts WHERE hidden = 0 AND name IN ({marks})"
         args: list[Any] = list(names)
         if before:
             sort, cid = _cursor(before)
@@ -260,17 +286,19 @@ class Index:
     def posts_of(self, name: str) -> list[IndexedPost]:
         """Every indexed post of one feed, newest first."""
         return [_post(r) for r in self.db.execute(
-            f"SELECT {_POST_COLUMNS} FROM posts WHERE name = ? ORDER BY seq DESC", (name,))]
+            f"SELECT {_POST_COLUMNS} FROM posts WHERE name = ? AND hidden = 0 ORDER BY seq DESC", (name,))]
 
     def post(self, cid: str) -> IndexedPost | None:
         """One indexed post by CID."""
-        row = self.db.execute(f"SELECT {_POST_COLUMNS} FROM posts WHERE cid = ?", (cid,)).fetchone()
+        row = self.db.execute(f"SELECT {_POST_COLUMNS} FROM posts WHERE cid = ? AND hidden = 0",
+                              (cid,)).fetchone()
         return _post(row) if row else None
 
     def replies(self, cid: str, limit: int = 200) -> list[IndexedPost]:
         """Known replies to a post, oldest first."""
         return [_post(r) for r in self.db.execute(
-            f"SELECT {_POST_COLUMNS} FROM posts WHERE reply_to = ? ORDER BY sort, cid LIMIT ?", (cid, limit))]
+            f"SELECT {_POST_COLUMNS} FROM posts WHERE reply_to = ? AND hidden = 0 ORDER BY sort, cid "
+            "LIMIT ?", (cid, limit))]
 
     def search(self, query: str, limit: int = 50) -> list[IndexedPost]:
         """Posts whose text matches every word of `query` (FTS5), best first."""
@@ -281,7 +309,7 @@ class Index:
         cols = ", ".join(f"posts.{c.strip()}" for c in _POST_COLUMNS.split(","))
         return [_post(r) for r in self.db.execute(
             f"SELECT {cols} FROM posts_fts JOIN posts ON posts.rowid = posts_fts.rowid "
-            "WHERE posts_fts MATCH ? ORDER BY rank LIMIT ?", (match, limit))]
+            "WHERE posts_fts MATCH ? AND posts.hidden = 0 ORDER BY rank LIMIT ?", (match, limit))]
 
     def attachment(self, cid: str) -> dict[str, Any] | None:
         """The verified metadata of an attachment by its file CID (as its post declares it)."""
@@ -332,4 +360,6 @@ def _feed(row: Sequence[Any]) -> FeedState:
 def _post(row: Sequence[Any]) -> IndexedPost:
     values = list(row)
     values[8] = json.loads(values[8])
+    values[9] = bool(values[9])
+    values[10] = json.loads(values[10])
     return IndexedPost(*values)

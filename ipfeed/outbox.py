@@ -24,14 +24,15 @@ from typing import IO, Any
 from .codec import cid_of
 from .errors import IpfeedError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE drafts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: posts remember their draft
     created INTEGER NOT NULL,          -- ms since epoch, when the user wrote it
     text TEXT NOT NULL,
     reply_to TEXT,
-    attachments TEXT NOT NULL          -- JSON list of {path, name, type, size}
+    attachments TEXT NOT NULL,         -- JSON list of {path, name, type, size}
+    recipients TEXT NOT NULL DEFAULT '[]'  -- JSON list of names: a private post
 );
 CREATE TABLE posts (
     seq INTEGER PRIMARY KEY,
@@ -59,6 +60,7 @@ class Draft:
     text: str
     reply_to: str | None
     attachments: list[dict[str, Any]]
+    recipients: list[str]
 
 
 class Outbox:
@@ -86,6 +88,9 @@ class Outbox:
                     if statement.strip():
                         self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            elif version == 1:
+                self.db.execute("ALTER TABLE drafts ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]'")
+                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             elif version > SCHEMA_VERSION:
                 raise IpfeedError(f"{self.path} is from a newer ipfeed (schema {version})")
 
@@ -102,25 +107,29 @@ class Outbox:
 
     # -- drafts -----------------------------------------------------------------------
     def add_draft(self, created: int, text: str, reply_to: str | None,
-                  attachments: list[dict[str, Any]]) -> int:
+                  attachments: list[dict[str, Any]], recipients: list[str] | None = None) -> int:
         """Record a post the user wrote; from here on it cannot be lost."""
-        return self.add_drafts([(created, text, reply_to, attachments)])[0]
+        return self.add_drafts([(created, text, reply_to, attachments)], recipients or [])[0]
 
-    def add_drafts(self, drafts: list[tuple[int, str, str | None, list[dict[str, Any]]]]) -> list[int]:
+    def add_drafts(self, drafts: list[tuple[int, str, str | None, list[dict[str, Any]]]],
+                   recipients: list[str] | None = None) -> list[int]:
         """Record several posts in one durable transaction; return their draft ids."""
         ids = []
+        to = json.dumps(recipients or [])
         with self.transaction() as db:
             for created, text, reply_to, attachments in drafts:
-                cur = db.execute("INSERT INTO drafts (created, text, reply_to, attachments) "
-                                 "VALUES (?, ?, ?, ?)", (created, text, reply_to, json.dumps(attachments)))
+                cur = db.execute("INSERT INTO drafts (created, text, reply_to, attachments, recipients) "
+                                 "VALUES (?, ?, ?, ?, ?)",
+                                 (created, text, reply_to, json.dumps(attachments), to))
                 assert cur.lastrowid is not None
                 ids.append(cur.lastrowid)
         return ids
 
     def drafts(self) -> list[Draft]:
         """Drafts not yet sealed, oldest first."""
-        rows = self.db.execute("SELECT id, created, text, reply_to, attachments FROM drafts ORDER BY id")
-        return [Draft(i, c, t, r, json.loads(a)) for i, c, t, r, a in rows]
+        rows = self.db.execute("SELECT id, created, text, reply_to, attachments, recipients FROM drafts "
+                               "ORDER BY id")
+        return [Draft(i, c, t, r, json.loads(a), json.loads(to)) for i, c, t, r, a, to in rows]
 
     def seal(self, posts: list[tuple[int, int, str, bytes]],
              root_seq: int, root_cid: str, root_block: bytes) -> None:

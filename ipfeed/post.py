@@ -9,6 +9,7 @@ from typing import Any
 from . import codec
 from .errors import InvalidBlock, InvalidInput, InvalidPost
 from .identity import Identity, verify
+from .private import check_box
 from .schema import MAX_SAFE_INT, Fields
 
 TYPE = "ipfeed.post"
@@ -22,7 +23,7 @@ MAX_MEDIA_TYPE_BYTES = 127
 MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*\Z")
 
 _REQUIRED = frozenset({"type", "v", "author", "seq", "created", "text", "sig"})
-_OPTIONAL = frozenset({"prev", "reply_to", "attachments"})
+_OPTIONAL = frozenset({"prev", "reply_to", "attachments", "box", "files"})
 _ATTACHMENT = frozenset({"cid", "type", "size", "name"})
 
 
@@ -57,6 +58,13 @@ class Post:
     text: str
     reply_to: str | None
     attachments: tuple[Attachment, ...]
+    box: dict[str, Any] | None = None  # a private post's encrypted content (ipfeed.private)
+    files: tuple[str, ...] = ()  # a private post's encrypted attachment blobs
+
+    @property
+    def private(self) -> bool:
+        """Whether this is an end-to-end encrypted post."""
+        return self.box is not None
 
     def to_json(self) -> dict[str, Any]:
         """The post for JSON output (`ipfeed show --json`)."""
@@ -68,6 +76,7 @@ class Post:
             "text": self.text,
             "reply_to": self.reply_to,
             "attachments": [a.to_json() for a in self.attachments],
+            "private": self.private,
         }
 
 
@@ -83,7 +92,8 @@ def check_text(text: str, attachments: int = 0) -> None:
 
 
 def build(identity: Identity, *, seq: int, prev: str | None, created: int, text: str,
-          reply_to: str | None = None, attachments: tuple[Attachment, ...] = ()) -> Post:
+          reply_to: str | None = None, attachments: tuple[Attachment, ...] = (),
+          box: dict[str, Any] | None = None, files: tuple[str, ...] = ()) -> Post:
     """Sign a new post; the same rules as for reading apply, so nothing invalid is written."""
     obj: dict[str, Any] = {
         "type": TYPE, "v": VERSION, "author": identity.public,
@@ -95,6 +105,10 @@ def build(identity: Identity, *, seq: int, prev: str | None, created: int, text:
         obj["reply_to"] = codec.cid_to_bytes(reply_to)
     if attachments:
         obj["attachments"] = [a.to_obj() for a in attachments]
+    if box is not None:
+        obj["box"] = box
+    if files:
+        obj["files"] = [codec.link(c) for c in files]
     try:
         obj["sig"] = identity.sign(codec.encode(obj))
         block = codec.encode(obj)
@@ -127,12 +141,33 @@ def parse(block: bytes, cid: str | None = None, *, _verify: bool = True) -> Post
         except InvalidBlock as e:
             raise f.fail(str(e)) from e
     attachments = _attachments(f) if f.has("attachments") else ()
-    if not text and not attachments:
+    box, files = _private(f, text, reply_to, attachments)
+    if not text and not attachments and box is None:
         raise f.fail("text is empty and there are no attachments")
     unsigned = {k: v for k, v in obj.items() if k != "sig"}
     if _verify and not verify(author, codec.encode(unsigned), sig):
         raise f.fail("signature does not verify with the author's key")
-    return Post(computed, block, author, seq, prev, created, text, reply_to, attachments)
+    return Post(computed, block, author, seq, prev, created, text, reply_to, attachments, box, files)
+
+
+def _private(f: Fields, text: str, reply_to: str | None,
+             attachments: tuple[Attachment, ...]) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
+    """A private post keeps everything inside its box: no text, reply or attachments outside."""
+    if not f.has("box"):
+        if f.has("files"):
+            raise f.fail("files are only for private posts (with a box)")
+        return None, ()
+    if text or reply_to or attachments:
+        raise f.fail("a private post has no text, reply_to or attachments outside its box")
+    box = check_box(f.obj["box"], f.what)
+    files: tuple[str, ...] = ()
+    if f.has("files"):
+        try:
+            files = tuple(codec.check_link(v, codec.FILE_PREFIXES, "files")
+                          for v in f.items("files", MAX_ATTACHMENTS))
+        except InvalidBlock as e:
+            raise f.fail(str(e)) from e
+    return box, files
 
 
 def _prev(f: Fields, seq: int) -> str | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import archive, backup, codec, feed, identity, node, post, sync
+from . import archive, backup, codec, feed, identity, node, post, private, sync
 from .car import car_bytes, read_car, varint
 from .config import Settings
 from .errors import (
@@ -66,7 +66,17 @@ class FeedView:
 
     name: str
     root: Root
-    posts: list[Post] = field(default_factory=list)
+    posts: list[Post] = field(default_factory=list)  # private ones only if they opened
+    opened: dict[str, private.Opened] = field(default_factory=dict)
+
+    def post_json(self, p: Post) -> dict[str, Any]:
+        """One post for output, decrypted if it is private."""
+        out = p.to_json()
+        if (o := self.opened.get(p.cid)) is not None:
+            out.update(text=o.text, reply_to=o.reply_to, recipients=o.to,
+                       attachments=[{k: a[k] for k in ("cid", "type", "size", "name")}
+                                    for a in o.attachments])
+        return out
 
     def to_json(self) -> dict[str, Any]:
         """The feed for `ipfeed show --json`."""
@@ -76,7 +86,7 @@ class FeedView:
             "count": self.root.count,
             "updated": self.root.updated,
             "profile": self.root.profile.to_json(),
-            "posts": [p.to_json() for p in self.posts],
+            "posts": [self.post_json(p) for p in self.posts],
         }
 
 
@@ -147,11 +157,14 @@ class Service:
         return Kubo(node.api_address(self.settings), self.settings.timeout)
 
     # -- writing ----------------------------------------------------------------------
-    def save(self, text: str, reply_to: str | None = None, attach: Sequence[Path] = ()) -> PostResult:
+    def save(self, text: str, reply_to: str | None = None, attach: Sequence[Path] = (),
+             to: Sequence[str] = ()) -> PostResult:
         """Write a post to the outbox (never lost from here on) and sign it if no node is needed;
-        publishing is a separate step (`publish`)."""
+        publishing is a separate step (`publish`). With `to`, or in reply to a private post,
+        it is end-to-end encrypted to those recipients."""
         me = self.identity()
         reply = codec.parse_cid(reply_to) if reply_to else None
+        recipients = self._recipients(me, to, reply)
         if len(attach) > post.MAX_ATTACHMENTS:
             raise InvalidInput(f"at most {post.MAX_ATTACHMENTS} attachments per post")
         with self._outbox() as box:
@@ -162,11 +175,16 @@ class Service:
                 post.build(me, seq=1, prev=None, created=now_ms(), text=text, reply_to=reply,
                            attachments=tuple(Attachment(placeholder, f["type"], f["size"], f["name"])
                                              for f in files))
+                if recipients:
+                    private.seal(me, recipients, text, reply,
+                                 [{"cid": codec.cid_to_bytes(placeholder), "type": f["type"],
+                                   "size": f["size"], "name": f["name"], "nonce": bytes(24)}
+                                  for f in files])
             except InvalidInput:
                 for f in files:
                     Path(f["path"]).unlink(missing_ok=True)
                 raise
-            draft_id = box.add_draft(now_ms(), text, reply, files)
+            draft_id = box.add_draft(now_ms(), text, reply, files, recipients)
             crashpoint("saved", self.settings.home)
             if not files:
                 with feed_lock(self.settings.home, self.settings.lock_timeout):
@@ -187,10 +205,20 @@ class Service:
             with feed_lock(self.settings.home, self.settings.lock_timeout):
                 return self._seal_offline(me, box)
 
+    def _recipients(self, me: Identity, to: Sequence[str], reply: str | None) -> list[str]:
+        """Names a post is encrypted to: as given, or a private parent's thread."""
+        names = {identity.normalize_name(n) for n in to}
+        if reply and not names:
+            with self._index() as index:
+                parent = index.post(reply)
+            if parent and parent.private:
+                names = {*parent.recipients, parent.name}
+        return sorted(names - {me.name})
+
     async def post(self, text: str, reply_to: str | None = None,
-                   attach: Sequence[Path] = ()) -> PostResult:
+                   attach: Sequence[Path] = (), to: Sequence[str] = ()) -> PostResult:
         """Write a post: saved durably first, then signed, stored, pinned and published."""
-        saved = self.save(text, reply_to, attach)
+        saved = self.save(text, reply_to, attach, to)
         with self._outbox() as box:
             try:
                 await self._flush(self.identity(), box)
@@ -246,8 +274,11 @@ class Service:
                     await self._adopt_head(kubo, me, box)
                     sealed += self._seal_offline(me, box)
                 for d in box.drafts():
-                    atts = await _add_attachments(kubo, d)
-                    sealed += self._seal(me, box, [(d, atts)])
+                    if d.recipients:
+                        parts = await _add_private_attachments(kubo, d)
+                        sealed += self._seal(me, box, [(d, (), parts)])
+                    else:
+                        sealed += self._seal(me, box, [(d, await _add_attachments(kubo, d), None)])
                 root = _latest_root(box)
                 if root is None:
                     raise MissingIdentity("this home has no feed root; run `ipfeed init`")
@@ -286,11 +317,11 @@ class Service:
         for d in box.drafts():
             if d.attachments:
                 break
-            batch.append((d, ()))
+            batch.append((d, (), _PrivateParts(os.urandom(32), [], ()) if d.recipients else None))
         return self._seal(me, box, batch)
 
     def _seal(self, me: Identity, box: Outbox,
-              batch: Sequence[tuple[Draft, tuple[Attachment, ...]]]) -> int:
+              batch: Sequence[tuple[Draft, tuple[Attachment, ...], _PrivateParts | None]]) -> int:
         """Sign drafts (in order) into posts and one root listing them; return how many."""
         if not batch:
             return 0
@@ -298,18 +329,28 @@ class Service:
         if prev_root is None:
             raise MissingIdentity("this home has no feed root; run `ipfeed init`")
         posts: list[Post] = []
+        opened: dict[str, private.Opened] = {}
         seq, prev = prev_root.count, prev_root.head
-        for d, atts in batch:
+        for d, atts, secret in batch:
             seq += 1
-            p = post.build(me, seq=seq, prev=prev, created=d.created, text=d.text,
-                           reply_to=d.reply_to, attachments=atts)
+            if secret is None:
+                p = post.build(me, seq=seq, prev=prev, created=d.created, text=d.text,
+                               reply_to=d.reply_to, attachments=atts)
+            else:
+                sealed_box = private.seal(me, d.recipients, d.text, d.reply_to, secret.meta,
+                                          content_key=secret.key)
+                p = post.build(me, seq=seq, prev=prev, created=d.created, text="", box=sealed_box,
+                               files=secret.files)
+                content = private.open_box(me, sealed_box, f"post {p.cid}")
+                assert content is not None
+                opened[p.cid] = content
             posts.append(p)
             prev = p.cid
         root = feed.advance(me, prev_root, updated=now_ms(), heads=[p.cid for p in posts])
-        box.seal([(d.id, p.seq, p.cid, p.block) for (d, _), p in zip(batch, posts, strict=True)],
+        box.seal([(d.id, p.seq, p.cid, p.block) for (d, _, _), p in zip(batch, posts, strict=True)],
                  root.seq, root.cid, root.block)
         crashpoint("sealed", self.settings.home)
-        for d, _ in batch:
+        for d, _, _ in batch:
             for a in d.attachments:
                 Path(a["path"]).unlink(missing_ok=True)
         # The index is a cache: show the user's own posts at once, before any sync, but only
@@ -317,7 +358,7 @@ class Service:
         with self._index() as index:
             known = index.feed(me.name)
             if (known.count if known else 0) == posts[0].seq - 1:
-                index.apply(me.name, root, posts, now_ms(), None, None, None)
+                index.apply(me.name, root, posts, now_ms(), None, None, None, opened=opened)
         return len(posts)
 
     async def _sync_node(self, kubo: Kubo, me: Identity, box: Outbox, root: Root) -> None:
@@ -379,7 +420,12 @@ class Service:
                 assert prev is not None  # seq > 1 always has prev (post.parse checks)
                 posts.append(post.parse(await kubo.block_get(prev, post.MAX_POST_BYTES), prev))
             feed.check_page(root, posts)
-        return FeedView(name, root, posts)
+        try:
+            me: Identity | None = self.identity()
+        except IpfeedError:
+            me = None
+        opened = sync.open_all(me, posts)
+        return FeedView(name, root, [p for p in posts if not p.private or p.cid in opened], opened)
 
     # -- archives -----------------------------------------------------------------------
     async def export(self, path: Path, since: str | None = None) -> tuple[int, int]:
@@ -447,8 +493,12 @@ class Service:
                 with contextlib.suppress(IpfeedError):  # the routing system has a newer one: fine
                     await kubo.name_put(arch.name, arch.record.raw)
             eol = int(arch.record.validity.timestamp() * 1000)
+            try:
+                reader: Identity | None = self.identity()
+            except IpfeedError:
+                reader = None
             index.apply(arch.name, arch.root, arch.posts, now_ms(), arch.record.raw,
-                        arch.record.sequence, eol)
+                        arch.record.sequence, eol, opened=sync.open_all(reader, arch.posts))
             index.set_pinned(arch.name, arch.root.cid)
         try:
             me = self.identity()
@@ -515,7 +565,8 @@ class Service:
         with self._index() as index:
             async with self._kubo() as kubo:
                 return await sync.sync_many(kubo, index, targets, self.settings, now_ms(),
-                                            force=bool(wanted), pin=followed, progress=progress)
+                                            force=bool(wanted), pin=followed, progress=progress,
+                                            me=me)
 
     async def republish(self) -> int:
         """Re-put the newest verified IPNS records of followed feeds."""
@@ -699,6 +750,28 @@ def _stage(folder: Path, src: Path) -> dict[str, Any]:
         os.fsync(f.fileno())
     tmp.rename(dest)
     return {"path": str(dest), "name": name, "type": media, "size": len(data)}
+
+
+@dataclass(frozen=True)
+class _PrivateParts:
+    """What a private draft needs to be sealed: its content key and encrypted attachments."""
+
+    key: bytes
+    meta: list[dict[str, Any]]  # inside the box: {cid (bytes), type, size, name, nonce}
+    files: tuple[str, ...]  # outside: links to the encrypted blobs, so pins keep them
+
+
+async def _add_private_attachments(kubo: Kubo, d: Draft) -> _PrivateParts:
+    key = os.urandom(32)
+    meta, files = [], []
+    for a in d.attachments:
+        data = _read_file(Path(a["path"]), post.MAX_ATTACHMENT_SIZE)
+        nonce, blob = private.encrypt_file(key, data)
+        cid, _ = await kubo.add(blob, "blob")
+        meta.append({"cid": codec.cid_to_bytes(cid), "type": a["type"], "size": len(data),
+                     "name": a["name"], "nonce": nonce})
+        files.append(cid)
+    return _PrivateParts(key, meta, tuple(files))
 
 
 async def _add_attachments(kubo: Kubo, d: Draft) -> tuple[Attachment, ...]:

@@ -19,11 +19,12 @@ from .car import read_car
 from .config import Settings
 from .errors import ChainError, InvalidObject, IpfeedError, NotFound
 from .faults import crashpoint
-from .identity import public_from_name
+from .identity import Identity, public_from_name
 from .index import FeedState, Index
 from .ipfs import Kubo
 from .ipns import InvalidRecord, parse_record
 from .post import Post
+from .private import Opened, open_box
 
 Progress = Callable[[str, int, int], None]  # name, posts done, posts to do
 
@@ -67,7 +68,8 @@ class _Fetcher:
 
 
 async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now: int, *,
-                    pin: bool = True, progress: Progress | None = None) -> SyncResult:
+                    pin: bool = True, progress: Progress | None = None,
+                    me: Identity | None = None) -> SyncResult:
     """Bring one feed in the index up to its newest verified state; raise on any violation."""
     public = public_from_name(name)
     known = index.feed(name)
@@ -117,12 +119,23 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
         follows = [{"name": x.name, "alias": x.alias} for x in feed.parse_follows(block, root.follows)]
     crashpoint("fetched", settings.home)
     added = index.apply(name, root, posts, now, raw, record.sequence, eol,
-                        follows if root.follows else [])
+                        follows if root.follows else [], opened=open_all(me, posts))
     crashpoint("indexed", settings.home)
     state = index.feed(name)
     assert state is not None
     await _pin(kubo, index, state, root.cid, pin, settings)
     return SyncResult(name, added, f.fetched, root.cid)
+
+
+def open_all(me: Identity | None, posts: list[Post]) -> dict[str, Opened]:
+    """The decrypted content of the private posts sent to `me` (others stay closed)."""
+    out: dict[str, Opened] = {}
+    if me is None:
+        return out
+    for p in posts:
+        if p.box is not None and (o := open_box(me, p.box, f"post {p.cid}")) is not None:
+            out[p.cid] = o
+    return out
 
 
 async def _bulk(f: _Fetcher, root: feed.Root, old_count: int, settings: Settings,
@@ -165,7 +178,7 @@ def backoff(failures: int, now: int) -> int:
 
 async def sync_many(kubo: Kubo, index: Index, names: list[str], settings: Settings, now: int, *,
                     force: bool, pin: frozenset[str] = frozenset(),
-                    progress: Progress | None = None) -> list[SyncResult]:
+                    progress: Progress | None = None, me: Identity | None = None) -> list[SyncResult]:
     """Sync several feeds, a few at a time (pinning those in `pin`); one bad or slow feed never
     stops the others."""
     sem = asyncio.Semaphore(settings.sync_concurrency)
@@ -178,7 +191,7 @@ async def sync_many(kubo: Kubo, index: Index, names: list[str], settings: Settin
             try:
                 async with asyncio.timeout(settings.sync_timeout):
                     return await sync_feed(kubo, index, name, settings, now, pin=name in pin,
-                                           progress=progress)
+                                           progress=progress, me=me)
             except (IpfeedError, TimeoutError) as e:
                 message = str(e) or f"timed out after {settings.sync_timeout:g}s"
                 failures = state.failures + 1 if state else 1

@@ -11,7 +11,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, redirect, rend
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
-from ipfeed import identity, post
+from ipfeed import identity, post, private
 from ipfeed.errors import InvalidInput, IpfeedError, MissingIdentity
 from ipfeed.index import IndexedPost
 from ipfeed.service import Service
@@ -108,7 +108,8 @@ def compose() -> WerkzeugResponse | tuple[str, int]:
             folder.mkdir()
             f.save(folder / name)
             paths.append(folder / name)
-        svc().save(body, reply_to, paths)
+        to = request.form.get("to", "").replace(",", " ").split()
+        svc().save(body, reply_to, paths, to)
     except InvalidInput as e:
         posts = svc().timeline(current_app.config["PAGE_SIZE"])
         return render_template("timeline.html", posts=posts, names=_names(posts), next=None,
@@ -282,8 +283,11 @@ def attachment(cid: str) -> Response:
     meta = svc().attachment(cid)
     if meta is None:
         abort(404, description=f"no indexed post carries the attachment {cid}")
+    sealed = "key" in meta  # an attachment of a private post: encrypted on the network
     try:
-        data = worker().call(svc().cat(cid, int(meta["size"])), _node_timeout())
+        data = worker().call(svc().cat(cid, int(meta["size"]) + (16 if sealed else 0)), _node_timeout())
+        if sealed:
+            data = private.decrypt_file(bytes.fromhex(meta["key"]), bytes.fromhex(meta["nonce"]), data)
     except IpfeedError as e:
         abort(502, description=f"attachment {cid}: {e}")
     if len(data) != int(meta["size"]):

@@ -1,0 +1,160 @@
+"""End-to-end encrypted posts (pure code).
+
+A private post carries, instead of text, a `box`: the content (text, reply, attachments'
+metadata, the recipients' names) as DAG-CBOR padded to a size class and encrypted with a fresh
+32-byte key (XSalsa20-Poly1305 secretbox), and that key sealed (crypto_box_seal, an anonymous
+sender) to the X25519 key of each recipient and of the author, in slots padded with random
+bytes to a power of two. Recipients find their slot by trial decryption, so nobody (not even
+another recipient) can tell from the box who received it. X25519 keys are derived from the
+ed25519 identities and used for nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import nacl.exceptions
+import nacl.public
+import nacl.secret
+import nacl.signing
+
+from . import codec
+from .errors import InvalidInput, InvalidPost
+from .identity import Identity, public_from_name
+
+MAX_RECIPIENTS = 15  # plus the author: at most 16 key slots
+SLOT_BYTES = 80  # crypto_box_seal of a 32-byte key: 32 (ephemeral key) + 16 (MAC) + 32
+NONCE_BYTES = nacl.secret.SecretBox.NONCE_SIZE
+SIZE_CLASSES = (256, 1024, 4096, 12288)  # padded plaintext sizes the network can see
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The content of a private post, for someone who could open it."""
+
+    text: str
+    reply_to: str | None
+    attachments: list[dict[str, Any]]  # {cid (encrypted file), type, size, name, nonce, key} (hex)
+    to: list[str]  # the recipients' names (the author is not listed)
+
+
+def x25519_public(public: bytes) -> bytes:
+    """The X25519 encryption key of an ed25519 identity key."""
+    try:
+        return bytes(nacl.signing.VerifyKey(public).to_curve25519_public_key())
+    except (nacl.exceptions.RuntimeError, ValueError) as e:
+        raise InvalidInput("that key cannot receive private posts") from e
+
+
+def _x25519_private(me: Identity) -> nacl.public.PrivateKey:
+    return me.signing_key.to_curve25519_private_key()
+
+
+def _pad(content: dict[str, Any]) -> bytes:
+    """DAG-CBOR of the content with a `pad` field that brings it to its size class."""
+    content = {**content, "pad": b""}
+    base = len(codec.encode(content))
+    target = next((c for c in SIZE_CLASSES if c >= base + 3), None)
+    if target is None:
+        raise InvalidInput("the private post is too long")
+    for extra in range(target - base, target - base - 4, -1):  # the pad's own length prefix grows
+        content["pad"] = bytes(extra)
+        data = codec.encode(content)
+        if len(data) == target:
+            return data
+    raise AssertionError("padding did not land on the size class")  # pragma: no cover
+
+
+def seal(me: Identity, recipients: list[str], text: str, reply_to: str | None = None,
+         attachments: list[dict[str, Any]] | None = None,
+         content_key: bytes | None = None) -> dict[str, Any]:
+    """The `box` of a private post from `me` to `recipients` (IPNS names)."""
+    names = sorted(set(recipients) - {me.name})
+    if not names:
+        raise InvalidInput("a private post needs at least one recipient besides you")
+    if len(names) > MAX_RECIPIENTS:
+        raise InvalidInput(f"at most {MAX_RECIPIENTS} recipients per private post")
+    keys = [x25519_public(public_from_name(n)) for n in names] + [x25519_public(me.public)]
+    content: dict[str, Any] = {"text": text, "to": names}
+    if reply_to:
+        content["reply_to"] = codec.cid_to_bytes(reply_to)
+    if attachments:
+        content["attachments"] = attachments
+    key = content_key or os.urandom(32)
+    nonce = os.urandom(NONCE_BYTES)
+    ct = nacl.secret.SecretBox(key).encrypt(_pad(content), nonce).ciphertext
+    slots = [bytes(nacl.public.SealedBox(nacl.public.PublicKey(k)).encrypt(key)) for k in keys]
+    size = 2
+    while size < len(slots):
+        size *= 2
+    slots += [os.urandom(SLOT_BYTES) for _ in range(size - len(slots))]
+    random.SystemRandom().shuffle(slots)
+    return {"ct": ct, "keys": slots, "nonce": nonce}
+
+
+def content_key(me: Identity, box: dict[str, Any]) -> bytes | None:
+    """The content key of a box, if one of its slots is sealed to `me`."""
+    opener = nacl.public.SealedBox(_x25519_private(me))
+    for slot in box["keys"]:
+        try:
+            return bytes(opener.decrypt(slot))
+        except nacl.exceptions.CryptoError:
+            continue
+    return None
+
+
+def open_box(me: Identity, box: dict[str, Any], what: str) -> Opened | None:
+    """The content of a box for `me`, or None if it was not sent to `me`."""
+    key = content_key(me, box)
+    if key is None:
+        return None
+    try:
+        plain = nacl.secret.SecretBox(key).decrypt(box["ct"], box["nonce"])
+    except nacl.exceptions.CryptoError as e:
+        raise InvalidPost(f"{what}: the box does not decrypt with its own key") from e
+    c = codec.decode(plain, max_size=SIZE_CLASSES[-1], what=f"{what}: private content")
+    try:
+        text, to = c["text"], c["to"]
+        reply = codec.check_cid_bytes(c["reply_to"], (codec.PREFIX_DAG_CBOR,), "reply_to") \
+            if "reply_to" in c else None
+        atts = [{"cid": codec.check_cid_bytes(a["cid"], codec.FILE_PREFIXES, "attachment"),
+                 "type": str(a["type"]), "size": int(a["size"]), "name": str(a["name"]),
+                 "nonce": bytes(a["nonce"]).hex(), "key": key.hex()}
+                for a in c.get("attachments", [])]
+        if not isinstance(text, str) or not all(isinstance(n, str) for n in to):
+            raise TypeError("wrong types")
+    except (KeyError, TypeError, ValueError) as e:
+        raise InvalidPost(f"{what}: the private content is malformed ({e})") from e
+    return Opened(text, reply, atts, list(to))
+
+
+def check_box(box: object, what: str) -> dict[str, Any]:
+    """The shape rules of a box (what anyone can check without opening it)."""
+    if not isinstance(box, dict) or set(box) != {"ct", "keys", "nonce"}:
+        raise InvalidPost(f"{what}: box must have exactly ct, keys and nonce")
+    nonce, ct, keys = box["nonce"], box["ct"], box["keys"]
+    if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES:
+        raise InvalidPost(f"{what}: box nonce must be {NONCE_BYTES} bytes")
+    if not isinstance(ct, bytes) or len(ct) - 16 not in SIZE_CLASSES:
+        raise InvalidPost(f"{what}: box ciphertext is not of a size class")
+    if (not isinstance(keys, list) or len(keys) not in (2, 4, 8, 16)
+            or not all(isinstance(k, bytes) and len(k) == SLOT_BYTES for k in keys)):
+        raise InvalidPost(f"{what}: box keys must be 2, 4, 8 or 16 slots of {SLOT_BYTES} bytes")
+    return box
+
+
+def encrypt_file(key: bytes, data: bytes) -> tuple[bytes, bytes]:
+    """An attachment encrypted with the post's content key: (nonce, ciphertext)."""
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce, bytes(nacl.secret.SecretBox(key).encrypt(data, nonce).ciphertext)
+
+
+def decrypt_file(key: bytes, nonce: bytes, data: bytes) -> bytes:
+    """An attachment decrypted (checked by its MAC)."""
+    try:
+        return bytes(nacl.secret.SecretBox(key).decrypt(data, nonce))
+    except nacl.exceptions.CryptoError as e:
+        raise InvalidPost("an encrypted attachment does not decrypt") from e

@@ -1,0 +1,93 @@
+"""End-to-end encrypted posts across three real nodes: the recipient reads, a follower who is
+not a recipient sees nothing, and no plaintext reaches the network."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import User, run
+from test_e2e import PNG
+
+from ipfeed import private
+from ipfeed.errors import InvalidInput
+from ipfeed.identity import Identity
+
+SECRET = "the eagle lands at midnight"
+
+
+def test_private_post_reaches_only_its_recipient(make_user: Any, tmp_path: Path) -> None:
+    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    bob.connect(alice)
+    carol.connect(alice)
+    bob_name = bob.service.identity().name
+    alice_name = alice.service.identity().name
+    alice.cli_ok("post", "public hello")
+    img = tmp_path / "secret.png"
+    img.write_bytes(PNG + b"SECRETPIXELS")
+    cid = alice.cli_ok("post", SECRET, "--to", bob_name, "--attach", str(img)).strip()
+    for u in (bob, carol):
+        u.cli_ok("follow", alice_name)
+        run(u.service.sync())
+
+    # Bob, a recipient, reads it everywhere, marked private with its recipients.
+    [p] = [x for x in bob.service.timeline(10) if x.cid == cid]
+    assert p.text == SECRET and p.private and p.recipients == [bob_name]
+    shown = json.loads(bob.cli_ok("show", alice_name, "--json"))
+    mine = next(x for x in shown["posts"] if x["cid"] == cid)
+    assert mine["text"] == SECRET and mine["private"] and mine["recipients"] == [bob_name]
+    assert "[private, to" in bob.cli_ok("show", alice_name)
+    meta = p.attachments[0]
+    data = run(bob.service.cat(meta["cid"], meta["size"] + 16))
+    assert private.decrypt_file(bytes.fromhex(meta["key"]), bytes.fromhex(meta["nonce"]), data) == \
+        PNG + b"SECRETPIXELS"
+    # The author reads her own private post too.
+    assert any(x.cid == cid and x.text == SECRET for x in alice.service.timeline(10))
+
+    # Carol follows Alice but is not a recipient: nothing shown, and no error.
+    assert [x.text for x in carol.service.timeline(10)] == ["public hello"]
+    out = json.loads(carol.cli_ok("show", alice_name, "--json"))
+    assert [x["text"] for x in out["posts"]] == ["public hello"]
+    st = json.loads(carol.cli_ok("status", "--json"))[0]
+    assert st["count"] == 2 and st["last_error"] is None
+
+    # The blocks on Carol's node (the whole pinned feed) hold no plaintext.
+    async def everything(u: User) -> bytes:
+        async with await u.kubo() as k:
+            return await k._call("dag/export", [("arg", st["root"]), ("offline", "true")],
+                                 max_bytes=1 << 24)
+    raw = run(everything(carol))
+    for needle in (SECRET.encode(), b"SECRETPIXELS", b"secret.png", bob_name.encode()):
+        assert needle not in raw, needle
+    blockstore = b"".join(f.read_bytes() for f in (carol.settings.node_dir / "blocks").rglob("*.data"))
+    assert SECRET.encode() not in blockstore and b"SECRETPIXELS" not in blockstore
+
+    # A reply to a private post stays private to the thread.
+    reply = bob.cli_ok("post", "roger that", "--reply-to", cid).strip()
+    carol.connect(bob)
+    for u in (alice, carol):
+        u.cli_ok("follow", bob_name)
+        run(u.service.sync())
+    [r] = [x for x in alice.service.timeline(10) if x.cid == reply]
+    assert r.private and r.text == "roger that" and r.recipients == [alice_name]
+    assert all(x.cid != reply for x in carol.service.timeline(10))
+
+
+def test_box_hides_recipients_and_size() -> None:
+    me, bob, eve = Identity.generate(), Identity.generate(), Identity.generate()
+    short = private.seal(me, [bob.name], "hi")
+    longer = private.seal(me, [bob.name], "x" * 150)
+    assert len(short["ct"]) == len(longer["ct"]) == 256 + 16  # one size class
+    assert len(short["keys"]) == 2 and all(len(k) == 80 for k in short["keys"])
+    assert bob.name.encode() not in b"".join(short["keys"]) + short["ct"]
+    assert private.open_box(bob, short, "t").text == "hi"  # type: ignore[union-attr]
+    assert private.open_box(me, short, "t").to == [bob.name]  # type: ignore[union-attr]
+    assert private.open_box(eve, short, "t") is None
+    three = private.seal(me, [bob.name, eve.name], "hi")
+    assert len(three["keys"]) == 4  # 3 slots padded to 4
+    with pytest.raises(InvalidInput, match="at most 15"):
+        private.seal(me, [Identity.generate().name for _ in range(16)], "hi")
+    with pytest.raises(InvalidInput, match="at least one recipient"):
+        private.seal(me, [me.name], "hi")
