@@ -91,3 +91,32 @@ def test_box_hides_recipients_and_size() -> None:
         private.seal(me, [Identity.generate().name for _ in range(16)], "hi")
     with pytest.raises(InvalidInput, match="at least one recipient"):
         private.seal(me, [me.name], "hi")
+
+
+def test_private_vector_opens_with_the_recipients_key_by_independent_code() -> None:
+    import dag_cbor
+    import nacl.public
+    import nacl.secret
+    import nacl.signing
+    from conftest import DATA
+
+    vector = json.loads((DATA / "vectors.json").read_text())["private"]
+    block = bytes.fromhex(vector["hex"])
+    obj = dag_cbor.decode(block)
+    nacl.signing.VerifyKey(obj["author"]).verify(
+        dag_cbor.encode({k: v for k, v in obj.items() if k != "sig"}), obj["sig"])
+    recipient = nacl.signing.SigningKey(bytes.fromhex(vector["recipient_seed"])).to_curve25519_private_key()
+    key = None
+    for slot in obj["box"]["keys"]:
+        try:
+            key = nacl.public.SealedBox(recipient).decrypt(slot)
+        except Exception:
+            continue
+    assert key is not None
+    plain = dag_cbor.decode(nacl.secret.SecretBox(key).decrypt(obj["box"]["ct"], obj["box"]["nonce"]))
+    assert plain["text"] == vector["text"] and plain["to"] == vector["to"]
+    assert len(dag_cbor.encode(plain)) == 256  # the smallest size class
+    me = Identity.from_seed(bytes.fromhex(vector["recipient_seed"]))
+    from ipfeed import post as post_mod
+    opened = private.open_box(me, post_mod.parse(block, vector["cid"]).box or {}, "vector")
+    assert opened is not None and opened.text == vector["text"]
