@@ -226,3 +226,15 @@ def test_invalid_compose_keeps_the_draft_text(client: FlaskClient) -> None:
     r = post(client, "/post", {"text": "x", "reply_to": "nonsense"}, status=400)
     page = r.get_data(as_text=True)
     assert "is not a CID" in page and ">x</textarea>" in page
+
+
+def test_private_post_from_the_composer_is_marked_with_its_recipients(client: FlaskClient, app: Flask,
+                                                                       alice: User, bob: User) -> None:
+    bob_name = bob.service.identity().name
+    post(client, "/post", {"text": "psst, only for Bob", "to": bob_name})
+    page = get(client, "/")
+    assert "psst, only for Bob" in page and "Private, to" in page and f'title="{bob_name}"' in page
+    [p] = alice.service.timeline(1)
+    assert p.private and p.recipients == [bob_name]
+    r = post(client, "/post", {"text": "x", "to": "not-a-name"}, status=400)
+    assert "not an IPNS name" in r.get_data(as_text=True)
