@@ -41,16 +41,7 @@ def car_bytes(roots: Sequence[bytes], blocks: Iterable[bytes]) -> bytes:
 
 
 def _varint(buf: bytes | memoryview, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if i >= len(buf) or shift > 63:
-            raise InvalidBlock("CAR: truncated varint")
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return value, i
+    return codec.read_varint(buf, i, "CAR")
 
 
 def _cid_length(buf: memoryview, i: int) -> int:

@@ -45,6 +45,20 @@ def decode(data: bytes, *, max_size: int, what: str) -> Any:
     return value
 
 
+def read_varint(buf: bytes | memoryview, i: int, what: str) -> tuple[int, int]:
+    """An unsigned varint (LEB128) at `i`: (value, index after it)."""
+    value = shift = 0
+    while True:
+        if i >= len(buf) or shift > 63:
+            raise InvalidBlock(f"{what}: truncated or overlong varint")
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, i
+
+
 def cid_bytes_of(data: bytes) -> bytes:
     """Binary CIDv1 (dag-cbor, sha2-256) of a block."""
     return PREFIX_DAG_CBOR + hashlib.sha256(data).digest()

@@ -8,14 +8,14 @@ migrated forward on open.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import sqlite
 from .errors import InvalidInput, IpfeedError
 from .feed import Root
 from .post import Post
@@ -150,11 +150,7 @@ class Index:
     """The index database of one home."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last commit is fine
+        self.db = sqlite.connect(path, "NORMAL")
         self._migrate(path)
 
     def close(self) -> None:
@@ -171,16 +167,9 @@ class Index:
                     db.execute(statement)
             db.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """One atomic write."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        return sqlite.transaction(self.db)
 
     # -- feeds ------------------------------------------------------------------------
     def feed(self, name: str) -> FeedState | None:

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import cbrrr
 
-from .errors import InvalidObject
+from .codec import read_varint
+from .errors import InvalidBlock, InvalidObject
 from .identity import public_from_name, verify
 
 MAX_RECORD_BYTES = 10 * 1024
@@ -35,16 +36,10 @@ class Record:
 
 
 def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if i >= len(buf) or shift > 63:
-            raise InvalidRecord("IPNS record: truncated or overlong varint")
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return value, i
+    try:
+        return read_varint(buf, i, "IPNS record")
+    except InvalidBlock as e:
+        raise InvalidRecord(str(e)) from e
 
 
 def _protobuf(buf: bytes) -> dict[int, bytes | int]:

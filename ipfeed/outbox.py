@@ -12,15 +12,15 @@ import asyncio
 import errno
 import fcntl
 import json
-import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from . import sqlite
 from .codec import cid_of
 from .errors import IpfeedError
 
@@ -67,13 +67,9 @@ class Outbox:
     """The outbox database of one home."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = path
         self.files = path.parent / "outbox-files"
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # private before SQLite opens it
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+        self.db = sqlite.connect(path, "FULL")  # the user's writing: every commit on disk
         self._migrate()
 
     def close(self) -> None:
@@ -94,16 +90,9 @@ class Outbox:
             elif version > SCHEMA_VERSION:
                 raise IpfeedError(f"{self.path} is from a newer ipfeed (schema {version})")
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """One atomic, durable write."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        return sqlite.transaction(self.db)
 
     # -- drafts -----------------------------------------------------------------------
     def add_draft(self, created: int, text: str, reply_to: str | None,

@@ -107,14 +107,7 @@ def sections(data: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
 
 
 def _v(buf: bytes, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return value, i
+    return codec.read_varint(buf, i, "test")
 
 
 def join(header: bytes, parts: list[tuple[bytes, bytes]]) -> bytes:
