@@ -3,6 +3,10 @@ one rule each, and random mutations that must never change what a record says.""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ipfeed import codec, ipns
+from ipfeed.config import KUBO_VERSION
 from ipfeed.errors import InvalidInput, InvalidObject
 from ipfeed.identity import Identity
 
@@ -124,3 +129,25 @@ def test_no_mutation_changes_what_a_record_says(data: st.DataObject) -> None:
     COUNTS["unchanged"] += 1
     assert (r.value, r.validity, r.sequence, r.ttl_ns) == \
         (original.value, original.validity, original.sequence, original.ttl_ns)
+
+
+def kubo_fixture_records() -> list[Path]:
+    """IPNS records that Kubo's own test suite ships (in its Go module, fetched from the Go
+    module proxy like any module; nothing is copied into this repo)."""
+    if shutil.which("go") is None:
+        pytest.skip("Go is not installed, so Kubo's module (with its fixture records) is not at hand")
+    out = subprocess.run(["go", "mod", "download", "-json", f"github.com/ipfs/kubo@v{KUBO_VERSION}"],
+                         capture_output=True, text=True, timeout=600, check=False)
+    folder = Path(json.loads(out.stdout)["Dir"]) / "test" / "sharness"
+    return sorted(p for p in folder.rglob("*.ipns-record") if not p.stem.startswith("Qm"))
+
+
+def test_kubos_published_fixture_records_verify_and_reject_other_names() -> None:
+    records = kubo_fixture_records()
+    assert len(records) >= 2
+    for path in records:
+        raw = path.read_bytes()
+        r = ipns.parse_record(raw, path.stem)  # the file is named after its IPNS name
+        assert r.value.startswith("/ipfs/") and not r.expired()
+        with pytest.raises(InvalidObject, match="signature does not verify"):
+            ipns.parse_record(raw, ME.name)
