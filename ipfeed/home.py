@@ -3,20 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Callable
 
 from .errors import IpfeedError
 from .service import Service
+from .sync import SyncResult
 
 REPUT_EVERY = 3600.0  # seconds: DHT nodes drop records after 48 h unless they are put again
 
 
 async def serve_forever(service: Service, interval: float, rounds: int = 0,
                         log: Callable[[str], None] = print) -> None:
-    """Sync every `interval` seconds (±20 % jitter) and re-put follows' records hourly;
-    `rounds` > 0 stops after N rounds."""
+    """Sync every `interval` seconds (±20 % jitter), at once when a followed feed announces a
+    new record (push), and re-put follows' records hourly; `rounds` > 0 stops after N rounds."""
+    def heard(r: SyncResult) -> None:
+        if r.new_posts:
+            log(f"push {r.name}: {r.new_posts} new posts")
+
+    listener = asyncio.create_task(service.listen(heard))
+    try:
+        await _rounds(service, interval, rounds, log)
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+
+
+async def _rounds(service: Service, interval: float, rounds: int, log: Callable[[str], None]) -> None:
     done = 0
     last_reput = -REPUT_EVERY
     while rounds <= 0 or done < rounds:

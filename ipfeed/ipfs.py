@@ -9,8 +9,9 @@ ipfeed's NodeError family here and nowhere else.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -200,6 +201,35 @@ class Kubo:
         return await self._call("dag/export", [("arg", cid), ("progress", "false")],
                                 max_bytes=max_bytes, timeout=timeout)
 
+    async def pubsub_pub(self, topic: str, data: bytes) -> None:
+        """Publish a message on a pubsub topic (needs Pubsub.Enabled on the node)."""
+        await self._call("pubsub/pub", [("arg", _multibase(topic.encode()))],
+                         multiform_bytes(data, name="data"), timeout=10)
+
+    async def pubsub_sub(self, topic: str, max_bytes: int = 16 * 1024) -> AsyncIterator[bytes]:
+        """Messages on a pubsub topic as they arrive (data only; each bounded), until the
+        stream ends. Messages are untrusted hints: the caller verifies them."""
+        assert self._client is not None, "use `async with Kubo(...)`"
+        url = self._client.api_endpoint("pubsub/sub")
+        try:
+            async with self._client.session.post(
+                    url, params=[("arg", _multibase(topic.encode()))],
+                    timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as resp:
+                if resp.status != 200:
+                    raise _api_error("pubsub/sub", resp.status, await resp.read())
+                async for line in resp.content:
+                    if len(line) > 4 * max_bytes:
+                        continue
+                    try:
+                        msg = json.loads(line)
+                        data = _unmultibase(str(msg.get("data", "")))
+                    except (ValueError, TypeError):
+                        continue
+                    if len(data) <= max_bytes:
+                        yield data
+        except (aiohttp.ClientConnectionError, OSError) as e:
+            raise NodeUnavailable(f"pubsub subscription to {topic} lost ({e.__class__.__name__})") from e
+
     async def name_resolve(self, name: str, timeout: float) -> str:
         """The /ipfs/ path an IPNS name points at now (no cache)."""
         try:
@@ -210,6 +240,18 @@ class Kubo:
         except (NodeFailed, NodeTimeout) as e:
             raise NotFound(f"cannot resolve {name}: {e}") from e
         return str(res["Path"])
+
+
+def _multibase(data: bytes) -> str:
+    """Multibase base64url (no padding), as Kubo's pubsub API wants topics."""
+    return "u" + base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unmultibase(text: str) -> bytes:
+    if not text.startswith("u"):
+        raise ValueError("not multibase base64url")
+    body = text[1:]
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
 
 
 async def _read(resp: aiohttp.ClientResponse, max_bytes: int | None) -> bytes:

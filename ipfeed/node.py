@@ -76,9 +76,17 @@ def init_repo(settings: Settings) -> bool:
         ("Addresses.Gateway", "/ip4/127.0.0.1/tcp/0"),
         ("Addresses.Swarm", list(settings.swarm)),
         ("Ipns.RecordLifetime", settings.ipns_lifetime),
+        ("Pubsub.Enabled", True),  # home servers hear new posts at once (ipfeed's push)
     ]:
         _ipfs(settings, "config", "--json", key, json.dumps(value))
     return True
+
+
+def _config_value(settings: Settings, key: str) -> str:
+    try:
+        return _ipfs(settings, "config", key).strip()
+    except NodeFailed:
+        return ""
 
 
 @dataclass(frozen=True)
@@ -168,7 +176,8 @@ def start(settings: Settings) -> NodeStatus:
         current = status(settings)
         if current.running:
             return current
-        init_repo(settings)
+        if not init_repo(settings) and _config_value(settings, "Pubsub.Enabled") != "true":
+            _ipfs(settings, "config", "--json", "Pubsub.Enabled", "true")  # repos made before push
         (settings.node_dir / "api").unlink(missing_ok=True)  # left by a killed daemon
         pid = _spawn([find_ipfs(settings), "daemon"], _env(settings), settings.home / "node.log")
         _pid_path(settings).write_text(f"{pid}\n")

@@ -7,12 +7,12 @@ import contextlib
 import mimetypes
 import os
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import archive, backup, codec, feed, identity, node, post, private, sync
+from . import archive, backup, codec, feed, identity, node, post, private, push, sync
 from .car import car_bytes, read_car, varint
 from .config import Settings
 from .errors import (
@@ -31,6 +31,7 @@ from .ipfs import Kubo
 from .ipns import parse_record
 from .outbox import Draft, Outbox, feed_lock, feed_lock_async
 from .post import Attachment, Post
+from .sync import SyncResult
 
 T = TypeVar("T")
 
@@ -392,6 +393,7 @@ class Service:
                                     ttl=self.settings.ipns_ttl)
             crashpoint("published", self.settings.home)
             box.set(published_key, root.cid)
+            await push.announce(kubo, me.name, self.settings.resolve_timeout)
 
     async def import_key(self) -> str:
         """Make sure the node's keystore holds the identity; return the key's name there."""
@@ -567,6 +569,27 @@ class Service:
                 return await sync.sync_many(kubo, index, targets, self.settings, now_ms(),
                                             force=bool(wanted), pin=followed, progress=progress,
                                             me=me)
+
+    async def listen(self, on_sync: Callable[[SyncResult], None] | None = None) -> None:
+        """Sync a followed feed as soon as its author's node announces a new record (a push
+        over pubsub); runs until cancelled, reconnecting with backoff."""
+        async def wake(name: str, record: bytes) -> None:
+            if name not in {f.name for f in self.follows()}:
+                return
+            async with self._kubo() as kubo:
+                with contextlib.suppress(IpfeedError):  # the node may know a newer one already
+                    await kubo.name_put(name, record)
+            for r in await self.sync([name]):
+                if on_sync:
+                    on_sync(r)
+
+        while True:
+            try:
+                async with Kubo(node.api_address(self.settings), self.settings.timeout) as kubo:
+                    await push.listen(kubo, wake)
+            except IpfeedError:
+                pass
+            await asyncio.sleep(2)
 
     async def republish(self) -> int:
         """Re-put the newest verified IPNS records of followed feeds."""

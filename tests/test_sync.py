@@ -3,14 +3,17 @@ rollback, forks, gaps, unreachable follows, and an index that a sync can rebuild
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
 from typing import Any
 
+import pytest
 from conftest import User, run
 
 from ipfeed import feed, node, post
+from ipfeed.errors import InvalidInput, InvalidObject
 from ipfeed.feed import Profile
 from ipfeed.outbox import Outbox
 from ipfeed.service import _ensure_key
@@ -276,3 +279,54 @@ def test_future_dated_post_sorts_when_seen_and_is_marked(tmp_path: Any) -> None:
         assert got[1].to_json()["future_dated"] is True
     finally:
         index.close()
+
+
+def test_a_home_server_hears_a_new_post_at_once_by_push(alice: User, bob: User) -> None:
+    """Bob's home server polls only hourly here: the post can only arrive by Alice's push."""
+    import asyncio
+
+    from ipfeed.home import serve_forever
+
+    bob.connect(alice)
+    alice_name = name_of(alice)
+    bob.cli_ok("follow", alice_name)
+    alice.cli_ok("post", "before")
+
+    async def scenario() -> list[str]:
+        server = asyncio.create_task(serve_forever(bob.service, 3600, 0, lambda line: None))
+        try:
+            for _ in range(100):  # the first round syncs "before"; then the listener is up
+                if bob.service.timeline(5):
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)  # let the subscription reach Alice through the mesh
+            await alice.service.post("pushed")
+            for _ in range(150):  # bounded: 15 s
+                texts = [p.text for p in bob.service.timeline(5)]
+                if "pushed" in texts:
+                    return texts
+                await asyncio.sleep(0.1)
+            return [p.text for p in bob.service.timeline(5)]
+        finally:
+            server.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await server
+    assert run(scenario())[:2] == ["pushed", "before"]
+
+
+def test_announcements_that_do_not_verify_are_ignored() -> None:
+    from ipfeed import codec, push
+    from ipfeed.identity import Identity
+
+    from test_ipns import record
+
+    a, b = Identity.generate(), Identity.generate()
+    assert push.parse(codec.encode({"name": b.name, "record": record(b)}))[0] == b.name
+    with pytest.raises(InvalidObject, match="signature does not verify"):  # b cannot speak for a
+        push.parse(codec.encode({"name": a.name, "record": record(b)}))
+    with pytest.raises(InvalidObject):
+        push.parse(codec.encode({"name": a.name, "record": b"\x00" * 50}))
+    with pytest.raises(InvalidInput):
+        push.parse(codec.encode({"name": "nonsense", "record": b""}))
+    with pytest.raises(InvalidObject):
+        push.parse(b"\xff" * 20000)
