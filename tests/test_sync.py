@@ -315,10 +315,10 @@ def test_a_home_server_hears_a_new_post_at_once_by_push(alice: User, bob: User) 
 
 
 def test_announcements_that_do_not_verify_are_ignored() -> None:
+    from test_ipns import record
+
     from ipfeed import codec, push
     from ipfeed.identity import Identity
-
-    from test_ipns import record
 
     a, b = Identity.generate(), Identity.generate()
     assert push.parse(codec.encode({"name": b.name, "record": record(b)}))[0] == b.name
