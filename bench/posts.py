@@ -11,12 +11,15 @@ TEXT = "Trying out ipfeed: this post is signed with my own key and stored on my 
 CREATED = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms; fixed so runs are comparable
 
 
-def chain(me: Identity, count: int, text: str = TEXT) -> list[Post]:
-    """`count` posts by `me`, each linking the one before (seq 1..count), oldest first."""
+def chain(me: Identity, count: int, text: str = TEXT, *, created: int = CREATED, step: int = 1) -> list[Post]:
+    """`count` posts by `me`, each linking the one before (seq 1..count), oldest first; post
+    `seq` is dated `created + seq * step` ms."""
     posts: list[Post] = []
     prev: str | None = None
     for seq in range(1, count + 1):
-        p = post.build(me, seq=seq, prev=prev, created=CREATED + seq, text=f"{text} #{seq}")
+        target = post.skip_target(seq)
+        p = post.build(me, seq=seq, prev=prev, created=created + seq * step, text=f"{text} #{seq}",
+                       skip=posts[target - 1].cid if target else None)
         posts.append(p)
         prev = p.cid
     return posts
@@ -25,3 +28,8 @@ def chain(me: Identity, count: int, text: str = TEXT) -> list[Post]:
 def sample(me: Identity) -> Post:
     """One typical post: not the first, so it carries a `prev` link like nearly all do."""
     return chain(me, 2)[-1]
+
+
+def texts(count: int, tag: str = "") -> list[str]:
+    """`count` typical post texts (distinct, so no two posts of a run share a CID)."""
+    return [f"{TEXT} {tag}#{i}" for i in range(1, count + 1)]

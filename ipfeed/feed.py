@@ -9,7 +9,7 @@ from typing import Any
 from . import codec
 from .errors import ChainError, InvalidBlock, InvalidFollows, InvalidInput, InvalidRoot
 from .identity import Identity, normalize_name, verify
-from .post import Post
+from .post import Post, skip_target
 from .schema import MAX_SAFE_INT, Fields
 
 TYPE = "ipfeed.root"
@@ -172,6 +172,14 @@ def check_next(newer: Post, older: Post) -> None:
         raise ChainError(f"post {older.cid}: another author than post {newer.cid}")
 
 
+def check_skip(newer: Post, older: Post) -> None:
+    """`older` must be the post `newer.skip` names, at the sequence number the rule gives."""
+    if newer.skip != older.cid:
+        raise ChainError(f"post {newer.cid}: skip is {newer.skip}, not {older.cid}")
+    if older.seq != skip_target(newer.seq) or older.author != newer.author:
+        raise ChainError(f"post {older.cid}: not the post at seq {skip_target(newer.seq)} of this feed")
+
+
 def check_page(root: Root, posts: Sequence[Post]) -> None:
     """Posts given newest first must be the head and its consecutive predecessors."""
     for i, p in enumerate(posts):
@@ -183,6 +191,11 @@ def check_page(root: Root, posts: Sequence[Post]) -> None:
             raise ChainError(f"post {p.cid}: root {root.cid} lists {root.recent[i]} at position {i}")
         if i:
             check_next(posts[i - 1], p)
+    by_seq = {p.seq: p for p in posts}
+    for p in posts:  # skip links inside the page must point where the rule says
+        target = by_seq.get(skip_target(p.seq) or 0)
+        if target is not None:
+            check_skip(p, target)
 
 
 @dataclass(frozen=True)

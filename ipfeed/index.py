@@ -78,6 +78,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE posts ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE posts ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
     """,
+    # 5: a total timeline order: equal times (an import) fall back to the feed's own order
+    """
+    DROP INDEX posts_sort;
+    CREATE INDEX posts_order ON posts (sort DESC, seq DESC, cid DESC);
+    """,
 ]
 
 
@@ -130,7 +135,7 @@ class IndexedPost:
     @property
     def cursor(self) -> str:
         """Where a page that ends with this post continues (`--before`)."""
-        return f"{self.sort}-{self.cid}"
+        return f"{self.sort}-{self.seq}-{self.cid}"
 
     def to_json(self) -> dict[str, Any]:
         """The post for JSON output."""
@@ -266,10 +271,10 @@ class Index:
         sql = f"SELECT {_POST_COLUMNS} FROM posts WHERE hidden = 0 AND name IN ({marks})"
         args: list[Any] = list(names)
         if before:
-            sort, cid = _cursor(before)
-            sql += " AND (sort < ? OR (sort = ? AND cid < ?))"
-            args += [sort, sort, cid]
-        sql += " ORDER BY sort DESC, cid DESC LIMIT ?"
+            sort, seq, cid = _cursor(before)
+            sql += " AND (sort < ? OR (sort = ? AND (seq < ? OR (seq = ? AND cid < ?))))"
+            args += [sort, sort, seq, seq, cid]
+        sql += " ORDER BY sort DESC, seq DESC, cid DESC LIMIT ?"
         return [_post(r) for r in self.db.execute(sql, [*args, limit])]
 
     def posts_of(self, name: str) -> list[IndexedPost]:
@@ -331,11 +336,11 @@ def _statements(script: str) -> list[str]:
     return out
 
 
-def _cursor(text: str) -> tuple[int, str]:
-    sort, _, cid = text.partition("-")
-    if not sort.isdigit() or not cid:
+def _cursor(text: str) -> tuple[int, int, str]:
+    parts = text.split("-")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or not parts[2]:
         raise InvalidInput(f"{text!r} is not a timeline cursor")
-    return int(sort), cid
+    return int(parts[0]), int(parts[1]), parts[2]
 
 
 def _feed(row: Sequence[Any]) -> FeedState:

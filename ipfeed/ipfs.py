@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import io
 import json
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
@@ -17,7 +19,6 @@ from typing import Any
 
 import aiohttp
 import aioipfs
-from aioipfs.multi import multiform_bytes
 
 from . import codec
 from .errors import InvalidBlock, NodeFailed, NodeTimeout, NodeUnavailable, NotFound
@@ -111,7 +112,7 @@ class Kubo:
     async def block_put(self, block: bytes) -> str:
         """Store exact dag-cbor bytes; check the node's CID is the one computed locally."""
         res = await self._json("block/put", [("cid-codec", "dag-cbor"), ("mhtype", "sha2-256")],
-                               multiform_bytes(block, name="block"))
+                               _file(block, name="block"))
         want = codec.cid_of(block)
         if res.get("Key") != want:
             raise NodeFailed(f"the node stored a block as {res.get('Key')}, expected {want}")
@@ -123,15 +124,28 @@ class Kubo:
             data = await self._call("block/get", [("arg", cid)], max_bytes=max_bytes, timeout=timeout)
         except NodeTimeout as e:
             raise NotFound(f"block {cid} could not be fetched in time") from e
-        if codec.cid_of(data) != cid:
+        raw = codec.cid_to_bytes(cid)
+        if len(raw) != codec.CID_BYTES or raw[2:4] != b"\x12\x20" or raw[4:] != hashlib.sha256(data).digest():
             raise InvalidBlock(f"block {cid}: the bytes received do not match the CID")
         return data
+
+    async def refs(self, cid: str, timeout: float | None = None) -> list[str]:
+        """Every CID under `cid`, each once (fetching what is missing)."""
+        body = await self._call("refs", [("arg", cid), ("recursive", "true"), ("unique", "true")],
+                                timeout=timeout)
+        out = []
+        for line in body.splitlines():
+            try:
+                out.append(str(json.loads(line)["Ref"]))
+            except (ValueError, KeyError) as e:
+                raise NodeFailed(f"refs: unexpected answer {line[:80]!r}") from e
+        return out
 
     async def add(self, data: bytes, name: str) -> tuple[str, int]:
         """Add file bytes as UnixFS (CIDv1, raw leaves), pinned; return (CID, dag size)."""
         res = await self._json("add", [("cid-version", "1"), ("raw-leaves", "true"),
                                        ("pin", "true"), ("progress", "false")],
-                               multiform_bytes(data, name=name))
+                               _file(data, name=name))
         return codec.parse_cid(res["Hash"], codec.FILE_PREFIXES), int(res["Size"])
 
     async def cat(self, cid: str, max_bytes: int, timeout: float | None = None) -> bytes:
@@ -167,7 +181,7 @@ class Kubo:
         """Import a private key (libp2p protobuf framing); return its IPNS name."""
         res = await self._json("key/import", [("arg", name), ("ipns-base", "base36"),
                                               ("format", "libp2p-protobuf-cleartext")],
-                               multiform_bytes(libp2p_key, name="key"))
+                               _file(libp2p_key, name="key"))
         return str(res["Id"])
 
     async def name_publish(self, key: str, cid: str, *, lifetime: str, ttl: str,
@@ -189,12 +203,12 @@ class Kubo:
     async def name_put(self, name: str, record: bytes, timeout: float | None = None) -> None:
         """Store someone's signed IPNS record in the routing system again, unchanged."""
         await self._call("name/put", [("arg", name), ("allow-offline", "true")],
-                         multiform_bytes(record, name="record"), timeout=timeout)
+                         _file(record, name="record"), timeout=timeout)
 
     async def dag_import(self, car: bytes, timeout: float | None = None) -> None:
         """Store every block of a CAR (blocks are hashed and checked by Kubo; nothing pinned)."""
         await self._call("dag/import", [("pin-roots", "false"), ("stats", "false")],
-                         multiform_bytes(car, name="car"), timeout=timeout)
+                         _file(car, name="car"), timeout=timeout)
 
     async def dag_export(self, cid: str, max_bytes: int, timeout: float | None = None) -> bytes:
         """A CAR of the whole DAG under `cid` (fetching what is missing), bounded in size."""
@@ -204,7 +218,7 @@ class Kubo:
     async def pubsub_pub(self, topic: str, data: bytes) -> None:
         """Publish a message on a pubsub topic (needs Pubsub.Enabled on the node)."""
         await self._call("pubsub/pub", [("arg", _multibase(topic.encode()))],
-                         multiform_bytes(data, name="data"), timeout=10)
+                         _file(data, name="data"), timeout=10)
 
     async def pubsub_sub(self, topic: str, max_bytes: int = 16 * 1024) -> AsyncIterator[bytes]:
         """Messages on a pubsub topic as they arrive (data only; each bounded), until the
@@ -240,6 +254,16 @@ class Kubo:
         except (NodeFailed, NodeTimeout) as e:
             raise NotFound(f"cannot resolve {name}: {e}") from e
         return str(res["Path"])
+
+
+def _file(data: bytes, name: str) -> aiohttp.MultipartWriter:
+    """A multipart upload of bytes, as Kubo's `file` argument (streamed from memory, so a
+    large CAR does not block the event loop)."""
+    with aiohttp.MultipartWriter("form-data") as form:
+        part = aiohttp.payload.BytesIOPayload(io.BytesIO(data), content_type="application/octet-stream")
+        part.set_content_disposition("form-data", name="file", filename=name)
+        form.append_payload(part)
+    return form
 
 
 def _multibase(data: bytes) -> str:

@@ -152,6 +152,11 @@ class Outbox:
         row = self.db.execute("SELECT seq, cid FROM posts WHERE draft_id = ?", (draft_id,)).fetchone()
         return (row[0], row[1]) if row else None
 
+    def post_cid(self, seq: int) -> str | None:
+        """The CID of the user's own post at a sequence number, if this outbox signed it."""
+        row = self.db.execute("SELECT cid FROM posts WHERE seq = ?", (seq,)).fetchone()
+        return row[0] if row else None
+
     def post_blocks(self, after_seq: int) -> Iterator[tuple[int, bytes]]:
         """(seq, block) of every post after `after_seq`, in order."""
         yield from self.db.execute("SELECT seq, block FROM posts WHERE seq > ? ORDER BY seq", (after_seq,))

@@ -23,7 +23,7 @@ MAX_MEDIA_TYPE_BYTES = 127
 MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*\Z")
 
 _REQUIRED = frozenset({"type", "v", "author", "seq", "created", "text", "sig"})
-_OPTIONAL = frozenset({"prev", "reply_to", "attachments", "box", "files"})
+_OPTIONAL = frozenset({"prev", "skip", "reply_to", "attachments", "box", "files"})
 _ATTACHMENT = frozenset({"cid", "type", "size", "name"})
 
 
@@ -60,6 +60,7 @@ class Post:
     attachments: tuple[Attachment, ...]
     box: dict[str, Any] | None = None  # a private post's encrypted content (ipfeed.private)
     files: tuple[str, ...] = ()  # a private post's encrypted attachment blobs
+    skip: str | None = None  # the post at skip_target(seq): history in O(log n) hops
 
     @property
     def private(self) -> bool:
@@ -93,7 +94,8 @@ def check_text(text: str, attachments: int = 0) -> None:
 
 def build(identity: Identity, *, seq: int, prev: str | None, created: int, text: str,
           reply_to: str | None = None, attachments: tuple[Attachment, ...] = (),
-          box: dict[str, Any] | None = None, files: tuple[str, ...] = ()) -> Post:
+          box: dict[str, Any] | None = None, files: tuple[str, ...] = (),
+          skip: str | None = None) -> Post:
     """Sign a new post; the same rules as for reading apply, so nothing invalid is written."""
     obj: dict[str, Any] = {
         "type": TYPE, "v": VERSION, "author": identity.public,
@@ -101,6 +103,8 @@ def build(identity: Identity, *, seq: int, prev: str | None, created: int, text:
     }
     if prev is not None:
         obj["prev"] = codec.link(prev)
+    if skip is not None:
+        obj["skip"] = codec.link(skip)
     if reply_to is not None:
         obj["reply_to"] = codec.cid_to_bytes(reply_to)
     if attachments:
@@ -134,6 +138,7 @@ def parse(block: bytes, cid: str | None = None, *, _verify: bool = True) -> Post
     text = f.text("text", MAX_TEXT_BYTES)
     sig = f.blob("sig", 64)
     prev = _prev(f, seq)
+    skip = _skip(f, seq)
     reply_to = None
     if f.has("reply_to"):
         try:
@@ -147,7 +152,31 @@ def parse(block: bytes, cid: str | None = None, *, _verify: bool = True) -> Post
     unsigned = {k: v for k, v in obj.items() if k != "sig"}
     if _verify and not verify(author, codec.encode(unsigned), sig):
         raise f.fail("signature does not verify with the author's key")
-    return Post(computed, block, author, seq, prev, created, text, reply_to, attachments, box, files)
+    return Post(computed, block, author, seq, prev, created, text, reply_to, attachments, box, files,
+                skip)
+
+
+def skip_target(seq: int) -> int | None:
+    """The sequence number a post's `skip` link points at, if it has one: with i = seq - 1,
+    even i >= 2 link to i - lowbit(i) (so any earlier post is O(log n) hops away)."""
+    i = seq - 1
+    if i < 2 or i % 2:
+        return None
+    return i - (i & -i) + 1
+
+
+def _skip(f: Fields, seq: int) -> str | None:
+    """`skip` is present exactly when skip_target(seq) says so."""
+    if skip_target(seq) is None:
+        if f.has("skip"):
+            raise f.fail(f"seq {seq} must not have skip")
+        return None
+    if not f.has("skip"):
+        raise f.fail(f"seq {seq} needs skip (to seq {skip_target(seq)})")
+    try:
+        return codec.check_link(f.obj["skip"], (codec.PREFIX_DAG_CBOR,), "skip")
+    except InvalidBlock as e:
+        raise f.fail(str(e)) from e
 
 
 def _private(f: Fields, text: str, reply_to: str | None,

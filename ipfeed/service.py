@@ -34,6 +34,7 @@ from .post import Attachment, Post
 from .sync import SyncResult
 
 T = TypeVar("T")
+MAX_BLOCK = 2 * 1024 * 1024  # Kubo's block size limit
 
 
 def now_ms() -> int:
@@ -273,13 +274,16 @@ class Service:
             async with self._kubo() as kubo:
                 if box.latest_root() is None:
                     await self._adopt_head(kubo, me, box)
-                    sealed += self._seal_offline(me, box)
                 for d in box.drafts():
-                    if d.recipients:
+                    found = await _skip_targets(kubo, box, me)
+                    if d.recipients and d.attachments:
                         parts = await _add_private_attachments(kubo, d)
-                        sealed += self._seal(me, box, [(d, (), parts)])
+                    elif d.recipients:
+                        parts = _PrivateParts(os.urandom(32), [], ())
                     else:
-                        sealed += self._seal(me, box, [(d, await _add_attachments(kubo, d), None)])
+                        parts = None
+                    atts = await _add_attachments(kubo, d) if parts is None else ()
+                    sealed += self._seal(me, box, [(d, atts, parts)], found)
                 root = _latest_root(box)
                 if root is None:
                     raise MissingIdentity("this home has no feed root; run `ipfeed init`")
@@ -322,8 +326,11 @@ class Service:
         return self._seal(me, box, batch)
 
     def _seal(self, me: Identity, box: Outbox,
-              batch: Sequence[tuple[Draft, tuple[Attachment, ...], _PrivateParts | None]]) -> int:
-        """Sign drafts (in order) into posts and one root listing them; return how many."""
+              batch: Sequence[tuple[Draft, tuple[Attachment, ...], _PrivateParts | None]],
+              found: dict[int, str] | None = None) -> int:
+        """Sign drafts (in order) into posts and one root listing them; return how many.
+        `found` maps sequence numbers to CIDs of older posts fetched for skip links."""
+        found = found or {}
         if not batch:
             return 0
         prev_root = _latest_root(box)
@@ -334,19 +341,29 @@ class Service:
         seq, prev = prev_root.count, prev_root.head
         for d, atts, secret in batch:
             seq += 1
+            target = post.skip_target(seq)
+            skip = None
+            if target is not None:
+                skip = next((p.cid for p in posts if p.seq == target), None) or box.post_cid(target) \
+                    or found.get(target)
+                if skip is None:
+                    break  # a restored feed's old post not fetched yet: seal the rest with the node
             if secret is None:
                 p = post.build(me, seq=seq, prev=prev, created=d.created, text=d.text,
-                               reply_to=d.reply_to, attachments=atts)
+                               reply_to=d.reply_to, attachments=atts, skip=skip)
             else:
                 sealed_box = private.seal(me, d.recipients, d.text, d.reply_to, secret.meta,
                                           content_key=secret.key)
                 p = post.build(me, seq=seq, prev=prev, created=d.created, text="", box=sealed_box,
-                               files=secret.files)
+                               files=secret.files, skip=skip)
                 content = private.open_box(me, sealed_box, f"post {p.cid}")
                 assert content is not None
                 opened[p.cid] = content
             posts.append(p)
             prev = p.cid
+        if not posts:
+            return 0
+        batch = batch[:len(posts)]
         root = feed.advance(me, prev_root, updated=now_ms(), heads=[p.cid for p in posts])
         box.seal([(d.id, p.seq, p.cid, p.block) for (d, _, _), p in zip(batch, posts, strict=True)],
                  root.seq, root.cid, root.block)
@@ -445,9 +462,10 @@ class Service:
         async with self._kubo() as kubo:
             record = await kubo.name_get(me.name, self.settings.resolve_timeout)
             if base == 0:  # everything the root reaches, fetched by the node if needed
-                car = await kubo.dag_export(root.cid, self.settings.max_export_bytes,
-                                            timeout=self.settings.sync_timeout)
-                blocks = list(read_car(car))
+                cids = await kubo.refs(root.cid, timeout=self.settings.sync_timeout)
+                data_blocks = await _bounded(self.settings.fetch_concurrency, [
+                    kubo.block_get(c, MAX_BLOCK, timeout=self.settings.sync_timeout) for c in cids])
+                blocks = list(zip(cids, data_blocks, strict=True))
                 posts = root.count
             else:
                 news = [post.parse(b) for b in own.values()]
@@ -773,6 +791,27 @@ def _stage(folder: Path, src: Path) -> dict[str, Any]:
         os.fsync(f.fileno())
     tmp.rename(dest)
     return {"path": str(dest), "name": name, "type": media, "size": len(data)}
+
+
+async def _skip_targets(kubo: Kubo, box: Outbox, me: Identity) -> dict[int, str]:
+    """For a feed restored from the network (its old posts are not in the outbox): the CID of
+    the post the next post's skip link needs, found in O(log n) verified hops from the head."""
+    root = _latest_root(box)
+    if root is None or root.head is None:
+        return {}
+    target = post.skip_target(root.count + 1)
+    if target is None or box.post_cid(target):
+        return {}
+    at = post.parse(await kubo.block_get(root.head, post.MAX_POST_BYTES), root.head)
+    while at.seq > target:
+        jump = post.skip_target(at.seq)
+        nxt = at.skip if jump is not None and jump >= target else at.prev
+        assert nxt is not None
+        older = post.parse(await kubo.block_get(nxt, post.MAX_POST_BYTES), nxt)
+        if older.author != me.public:
+            raise IpfeedError(f"post {nxt} in your feed is not yours")
+        at = older
+    return {target: at.cid}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import codec, feed, post
-from .car import read_car
 from .config import Settings
 from .errors import ChainError, InvalidObject, IpfeedError, NotFound
 from .faults import crashpoint
@@ -140,21 +139,33 @@ def open_all(me: Identity | None, posts: list[Post]) -> dict[str, Opened]:
 
 async def _bulk(f: _Fetcher, root: feed.Root, old_count: int, settings: Settings,
                 tick: Callable[[int], object]) -> list[Post]:
-    """Many new posts: one CAR export of the DAG instead of one round trip per post."""
-    f.fetched += 1
-    car = await f.kubo.dag_export(root.cid, settings.max_export_bytes, timeout=settings.sync_timeout)
-    blocks = dict(read_car(car))
+    """Many new posts: fetch them level by level along `prev` and `skip` links (any post is
+    O(log n) hops from the head), many at a time, each verified (signature, author, the
+    sequence number its referrer implies) before its own links are followed."""
+    expected = {cid: root.count - i for i, cid in enumerate(root.recent) if root.count - i > old_count}
+    got: dict[str, Post] = {}
+    frontier = list(expected)
+    while frontier:
+        for p in await f.posts(frontier):
+            if p.author != root.author or p.seq != expected[p.cid]:
+                raise ChainError(f"post {p.cid}: expected seq {expected[p.cid]} of {root.cid}'s author")
+            got[p.cid] = p
+        tick(len(got))
+        following = []
+        for cid in frontier:
+            p = got[cid]
+            for link, seq in ((p.prev, p.seq - 1), (p.skip, post.skip_target(p.seq) or 0)):
+                if link is not None and seq > old_count and link not in got and link not in expected:
+                    expected[link] = seq
+                    following.append(link)
+        frontier = following
     posts: list[Post] = []
-    cid = root.head
-    for seq in range(root.count, old_count, -1):
-        if cid is None or cid not in blocks:
-            raise NotFound(f"post {cid} (seq {seq}) is missing from the feed's DAG")
-        p = post.parse(blocks[cid], cid)
-        posts.append(p)
-        cid = p.prev
-        if len(posts) % 1000 == 0:
-            tick(len(posts))
-    tick(len(posts))
+    at = root.head
+    while at is not None and len(posts) < root.count - old_count:
+        if at not in got:
+            raise NotFound(f"post {at} (seq {root.count - len(posts)}) is missing from the feed")
+        posts.append(got[at])
+        at = got[at].prev
     return posts
 
 

@@ -173,3 +173,18 @@ def test_bad_archives_are_rejected_and_nothing_is_stored(good_car: bytes, bob: U
             return True
     assert not run(has(root))  # nothing of the archive reached Bob's node
     assert bob.service.timeline(10) == []
+
+
+def test_key_import_refuses_a_wrong_passphrase_and_an_existing_identity(alice: User, make_user: Any,
+                                                                         tmp_path: Path) -> None:
+    (tmp_path / "pass").write_text("right\n")
+    (tmp_path / "wrong").write_text("wrong\n")
+    alice.cli_ok("key", "export", str(tmp_path / "k.json"), "--passphrase-file", str(tmp_path / "pass"),
+                 "--strength", "interactive")
+    assert (tmp_path / "k.json").stat().st_mode & 0o077 == 0
+    other: User = make_user("other", init=False, start=False)
+    r = other.cli("key", "import", str(tmp_path / "k.json"), "--passphrase-file", str(tmp_path / "wrong"))
+    assert r.exit_code == 1 and "wrong passphrase" in r.output
+    assert not other.settings.key_path.exists()
+    r = alice.cli("key", "import", str(tmp_path / "k.json"), "--passphrase-file", str(tmp_path / "pass"))
+    assert r.exit_code == 1 and "already has an identity" in r.output

@@ -238,3 +238,30 @@ def test_private_post_from_the_composer_is_marked_with_its_recipients(client: Fl
     assert p.private and p.recipients == [bob_name]
     r = post(client, "/post", {"text": "x", "to": "not-a-name"}, status=400)
     assert "not an IPNS name" in r.get_data(as_text=True)
+
+
+def test_open_box_redirects_to_the_feed_and_rejects_junk(client: FlaskClient, alice: User) -> None:
+    name = alice.service.identity().name
+    r = client.get(f"/open?name=%20{name}%20", base_url=BASE)
+    assert r.status_code == 303 and r.headers["Location"].endswith(f"/feed/{name}")
+    assert "not an IPNS name" in get(client, "/open?name=%3Cscript%3E", 404)
+
+
+def test_home_without_identity_gets_a_clear_page(tmp_path: Any, alice: User) -> None:
+    from conftest import test_settings
+    settings = test_settings(tmp_path / "empty")
+    worker = Worker(__import__("ipfeed.service", fromlist=["Service"]).Service(settings))
+    try:
+        c = create_app(settings, worker=worker).test_client()
+        r = c.get("/", base_url=BASE)
+        assert r.status_code == 503 and "ipfeed init" in r.get_data(as_text=True)
+    finally:
+        worker.stop()
+
+
+def test_upload_over_the_limit_is_refused(client: FlaskClient, app: Flask) -> None:
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    r = client.post("/post", data={"csrf": csrf(client), "text": "big",
+                                   "attach": (io.BytesIO(b"x" * 5000), "big.png")},
+                    content_type="multipart/form-data", base_url=BASE)
+    assert r.status_code == 413 and "Too Large" in r.get_data(as_text=True)
