@@ -102,9 +102,9 @@ def read(data: bytes) -> Archive:
         feed.parse_follows(blocks[root.follows], root.follows)
         verified[root.follows] = blocks[root.follows]
     for p in posts:
-        for a in p.attachments:
-            if a.cid not in blocks:
-                raise InvalidArchive(f"archive: attachment {a.cid} of post {p.cid} is missing")
+        for file in [*(a.cid for a in p.attachments), *p.files]:
+            if file not in blocks:
+                raise InvalidArchive(f"archive: attachment {file} of post {p.cid} is missing")
     for other, block in blocks.items():
         if other in verified:
             continue

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,6 +19,7 @@ from . import __version__, node
 from .config import Settings
 from .errors import IpfeedError
 from .service import FeedView, Service
+from .timefmt import format_ms
 
 T = TypeVar("T")
 
@@ -155,14 +156,22 @@ def show(c: Context, name: str, limit: int, as_json: bool) -> None:
 
 
 def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return format_ms(ms)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _safe(text: object) -> str:
+    """Remote text for a terminal: control characters (escape sequences) made visible."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
 
 
 def _print_feed(view: FeedView) -> None:
     p = view.root.profile
-    click.echo(f"{p.name or '(no name)'}  {view.name}")
+    click.echo(f"{_safe(p.name) or '(no name)'}  {view.name}")
     if p.bio:
-        click.echo(p.bio)
+        click.echo(_safe(p.bio))
     click.echo(f"{view.root.count} posts, updated {_when(view.root.updated)}; newest first:")
     for item in map(view.post_json, view.posts):
         click.echo("")
@@ -172,9 +181,9 @@ def _print_feed(view: FeedView) -> None:
         if item["reply_to"]:
             click.echo(f"  reply to {item['reply_to']}")
         for line in item["text"].splitlines() or [""]:
-            click.echo(f"  {line}")
+            click.echo(f"  {_safe(line)}")
         for a in item["attachments"]:
-            click.echo(f"  [attachment] {a['name']} ({a['type']}, {a['size']} bytes) {a['cid']}")
+            click.echo(f"  [attachment] {_safe(a['name'])} ({a['type']}, {a['size']} bytes) {a['cid']}")
 
 
 # -- keys -------------------------------------------------------------------------------
@@ -273,7 +282,7 @@ def following(c: Context, as_json: bool) -> None:
     for r in rows:
         flag = "  FORK" if r["fork"] else ""
         label = r["alias"] or r["display_name"] or "?"
-        click.echo(f"{r['name']}  {label}  {r['count']} posts{flag}")
+        click.echo(f"{r['name']}  {_safe(label)}  {r['count']} posts{flag}")
 
 
 @cli.command("sync")
@@ -295,7 +304,7 @@ def sync_(c: Context, names: tuple[str, ...]) -> None:
     for r in results:
         if r.error:
             failed += 1
-            click.echo(f"{r.name}: {r.error}", err=True)
+            click.echo(f"{r.name}: {_safe(r.error)}", err=True)
         else:
             click.echo(f"{r.name}: {r.new_posts} new posts ({r.fetched} blocks fetched)")
     if failed and names:
@@ -318,7 +327,7 @@ def timeline(c: Context, limit: int, before: str | None, as_json: bool) -> None:
     for p in posts:
         click.echo(f"{_when(p.created)}  {p.name[-8:]} #{p.seq}  {p.cid}")
         for line in p.text.splitlines() or [""]:
-            click.echo(f"  {line}")
+            click.echo(f"  {_safe(line)}")
     if more:
         click.echo(f"-- more: ipfeed timeline --before {more}")
 
@@ -357,7 +366,7 @@ def status(c: Context, as_json: bool) -> None:
         if r["fork"]:
             line += "  FORK"
         if r["last_error"]:
-            line += f"  error: {r['last_error']}"
+            line += f"  error: {_safe(r['last_error'])}"
         click.echo(line)
 
 

@@ -256,10 +256,11 @@ class Index:
                 "UPDATE feeds SET root_cid = ?, root_seq = ?, count = ?, updated = ?, profile = ?, head = ?, "
                 "record = coalesce(?, record), record_seq = coalesce(?, record_seq), "
                 "record_eol = coalesce(?, record_eol), last_sync = ?, last_ok = ?, last_error = NULL, "
-                "failures = 0, next_try = 0, follows = coalesce(?, follows) WHERE name = ?",
+                "failures = 0, next_try = 0, follows = coalesce(?, follows) "
+                "WHERE name = ? AND (root_seq IS NULL OR root_seq <= ?)",  # never back to older
                 (root.cid, root.seq, root.count, root.updated, json.dumps(root.profile.to_json()),
                  root.head, record, record_seq, record_eol, now, now,
-                 None if follows is None else json.dumps(list(follows)), name))
+                 None if follows is None else json.dumps(list(follows)), name, root.seq))
         return added
 
     # -- posts ------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The Kubo RPC API: the one module that talks to the node (through aioipfs).
 
 aioipfs provides the HTTP session and the API URL from a multiaddr; several of its endpoint
-methods are broken against current Kubo and aiohttp (see docs/DESIGN.md), so every call goes
+methods are broken against current Kubo and aiohttp (README, design notes), so every call goes
 through `Kubo._call` with the exact parameters Kubo expects. Foreign errors become
 ipfeed's NodeError family here and nowhere else.
 """
@@ -60,13 +60,13 @@ class Kubo:
                     body = await _read(resp, max_bytes)
                     if resp.status != 200:
                         raise _api_error(path, resp.status, body)
+        except TimeoutError as e:  # before OSError: TimeoutError is one since Python 3.10
+            raise NodeTimeout(f"the node did not answer {path} within {limit:g}s") from e
         except (aiohttp.ClientConnectionError, OSError) as e:
             raise NodeUnavailable(
                 f"no Kubo node answers at {self.api} ({e.__class__.__name__}); "
                 "run `ipfeed node start`, or check --api"
             ) from e
-        except TimeoutError as e:
-            raise NodeTimeout(f"the node did not answer {path} within {limit:g}s") from e
         if max_bytes is not None and len(body) > max_bytes:
             raise InvalidBlock(f"{path}: answer is over the limit of {max_bytes} bytes")
         return body
@@ -231,17 +231,22 @@ class Kubo:
                     timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as resp:
                 if resp.status != 200:
                     raise _api_error("pubsub/sub", resp.status, await resp.read())
-                async for line in resp.content:
-                    if len(line) > 4 * max_bytes:
+                buf = b""
+                async for chunk in resp.content.iter_any():
+                    buf += chunk
+                    if b"\n" not in buf:
+                        if len(buf) > 4 * max_bytes:
+                            buf = b""  # an oversized message: drop it whole
                         continue
-                    try:
-                        msg = json.loads(line)
-                        data = _unmultibase(str(msg.get("data", "")))
-                    except (ValueError, TypeError):
-                        continue
-                    if len(data) <= max_bytes:
-                        yield data
-        except (aiohttp.ClientConnectionError, OSError) as e:
+                    *lines, buf = buf.split(b"\n")
+                    for line in lines:
+                        if line and len(line) <= 4 * max_bytes:
+                            data = _message_data(line)
+                            if data is not None and len(data) <= max_bytes:
+                                yield data
+        except TimeoutError as e:
+            raise NodeTimeout(f"pubsub subscription to {topic} timed out") from e
+        except (aiohttp.ClientError, OSError) as e:
             raise NodeUnavailable(f"pubsub subscription to {topic} lost ({e.__class__.__name__})") from e
 
     async def name_resolve(self, name: str, timeout: float) -> str:
@@ -264,6 +269,14 @@ def _file(data: bytes, name: str) -> aiohttp.MultipartWriter:
         part.set_content_disposition("form-data", name="file", filename=name)
         form.append_payload(part)
     return form
+
+
+def _message_data(line: bytes) -> bytes | None:
+    """The data of one pubsub message line (JSON with multibase data), or None if malformed."""
+    try:
+        return _unmultibase(str(json.loads(line).get("data", "")))
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 def _multibase(data: bytes) -> str:

@@ -222,12 +222,17 @@ def _attachments(f: Fields) -> tuple[Attachment, ...]:
             cid = codec.check_link(item["cid"], codec.FILE_PREFIXES, "cid")
         except InvalidBlock as e:
             raise a.fail(str(e)) from e
-        media = a.text("type", MAX_MEDIA_TYPE_BYTES, 3)
-        if not MEDIA_TYPE.match(media):
-            raise a.fail(f"type {media!r} is not a lower-case media type")
-        size = a.integer("size", 0, MAX_ATTACHMENT_SIZE)
-        name = a.text("name", MAX_NAME_BYTES, 1)
-        if "/" in name or "\\" in name or name in (".", "..") or any(ord(c) < 32 for c in name):
-            raise a.fail("name must be a plain file name")
-        out.append(Attachment(cid, media, size, name))
+        out.append(Attachment(cid, *file_meta(a)))
     return tuple(out)
+
+
+def file_meta(a: Fields) -> tuple[str, int, str]:
+    """(media type, size, name) of an attachment, by the rules of docs/FORMAT.md."""
+    media = a.text("type", MAX_MEDIA_TYPE_BYTES, 3)
+    if not MEDIA_TYPE.match(media):
+        raise a.fail(f"type {media!r} is not a lower-case media type")
+    size = a.integer("size", 0, MAX_ATTACHMENT_SIZE)
+    name = a.text("name", MAX_NAME_BYTES, 1)
+    if "/" in name or "\\" in name or name in (".", "..") or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise a.fail("name must be a plain file name")
+    return media, size, name

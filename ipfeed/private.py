@@ -22,8 +22,9 @@ import nacl.secret
 import nacl.signing
 
 from . import codec
-from .errors import InvalidInput, InvalidPost
-from .identity import Identity, public_from_name
+from .errors import InvalidBlock, InvalidInput, InvalidPost
+from .identity import Identity, normalize_name, public_from_name
+from .schema import Fields
 
 MAX_RECIPIENTS = 15  # plus the author: at most 16 key slots
 SLOT_BYTES = 80  # crypto_box_seal of a 32-byte key: 32 (ephemeral key) + 16 (MAC) + 32
@@ -90,7 +91,9 @@ def seal(me: Identity, recipients: list[str], text: str, reply_to: str | None = 
     size = 2
     while size < len(slots):
         size *= 2
-    slots += [os.urandom(SLOT_BYTES) for _ in range(size - len(slots))]
+    # Padding slots are real sealed boxes to throwaway keys, indistinguishable from the rest.
+    slots += [bytes(nacl.public.SealedBox(nacl.public.PrivateKey.generate().public_key)
+                    .encrypt(os.urandom(32))) for _ in range(size - len(slots))]
     random.SystemRandom().shuffle(slots)
     return {"ct": ct, "keys": slots, "nonce": nonce}
 
@@ -116,18 +119,43 @@ def open_box(me: Identity, box: dict[str, Any], what: str) -> Opened | None:
     except nacl.exceptions.CryptoError as e:
         raise InvalidPost(f"{what}: the box does not decrypt with its own key") from e
     c = codec.decode(plain, max_size=SIZE_CLASSES[-1], what=f"{what}: private content")
-    try:
-        text, to = c["text"], c["to"]
-        reply = codec.check_cid_bytes(c["reply_to"], (codec.PREFIX_DAG_CBOR,), "reply_to") \
-            if "reply_to" in c else None
-        atts = [{"cid": codec.check_cid_bytes(a["cid"], codec.FILE_PREFIXES, "attachment"),
-                 "type": str(a["type"]), "size": int(a["size"]), "name": str(a["name"]),
-                 "nonce": bytes(a["nonce"]).hex(), "key": key.hex()}
-                for a in c.get("attachments", [])]
-        if not isinstance(text, str) or not all(isinstance(n, str) for n in to):
-            raise TypeError("wrong types")
-    except (KeyError, TypeError, ValueError) as e:
-        raise InvalidPost(f"{what}: the private content is malformed ({e})") from e
+    return _content(c, key, f"{what}: private content")
+
+
+def _content(c: object, key: bytes, what: str) -> Opened:
+    """Validate decrypted content by the same rules as a public post's fields."""
+    from .post import MAX_ATTACHMENTS, MAX_TEXT_BYTES, file_meta  # post imports this module
+
+    f = Fields(c, what, InvalidPost, frozenset({"text", "to", "pad"}),
+               frozenset({"reply_to", "attachments"}))
+    text = f.text("text", MAX_TEXT_BYTES)
+    to = f.items("to", MAX_RECIPIENTS)
+    for n in to:
+        try:
+            if not isinstance(n, str) or normalize_name(n) != n:
+                raise InvalidInput("not canonical")
+        except InvalidInput as e:
+            raise f.fail("to must list canonical k51 names") from e
+    if not isinstance(f.obj["pad"], bytes) or any(f.obj["pad"]):
+        raise f.fail("pad must be zero bytes")
+    reply = None
+    if f.has("reply_to"):
+        try:
+            reply = codec.check_cid_bytes(f.obj["reply_to"], (codec.PREFIX_DAG_CBOR,), "reply_to")
+        except InvalidBlock as e:
+            raise f.fail(str(e)) from e
+    atts = []
+    for i, item in enumerate(f.items("attachments", MAX_ATTACHMENTS) if f.has("attachments") else []):
+        a = Fields(item, f"{what}: attachment {i}", InvalidPost,
+                   frozenset({"cid", "type", "size", "name", "nonce"}))
+        try:
+            cid = codec.check_cid_bytes(item["cid"], codec.FILE_PREFIXES, "cid")
+        except InvalidBlock as e:
+            raise a.fail(str(e)) from e
+        media, size, name = file_meta(a)
+        nonce = a.blob("nonce", NONCE_BYTES)
+        atts.append({"cid": cid, "type": media, "size": size, "name": name, "nonce": nonce.hex(),
+                     "key": key.hex()})
     return Opened(text, reply, atts, list(to))
 
 

@@ -288,7 +288,10 @@ class Service:
                 if root is None:
                     raise MissingIdentity("this home has no feed root; run `ipfeed init`")
                 await self._sync_node(kubo, me, box, root)
-            return PublishResult(me.name, root.cid, root.count, sealed)
+        with contextlib.suppress(IpfeedError):  # outside the lock: the announcement is a courtesy
+            async with self._kubo() as kubo:
+                await push.announce(kubo, me.name, self.settings.resolve_timeout)
+        return PublishResult(me.name, root.cid, root.count, sealed)
 
     async def _ensure_root(self, me: Identity, box: Outbox) -> None:
         """Before changing the root of a home that has none (a restored key): adopt the feed's."""
@@ -304,6 +307,11 @@ class Service:
             cid = codec.parse_cid(record.value)
             root = feed.parse(await kubo.block_get(cid, feed.MAX_ROOT_BYTES), cid)
             feed.check_root_author(root, me.public, me.name)
+            linked: tuple[bytes, ...] = ()
+            if root.follows:  # the follow list travels with the root, or following breaks
+                block = await kubo.block_get(root.follows, feed.MAX_FOLLOWS_BYTES)
+                feed.parse_follows(block, root.follows)
+                linked = (block,)
         except NotFound as e:
             raise IpfeedError(
                 f"this home has your key but not your feed, and the network has no feed for "
@@ -311,7 +319,7 @@ class Service:
                 "Connect to a node that holds your feed (e.g. a friend's home server) and try "
                 "again, or run `ipfeed init --fresh` if this key never published"
             ) from e
-        box.add_root(root.seq, root.cid, root.block)
+        box.add_root(root.seq, root.cid, root.block, linked)
 
     def _seal_offline(self, me: Identity, box: Outbox) -> int:
         """Sign the oldest drafts that need no node (text only), in order, under one new root;
@@ -336,6 +344,9 @@ class Service:
         prev_root = _latest_root(box)
         if prev_root is None:
             raise MissingIdentity("this home has no feed root; run `ipfeed init`")
+        if prev_root.author != me.public:
+            raise IpfeedError(f"{self.settings.outbox_path} holds another identity's feed; "
+                              "this key cannot continue it")
         posts: list[Post] = []
         opened: dict[str, private.Opened] = {}
         seq, prev = prev_root.count, prev_root.head
@@ -410,7 +421,6 @@ class Service:
                                     ttl=self.settings.ipns_ttl)
             crashpoint("published", self.settings.home)
             box.set(published_key, root.cid)
-            await push.announce(kubo, me.name, self.settings.resolve_timeout)
 
     async def import_key(self) -> str:
         """Make sure the node's keystore holds the identity; return the key's name there."""
@@ -425,10 +435,17 @@ class Service:
         if limit < 0:
             raise InvalidInput("--limit must not be negative")
         async with self._kubo() as kubo:
-            path = await kubo.name_resolve(name, self.settings.resolve_timeout)
-            cid = codec.parse_cid(path)
+            record = parse_record(await kubo.name_get(name, self.settings.resolve_timeout), name)
+            if record.expired():
+                raise NotFound(f"{name}: its newest IPNS record expired at "
+                               f"{record.validity:%Y-%m-%d %H:%M} UTC")
+            cid = codec.parse_cid(record.value)
             root = feed.parse(await kubo.block_get(cid, feed.MAX_ROOT_BYTES), cid)
             feed.check_root_author(root, public, name)
+            known = self.feed_state(name)
+            if known and known.root_seq is not None and root.seq < known.root_seq:
+                raise sync.Rollback(f"{name}: root {root.cid} (seq {root.seq}) is older than the "
+                                    f"verified seq {known.root_seq}")
             n = min(limit, root.count)
             first = list(root.recent[:n])
             blocks = await _bounded(self.settings.fetch_concurrency,
@@ -469,7 +486,7 @@ class Service:
                 posts = root.count
             else:
                 news = [post.parse(b) for b in own.values()]
-                files = [a.cid for p in news for a in p.attachments]
+                files = [a.cid for p in news for a in p.attachments] + [c for p in news for c in p.files]
                 if root.profile.avatar:
                     files.append(root.profile.avatar)
                 blocks = [(p.cid, p.block) for p in news]
@@ -502,6 +519,15 @@ class Service:
                 raise sync.Rollback(f"archive of {arch.name}: root seq {arch.root.seq} is older than "
                                     f"the known {known.root_seq}; nothing stored")
             have = known.count if known else 0
+            if arch.root.count < have:
+                raise sync.Rollback(f"archive of {arch.name}: {arch.root.count} posts, fewer than the "
+                                    f"{have} already verified; nothing stored")
+            at_have = next((p for p in arch.posts if p.seq == have), None)
+            if known and known.head and at_have is not None and at_have.cid != known.head:
+                index.add_fork(arch.name, [(have, known.head, None), (have, at_have.cid, at_have.block)],
+                               now_ms())
+                raise sync.Fork(f"archive of {arch.name}: fork at seq {have}: known post {known.head}, "
+                                f"the archive has {at_have.cid}; both kept as evidence, nothing stored")
             if arch.base > 0 and not (known and have >= arch.base
                                       and index.post_by_seq(arch.name, arch.base) == arch.posts[-1].prev):
                 raise archive.InvalidArchive(
@@ -527,7 +553,14 @@ class Service:
         if me.name == arch.name:
             with self._outbox() as box, feed_lock(self.settings.home, self.settings.lock_timeout):
                 mine = _latest_root(box)
-                if mine is None or mine.seq < arch.root.seq:
+                on_chain = mine is None or mine.count == 0 or any(
+                    p.seq == mine.count and p.cid == mine.head for p in arch.posts)
+                if mine is not None and mine.count > arch.root.count:
+                    pass  # this home's feed is newer than the archive: keep it
+                elif not on_chain:
+                    raise IpfeedError(f"the archive's chain does not contain your newest post "
+                                      f"{mine.head if mine else ''}: importing it would fork your feed")
+                elif mine is None or mine.seq < arch.root.seq:
                     box.add_root(arch.root.seq, arch.root.cid, arch.root.block,
                                  (arch.blocks[arch.root.follows],) if arch.root.follows else ())
         return arch
@@ -550,25 +583,30 @@ class Service:
         me = self.identity()
         if name == me.name:
             raise InvalidInput("you cannot follow yourself")
-        current = {f.name: f for f in self.follows()}
-        current[name] = Follow(name, alias)
         with self._index() as index:
             index.ensure_feed(name)
-        return await self._set_follows(me, list(current.values()))
+
+        def change(current: dict[str, Follow]) -> None:
+            current[name] = Follow(name, alias)
+        return await self._set_follows(me, change)
 
     async def unfollow(self, name: str) -> PublishResult:
         """Remove a feed from the follow list and publish it."""
         name = identity.normalize_name(name)
-        current = {f.name: f for f in self.follows()}
-        if current.pop(name, None) is None:
-            raise InvalidInput(f"you do not follow {name}")
-        return await self._set_follows(self.identity(), list(current.values()))
 
-    async def _set_follows(self, me: Identity, follows: list[Follow]) -> PublishResult:
-        block, cid = feed.build_follows(follows)
+        def change(current: dict[str, Follow]) -> None:
+            if current.pop(name, None) is None:
+                raise InvalidInput(f"you do not follow {name}")
+        return await self._set_follows(self.identity(), change)
+
+    async def _set_follows(self, me: Identity, change: Callable[[dict[str, Follow]], None]) -> PublishResult:
+        """Read, change and write the follow list under the feed lock (no lost update)."""
         with self._outbox() as box:
             async with feed_lock_async(self.settings.home, self.settings.lock_timeout):
                 await self._ensure_root(me, box)
+                current = {f.name: f for f in self.follows()}
+                change(current)
+                block, cid = feed.build_follows(list(current.values()))
                 prev = _latest_root(box)
                 root = feed.advance(me, prev, updated=now_ms(), follows=cid)
                 box.add_root(root.seq, root.cid, root.block, (block,))
@@ -594,6 +632,10 @@ class Service:
         async def wake(name: str, record: bytes) -> None:
             if name not in {f.name for f in self.follows()}:
                 return
+            known = self.feed_state(name)
+            if known and known.record_seq is not None and \
+                    parse_record(record, name).sequence <= known.record_seq:
+                return  # an old record replayed: nothing new to fetch
             async with self._kubo() as kubo:
                 with contextlib.suppress(IpfeedError):  # the node may know a newer one already
                     await kubo.name_put(name, record)
@@ -605,7 +647,9 @@ class Service:
             try:
                 async with Kubo(node.api_address(self.settings), self.settings.timeout) as kubo:
                     await push.listen(kubo, wake)
-            except IpfeedError:
+            except asyncio.CancelledError:
+                raise
+            except Exception:
                 pass
             await asyncio.sleep(2)
 

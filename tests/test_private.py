@@ -120,3 +120,43 @@ def test_private_vector_opens_with_the_recipients_key_by_independent_code() -> N
     from ipfeed import post as post_mod
     opened = private.open_box(me, post_mod.parse(block, vector["cid"]).box or {}, "vector")
     assert opened is not None and opened.text == vector["text"]
+
+
+def hostile_box(to: Identity, content: dict[str, Any]) -> dict[str, Any]:
+    """A box whose content breaks the rules, sealed properly to `to` (as a hostile author could)."""
+    import os
+
+    import nacl.public
+    import nacl.secret
+
+    key, nonce = os.urandom(32), os.urandom(24)
+    ct = nacl.secret.SecretBox(key).encrypt(private._pad(content), nonce).ciphertext
+    slot = nacl.public.SealedBox(nacl.public.PublicKey(private.x25519_public(to.public))).encrypt(key)
+    return {"ct": ct, "keys": [bytes(slot), bytes(slot)], "nonce": nonce}
+
+
+TO = [Identity.from_seed(bytes(32)).name]
+RAW = b"\x01\x55\x12\x20" + bytes(32)
+
+
+def att(**changes: Any) -> dict[str, Any]:
+    return {"cid": RAW, "type": "image/png", "size": 1, "name": "a", "nonce": bytes(24), **changes}
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ({"text": "x", "to": TO, "attachments": [att(nonce=2**34)]}, "nonce must be 24 bytes"),
+    ({"text": "x", "to": ["k51bogus"]}, "canonical k51"),
+    ({"text": "x", "to": []}, "to has 0 items"),
+    ({"text": "x" * 9000, "to": TO}, "over the limit"),
+    ({"text": "x", "to": TO, "attachments": [att(size=10**15)]}, "size is"),
+    ({"text": "x", "to": TO, "attachments": [att(name="../evil")]}, "plain file"),
+    ({"text": "x", "to": TO, "attachments": [att(type="text/html<script>")]}, "media type"),
+    ({"text": "x", "to": TO, "evil": 1}, "unknown field"),
+], ids=["huge nonce", "bad name", "no recipient", "long text", "huge size", "path name", "bad type",
+        "extra field"])
+def test_malformed_private_content_is_rejected_not_trusted(content: dict[str, Any], message: str) -> None:
+    from ipfeed.errors import InvalidPost
+
+    bob = Identity.generate()
+    with pytest.raises(InvalidPost, match=message):
+        private.open_box(bob, hostile_box(bob, content), "post x")

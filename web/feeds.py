@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from xml.sax.saxutils import escape
+import re
+from xml.sax.saxutils import escape as _xml_escape
 
 from ipfeed.index import FeedState, IndexedPost
+from ipfeed.timefmt import iso_ms
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def _iso(ms: int | None) -> str:
-    return datetime.fromtimestamp((ms or 0) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_ms(ms or 0)
+
+
+def escape(text: str) -> str:
+    """XML-escaped text without the control characters XML 1.0 cannot carry."""
+    return _xml_escape(_CONTROL.sub("\ufffd", text), {'"': "&quot;"})
 
 
 def _title(p: IndexedPost) -> str:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
 
+from ipfeed.timefmt import format_ms
+
 _URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}"
+
+
 
 
 def linkify(text: str) -> Markup:
@@ -31,7 +34,7 @@ def when(ms: int | None) -> str:
     """A time in ms since the epoch, as UTC text."""
     if ms is None:
         return "never"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return format_ms(ms)
 
 
 def short(name: str) -> str:

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from ipfeed import identity, post, private
-from ipfeed.errors import InvalidInput, IpfeedError, MissingIdentity
+from ipfeed.errors import IdentityError, InvalidInput, IpfeedError, MissingIdentity
 from ipfeed.index import IndexedPost
 from ipfeed.service import Service
 
@@ -114,6 +114,10 @@ def compose() -> WerkzeugResponse | tuple[str, int]:
         posts = svc().timeline(current_app.config["PAGE_SIZE"])
         return render_template("timeline.html", posts=posts, names=_names(posts), next=None,
                                error=str(e), draft=body, reply_to=reply_to or ""), 400
+    except IdentityError:
+        raise
+    except IpfeedError:
+        pass  # saved as a draft before this failed (e.g. the feed lock was busy): publish retries
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     worker().publish_soon()
@@ -136,9 +140,12 @@ def _feed_name(name: str) -> str:
 
 
 def _ensure_synced(name: str) -> None:
-    """A feed nobody synced yet is fetched and verified now (explicit: the user opened it)."""
+    """A feed nobody synced yet is fetched and verified now (explicit: the user opened it).
+    Only for the user's own navigation: another site's <img> must not make the node fetch."""
     st = svc().feed_state(name)
     if st is None or st.root_cid is None:
+        if request.headers.get("Sec-Fetch-Site", "none") not in ("none", "same-origin"):
+            abort(403, description=f"{name} is not known here yet; open it from ipfeed itself")
         try:
             [result] = worker().call(svc().sync([name]), _node_timeout())
         except IpfeedError as e:
@@ -168,13 +175,18 @@ def _has_identity() -> bool:
     return True
 
 
+def _public(posts: list[IndexedPost]) -> list[IndexedPost]:
+    """Feed-reader documents leave private posts out: they are for a browser session only."""
+    return [p for p in posts if not p.private]
+
+
 @bp.get("/feed/<name>.atom")
 def feed_atom(name: str) -> Response:
     name = _feed_name(name)
     st = svc().feed_state(name)
     if st is None or st.root_cid is None:
         abort(404, description=f"{name} is not in the local index; open /feed/{name} first")
-    xml = feeds.atom(name, st, svc().feed_posts(name, 50), request.host_url)
+    xml = feeds.atom(name, st, _public(svc().feed_posts(name, 50)), request.host_url)
     return Response(xml, mimetype="application/atom+xml")
 
 
@@ -184,7 +196,8 @@ def feed_json(name: str) -> Response:
     st = svc().feed_state(name)
     if st is None or st.root_cid is None:
         abort(404, description=f"{name} is not in the local index; open /feed/{name} first")
-    return current_app.response_class(feeds.json_feed(name, st, svc().feed_posts(name, 50), request.host_url),
+    return current_app.response_class(feeds.json_feed(name, st, _public(svc().feed_posts(name, 50)),
+                                                      request.host_url),
                                       mimetype="application/feed+json")
 
 
