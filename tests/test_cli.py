@@ -82,3 +82,10 @@ def test_cid_computed_locally_is_the_cid_kubo_stores(alice: User) -> None:
                      await k.block_get(v["cid"], 1 << 20)) for v in vectors]
     for v, (cid, data) in zip(vectors, run(roundtrip()), strict=True):
         assert cid == v["cid"] and data.hex() == v["hex"]
+
+
+def test_remote_text_cannot_send_escape_sequences_to_the_terminal() -> None:
+    from ipfeed.cli import _safe
+
+    assert _safe("FORK\x1b[1A\x1b[2Khidden\x07") == "FORK\\x1b[1A\\x1b[2Khidden\\x07"
+    assert _safe("plain text, ünïcode ✓") == "plain text, ünïcode ✓"

@@ -176,6 +176,7 @@ def test_restored_key_continues_the_existing_feed_never_forks(alice: User, bob: 
     bob.connect(alice)
     alice.cli_ok("post", "one")
     alice.cli_ok("post", "two")
+    alice.cli_ok("follow", bob.service.identity().name)  # the follow list must survive a restore
     name = alice.service.identity().name
     bob.cli_ok("follow", name)
     run(bob.service.sync())
@@ -193,6 +194,8 @@ def test_restored_key_continues_the_existing_feed_never_forks(alice: User, bob: 
     run(bob.service.sync())
     texts = [p["text"] for p in shown(bob, name)["posts"]]
     assert texts == ["three, from the new machine", "two", "one"]  # one chain, no fork
+    follows = json.loads(fresh.cli_ok("following", "--json"))
+    assert [f["name"] for f in follows] == [bob.service.identity().name]
     assert not bob.service.feed_state(name).fork  # type: ignore[union-attr]
 
 

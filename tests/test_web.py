@@ -265,3 +265,28 @@ def test_upload_over_the_limit_is_refused(client: FlaskClient, app: Flask) -> No
                                    "attach": (io.BytesIO(b"x" * 5000), "big.png")},
                     content_type="multipart/form-data", base_url=BASE)
     assert r.status_code == 413 and "Too Large" in r.get_data(as_text=True)
+
+
+def test_another_site_cannot_make_the_node_fetch_a_feed(client: FlaskClient) -> None:
+    stranger = "k51qzi5uqu5dg9ufswxt229ntzdy7p4125xzv5rtyjso89ajdujg6csfxcj260"
+    r = client.get(f"/feed/{stranger}", base_url=BASE, headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 403 and "open it from ipfeed itself" in r.get_data(as_text=True)
+
+
+def test_a_post_dated_beyond_the_calendar_still_renders(client: FlaskClient, alice: User) -> None:
+    from ipfeed import feed as feed_mod
+    from ipfeed import post as post_mod
+    from ipfeed.index import Index
+    from ipfeed.timefmt import format_ms
+    me = alice.service.identity()
+    p = post_mod.build(me, seq=1, prev=None, created=2**53 - 1, text="from the far future")
+    index = Index(alice.settings.index_path)
+    try:
+        index.apply(me.name, feed_mod.advance(me, None, updated=2**53 - 1, heads=[p.cid]), [p],
+                    1_800_000_000_000, None, None, None)
+    finally:
+        index.close()
+    page = get(client, "/")
+    assert "from the far future" in page and "Dated in the future" in page
+    assert format_ms(2**53 - 1).endswith("ms since 1970")
+    assert get(client, f"/feed/{me.name}.atom").startswith("<?xml")
