@@ -152,19 +152,19 @@ class Kubo:
         """The bytes of a UnixFS file, refusing more than `max_bytes`."""
         return await self._call("cat", [("arg", cid)], max_bytes=max_bytes, timeout=timeout)
 
-    async def pin_add(self, cid: str, timeout: float | None = None) -> None:
-        """Pin a DAG recursively."""
-        await self._json("pin/add", [("arg", cid), ("recursive", "true")], timeout=timeout)
-
-    async def pin_update(self, old: str, new: str, timeout: float | None = None) -> None:
-        """Move a recursive pin from one root to the next (cheap: only the difference)."""
-        await self._json("pin/update", [("arg", old), ("arg", new), ("unpin", "true")],
+    async def pin_add(self, cid: str, timeout: float | None = None, *, recursive: bool = True) -> None:
+        """Pin a DAG recursively, or one block directly."""
+        await self._json("pin/add", [("arg", cid), ("recursive", str(recursive).lower())],
                          timeout=timeout)
 
-    async def pinned(self, cid: str) -> bool:
-        """Whether a CID is pinned recursively."""
+    async def pin_rm(self, cid: str) -> None:
+        """Remove a pin (recursive or direct); no walk of the DAG."""
+        await self._json("pin/rm", [("arg", cid)])
+
+    async def pinned(self, cid: str, kind: str = "recursive") -> bool:
+        """Whether a CID is pinned this way (recursive, direct)."""
         try:
-            res = await self._json("pin/ls", [("arg", cid), ("type", "recursive")])
+            res = await self._json("pin/ls", [("arg", cid), ("type", kind)])
         except NodeFailed as e:
             if "not pinned" in str(e):
                 return False

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import archive, backup, codec, feed, identity, node, post, private, push, sync
+from . import archive, backup, codec, feed, identity, node, pins, post, private, push, sync
 from .car import car_bytes, read_car, varint
 from .config import Settings
 from .errors import (
@@ -408,10 +408,8 @@ class Service:
         crashpoint("stored", self.settings.home)
         pinned = box.get(pinned_key)
         if pinned != root.cid:
-            if pinned and await kubo.pinned(pinned):
-                await kubo.pin_update(pinned, root.cid)
-            else:
-                await kubo.pin_add(root.cid)
+            news = [post.parse(b) for _, b in pending]
+            await pins.advance(kubo, pinned, root, news, self.settings.sync_timeout)
             box.set(pinned_key, root.cid)
         box.set(covered_key, str(root.count))
         crashpoint("pinned", self.settings.home)

@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import codec, feed, post
+from . import codec, feed, pins, post
 from .config import Settings
 from .errors import ChainError, InvalidObject, IpfeedError, NotFound
 from .faults import crashpoint
@@ -84,7 +84,7 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
     cid = codec.parse_cid(record.value)
     if known and cid == known.root_cid:
         index.record_success(name, now, raw, record.sequence, eol)
-        await _pin(kubo, index, known, cid, pin, settings)
+        await _pin(kubo, index, known, cid, None, pin, settings)
         return SyncResult(name, 0, 0, cid)
     f = _Fetcher(kubo, settings)
     root = feed.parse(await f.block(cid, feed.MAX_ROOT_BYTES), cid)
@@ -122,7 +122,7 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
     crashpoint("indexed", settings.home)
     state = index.feed(name)
     assert state is not None
-    await _pin(kubo, index, state, root.cid, pin, settings)
+    await _pin(kubo, index, state, root, posts, pin, settings)
     return SyncResult(name, added, f.fetched, root.cid)
 
 
@@ -169,16 +169,16 @@ async def _bulk(f: _Fetcher, root: feed.Root, old_count: int, settings: Settings
     return posts
 
 
-async def _pin(kubo: Kubo, index: Index, state: FeedState, root: str, pin: bool,
-               settings: Settings) -> None:
-    """Keep the feed's DAG pinned: move the pin from the old root (only the difference)."""
-    if not pin or state.pinned == root:
+async def _pin(kubo: Kubo, index: Index, state: FeedState, root: feed.Root | str,
+               new_posts: list[Post] | None, pin: bool, settings: Settings) -> None:
+    """Keep the feed's DAG pinned, in work proportional to what is new (ipfeed.pins)."""
+    cid = root if isinstance(root, str) else root.cid
+    if not pin or state.pinned == cid:
         return
-    if state.pinned and await kubo.pinned(state.pinned):
-        await kubo.pin_update(state.pinned, root, timeout=settings.sync_timeout)
-    else:
-        await kubo.pin_add(root, timeout=settings.sync_timeout)
-    index.set_pinned(state.name, root)
+    if isinstance(root, str):  # the root is known but its pin did not move (a crash): fetch it
+        root = feed.parse(await kubo.block_get(cid, feed.MAX_ROOT_BYTES), cid)
+    await pins.advance(kubo, state.pinned, root, new_posts, settings.sync_timeout)
+    index.set_pinned(state.name, cid)
 
 
 def backoff(failures: int, now: int) -> int:

@@ -343,3 +343,32 @@ def test_a_10000_post_feed_syncs_to_another_node(alice: User, bob: User) -> None
     newest = bob.service.timeline(3)
     assert [p.seq for p in newest] == [10_000, 9_999, 9_998]
     assert newest[0].text == "post number 9999"
+
+
+def test_pins_follow_a_big_feed_cheaply_and_survive_gc(alice: User, bob: User) -> None:
+    """Kubo's `pin update` explodes on a feed's DAG; ipfeed's pin ladder must keep every block
+    of a growing feed pinned through a garbage collection, on both nodes."""
+    import subprocess
+
+    bob.connect(alice)
+    alice.service.save_many([f"p{i}" for i in range(3000)])
+    run(alice.service.publish())
+    bob.cli_ok("follow", name_of(alice))
+    assert sync(bob, name_of(alice))[0].new_posts == 3000
+    for i in range(5):
+        alice.cli_ok("post", f"new {i}")  # each publish moves Alice's own pin: 3000+ posts
+    [r] = sync(bob, name_of(alice))
+    assert r.error is None and r.new_posts == 5
+    for u in (alice, bob):
+        gc = subprocess.run([node.find_ipfs(u.settings), "repo", "gc", "--quiet"], env=node._env(u.settings),
+                            capture_output=True, text=True, timeout=120, check=False)
+        assert gc.returncode == 0, gc.stderr
+
+    async def held(u: User, root: str) -> int:
+        async with await u.kubo() as k:
+            refs = await k._call("refs", [("arg", root), ("recursive", "true"), ("unique", "true"),
+                                          ("offline", "true")], timeout=60)
+        return refs.count(b"\n")
+    root = bob.service.feed_state(name_of(alice)).root_cid  # type: ignore[union-attr]
+    assert root is not None
+    assert run(held(bob, root)) == run(held(alice, root)) == 3005  # every post, on both nodes
