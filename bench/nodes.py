@@ -16,6 +16,7 @@ from ipfeed.config import Settings
 from ipfeed.service import Service
 
 CLI_TIMEOUT = 120.0  # seconds for one `ipfs` command of the baseline
+STOP_TIMEOUT = 5.0  # seconds a daemon gets to stop before it is killed (it needs about one)
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,18 @@ class BenchNode:
     def service(self) -> Service:
         """The ipfeed facade of this home."""
         return Service(self.settings)
+
+    @property
+    def api(self) -> str:
+        """The multiaddr of the daemon's RPC API (other homes share the daemon through it)."""
+        return node.api_address(self.settings)
+
+    def rss_mb(self) -> tuple[float, float]:
+        """The daemon's resident memory now and at its peak (VmRSS, VmHWM), in MB."""
+        pid = node.status(self.settings).pid
+        if pid is None:
+            raise RuntimeError(f"the daemon of {self.settings.home} is not running")
+        return proc_memory_mb(pid)
 
     def addr(self) -> str:
         """A loopback swarm multiaddr of the node, ending in /p2p/PEERID."""
@@ -45,11 +58,21 @@ class BenchNode:
         return out.stdout.decode()
 
 
+def proc_memory_mb(pid: int | str = "self") -> tuple[float, float]:
+    """Resident memory of a process now and at its peak (VmRSS, VmHWM from /proc), in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024  # kB
+    return fields["VmRSS"], fields["VmHWM"]
+
+
 def bench_settings(home: Path) -> Settings:
     """Settings like the tests': Kubo's test profile, loopback swarm, bounded timeouts."""
     base = Settings.from_env({k: v for k, v in os.environ.items() if k == "IPFEED_IPFS_BIN"})
     return base.with_(home=home, node_profile="test", swarm=("/ip4/127.0.0.1/tcp/0",),
-                      timeout=20.0, resolve_timeout=20.0, start_timeout=60.0)
+                      timeout=20.0, resolve_timeout=20.0, start_timeout=60.0, sync_timeout=120.0)
 
 
 def kubo_version() -> str:
@@ -75,4 +98,4 @@ def connected_nodes(count: int) -> Iterator[list[BenchNode]]:
             yield started
         finally:
             for n in started:
-                node.stop(n.settings, timeout=10)
+                node.stop(n.settings, timeout=STOP_TIMEOUT)

@@ -25,10 +25,15 @@ def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs))
 
 
+def percentile(xs: Sequence[float], q: float) -> float:
+    """The q-th percentile (0 < q <= 100), nearest-rank: always a measured sample."""
+    ordered = sorted(xs)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
 def p95(xs: Sequence[float]) -> float:
     """The 95th percentile, nearest-rank (no interpolation past the worst sample)."""
-    ordered = sorted(xs)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+    return percentile(xs, 95)
 
 
 def rates(work: Callable[[], int], runs: int) -> list[float]:
@@ -41,22 +46,29 @@ def rates(work: Callable[[], int], runs: int) -> list[float]:
     return out
 
 
+LOWER_IS_BETTER = frozenset({"ms", "s", "trips", "MB"})  # every other unit is a rate ("/s")
+
+
 @dataclass
 class Row:
-    """One line of the table: ipfeed's figure next to the baseline's and the limit's."""
+    """One line of the table: ipfeed's figure next to the baseline's and the limit's, the
+    target it is held to (if any), whether it met it, and a note (why, when it did not)."""
 
     case: str
-    unit: str  # "/s" for rates (higher is better) or "ms" for latencies (lower is better)
+    unit: str  # "/s" for rates (higher is better); "ms", "s", "trips", "MB" (lower is better)
     ipfeed: float | None = None
     baseline: float | None = None
     limit: float | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
 
     def _speedup(self, other: float | None) -> float | None:
         """How many times faster ipfeed is than `other` (>1: ipfeed faster)."""
         if self.ipfeed is None or other is None or self.ipfeed <= 0 or other <= 0:
             return None
-        return other / self.ipfeed if self.unit == "ms" else self.ipfeed / other
+        return other / self.ipfeed if self.unit in LOWER_IS_BETTER else self.ipfeed / other
 
     @property
     def vs_baseline(self) -> float | None:
@@ -78,6 +90,12 @@ def _figure(value: float | None, unit: str) -> str:
         return "-"
     if unit == "ms":
         return f"{value:.1f} ms"
+    if unit == "s":
+        return f"{value:.2f} s"
+    if unit == "trips":
+        return f"{value:g} trips"
+    if unit == "MB":
+        return f"{value:,.0f} MB"
     return f"{value:,.0f}/s"
 
 
@@ -85,19 +103,32 @@ def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def _target(row: Row) -> str:
+    if not row.target:
+        return ""
+    return f"{row.target}: {'met' if row.met else 'MISSED'}" if row.met is not None else row.target
+
+
 def table(rows: Sequence[Row]) -> str:
-    """The rows as an aligned plain-text table."""
-    head = ("case", "ipfeed", "baseline", "limit", "vs baseline", "vs limit")
+    """The rows as an aligned plain-text table; notes are numbered and listed by `notes`."""
+    head = ("case", "ipfeed", "baseline", "limit", "vs baseline", "vs limit", "target", "note")
+    numbered = iter(range(1, len(rows) + 1))
     body = [(r.case, _figure(r.ipfeed, r.unit), _figure(r.baseline, r.unit), _figure(r.limit, r.unit),
-             _ratio(r.vs_baseline), _ratio(r.vs_limit)) for r in rows]
+             _ratio(r.vs_baseline), _ratio(r.vs_limit), _target(r),
+             f"[{next(numbered)}]" if r.note else "") for r in rows]
     widths = [max(len(line[i]) for line in (head, *body)) for i in range(len(head))]
 
     def fmt(line: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+        return "  ".join(c.ljust(w) if i in (0, 6, 7) else c.rjust(w)
                          for i, (c, w) in enumerate(zip(line, widths, strict=True))).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([fmt(head), rule, *(fmt(line) for line in body)])
+
+
+def notes(rows: Sequence[Row]) -> str:
+    """The rows' notes, numbered as the table's note column numbers them."""
+    return "\n".join(f"[{i}] {r.note}" for i, r in enumerate((r for r in rows if r.note), 1))
 
 
 def _cpu_model() -> str:

@@ -8,13 +8,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from . import cases, limits
+from . import bulk, calls, cases, cold, homeserver, limits, propagation, syncing, timeline
+from .homes import Home
 from .nodes import connected_nodes, kubo_version
-from .report import Row, machine, table, write_json
+from .report import Row, machine, notes, table, write_json
 
 
 @dataclass(frozen=True)
@@ -22,19 +27,51 @@ class Plan:
     """How much work each part does."""
 
     runs: int  # every figure is the median of this many runs (>= 3)
+    node_runs: int  # the same for the slowest cases (>= 3)
     op_scale: float  # fraction of the full operation counts for the crypto and codec limits
     chain_sizes: tuple[int, ...]
     ingest_posts: int
     publish_per_run: int
+    bulk_sizes: tuple[int, ...]
+    bulk_baseline_posts: int  # posts of the CLI loop, extrapolated per post
+    sync_posts: int  # the feed synced over the network
+    walk_posts: int  # posts of the CLI reading walk, extrapolated per post
+    local_sync_sizes: tuple[int, ...]
+    incremental_sizes: tuple[int, ...]  # the largest is also the cold node's feed
+    web_posts: int
+    propagation_per_run: int
+    follows: int
+    profile: bool  # profile the cases that miss their targets (cProfile), for the notes
 
 
-FULL = Plan(runs=5, op_scale=1.0, chain_sizes=(1_000, 10_000, 100_000), ingest_posts=10_000,
-            publish_per_run=20)
-QUICK = Plan(runs=3, op_scale=0.25, chain_sizes=(1_000, 10_000), ingest_posts=5_000, publish_per_run=8)
+FULL = Plan(runs=5, node_runs=3, op_scale=1.0, chain_sizes=(1_000, 10_000, 100_000), ingest_posts=10_000,
+            publish_per_run=20, bulk_sizes=(1_000, 10_000), bulk_baseline_posts=200, sync_posts=10_000,
+            walk_posts=100, local_sync_sizes=(1_000, 4_000), incremental_sizes=(1_000, 10_000, 100_000),
+            web_posts=100_000, propagation_per_run=8, follows=1_000, profile=True)
+QUICK = Plan(runs=3, node_runs=3, op_scale=0.25, chain_sizes=(1_000, 5_000), ingest_posts=5_000,
+             publish_per_run=8, bulk_sizes=(1_000, 10_000), bulk_baseline_posts=25, sync_posts=200,
+             walk_posts=20, local_sync_sizes=(250, 1_000), incremental_sizes=(1_000, 10_000),
+             web_posts=10_000, propagation_per_run=4, follows=100, profile=False)
+
+
+_STARTED = time.perf_counter()
 
 
 def _say(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
+    print(f"bench {time.perf_counter() - _STARTED:5.0f}s: {message}", file=sys.stderr, flush=True)
+
+
+def attempt(title: str, case: Callable[..., list[Row]], *args: Any) -> list[Row]:
+    """Run one case; a case that fails becomes a row saying how, and the others still run."""
+    with calls.recorded() as seen:
+        try:
+            return case(*args)
+        except Exception as e:  # a broken case is a finding, not the end of the benchmark
+            traceback.print_exc()
+            last = f"; the last node call was {seen[-1].name}, {seen[-1].seconds:.1f} s" if seen else ""
+            _say(f"{title}: FAILED ({e})")
+            return [Row(title, "", target="completes", met=False,
+                        note=f"FAILED: {type(e).__name__}: {str(e)[:400]}{last}")]
 
 
 def run(plan: Plan) -> list[Row]:
@@ -44,14 +81,52 @@ def run(plan: Plan) -> list[Row]:
     verify = next(r.limit for r in lims if r.case.startswith("ed25519 verify"))
     sign = next(r.limit for r in lims if r.case.startswith("ed25519 sign"))
     assert verify is not None and sign is not None
+    runs, slow = plan.runs, plan.node_runs
     _say(f"in-memory chains of {', '.join(f'{n:,}' for n in plan.chain_sizes)} posts")
-    rows = cases.chain(plan.chain_sizes, plan.runs, verify, sign)
-    _say("starting two Kubo daemons (loopback, temporary repos)")
-    with connected_nodes(2) as (a, b):
-        _say(f"Kubo ingest: dag import of {plan.ingest_posts:,} posts")
-        lims.append(limits.kubo_ingest(b, plan.runs, plan.ingest_posts))
-        _say(f"publish latency: {plan.runs} runs of {plan.publish_per_run} posts, ipfeed and CLI")
-        rows += cases.publish(a, b, plan.runs, plan.publish_per_run)
+    rows = cases.chain(plan.chain_sizes, slow, verify, sign)
+    with tempfile.TemporaryDirectory(prefix="ipfeed-bench-homes-") as tmp:
+        work = Path(tmp)
+        _say(f"web timeline page at {plan.web_posts:,} indexed posts")
+        rows += attempt("web timeline page", lambda: timeline.timeline(work, plan.web_posts, slow,
+                                                                       profile=plan.profile))
+        _say("starting three Kubo daemons (loopback, temporary repos)")
+        with connected_nodes(3) as (a, b, c):
+            _say(f"Kubo ingest: dag import of {plan.ingest_posts:,} posts")
+            lims.append(limits.kubo_ingest(b, runs, plan.ingest_posts))
+            ingest = lims[-1].limit
+            assert ingest is not None
+            _say(f"publish latency: {runs} runs of {plan.publish_per_run} posts, ipfeed and CLI")
+            rows += attempt("publish one post end to end", cases.publish, a, b, runs, plan.publish_per_run)
+            _say(f"bulk publish of {', '.join(f'{n:,}' for n in plan.bulk_sizes)} posts, and the CLI loop")
+            feeds: dict[int, Home] = {}
+
+            def bulk_publish() -> list[Row]:
+                made, made_feeds = bulk.bulk_publish(a, work, plan.bulk_sizes, runs, plan.bulk_baseline_posts,
+                                                     sign, ingest, profile=plan.profile)
+                feeds.update(made_feeds)
+                return made
+            rows += attempt("bulk publish", bulk_publish)
+            _say(f"first sync of a {plan.sync_posts:,}-post feed over the network ({slow} runs)")
+            rows += attempt("sync a feed from another node", syncing.first_sync, a, b, work, plan.sync_posts,
+                            slow, plan.walk_posts, verify)
+            _say(f"first sync of feeds already on the node: {plan.local_sync_sizes} posts")
+            rows += attempt("first sync of a feed already on the node", syncing.local_sync, a, b, work,
+                            plan.local_sync_sizes, slow, verify)
+            _say(f"feeds of {', '.join(f'{n:,}' for n in plan.incremental_sizes)} posts on node A")
+            feeds = syncing.feeds_of(a, work, plan.incremental_sizes, feeds)
+            largest = max(plan.incremental_sizes)
+            _say(f"newest 20 posts of the {largest:,}-post feed on a cold node")
+            rows += attempt("newest 20 posts on a cold node", cold.cold_show, c, feeds[largest], largest,
+                            runs)
+            _say("propagation from Alice to Bob")
+            rows += attempt("propagation", propagation.propagation, a, b, work, runs,
+                            plan.propagation_per_run)
+            # Last on these daemons: a Kubo call that times out may go on working in the daemon.
+            _say("incremental sync of 10 new posts on each feed")
+            rows += attempt("incremental sync of 10 new posts", syncing.incremental, b, work, feeds, slow)
+        _say(f"starting two fresh daemons: a home server following {plan.follows:,} feeds")
+        with connected_nodes(2) as (a, b):
+            rows += attempt("home server", homeserver.home_server, a, b, work, plan.follows, slow)
     _say("daemons stopped")
     return [*lims, *rows]
 
@@ -73,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"Python {info['python']}, Kubo {info['kubo']}")
     print(table(rows))
     print("Figures are medians of runs; ratios: how many times faster ipfeed is (>1 = faster).")
+    print(notes(rows))
     print(f"{seconds:.0f} s; results in {path}")
     return 0
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cbrrr
 import pytest
 
 from ipfeed import codec, post
 from ipfeed.identity import Identity
+from ipfeed.ipfs import Kubo
 
-from . import posts
+from . import calls, posts
+from .calls import Call
 from .car import car_bytes, varint
-from .report import Row, p95, table
+from .cli import Walk
+from .homes import new_home, set_follows
+from .report import Row, notes, p95, percentile, table
 
 
 @pytest.mark.parametrize(("n", "encoded"), [(0, "00"), (1, "01"), (127, "7f"), (128, "8001"),
@@ -62,3 +68,59 @@ def test_p95_is_nearest_rank() -> None:
 def test_table_lists_every_case() -> None:
     out = table([Row("a case", "ms", ipfeed=1.0, baseline=2.0), Row("another", "/s", limit=3.0)])
     assert "a case" in out and "another" in out and "2.00x" in out
+
+
+def test_percentile_is_nearest_rank() -> None:
+    xs = [float(x) for x in range(1, 201)]
+    assert percentile(xs, 50) == 100.0
+    assert percentile(xs, 99) == 198.0
+    assert percentile([7.0], 99) == 7.0
+
+
+def test_round_trips_count_overlapping_calls_once() -> None:
+    # The shape of `show`: the root, then 20 posts 16 at a time (the 17th starts when one ends).
+    page = [Call("block_get", 0.0, 1.0)]
+    page += [Call("block_get", 1.0, 2.0 + i / 100) for i in range(16)]
+    page += [Call("block_get", 2.0 + i / 100, 3.0) for i in range(4)]
+    assert calls.sequential(page) == 3
+    assert calls.sequential([Call("a", 0, 1), Call("b", 0.5, 2), Call("c", 1, 3)]) == 2
+    assert calls.sequential([]) == 0
+
+
+def test_waited_counts_overlapping_time_once() -> None:
+    assert calls.waited([Call("a", 0, 2), Call("b", 1, 3), Call("c", 5, 6)]) == 4
+    assert calls.total([Call("a", 0, 2), Call("a", 1, 3), Call("b", 5, 6)], "a") == 4
+
+
+def test_recorded_puts_kubo_back_as_it_was() -> None:
+    before = dict(vars(Kubo))
+    with calls.recorded():
+        assert Kubo.block_get is not before["block_get"]
+    assert dict(vars(Kubo)) == before
+
+
+def test_cli_walk_extrapolates_per_post() -> None:
+    assert Walk(resolve_s=1.0, posts=10, posts_s=2.0).seconds_for(100) == 21.0
+
+
+def test_lower_is_better_for_latencies_round_trips_and_memory() -> None:
+    assert Row("t", "trips", ipfeed=3, baseline=21).vs_baseline == 7.0
+    assert Row("m", "MB", ipfeed=100, limit=50).vs_limit == 0.5
+    assert Row("s", "s", ipfeed=2, baseline=4).vs_baseline == 2.0
+
+
+def test_table_shows_targets_and_numbers_the_notes() -> None:
+    rows = [Row("fast", "ms", ipfeed=5.0, target="<= 20 ms", met=True),
+            Row("slow", "/s", ipfeed=10.0, target=">= 5,000/s", met=False, note="the node is slow"),
+            Row("broken", "", note="FAILED: timeout")]
+    out = table(rows)
+    assert "<= 20 ms: met" in out and ">= 5,000/s: MISSED" in out
+    assert "[1]" in out and "[2]" in out
+    assert notes(rows).splitlines() == ["[1] the node is slow", "[2] FAILED: timeout"]
+
+
+def test_set_follows_writes_what_the_service_reads(tmp_path: Path) -> None:
+    home = new_home(tmp_path / "reader")
+    names = sorted(Identity.generate().name for _ in range(3))
+    set_follows(home, names)
+    assert [f.name for f in home.service.follows()] == names

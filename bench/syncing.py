@@ -1,0 +1,189 @@
+"""Following: the first sync of a feed from another node, and the incremental sync after it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from ipfeed import sync as sync_module
+
+from . import calls, cli
+from .homes import Home, author, copy_feed, new_home, newest_root, seed_index, set_follows
+from .nodes import BenchNode
+from .posts import texts
+from .profiling import source_line
+from .report import Row, median
+
+TARGET = 5_000.0  # posts/s
+NEW_POSTS = 10  # posts an author adds before each incremental sync
+
+
+async def _timed_sync(reader: Home, name: str, want: int, *, every: bool = False
+                      ) -> tuple[float, list[calls.Call], sync_module.SyncResult]:
+    """Time one sync of the reader (all it follows if `every`, else only `name`), recording the
+    node calls; insist it brought exactly `want` new posts of `name`."""
+    with calls.recorded() as seen:
+        t0 = time.perf_counter()
+        results = await (reader.service.sync() if every else reader.service.sync([name]))
+        seconds = time.perf_counter() - t0
+    result = next(r for r in results if r.name == name)
+    if result.error or result.new_posts != want:
+        raise RuntimeError(f"sync of {name}: {result.new_posts} new posts (wanted {want}), {result.error}")
+    return seconds, seen, result
+
+
+def first_sync(a: BenchNode, b: BenchNode, work: Path, n: int, runs: int, baseline_posts: int,
+               verify: float) -> list[Row]:
+    """Node B follows a fresh n-post feed of node A and syncs (a fresh home and feed per run,
+    so every block crosses the network); the CLI walk of a feed B has not seen is the baseline."""
+    return asyncio.run(_first_sync(a, b, work, n, runs, baseline_posts, verify))
+
+
+async def _first_sync(a: BenchNode, b: BenchNode, work: Path, n: int, runs: int, baseline_posts: int,
+                      verify: float) -> list[Row]:
+    seconds: list[float] = []
+    waiting: list[float] = []
+    trips: list[int] = []
+    seen: list[calls.Call] = []
+    walks: list[cli.Walk] = []
+    fetch: list[float] = []  # Kubo's own rate for such a feed: `ipfs pin add` over bitswap
+    for r in range(runs):
+        home = await author(work / f"sync-{n}-{r}", a, n)
+        other = await author(work / f"walk-{n}-{r}", a, baseline_posts)
+        alone = await author(work / f"fetch-{n}-{r}", a, n)
+        t0 = time.perf_counter()
+        b.ipfs("pin", "add", newest_root(alone).cid)
+        fetch.append(n / (time.perf_counter() - t0))
+        reader = new_home(work / f"sync-reader-{n}-{r}", b)
+        await reader.service.follow(home.name)  # `Service.sync()` then syncs it (and B's own feed)
+        t, seen, _ = await _timed_sync(reader, home.name, n, every=True)
+        seconds.append(t)
+        waiting.append(calls.waited(seen))
+        trips.append(calls.sequential(seen))
+        walks.append(cli.walk(b, other.name, baseline_posts))
+    rate = median([n / t for t in seconds])
+    own = median([n / (t - w) for t, w in zip(seconds, waiting, strict=True)])
+    met = rate >= TARGET and rate >= verify / 5
+    name = f"sync a {n:,}-post feed from another node, verified and indexed"
+    note = ""
+    if not met:
+        note = (f"{median(waiting) / median(seconds):.0%} of the sync is waiting for node B's Kubo, "
+                f"which fetches the blocks from node A over bitswap: {median(trips):g} sequential round "
+                f"trips ({median(waiting) / median(trips) * 1000:.1f} ms each); the calls of the last "
+                f"run: {calls.summary(seen)}. ipfeed's own part (verify, index) ran at {own:,.0f}/s, "
+                f"{own / verify:.2f}x the verify limit. Kubo alone fetches such a feed at "
+                f"{median(fetch):,.0f} posts/s (the Kubo fetch row).")
+    return [
+        Row(name, "/s", ipfeed=rate, baseline=median([n / w.seconds_for(n) for w in walks]), limit=verify,
+            detail={"posts": n, "seconds": seconds, "waiting_on_node_s": waiting, "sequential_calls": trips,
+                    "baseline_posts": baseline_posts,
+                    "baseline": "CLI walk (name resolve, dag get per post) of a feed B has not seen, "
+                                "extrapolated to the same number of posts; nothing verified",
+                    "baseline_resolve_s": [w.resolve_s for w in walks],
+                    "baseline_per_post_s": [w.posts_s / w.posts for w in walks]},
+            target=">= 5,000/s and >= verify/5", met=met, note=note),
+        Row(f"{name}: ipfeed's part (time not waiting for the node)", "/s", ipfeed=own, limit=verify,
+            detail={"posts": n}),
+        Row(f"Kubo fetch of a {n:,}-post feed from another node (CLI pin add, bitswap)", "/s",
+            limit=median(fetch), detail={"posts": n, "limit_runs": fetch}),
+    ]
+
+
+def local_sync(a: BenchNode, b: BenchNode, work: Path, sizes: tuple[int, ...], runs: int,
+               verify: float) -> list[Row]:
+    """The first sync of an n-post feed whose blocks node B already holds: no network, so what
+    is left is ipfeed and Kubo's local export of the DAG."""
+    return asyncio.run(_local_sync(a, b, work, sizes, runs, verify))
+
+
+async def _local_sync(a: BenchNode, b: BenchNode, work: Path, sizes: tuple[int, ...], runs: int,
+                      verify: float) -> list[Row]:
+    seconds: dict[int, list[float]] = defaultdict(list)
+    waiting: dict[int, list[float]] = defaultdict(list)
+    seen: dict[int, list[calls.Call]] = {}
+    for r in range(runs):
+        for n in sizes:
+            home = await author(work / f"local-{n}-{r}", a, n)
+            await copy_feed(home, b, pin=False)
+            reader = new_home(work / f"local-reader-{n}-{r}", b)
+            set_follows(reader, [home.name])
+            t, seen[n], _ = await _timed_sync(reader, home.name, n)
+            seconds[n].append(t)
+            waiting[n].append(calls.waited(seen[n]))
+    rows = []
+    small, big = min(sizes), max(sizes)
+    rates = {n: median([n / t for t in seconds[n]]) for n in sizes}
+    for n in sizes:
+        note = ""
+        if n == big and big > small:
+            share = median(waiting[big]) / median(seconds[big])
+            note = (f"{rates[small]:,.0f}/s at {small:,} posts, {rates[big]:,.0f}/s at {big:,}; {share:.0%} "
+                    f"of the {big:,}-post sync is waiting for the node: {calls.summary(seen[big])}.")
+            exports = [calls.total(seen[m], "dag_export") for m in (small, big)]
+            if exports[0] > 0 and exports[1] / exports[0] > 1.5 * big / small:
+                note += (f" Kubo's dag export of the local chain ({source_line(sync_module, 'dag_export(')}) "
+                         f"took {exports[1] / exports[0]:.1f}x the time for {big / small:.0f}x the posts: "
+                         "it grows with the square of the chain's length.")
+        rows.append(Row(f"first sync of a {n:,}-post feed already on B's node (no network)", "/s",
+                        ipfeed=rates[n], limit=verify,
+                        detail={"posts": n, "seconds": seconds[n], "waiting_on_node_s": waiting[n]},
+                        note=note))
+    return rows
+
+
+def feeds_of(a: BenchNode, work: Path, sizes: tuple[int, ...], made: dict[int, Home]) -> dict[int, Home]:
+    """A published feed on node A of each size: from `made` where it has one, else new."""
+    async def make() -> dict[int, Home]:
+        return {n: made.get(n) or await author(work / f"feed-{n}", a, n) for n in sizes}
+    return asyncio.run(make())
+
+
+def incremental(b: BenchNode, work: Path, homes: dict[int, Home], runs: int) -> list[Row]:
+    """B has synced an n-post feed; its author adds 10 posts; B's next sync of it is timed."""
+    return asyncio.run(_incremental(b, work, homes, runs))
+
+
+async def _incremental(b: BenchNode, work: Path, homes: dict[int, Home], runs: int) -> list[Row]:
+    sizes = tuple(sorted(homes))
+    reader = new_home(work / "incremental-reader", b)
+    set_follows(reader, [h.name for h in homes.values()])  # followed feeds are pinned by sync
+    # B's first sync of these, done without the network: a first sync of a long feed over the
+    # network takes minutes (see first_sync); this case is about the syncs after it.
+    for home in homes.values():
+        await copy_feed(home, b, pin=True)
+        await seed_index(reader, home, b)
+    seconds: dict[int, list[float]] = defaultdict(list)
+    fetched: dict[int, list[int]] = defaultdict(list)
+    seen: dict[int, list[calls.Call]] = {}
+    for r in range(runs):
+        for n, home in homes.items():
+            home.service.save_many(texts(NEW_POSTS, f"new r{r} "))
+            await home.service.publish()
+            t, seen[n], result = await _timed_sync(reader, home.name, NEW_POSTS)
+            seconds[n].append(t * 1000)
+            fetched[n].append(result.fetched)
+    base = min(sizes)
+    rows = []
+    for n in sizes:
+        ms, ratio = median(seconds[n]), median(seconds[n]) / median(seconds[base])
+        note = ""
+        if n != base:
+            note = f"{ratio:.1f}x the {base:,}-post figure."
+            if ratio > 2:
+                slowest = max({c.name for c in seen[n]}, key=lambda k: calls.total(seen[n], k))
+                spent, there = (calls.total(seen[m], slowest) * 1000 for m in (n, base))
+                note += (f" Kubo's {slowest} took {spent:.0f} ms of the last run's {seconds[n][-1]:.0f} ms "
+                         f"({spent / n * 1000:.0f} µs per post of history; {there:.0f} ms on the "
+                         f"{base:,}-post feed). Calls: {calls.summary(seen[n])}.")
+                if slowest == "pin_update":
+                    note += (f" ipfeed moves the feed's recursive pin from the old root to the new one "
+                             f"({source_line(sync_module._pin, 'pin_update(')}); Kubo's pin update walks "
+                             "the whole old DAG, not only the difference.")
+        rows.append(Row(f"incremental sync of {NEW_POSTS} new posts, {n:,}-post feed", "ms", ipfeed=ms,
+                        detail={"posts": n, "ms": seconds[n], "blocks_fetched": fetched[n],
+                                f"vs_{base}": ratio},
+                        target="" if n == base else f"<= 2x the {base:,}-post figure",
+                        met=None if n == base else ratio <= 2, note=note))
+    return rows
