@@ -269,7 +269,9 @@ class Index:
         if not names:
             return []
         marks = ",".join("?" * len(names))
-        sql = f"SELECT {_POST_COLUMNS} FROM posts WHERE hidden = 0 AND name IN ({marks})"
+        # `+name`: walk the timeline order index and stop after `limit` rows, rather than
+        # gathering every post of these feeds through (name, seq) and sorting them all.
+        sql = f"SELECT {_POST_COLUMNS} FROM posts WHERE hidden = 0 AND +name IN ({marks})"
         args: list[Any] = list(names)
         if before:
             sort, seq, cid = _cursor(before)
