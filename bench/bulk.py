@@ -106,4 +106,4 @@ def _why(node: BenchNode, work: Path, n: int, save: list[float], publish: list[f
     svc = new_home(work / f"bulk-profile-{n}", node, n).service
     writing = hotspots(lambda: svc.save_many(texts(n, "profile ")))
     publishing = hotspots(lambda: asyncio.run(svc.publish()), 3)
-    return f"{why} cProfile of save_many, {writing}. Of publish, {publishing}"
+    return f"{why} cProfile of save_many, {writing}. Of publish, {publishing}."

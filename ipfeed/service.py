@@ -350,13 +350,13 @@ class Service:
         posts: list[Post] = []
         opened: dict[str, private.Opened] = {}
         seq, prev = prev_root.count, prev_root.head
+        by_seq: dict[int, str] = {}  # this batch's posts, for skip links (no quadratic scan)
         for d, atts, secret in batch:
             seq += 1
             target = post.skip_target(seq)
             skip = None
             if target is not None:
-                skip = next((p.cid for p in posts if p.seq == target), None) or box.post_cid(target) \
-                    or found.get(target)
+                skip = by_seq.get(target) or box.post_cid(target) or found.get(target)
                 if skip is None:
                     break  # a restored feed's old post not fetched yet: seal the rest with the node
             if secret is None:
@@ -371,6 +371,7 @@ class Service:
                 assert content is not None
                 opened[p.cid] = content
             posts.append(p)
+            by_seq[p.seq] = p.cid
             prev = p.cid
         if not posts:
             return 0
