@@ -26,14 +26,7 @@ def test_varint_matches_unsigned_varint_vectors(n: int, encoded: str) -> None:
 
 
 def _read_varint(buf: bytes, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return value, i
+    return codec.read_varint(buf, i, "test")
 
 
 def test_car_holds_header_and_every_block_with_its_cid() -> None:
