@@ -163,6 +163,8 @@ class Index:
         self.db.close()
 
     def _migrate(self, path: Path) -> None:
+        if self.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
+            return  # current: no write lock just to look (pages open the index per request)
         with self.transaction() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
@@ -184,9 +186,13 @@ class Index:
 
     def feeds(self, names: Sequence[str] | None = None) -> list[FeedState]:
         """All known feeds (or the named ones that are known)."""
-        rows = self.db.execute(f"SELECT {_FEED_COLUMNS} FROM feeds ORDER BY name").fetchall()
-        states = [_feed(r) for r in rows]
-        return states if names is None else [s for s in states if s.name in names]
+        if names is None:
+            rows = self.db.execute(f"SELECT {_FEED_COLUMNS} FROM feeds ORDER BY name")
+        else:
+            rows = self.db.execute(f"SELECT {_FEED_COLUMNS} FROM feeds WHERE name IN "
+                                   "(SELECT value FROM json_each(?)) ORDER BY name",
+                                   (json.dumps(list(names)),))
+        return [_feed(r) for r in rows]
 
     def ensure_feed(self, name: str) -> None:
         """Make a row for a feed that has not been synced yet."""

@@ -77,6 +77,8 @@ class Outbox:
         self.db.close()
 
     def _migrate(self) -> None:
+        if self.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return  # current: no write lock just to look
         with self.transaction():
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:

@@ -97,6 +97,7 @@ class Service:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._follows: tuple[str, tuple[Follow, ...]] | None = None  # (list CID, parsed): pages ask a lot
 
     # -- identity ---------------------------------------------------------------------
     def identity(self) -> Identity:
@@ -571,10 +572,15 @@ class Service:
             root = _latest_root(box)
             if root is None or root.follows is None:
                 return ()
+            cached = self._follows
+            if cached is not None and cached[0] == root.follows:
+                return cached[1]
             block = box.block(root.follows)
         if block is None:
             raise IpfeedError(f"the follow list {root.follows} is missing from the outbox")
-        return feed.parse_follows(block, root.follows)
+        follows = feed.parse_follows(block, root.follows)
+        self._follows = (root.follows, follows)
+        return follows
 
     async def follow(self, name: str, alias: str = "") -> PublishResult:
         """Add a feed to the signed follow list and publish it."""
@@ -675,6 +681,11 @@ class Service:
         """What the index knows of one feed."""
         with self._index() as index:
             return index.feed(identity.normalize_name(name))
+
+    def feed_states(self, names: Sequence[str]) -> dict[str, FeedState]:
+        """What the index knows of several feeds (canonical names; unknown ones left out)."""
+        with self._index() as index:
+            return {st.name: st for st in index.feeds(names)}
 
     def feed_posts(self, name: str, limit: int = 20, before: str | None = None) -> list[IndexedPost]:
         """One feed's indexed posts, newest first."""

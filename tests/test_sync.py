@@ -282,6 +282,21 @@ def test_future_dated_post_sorts_when_seen_and_is_marked(tmp_path: Any) -> None:
         index.close()
 
 
+def test_index_looks_up_only_the_named_feeds(tmp_path: Any) -> None:
+    from ipfeed.identity import Identity
+    from ipfeed.index import Index
+
+    a, b = Identity.from_seed(bytes(32)), Identity.from_seed(bytes([1]) * 32)
+    index = Index(tmp_path / "index.sqlite")
+    try:
+        for me in (a, b):
+            index.ensure_feed(me.name)
+        assert [s.name for s in index.feeds([a.name, Identity.generate().name])] == [a.name]
+        assert index.feeds([]) == [] and len(index.feeds()) == 2
+    finally:
+        index.close()
+
+
 def test_a_home_server_hears_a_new_post_at_once_by_push(alice: User, bob: User) -> None:
     """Bob's home server polls only hourly here: the post can only arrive by Alice's push."""
     import asyncio

@@ -155,6 +155,8 @@ def test_feed_page_fetches_an_unfollowed_name_then_follow_and_unfollow(client: F
     post(client, f"/follow/{name}", {"alias": "bobby"})
     assert [f.name for f in alice.service.follows()] == [name]
     assert ">Unfollow<" in get(client, f"/feed/{name}")
+    timeline = get(client, "/")  # the author's verified display name, escaped, beside the post
+    assert "bob&#39;s first" in timeline and "Bob &lt;script&gt;" in timeline
     assert "bobby" in get(client, "/following")
     post(client, f"/unfollow/{name}", {})
     assert alice.service.follows() == ()

@@ -74,11 +74,8 @@ def _pending() -> int:
 
 def _names(posts: list[IndexedPost]) -> dict[str, str]:
     """Display names of the authors on a page, from their verified profiles."""
-    out = {}
-    for name in {p.name for p in posts}:
-        st = svc().feed_state(name)
-        out[name] = (st.profile.get("name") if st else "") or ""
-    return out
+    states = svc().feed_states(sorted({p.name for p in posts}))
+    return {p.name: (st.profile.get("name") if (st := states.get(p.name)) else "") or "" for p in posts}
 
 
 @bp.get("/")
