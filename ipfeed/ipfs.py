@@ -24,6 +24,7 @@ from . import codec
 from .errors import InvalidBlock, NodeFailed, NodeTimeout, NodeUnavailable, NotFound
 
 Params = Sequence[tuple[str, str]]
+PIN_BATCH = 500  # CIDs per pin/add call: ~30 KB of URL, far below Kubo's header limit
 
 
 class Kubo:
@@ -152,10 +153,13 @@ class Kubo:
         """The bytes of a UnixFS file, refusing more than `max_bytes`."""
         return await self._call("cat", [("arg", cid)], max_bytes=max_bytes, timeout=timeout)
 
-    async def pin_add(self, cid: str, timeout: float | None = None, *, recursive: bool = True) -> None:
-        """Pin a DAG recursively, or one block directly."""
-        await self._json("pin/add", [("arg", cid), ("recursive", str(recursive).lower())],
-                         timeout=timeout)
+    async def pin_add(self, cids: str | Sequence[str], timeout: float | None = None, *,
+                      recursive: bool = True) -> None:
+        """Pin DAGs recursively, or blocks directly: one call per PIN_BATCH CIDs."""
+        todo = [cids] if isinstance(cids, str) else list(cids)
+        for i in range(0, len(todo), PIN_BATCH):
+            await self._json("pin/add", [*(("arg", c) for c in todo[i:i + PIN_BATCH]),
+                                         ("recursive", str(recursive).lower())], timeout=timeout)
 
     async def pin_rm(self, cid: str) -> None:
         """Remove a pin (recursive or direct); no walk of the DAG."""

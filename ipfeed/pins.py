@@ -30,15 +30,13 @@ async def advance(kubo: Kubo, previous: str | None, root: Root, new_posts: Seque
         if previous is not None and await kubo.pinned(previous, "direct"):
             await kubo.pin_rm(previous)
         return
-    for p in new_posts:
-        await kubo.pin_add(p.cid, timeout, recursive=False)
-        for file in [*(a.cid for a in p.attachments), *p.files]:
-            await kubo.pin_add(file, timeout)
-    if root.follows:
-        await kubo.pin_add(root.follows, timeout, recursive=False)
+    files = [f for p in new_posts for f in (*(a.cid for a in p.attachments), *p.files)]
     if root.profile.avatar:
-        await kubo.pin_add(root.profile.avatar, timeout)
-    await kubo.pin_add(root.cid, timeout, recursive=False)
+        files.append(root.profile.avatar)
+    await kubo.pin_add([p.cid for p in new_posts] + ([root.follows] if root.follows else []), timeout,
+                       recursive=False)
+    await kubo.pin_add(files, timeout)
+    await kubo.pin_add(root.cid, timeout, recursive=False)  # last: the root pinned = all of it pinned
     assert previous is not None
     if await kubo.pinned(previous, "direct"):
         await kubo.pin_rm(previous)  # the first, recursive root stays: it holds the history

@@ -117,13 +117,15 @@ def build(identity: Identity, *, seq: int, prev: str | None, created: int, text:
         obj["sig"] = identity.sign(codec.encode(obj))
         block = codec.encode(obj)
         # The one validator, minus re-verifying the signature libsodium just made.
-        return parse(block, _verify=False)
+        return parse(block, signed_here=True)
     except (InvalidPost, InvalidBlock) as e:
         raise InvalidInput(str(e).replace("post: ", "cannot post: ", 1)) from e
 
 
-def parse(block: bytes, cid: str | None = None, *, _verify: bool = True) -> Post:
-    """Decode and fully verify one post block (format, limits, signature, CID if given)."""
+def parse(block: bytes, cid: str | None = None, *, signed_here: bool = False) -> Post:
+    """Decode and fully verify one post block (format, limits, signature, CID if given);
+    `signed_here` skips the signature check, for blocks this process signed or read back from
+    the user's own outbox (never for a block from elsewhere)."""
     computed = codec.cid_of(block)
     what = f"post {cid or computed}"
     if cid is not None and cid != computed:
@@ -150,7 +152,7 @@ def parse(block: bytes, cid: str | None = None, *, _verify: bool = True) -> Post
     if not text and not attachments and box is None:
         raise f.fail("text is empty and there are no attachments")
     unsigned = {k: v for k, v in obj.items() if k != "sig"}
-    if _verify and not verify(author, codec.encode(unsigned), sig):
+    if not signed_here and not verify(author, codec.encode(unsigned), sig):
         raise f.fail("signature does not verify with the author's key")
     return Post(computed, block, author, seq, prev, created, text, reply_to, attachments, box, files,
                 skip)

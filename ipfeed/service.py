@@ -410,7 +410,7 @@ class Service:
         crashpoint("stored", self.settings.home)
         pinned = box.get(pinned_key)
         if pinned != root.cid:
-            news = [post.parse(b) for _, b in pending]
+            news = [post.parse(b, signed_here=True) for _, b in pending]
             await pins.advance(kubo, pinned, root, news, self.settings.sync_timeout)
             box.set(pinned_key, root.cid)
         box.set(covered_key, str(root.count))
