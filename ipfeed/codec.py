@@ -9,6 +9,7 @@ parsed with multiformats where a person typed them.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from typing import Any
 
@@ -64,6 +65,7 @@ def cid_bytes_of(data: bytes) -> bytes:
     return PREFIX_DAG_CBOR + hashlib.sha256(data).digest()
 
 
+@functools.lru_cache(maxsize=1024)  # base64's base32 is pure Python; a new post's CID recurs at once
 def cid_str(cid_bytes: bytes) -> str:
     """The canonical text form of a binary CID: multibase base32, lower case."""
     return "b" + base64.b32encode(cid_bytes).decode("ascii").lower().rstrip("=")
@@ -84,6 +86,7 @@ def link(cid: str) -> Link:
     return Link(cid_to_bytes(cid))
 
 
+@functools.lru_cache(maxsize=1024)
 def cid_to_bytes(cid: str) -> bytes:
     """Binary form of a base32 CIDv1 (the form ipfeed writes)."""
     if not cid.startswith("b"):
