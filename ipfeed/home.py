@@ -18,18 +18,21 @@ REPUT_EVERY = 3600.0  # seconds: DHT nodes drop records after 48 h unless they a
 async def serve_forever(service: Service, interval: float, rounds: int = 0,
                         log: Callable[[str], None] = print) -> None:
     """Sync every `interval` seconds (±20 % jitter), at once when a followed feed announces a
-    new record (push), and re-put follows' records hourly; `rounds` > 0 stops after N rounds."""
+    new record (push), re-put follows' records hourly, and serve the feeds held here to peers
+    in bulk (ipfeed.bulk); `rounds` > 0 stops after N rounds."""
     def heard(r: SyncResult) -> None:
         if r.new_posts:
             log(f"push {r.name}: {r.new_posts} new posts")
 
-    listener = asyncio.create_task(service.listen(heard))
+    helpers = [asyncio.create_task(service.listen(heard)), asyncio.create_task(service.share())]
     try:
         await _rounds(service, interval, rounds, log)
     finally:
-        listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
+        for task in helpers:
+            task.cancel()
+        for task in helpers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def _rounds(service: Service, interval: float, rounds: int, log: Callable[[str], None]) -> None:

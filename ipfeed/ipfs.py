@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import io
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
@@ -24,6 +26,7 @@ from . import codec
 from .errors import InvalidBlock, NodeFailed, NodeTimeout, NodeUnavailable, NotFound
 
 Params = Sequence[tuple[str, str]]
+ROUTING_SETTLE = 3.0  # seconds a quick "not found" from the DHT is asked again (see name_get)
 PIN_BATCH = 500  # CIDs per pin/add call: ~30 KB of URL, far below Kubo's header limit
 
 
@@ -109,6 +112,50 @@ class Kubo:
         """Set one config value (JSON)."""
         await self._json("config", [("arg", key), ("arg", json.dumps(value)), ("json", "true")])
 
+    # -- libp2p streams (Experimental.Libp2pStreamMounting) -----------------------------
+    async def peers_speaking(self, protocol: str) -> list[str]:
+        """IDs of the connected peers whose identify lists `protocol`, or may speak it: Kubo's
+        stream mounting (`ipfs p2p listen`) announces one handler for all of `/x/`."""
+        res = await self._json("swarm/peers", [("identify", "true")])
+        names = {protocol, "/x/"} if protocol.startswith("/x/") else {protocol}
+        return [p["Peer"] for p in res.get("Peers") or []
+                if names & set((p.get("Identify") or {}).get("Protocols") or [])]
+
+    @asynccontextmanager
+    async def p2p_foreground(self, command: str, args: Sequence[str]
+                             ) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+        """Hold `p2p listen` or `p2p forward` open for the block's duration: Kubo removes the
+        listener or forwarder when the request ends (also if ipfeed dies). Yields a function
+        whose result is awaitable until the node ends it (a restart, `ipfs p2p close`)."""
+        assert self._client is not None, "use `async with Kubo(...)`"
+        path = f"p2p/{command}"
+        try:
+            resp = await self._client.session.post(
+                self._client.api_endpoint(path), params=[*(("arg", a) for a in args), ("foreground", "true")],
+                timeout=aiohttp.ClientTimeout(total=None, sock_read=None))
+        except (aiohttp.ClientError, OSError) as e:
+            raise NodeUnavailable(f"{path}: no answer from the node ({e.__class__.__name__})") from e
+        try:
+            async with asyncio.timeout(self.timeout):
+                if resp.status != 200:
+                    raise _api_error(path, resp.status, await _read(resp, 4096))
+                first = await resp.content.readline()
+            if b'"active"' not in first:
+                raise NodeFailed(f"{path}: unexpected answer {first[:200]!r}")
+        except TimeoutError as e:
+            resp.close()
+            raise NodeTimeout(f"the node did not start {path} within {self.timeout:g}s") from e
+        except BaseException:
+            resp.close()
+            raise
+        async def ended() -> None:
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                await resp.content.read()
+        try:
+            yield ended
+        finally:
+            resp.close()
+
     # -- blocks -----------------------------------------------------------------------
     async def block_put(self, block: bytes) -> str:
         """Store exact dag-cbor bytes; check the node's CID is the one computed locally."""
@@ -119,10 +166,13 @@ class Kubo:
             raise NodeFailed(f"the node stored a block as {res.get('Key')}, expected {want}")
         return want
 
-    async def block_get(self, cid: str, max_bytes: int, timeout: float | None = None) -> bytes:
-        """Fetch a block (from the network if needed) and check its bytes against its CID."""
+    async def block_get(self, cid: str, max_bytes: int, timeout: float | None = None, *,
+                        offline: bool = False) -> bytes:
+        """Fetch a block (from the network if needed, unless `offline`) and check its bytes
+        against its CID."""
         try:
-            data = await self._call("block/get", [("arg", cid)], max_bytes=max_bytes, timeout=timeout)
+            data = await self._call("block/get", [("arg", cid), ("offline", str(offline).lower())],
+                                    max_bytes=max_bytes, timeout=timeout)
         except NodeTimeout as e:
             raise NotFound(f"block {cid} could not be fetched in time") from e
         raw = codec.cid_to_bytes(cid)
@@ -130,10 +180,11 @@ class Kubo:
             raise InvalidBlock(f"block {cid}: the bytes received do not match the CID")
         return data
 
-    async def refs(self, cid: str, timeout: float | None = None) -> list[str]:
-        """Every CID under `cid`, each once (fetching what is missing)."""
-        body = await self._call("refs", [("arg", cid), ("recursive", "true"), ("unique", "true")],
-                                timeout=timeout)
+    async def refs(self, cid: str, timeout: float | None = None, *, offline: bool = False) -> list[str]:
+        """Every CID under `cid`, each once (fetching what is missing, unless `offline`: then
+        a missing block is an error)."""
+        body = await self._call("refs", [("arg", cid), ("recursive", "true"), ("unique", "true"),
+                                         ("offline", str(offline).lower())], timeout=timeout)
         out = []
         for line in body.splitlines():
             try:
@@ -198,11 +249,22 @@ class Kubo:
         return str(res["Name"])
 
     async def name_get(self, name: str, timeout: float) -> bytes:
-        """The best signed IPNS record the routing system has for a name (raw protobuf)."""
-        try:
-            return await self._call("name/get", [("arg", name)], timeout=timeout, max_bytes=10 * 1024)
-        except (NodeFailed, NodeTimeout) as e:
-            raise NotFound(f"cannot resolve {name}: {e}") from e
+        """The best signed IPNS record the routing system has for a name (raw protobuf). A
+        quick "not found" is asked again for ROUTING_SETTLE seconds: a node that has just
+        connected to the peer holding the record has not put it in its DHT table yet."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        settled = loop.time() + min(timeout, ROUTING_SETTLE)
+        while True:
+            try:
+                return await self._call("name/get", [("arg", name)], timeout=max(deadline - loop.time(), 0.1),
+                                        max_bytes=10 * 1024)
+            except NodeFailed as e:
+                if "not found" not in str(e) or loop.time() + 0.25 >= settled:
+                    raise NotFound(f"cannot resolve {name}: {e}") from e
+            except NodeTimeout as e:
+                raise NotFound(f"cannot resolve {name}: {e}") from e
+            await asyncio.sleep(0.25)
 
     async def name_put(self, name: str, record: bytes, timeout: float | None = None) -> None:
         """Store someone's signed IPNS record in the routing system again, unchanged."""

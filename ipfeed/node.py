@@ -62,6 +62,12 @@ def _ipfs(settings: Settings, *args: str, timeout: float = 60) -> str:
     return out.stdout
 
 
+FEATURES = {  # Kubo settings ipfeed relies on, in every managed repo
+    "Pubsub.Enabled": True,  # home servers hear new posts at once (ipfeed.push)
+    "Experimental.Libp2pStreamMounting": True,  # home servers stream whole feeds (ipfeed.bulk)
+}
+
+
 def init_repo(settings: Settings) -> bool:
     """Create the managed repo if it does not exist, API and gateway on loopback only."""
     if (settings.node_dir / "config").exists():
@@ -76,17 +82,23 @@ def init_repo(settings: Settings) -> bool:
         ("Addresses.Gateway", "/ip4/127.0.0.1/tcp/0"),
         ("Addresses.Swarm", list(settings.swarm)),
         ("Ipns.RecordLifetime", settings.ipns_lifetime),
-        ("Pubsub.Enabled", True),  # home servers hear new posts at once (ipfeed's push)
+        *FEATURES.items(),
     ]:
         _ipfs(settings, "config", "--json", key, json.dumps(value))
     return True
 
 
-def _config_value(settings: Settings, key: str) -> str:
+def _enable_features(settings: Settings) -> None:
+    """Turn on what ipfeed needs in a repo made by an older ipfeed (read from the config file;
+    only what is missing costs an `ipfs config` call)."""
     try:
-        return _ipfs(settings, "config", key).strip()
-    except NodeFailed:
-        return ""
+        config = json.loads((settings.node_dir / "config").read_text())
+    except (OSError, ValueError) as e:
+        raise NodeFailed(f"cannot read {settings.node_dir / 'config'}: {e}") from e
+    for key, value in FEATURES.items():
+        section, _, field_name = key.partition(".")
+        if (config.get(section) or {}).get(field_name) != value:
+            _ipfs(settings, "config", "--json", key, json.dumps(value))
 
 
 @dataclass(frozen=True)
@@ -176,8 +188,8 @@ def start(settings: Settings) -> NodeStatus:
         current = status(settings)
         if current.running:
             return current
-        if not init_repo(settings) and _config_value(settings, "Pubsub.Enabled") != "true":
-            _ipfs(settings, "config", "--json", "Pubsub.Enabled", "true")  # repos made before push
+        if not init_repo(settings):
+            _enable_features(settings)
         (settings.node_dir / "api").unlink(missing_ok=True)  # left by a killed daemon
         pid = _spawn([find_ipfs(settings), "daemon"], _env(settings), settings.home / "node.log")
         _pid_path(settings).write_text(f"{pid}\n")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import archive, backup, codec, feed, identity, node, pins, post, private, push, sync
+from . import archive, backup, bulk, codec, feed, identity, node, pins, post, private, push, sync
 from .car import car_bytes, read_car, varint
 from .config import Settings
 from .errors import (
@@ -657,6 +657,31 @@ class Service:
             except Exception:
                 pass
             await asyncio.sleep(2)
+
+    async def share(self, ready: Callable[[], None] | None = None) -> None:
+        """Offer the feeds this home holds (its own and those it synced) to peers as one
+        stream each (ipfeed.bulk); runs until cancelled, coming back after a node restart."""
+        while True:
+            with contextlib.suppress(IpfeedError, OSError):  # the node is away: try again
+                async with self._kubo() as kubo:
+                    await bulk.serve(kubo, self._held, ready)
+            await asyncio.sleep(2)
+
+    async def _held(self, kubo: Kubo, name: str) -> bulk.Held | None:
+        """A feed this home can stream: its own from the outbox (every block of it is there),
+        another it synced from the node."""
+        if name == self.identity().name:
+            with self._outbox() as box:
+                root = _latest_root(box)
+                if root is None:
+                    return None
+                follows = box.block(root.follows) if root.follows else None
+                posts = [b for _, b in box.post_blocks(0)]
+            return root.cid, bulk.listed([root.block, *([follows] if follows else []), *posts])
+        state = self.feed_state(name)
+        if state is None or state.root_cid is None:
+            return None
+        return state.root_cid, bulk.node_blocks(kubo, state.root_cid)
 
     async def republish(self) -> int:
         """Re-put the newest verified IPNS records of followed feeds."""

@@ -10,11 +10,13 @@ feed is flagged, and nothing of the new branch is indexed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from . import codec, feed, pins, post
+from . import bulk, codec, feed, pins, post
+from .car import car_bytes
 from .config import Settings
 from .errors import ChainError, InvalidObject, IpfeedError, NotFound
 from .faults import crashpoint
@@ -26,6 +28,7 @@ from .post import Post
 from .private import Opened, open_box
 
 Progress = Callable[[str, int, int], None]  # name, posts done, posts to do
+BULK_MIN = 256  # new posts from which a first sync asks peers for the whole feed in one stream
 
 
 class Rollback(InvalidObject):
@@ -45,15 +48,37 @@ class SyncResult:
     fetched: int = 0  # blocks read from the node for this sync
     root: str | None = None
     error: str | None = None
+    streamed: int = 0  # blocks taken from a peer's bulk stream instead (ipfeed.bulk)
 
 
 @dataclass
 class _Fetcher:
     kubo: Kubo
     settings: Settings
-    fetched: int = 0
+    fetched: int = 0  # blocks read from the node
+    streamed: dict[str, bytes] = field(default_factory=dict)  # CID-checked blocks from a peer
+    parsed: dict[str, Post] = field(default_factory=dict)  # those of them that are valid posts
+    used: int = 0  # blocks this sync took from the stream
+
+    async def ask_peers(self, name: str, root: feed.Root) -> None:
+        """Take the feed from a peer's stream (ipfeed.bulk) if one has it: the node stores its
+        blocks (as it stores what bitswap brings, before ipfeed checks them) while a thread
+        parses and verifies the posts among them."""
+        limit = _stream_limit(root, self.settings)
+        self.streamed = blocks = await bulk.fetch(self.kubo, name, limit, self.settings.sync_timeout / 2)
+        if not blocks:
+            return
+        storing = asyncio.ensure_future(self.kubo.dag_import(
+            car_bytes([codec.cid_to_bytes(root.cid)], blocks.values()), timeout=self.settings.sync_timeout))
+        try:
+            self.parsed = await asyncio.to_thread(_parse_posts, blocks)
+        finally:
+            await storing
 
     async def block(self, cid: str, limit: int) -> bytes:
+        if (block := self.streamed.get(cid)) is not None and len(block) <= limit:
+            self.used += 1
+            return block
         self.fetched += 1
         return await self.kubo.block_get(cid, limit, timeout=self.settings.timeout)
 
@@ -61,9 +86,22 @@ class _Fetcher:
         sem = asyncio.Semaphore(self.settings.fetch_concurrency)
 
         async def one(cid: str) -> Post:
+            if (p := self.parsed.get(cid)) is not None:
+                self.used += 1
+                return p
             async with sem:
                 return post.parse(await self.block(cid, post.MAX_POST_BYTES), cid)
         return list(await asyncio.gather(*(one(c) for c in cids)))
+
+
+def _parse_posts(blocks: dict[str, bytes]) -> dict[str, Post]:
+    """The blocks that are valid posts, parsed and signature-checked (the chain rules come
+    later, in the walk that asks for them); the others are left for that walk to reject."""
+    out = {}
+    for cid, block in blocks.items():
+        with contextlib.suppress(InvalidObject):
+            out[cid] = post.parse(block, cid)
+    return out
 
 
 async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now: int, *,
@@ -100,6 +138,8 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
     if new <= len(root.recent):
         posts = await f.posts(list(root.recent[:new]))
     else:
+        if new >= BULK_MIN and 2 * new >= root.count:  # most of the feed is new: ask for all of it
+            await f.ask_peers(name, root)
         posts = await _bulk(f, root, old_count, settings, lambda done: progress and progress(name, done, new))
     feed.check_page(root, posts)
     if known and old_count:
@@ -123,7 +163,13 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
     state = index.feed(name)
     assert state is not None
     await _pin(kubo, index, state, root, posts, pin, settings)
-    return SyncResult(name, added, f.fetched, root.cid)
+    return SyncResult(name, added, f.fetched, root.cid, streamed=f.used)
+
+
+def _stream_limit(root: feed.Root, settings: Settings) -> int:
+    """The most bytes a peer's stream of this feed may take: every post at its size limit."""
+    return min(settings.max_export_bytes,
+               (root.count + 1) * post.MAX_POST_BYTES + feed.MAX_FOLLOWS_BYTES + feed.MAX_ROOT_BYTES)
 
 
 def open_all(me: Identity | None, posts: list[Post]) -> dict[str, Opened]:
