@@ -42,7 +42,7 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check ipfeed web tests bench
-	$(VENV)/bin/mypy ipfeed web
+	$(VENV)/bin/mypy ipfeed web bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

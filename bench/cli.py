@@ -78,7 +78,7 @@ def walk(node: BenchNode, name: str, count: int) -> Walk:
     root = json.loads(node.ipfs("dag", "get", resolve(node, name)))
     cid: str | None = root["recent"][0]["/"]
     t1 = time.perf_counter()
-    seqs = []
+    seqs: list[int] = []
     for _ in range(count):
         if cid is None:
             raise RuntimeError(f"the CLI walk of {name} ran out of posts after {len(seqs)}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import cProfile
-import inspect
 import pstats
 import re
 from collections.abc import Callable
@@ -39,15 +38,3 @@ def hotspots(fn: Callable[[], object], count: int = 4, project: tuple[str, ...] 
                   key=lambda kv: kv[1][3], reverse=True)[1:count + 1]  # [0] is the entry point
     return (f"own time: {', '.join(f'{_where(k)} {v[2] / whole:.0%}' for k, v in own)}; "
             f"inside ipfeed: {', '.join(f'{_where(k)} {v[3] / whole:.0%}' for k, v in ours)}")
-
-
-def source_line(obj: object, needle: str) -> str:
-    """`path:line` of the first line of a function's source that contains `needle` (found at
-    run time, so notes stay right while ipfeed's code moves)."""
-    lines, first = inspect.getsourcelines(obj)  # type: ignore[arg-type]
-    path = Path(inspect.getsourcefile(obj) or "?")  # type: ignore[arg-type]
-    where = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
-    for i, line in enumerate(lines):
-        if needle in line:
-            return f"{where}:{first + i}"
-    return f"{where}:{first}"

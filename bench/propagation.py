@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -62,11 +63,12 @@ async def _propagation(a: BenchNode, b: BenchNode, work: Path, runs: int, per_ru
             cid = (await alice.service.post(text)).cid
             assert cid is not None
             t0 = time.perf_counter()
-            polls.append(await _until(lambda cid=cid: _shows(bob, alice, cid), f"post {cid} on Bob's node"))
+            shows = functools.partial(_shows, bob, alice, cid)
+            polls.append(await _until(shows, f"post {cid} on Bob's node"))
             ours[-1].append((time.perf_counter() - t0) * 1000)
             cid = shell.post(text)
             t0 = time.perf_counter()
-            await _until(lambda cid=cid: _resolves(b, peer, cid), f"CLI post {cid} on node B")
+            await _until(functools.partial(_resolves, b, peer, cid), f"CLI post {cid} on node B")
             theirs[-1].append((time.perf_counter() - t0) * 1000)
     pushed = await _pushed(alice, bob, runs, per_run)
     flat_push = [x for run in pushed for x in run]
@@ -110,7 +112,8 @@ async def _pushed(alice: Home, bob: Home, runs: int, per_run: int) -> list[list[
         for i in range(int(DEADLINE)):
             cid = (await alice.service.post(f"push warm-up {i}")).cid
             try:
-                await asyncio.wait_for(_until(lambda cid=cid: _indexed(bob, cid), "warm-up", PUSH_CHECK), 1.0)
+                indexed = functools.partial(_indexed, bob, cid)
+                await asyncio.wait_for(_until(indexed, "warm-up", PUSH_CHECK), 1.0)
                 break
             except TimeoutError:
                 continue
@@ -122,7 +125,7 @@ async def _pushed(alice: Home, bob: Home, runs: int, per_run: int) -> list[list[
             for text in texts(per_run, f"push r{r} "):
                 t0 = time.perf_counter()
                 cid = (await alice.service.post(text)).cid
-                await _until(lambda cid=cid: _indexed(bob, cid), f"pushed post {cid} on Bob's node",
+                await _until(functools.partial(_indexed, bob, cid), f"pushed post {cid} on Bob's node",
                              PUSH_CHECK)
                 out[-1].append((time.perf_counter() - t0) * 1000)
         return out

@@ -395,7 +395,7 @@ def serve(c: Context, host: str, port: int, pin: bool) -> None:
     """Run the web UI (and the node) on http://127.0.0.1:PORT."""
     from werkzeug.serving import make_server
 
-    from .web import create_app  # type: ignore[import-not-found]  # web/, installed as ipfeed.web
+    from .web import create_app  # web/, installed as ipfeed.web
 
     if not c.settings.api:
         node.start(c.settings)
