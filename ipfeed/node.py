@@ -134,7 +134,20 @@ def _read_pid(settings: Settings) -> int | None:
         pid = int(_pid_path(settings).read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    return pid if _alive(pid) else None
+    return pid if _alive(pid) and _is_our_daemon(pid, settings) else None
+
+
+def _is_our_daemon(pid: int, settings: Settings) -> bool:
+    """Whether `pid` is this home's `ipfs daemon`, not a process that got a stale pid file's
+    number after a reboot (stopping that one would kill a stranger). Without /proc: trusted."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()
+    except PermissionError:
+        return False  # another user's process
+    return argv[1:2] == [b"daemon"] and f"IPFS_PATH={settings.node_dir}".encode() in env
 
 
 def managed_api(settings: Settings) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -87,3 +88,20 @@ def test_addrs_connect_and_persistent_peering(alice: User, bob: User) -> None:
 def test_connect_needs_a_peer_id(alice: User) -> None:
     r = alice.cli("node", "connect", "/ip4/127.0.0.1/tcp/1")
     assert r.exit_code == 1 and "no /p2p/PEERID" in r.output
+
+
+def test_a_stale_pid_file_never_names_another_process(tmp_path: Path) -> None:
+    """After a reboot the pid in node.pid may belong to anything: status must not call it the
+    node, and stop must not kill it."""
+    from ipfeed.config import Settings
+
+    settings = Settings.from_env({}).with_(home=tmp_path)
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        (tmp_path / "node.pid").write_text(f"{stranger.pid}\n")
+        assert not node.status(settings).running
+        assert node.stop(settings, timeout=1) is False
+        assert stranger.poll() is None  # still alive
+    finally:
+        stranger.kill()
+        stranger.wait(5)
