@@ -186,6 +186,37 @@ def _print_feed(view: FeedView) -> None:
             click.echo(f"  [attachment] {_safe(a['name'])} ({a['type']}, {a['size']} bytes) {a['cid']}")
 
 
+# -- drafts -----------------------------------------------------------------------------
+@cli.group(cls=_Group, invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def drafts(ctx: click.Context, as_json: bool) -> None:
+    """Your posts that are saved but not signed yet (the next `publish` signs them)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    found = ctx.find_object(Context)
+    assert found is not None
+    waiting = found.service.drafts()
+    if as_json:
+        click.echo(json.dumps([{"id": d.id, "created": d.created, "text": d.text, "reply_to": d.reply_to,
+                                "attachments": [a["name"] for a in d.attachments], "to": d.recipients}
+                               for d in waiting], indent=2, ensure_ascii=False))
+        return
+    for d in waiting:
+        extra = f"  [{len(d.attachments)} attachments]" if d.attachments else ""
+        click.echo(f"{d.id}  {format_ms(d.created)}  {_safe(d.text[:60])}{extra}")
+
+
+@drafts.command("drop")
+@click.argument("draft_id", type=int)
+@pass_ctx
+def drafts_drop(c: Context, draft_id: int) -> None:
+    """Give up draft DRAFT_ID (e.g. its attachment cannot be read); its text is printed."""
+    d = c.service.drop_draft(draft_id)
+    click.echo(f"dropped draft {d.id}; its text was:")
+    click.echo(_safe(d.text))
+
+
 # -- keys -------------------------------------------------------------------------------
 @cli.group(cls=_Group)
 def key() -> None:

@@ -122,6 +122,16 @@ class Outbox:
                                "ORDER BY id")
         return [Draft(i, c, t, r, json.loads(a), json.loads(to)) for i, c, t, r, a, to in rows]
 
+    def drop_draft(self, draft_id: int) -> Draft | None:
+        """Forget a draft that was never signed, and its staged files; None if there is none."""
+        draft = next((d for d in self.drafts() if d.id == draft_id), None)
+        if draft is not None:
+            with self.transaction() as db:
+                db.execute("DELETE FROM drafts WHERE id = ?", (draft_id,))
+            for a in draft.attachments:
+                Path(a["path"]).unlink(missing_ok=True)
+        return draft
+
     def seal(self, posts: list[tuple[int, int, str, bytes]],
              root_seq: int, root_cid: str, root_block: bytes) -> None:
         """Atomically turn drafts into signed posts, (draft id, seq, CID, block) each, and

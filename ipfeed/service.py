@@ -233,6 +233,20 @@ class Service:
         assert sealed is not None
         return PostResult(sealed[0], sealed[1], True, saved.draft_id)
 
+    def drafts(self) -> list[Draft]:
+        """The user's posts that are saved but not signed yet, oldest first."""
+        with self._outbox() as box:
+            return box.drafts()
+
+    def drop_draft(self, draft_id: int) -> Draft:
+        """Give up a post that was never signed (one that cannot be published blocks those
+        after it); under the feed lock, so no publish is signing it meanwhile."""
+        with self._outbox() as box, feed_lock(self.settings.home, self.settings.lock_timeout):
+            draft = box.drop_draft(draft_id)
+        if draft is None:
+            raise InvalidInput(f"there is no unsigned draft {draft_id} (see `ipfeed drafts`)")
+        return draft
+
     def pending(self) -> int:
         """How many of the user's posts wait for the node (drafts) or for publishing."""
         with self._outbox() as box:
@@ -277,13 +291,17 @@ class Service:
                     await self._adopt_head(kubo, me, box)
                 for d in box.drafts():
                     found = await _skip_targets(kubo, box, me)
-                    if d.recipients and d.attachments:
-                        parts = await _add_private_attachments(kubo, d)
-                    elif d.recipients:
-                        parts = _PrivateParts(os.urandom(32), [], ())
-                    else:
-                        parts = None
-                    atts = await _add_attachments(kubo, d) if parts is None else ()
+                    try:
+                        if d.recipients and d.attachments:
+                            parts = await _add_private_attachments(kubo, d)
+                        elif d.recipients:
+                            parts = _PrivateParts(os.urandom(32), [], ())
+                        else:
+                            parts = None
+                        atts = await _add_attachments(kubo, d) if parts is None else ()
+                    except InvalidInput as e:
+                        raise InvalidInput(f"draft {d.id} cannot be published: {e}; it holds back the "
+                                           f"posts after it (`ipfeed drafts drop {d.id}` gives it up)") from e
                     sealed += self._seal(me, box, [(d, atts, parts)], found)
                 root = _latest_root(box)
                 if root is None:

@@ -56,6 +56,28 @@ def test_next_post_sends_what_is_pending(alice: User) -> None:
     assert texts == ["next one", "pending one"]
 
 
+def test_a_draft_that_cannot_be_published_is_named_and_can_be_dropped(alice: User, tmp_path: Path) -> None:
+    image = tmp_path / "photo.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"x" * 100)
+    alice.stop()  # saved, not published: the attachment waits in the outbox's staging folder
+    assert alice.cli("post", "with a photo", "--attach", str(image)).exit_code == 1
+    assert alice.cli("post", "after it").exit_code == 1
+    [first, second] = alice.service.drafts()
+    Path(first.attachments[0]["path"]).unlink()  # the staged copy is lost
+    alice.start()
+    r = alice.cli("publish")
+    assert r.exit_code == 1 and f"draft {first.id} cannot be published" in r.output
+    assert f"ipfeed drafts drop {first.id}" in r.output
+    listed = json.loads(alice.cli_ok("drafts", "--json"))
+    assert [(d["id"], d["text"], d["attachments"]) for d in listed] == [
+        (first.id, "with a photo", ["photo.png"]), (second.id, "after it", [])]
+    assert "with a photo" in alice.cli_ok("drafts", "drop", str(first.id))  # the text is not lost
+    assert alice.cli("drafts", "drop", str(first.id)).exit_code == 1  # gone
+    alice.cli_ok("publish")
+    assert [p["text"] for p in shown(alice, alice.service.identity().name)["posts"]] == ["after it"]
+    assert alice.service.drafts() == []
+
+
 def test_concurrent_posts_never_fork_the_chain(alice: User) -> None:
     n = 6
     cmd = [sys.executable, "-m", "ipfeed", "post"]
