@@ -145,8 +145,8 @@ async def _first_sync(a: BenchNode, b: BenchNode, work: Path, n: int, runs: int,
     name = f"sync a {n:,}-post feed from another node, verified and indexed"
     note = (f"The author's home server streams the feed (ipfeed.bulk): of {median(streamed.seconds):.2f} s, "
             f"{median(streamed.stream):.2f} s go to reading the stream and "
-            f"{median(streamed.waiting):.2f} s to node B's RPC calls, whose dag_import runs while a thread "
-            f"verifies the posts (last run: {calls.summary(streamed.seen)}).")
+            f"{median(streamed.waiting):.2f} s to node B's RPC calls, whose dag_import runs while ipfeed "
+            f"verifies (in a thread) and indexes the posts (last run: {calls.summary(streamed.seen)}).")
     plain_note = (f"{median(plain.waiting) / median(plain.seconds):.0%} of it is waiting for node B's Kubo, "
                   f"which fetches the blocks from node A over bitswap: {median(plain.trips):g} sequential "
                   f"round trips; the calls of the last run: {calls.summary(plain.seen)}. Kubo alone "

@@ -41,6 +41,7 @@ class Settings:
     sync_timeout: float = 300.0  # seconds for one feed's sync (a long first sync included)
     sync_interval: float = 60.0  # seconds between the home server's sync rounds
     max_export_bytes: int = 1 << 30  # bound on one CAR export (an attachment in an archive)
+    max_sync_posts: int = 1_000_000  # new posts one sync takes from a feed; a feed claiming more is refused
 
     @property
     def node_dir(self) -> Path:
@@ -84,7 +85,7 @@ class Settings:
         for name in floats:
             if v := env.get("IPFEED_" + name.upper()):
                 changes[name] = float(v)
-        for name in ("fetch_concurrency", "sync_concurrency", "max_export_bytes"):
+        for name in ("fetch_concurrency", "sync_concurrency", "max_export_bytes", "max_sync_posts"):
             if v := env.get("IPFEED_" + name.upper()):
                 changes[name] = int(v)
         return replace(s, **changes)  # type: ignore[arg-type]

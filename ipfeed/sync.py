@@ -39,6 +39,10 @@ class Fork(ChainError):
     """Two different posts with the same author and sequence number."""
 
 
+class Equivocation(InvalidObject):
+    """Two different roots with the same author and sequence number."""
+
+
 @dataclass(frozen=True)
 class SyncResult:
     """What one feed's sync did."""
@@ -59,21 +63,25 @@ class _Fetcher:
     streamed: dict[str, bytes] = field(default_factory=dict)  # CID-checked blocks from a peer
     parsed: dict[str, Post] = field(default_factory=dict)  # those of them that are valid posts
     used: int = 0  # blocks this sync took from the stream
+    storing: asyncio.Future[None] | None = None  # the node storing the stream's blocks
 
     async def ask_peers(self, name: str, root: feed.Root) -> None:
         """Take the feed from a peer's stream (ipfeed.bulk) if one has it: the node stores its
-        blocks (as it stores what bitswap brings, before ipfeed checks them) while a thread
-        parses and verifies the posts among them."""
+        blocks (as it stores what bitswap brings, before ipfeed checks them; `stored` waits
+        for it) while a thread parses and verifies the posts among them."""
         limit = _stream_limit(root, self.settings)
         self.streamed = blocks = await bulk.fetch(self.kubo, name, limit, self.settings.sync_timeout / 2)
         if not blocks:
             return
-        storing = asyncio.ensure_future(self.kubo.dag_import(
+        self.storing = asyncio.ensure_future(self.kubo.dag_import(
             car_bytes([codec.cid_to_bytes(root.cid)], blocks.values()), timeout=self.settings.sync_timeout))
-        try:
-            self.parsed = await asyncio.to_thread(_parse_posts, blocks)
-        finally:
-            await storing
+        self.storing.add_done_callback(lambda f: f.cancelled() or f.exception())  # awaited, or dropped
+        self.parsed = await asyncio.to_thread(_parse_posts, blocks)
+
+    async def stored(self) -> None:
+        """Wait until the node holds the stream's blocks (before pinning them)."""
+        if self.storing is not None:
+            await self.storing
 
     async def block(self, cid: str, limit: int) -> bytes:
         if (block := self.streamed.get(cid)) is not None and len(block) <= limit:
@@ -131,10 +139,17 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
     if known and known.root_seq is not None and root.seq < known.root_seq:
         raise Rollback(f"{name}: root {root.cid} has seq {root.seq}, older than the known "
                        f"{known.root_seq}; keeping the known feed")
+    if known and known.root_seq == root.seq and known.root_cid != root.cid:
+        raise Equivocation(f"{name}: root {root.cid} has seq {root.seq}, like the known root "
+                           f"{known.root_cid}: the author signed two different roots with one sequence "
+                           "number; keeping the known one")
     if root.count < old_count:
         raise Rollback(f"{name}: root {root.cid} has {root.count} posts, fewer than the "
                        f"{old_count} already verified")
     new = root.count - old_count
+    if new > settings.max_sync_posts:
+        raise InvalidObject(f"{name}: root {root.cid} claims {new:,} new posts, over this home's limit of "
+                            f"{settings.max_sync_posts:,} per sync (IPFEED_MAX_SYNC_POSTS); no post fetched")
     if new <= len(root.recent):
         posts = await f.posts(list(root.recent[:new]))
     else:
@@ -162,6 +177,7 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
     crashpoint("indexed", settings.home)
     state = index.feed(name)
     assert state is not None
+    await f.stored()
     await _pin(kubo, index, state, root, posts, pin, settings)
     return SyncResult(name, added, f.fetched, root.cid, streamed=f.used)
 

@@ -114,6 +114,20 @@ def test_rollback_to_an_older_root_is_rejected_and_the_known_feed_kept(alice: Us
     assert st["count"] == 2 and "older" in st["last_error"]
 
 
+def test_two_roots_with_one_sequence_number_are_refused(alice: User, bob: User) -> None:
+    bob.connect(alice)
+    bob.cli_ok("follow", name_of(alice))
+    alice.cli_ok("post", "one")
+    sync(bob, name_of(alice))
+    known = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
+    twin = feed.build(alice.service.identity(), seq=known.seq, updated=known.updated + 1,
+                      profile=Profile("Not Alice"), count=known.count, recent=list(known.recent))
+    publish_root(alice, twin)
+    [r] = sync(bob, name_of(alice))
+    assert r.error and f"has seq {known.seq}, like the known root {known.cid}" in r.error
+    assert bob.service.feed_state(name_of(alice)).root_cid == known.cid  # type: ignore[union-attr]
+
+
 def test_fork_is_detected_both_sides_kept_and_flagged(alice: User, bob: User) -> None:
     bob.connect(alice)
     bob.cli_ok("follow", name_of(alice))
@@ -358,6 +372,22 @@ def test_a_10000_post_feed_syncs_to_another_node(alice: User, bob: User) -> None
     newest = bob.service.timeline(3)
     assert [p.seq for p in newest] == [10_000, 9_999, 9_998]
     assert newest[0].text == "post number 9999"
+
+
+def test_a_feed_claiming_more_new_posts_than_the_limit_is_refused_before_fetching(alice: User,
+                                                                                   bob: User) -> None:
+    from ipfeed.service import Service
+
+    bob.connect(alice)
+    alice.service.save_many([f"p{i}" for i in range(300)])
+    run(alice.service.publish())
+    bob.cli_ok("follow", name_of(alice))
+    strict = Service(bob.settings.with_(max_sync_posts=100))
+    [r] = [x for x in run(strict.sync([name_of(alice)])) if x.name == name_of(alice)]
+    assert r.error and "claims 300 new posts, over this home's limit of 100" in r.error
+    assert bob.service.timeline(5) == []
+    [r] = [x for x in sync(bob, name_of(alice)) if x.name == name_of(alice)]  # the default limit
+    assert r.error is None and r.new_posts == 300
 
 
 def test_pins_follow_a_big_feed_cheaply_and_survive_gc(alice: User, bob: User) -> None:
