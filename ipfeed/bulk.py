@@ -7,7 +7,7 @@ the first sync of a big feed asks the connected peers that speak it. What arrive
 source of blocks: each is checked against its CID as it is read, sync verifies every post
 exactly as it does a block from bitswap, and bitswap stays the fallback for anything missing.
 
-The wire format is in docs/FORMAT.md ("Bulk transfer").
+The wire format is in docs/FORMAT.md, section 6b.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .ipfs import Kubo
 PROTOCOL = "/x/ipfeed/feed/1"
 MAX_REQUEST = 256  # bytes of the one request line
 REQUEST_TIMEOUT = 10.0  # seconds a client gets to send its request
-SERVE_AT_ONCE = 2  # streams served at once; more wait
+SERVE_AT_ONCE = 2  # streams served at once; more are closed at once (bitswap serves them)
 ASK_PEERS = 3  # peers a client tries, in turn
 FETCH_AT_ONCE = 64  # blocks a server reads from its node at a time
 MAX_BLOCK = max(post.MAX_POST_BYTES, feed.MAX_ROOT_BYTES, feed.MAX_FOLLOWS_BYTES)
@@ -44,8 +44,9 @@ async def serve(kubo: Kubo, source: Source, ready: Callable[[], None] | None = N
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            async with turns:
-                await _answer(kubo, source, reader, writer)
+            if not turns.locked():  # busy: no queue of open streams; the client uses bitswap
+                async with turns:
+                    await _answer(kubo, source, reader, writer)
         except (IpfeedError, OSError, TimeoutError, ValueError):
             pass  # a bad request, a gone client or a block the node lost: closing is the answer
         finally:

@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 
@@ -107,13 +107,39 @@ def id_(c: Context) -> None:
               help="Attach a file (repeatable).")
 @click.option("--to", "to", multiple=True, metavar="NAME",
               help="Encrypt the post end to end for NAME (repeatable): only they and you can read it.")
+@click.option("--many", type=click.File("r", encoding="utf-8"), metavar="FILE",
+              help="Post every line of FILE, each a JSON string (- for stdin), with one IPNS update.")
 @pass_ctx
-def post(c: Context, text: str, reply_to: str | None, attach: tuple[Path, ...], to: tuple[str, ...]) -> None:
+def post(c: Context, text: str, reply_to: str | None, attach: tuple[Path, ...], to: tuple[str, ...],
+         many: TextIO | None) -> None:
     """Sign and publish a post; print its CID. Use - as TEXT to read stdin."""
+    if many is not None:
+        if text or reply_to or attach or to:
+            raise click.UsageError("--many takes no TEXT, --reply-to, --attach or --to")
+        r = run(c.service.post_many(_json_lines(many)))
+        click.echo(f"published {r.name} -> {r.root} ({r.count} posts, {r.sealed} newly signed)")
+        return
     if text == "-":
         text = sys.stdin.read()
     result = run(c.service.post(text, reply_to, attach, to))
     click.echo(result.cid)
+
+
+def _json_lines(f: TextIO) -> list[str]:
+    """The texts of a JSON Lines file of strings (blank lines skipped); all checked first."""
+    texts = []
+    for number, line in enumerate(f, 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as e:
+            raise click.ClickException(f"{f.name}, line {number}: not JSON ({e})") from e
+        if not isinstance(value, str):
+            raise click.ClickException(f"{f.name}, line {number}: a JSON string is expected, "
+                                       f"not {type(value).__name__}")
+        texts.append(value)
+    return texts
 
 
 @cli.command()

@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
@@ -121,7 +120,7 @@ class Kubo:
         return [p["Peer"] for p in res.get("Peers") or []
                 if names & set((p.get("Identify") or {}).get("Protocols") or [])]
 
-    @asynccontextmanager
+    @contextlib.asynccontextmanager
     async def p2p_foreground(self, command: str, args: Sequence[str]
                              ) -> AsyncIterator[Callable[[], Awaitable[None]]]:
         """Hold `p2p listen` or `p2p forward` open for the block's duration: Kubo removes the
@@ -148,6 +147,7 @@ class Kubo:
         except BaseException:
             resp.close()
             raise
+
         async def ended() -> None:
             with contextlib.suppress(aiohttp.ClientError, OSError):
                 await resp.content.read()

@@ -116,10 +116,10 @@ class Outbox:
                 ids.append(cur.lastrowid)
         return ids
 
-    def drafts(self) -> list[Draft]:
-        """Drafts not yet sealed, oldest first."""
+    def drafts(self, limit: int | None = None) -> list[Draft]:
+        """Drafts not yet sealed, oldest first (the oldest `limit` only, if given)."""
         rows = self.db.execute("SELECT id, created, text, reply_to, attachments, recipients FROM drafts "
-                               "ORDER BY id")
+                               "ORDER BY id LIMIT ?", (-1 if limit is None else limit,))
         return [Draft(i, c, t, r, json.loads(a), json.loads(to)) for i, c, t, r, a, to in rows]
 
     def drop_draft(self, draft_id: int) -> Draft | None:

@@ -92,6 +92,9 @@ class FeedView:
         }
 
 
+BULK_CHUNK = 1000  # posts `post_many` signs at a time while the node stores the chunk before
+
+
 class Service:
     """ipfeed for one home: the only entry point of the CLI and the web UI."""
 
@@ -197,16 +200,25 @@ class Service:
                           draft_id)
 
     def save_many(self, texts: Sequence[str]) -> int:
-        """Write many text posts at once (an import): one transaction, one new root; publish
-        them with `publish`. Returns how many were signed."""
+        """Write many text posts at once: one transaction, one new root; publish them with
+        `publish` (or use `post_many`). Returns how many were signed."""
         me = self.identity()
-        for t in texts:  # text is all a text post has that could be invalid
-            post.check_text(t)
         with self._outbox() as box:
-            now = now_ms()
-            box.add_drafts([(now, t, None, []) for t in texts])
+            _add_texts(box, texts)
             with feed_lock(self.settings.home, self.settings.lock_timeout):
                 return self._seal_offline(me, box)
+
+    async def post_many(self, texts: Sequence[str], chunk: int = BULK_CHUNK) -> PublishResult:
+        """Write and publish many text posts (an import) with one IPNS update: all saved
+        durably first, then signed CHUNK at a time in a thread while the node stores the
+        chunk before (so both cores work), then pinned and published once."""
+        me = self.identity()
+        with self._outbox() as box:
+            _add_texts(box, texts)
+            try:
+                return await self._flush(me, box, chunk=chunk)
+            except IpfeedError as e:
+                raise PublishPending(f"{len(texts)} posts are saved but not all published: {e}") from e
 
     def _recipients(self, me: Identity, to: Sequence[str], reply: str | None) -> list[str]:
         """Names a post is encrypted to: as given, or a private parent's thread."""
@@ -282,10 +294,15 @@ class Service:
                 box.add_root(root.seq, root.cid, root.block)
             return await self._flush(me, box)
 
-    async def _flush(self, me: Identity, box: Outbox) -> PublishResult:
-        """Under the feed lock: seal drafts, store blocks, move the pin, publish the name."""
+    async def _flush(self, me: Identity, box: Outbox, chunk: int | None = None) -> PublishResult:
+        """Under the feed lock: seal drafts (`chunk` at a time while the node stores them, if
+        given), store blocks, move the pin, publish the name."""
         async with feed_lock_async(self.settings.home, self.settings.lock_timeout):
-            sealed = self._seal_offline(me, box)
+            stored = 0
+            if chunk is None or box.latest_root() is None:
+                sealed = self._seal_offline(me, box)
+            else:
+                sealed, stored = await self._seal_while_storing(me, box, chunk)
             async with self._kubo() as kubo:
                 if box.latest_root() is None:
                     await self._adopt_head(kubo, me, box)
@@ -306,7 +323,7 @@ class Service:
                 root = _latest_root(box)
                 if root is None:
                     raise MissingIdentity("this home has no feed root; run `ipfeed init`")
-                await self._sync_node(kubo, me, box, root)
+                await self._sync_node(kubo, me, box, root, stored)
         with contextlib.suppress(IpfeedError):  # outside the lock: the announcement is a courtesy
             async with self._kubo() as kubo:
                 await push.announce(kubo, me.name, self.settings.resolve_timeout)
@@ -340,13 +357,38 @@ class Service:
             ) from e
         box.add_root(root.seq, root.cid, root.block, linked)
 
-    def _seal_offline(self, me: Identity, box: Outbox) -> int:
-        """Sign the oldest drafts that need no node (text only), in order, under one new root;
-        return how many (none while the home has no feed root yet)."""
+    async def _seal_while_storing(self, me: Identity, box: Outbox, chunk: int) -> tuple[int, int]:
+        """Sign text drafts `chunk` at a time in a thread (its own database connections) while
+        the node stores the chunk signed before; return how many were signed and the sequence
+        number up to which the node now holds the posts (their pin comes later, in _sync_node)."""
+        sealed = stored = 0
+        storing: asyncio.Future[int] | None = None
+        async with self._kubo() as kubo:
+            try:
+                while n := await asyncio.to_thread(self._seal_chunk, me, chunk):
+                    sealed += n
+                    if storing is not None:
+                        stored = await storing
+                    root = _latest_root(box)
+                    assert root is not None
+                    blocks = [b for _, b in box.post_blocks(root.count - n)]
+                    storing = asyncio.ensure_future(_store(kubo, root, blocks, self.settings.timeout))
+            finally:
+                if storing is not None:
+                    stored = await storing
+        return sealed, stored
+
+    def _seal_chunk(self, me: Identity, limit: int) -> int:
+        with self._outbox() as box:
+            return self._seal_offline(me, box, limit)
+
+    def _seal_offline(self, me: Identity, box: Outbox, limit: int | None = None) -> int:
+        """Sign the oldest drafts that need no node (text only; at most `limit`), in order,
+        under one new root; return how many (none while the home has no feed root yet)."""
         if box.latest_root() is None:
             return 0
-        batch = []
-        for d in box.drafts():
+        batch: list[tuple[Draft, tuple[Attachment, ...], _PrivateParts | None]] = []
+        for d in box.drafts(limit):
             if d.attachments:
                 break
             batch.append((d, (), _PrivateParts(os.urandom(32), [], ()) if d.recipients else None))
@@ -410,18 +452,17 @@ class Service:
                 index.apply(me.name, root, posts, now_ms(), None, None, None, opened=opened)
         return len(posts)
 
-    async def _sync_node(self, kubo: Kubo, me: Identity, box: Outbox, root: Root) -> None:
-        """Make the node hold, pin and publish `root`; each step is a per-node watermark."""
+    async def _sync_node(self, kubo: Kubo, me: Identity, box: Outbox, root: Root, stored: int = 0) -> None:
+        """Make the node hold, pin and publish `root`; each step is a per-node watermark.
+        Posts up to seq `stored` were stored by this same call a moment ago."""
         peer = (await kubo.id())["ID"]
         # Blocks count as kept only once a pinned root covers them: a crash (and a garbage
         # collection) between storing and pinning just means storing them again.
         covered_key, pinned_key, published_key = (f"{k}:{peer}" for k in ("covered", "pinned", "published"))
         covered = int(box.get(covered_key, "0") or 0)
         pending = list(box.post_blocks(covered))
-        if len(pending) > 64:  # many posts: one CAR import instead of a call per block
-            await kubo.dag_import(car_bytes([codec.cid_bytes_of(root.block)], [b for _, b in pending]))
-        else:
-            await _bounded(self.settings.fetch_concurrency, [kubo.block_put(b) for _, b in pending])
+        await _store(kubo, root, [b for seq, b in pending if seq > stored], self.settings.timeout,
+                     self.settings.fetch_concurrency)
         if root.follows and (follows_block := box.block(root.follows)) is not None:
             await kubo.block_put(follows_block)
         await kubo.block_put(root.block)
@@ -832,6 +873,25 @@ class _OutboxContext:
 
     def __exit__(self, *exc: object) -> None:
         self.box.close()
+
+
+def _add_texts(box: Outbox, texts: Sequence[str]) -> None:
+    """Save text posts as drafts in one durable transaction (all valid, or none saved)."""
+    for t in texts:  # text is all a text post has that could be invalid
+        post.check_text(t)
+    now = now_ms()
+    box.add_drafts([(now, t, None, []) for t in texts])
+
+
+async def _store(kubo: Kubo, root: Root, blocks: Sequence[bytes], timeout: float, at_once: int = 16) -> int:
+    """Put post blocks into the node (many: one CAR import; few: a call each); return the
+    sequence number of `root`, which lists the newest of them."""
+    if len(blocks) > 64:
+        await kubo.dag_import(car_bytes([codec.cid_bytes_of(root.block)], blocks),
+                              timeout=timeout + len(blocks) / 1000)
+    else:
+        await _bounded(at_once, [kubo.block_put(b) for b in blocks])
+    return root.count
 
 
 def _base_of(box: Outbox, since: str) -> int:

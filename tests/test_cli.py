@@ -73,6 +73,27 @@ def test_post_from_stdin(alice: User) -> None:
     assert out["posts"][0]["text"] == "multi\nline\n"
 
 
+def test_post_many_from_json_lines_publishes_all_in_order(alice: User, tmp_path: Path) -> None:
+    texts = [f"line {i} ✓" for i in range(7)] + ["two\nlines"]
+    src = tmp_path / "posts.jsonl"
+    src.write_text("\n".join(json.dumps(t) for t in texts[:4]) + "\n\n" +
+                   "\n".join(json.dumps(t) for t in texts[4:]) + "\n", encoding="utf-8")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('"fine"\n{"text": "not a string"}\n', encoding="utf-8")
+    r = alice.cli("post", "--many", str(bad))
+    assert r.exit_code == 1 and "line 2: a JSON string is expected" in r.output
+    assert alice.service.drafts() == []  # nothing of a bad file is saved
+    assert "(8 posts, 8 newly signed)" in alice.cli_ok("post", "--many", str(src))
+    name = alice.service.identity().name
+    shown = json.loads(alice.cli_ok("show", name, "--json", "--limit", "20"))
+    assert [p["text"] for p in reversed(shown["posts"])] == texts  # chain verified by `show`
+    # signed a chunk at a time while the node stores the chunk before: the same chain
+    result = run(alice.service.post_many(["a", "b", "c", "d", "e"], chunk=2))
+    assert result.count == 13 and result.sealed == 5
+    shown = json.loads(alice.cli_ok("show", name, "--json", "--limit", "20"))
+    assert [p["text"] for p in shown["posts"][:5]] == ["e", "d", "c", "b", "a"]
+
+
 def test_cid_computed_locally_is_the_cid_kubo_stores(alice: User) -> None:
     vectors = json.loads((DATA / "vectors.json").read_text())["objects"]
 
