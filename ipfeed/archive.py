@@ -101,10 +101,13 @@ def read(data: bytes) -> Archive:
             raise InvalidArchive(f"archive: the follow list {root.follows} is missing")
         feed.parse_follows(blocks[root.follows], root.follows)
         verified[root.follows] = blocks[root.follows]
+    files = [] if root.profile.avatar is None else [root.profile.avatar]
     for p in posts:
         for file in [*(a.cid for a in p.attachments), *p.files]:
             if file not in blocks:
                 raise InvalidArchive(f"archive: attachment {file} of post {p.cid} is missing")
+            files.append(file)
+    in_files = _file_blocks(files, blocks)
     for other, block in blocks.items():
         if other in verified:
             continue
@@ -113,5 +116,27 @@ def read(data: bytes) -> Archive:
                 raise InvalidArchive(f"archive: post {at} (seq {posts[-1].seq - 1}) is missing")
             raise InvalidArchive(f"archive: block {other} is not part of the feed (another author's "
                                  "post, or a post outside the chain)")
+        if other not in in_files:
+            raise InvalidArchive(f"archive: block {other} is not part of any attachment or the avatar")
         verified[other] = block  # raw / dag-pb: attachment and avatar data, checked by hash
     return Archive(name, record, root, posts, verified)
+
+
+def _file_blocks(roots: list[str], blocks: dict[str, bytes]) -> set[str]:
+    """The archive's blocks that the files' roots reach: UnixFS dag-pb nodes link their parts
+    (PBNode field 2, a PBLink whose field 1 is the binary CID); raw blocks are leaves."""
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        cid = todo.pop()
+        if cid in seen or cid not in blocks:
+            continue
+        seen.add(cid)
+        if codec.cid_to_bytes(cid)[:4] != codec.PREFIX_DAG_PB:
+            continue
+        what = f"archive: file block {cid}"
+        for number, link in codec.protobuf_fields(blocks[cid], what):
+            if number == 2 and isinstance(link, bytes):
+                todo += [codec.cid_str(h) for n, h in codec.protobuf_fields(link, what)
+                         if n == 1 and isinstance(h, bytes)]
+    return seen

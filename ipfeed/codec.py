@@ -60,6 +60,28 @@ def read_varint(buf: bytes | memoryview, i: int, what: str) -> tuple[int, int]:
             return value, i
 
 
+def protobuf_fields(buf: bytes, what: str) -> list[tuple[int, bytes | int]]:
+    """(field number, value) of each field of a protobuf message, in order (repeated fields
+    repeat); only varints and length-delimited bytes, which is all IPNS records and dag-pb use."""
+    out: list[tuple[int, bytes | int]] = []
+    i = 0
+    while i < len(buf):
+        key, i = read_varint(buf, i, what)
+        number, wire = key >> 3, key & 7
+        value: bytes | int
+        if wire == 0:
+            value, i = read_varint(buf, i, what)
+        elif wire == 2:
+            size, i = read_varint(buf, i, what)
+            if i + size > len(buf):
+                raise InvalidBlock(f"{what}: field runs past the end")
+            value, i = buf[i:i + size], i + size
+        else:
+            raise InvalidBlock(f"{what}: unsupported wire type {wire}")
+        out.append((number, value))
+    return out
+
+
 def cid_bytes_of(data: bytes) -> bytes:
     """Binary CIDv1 (dag-cbor, sha2-256) of a block."""
     return PREFIX_DAG_CBOR + hashlib.sha256(data).digest()

@@ -40,7 +40,7 @@ class Settings:
     sync_concurrency: int = 4  # feeds synced at once
     sync_timeout: float = 300.0  # seconds for one feed's sync (a long first sync included)
     sync_interval: float = 60.0  # seconds between the home server's sync rounds
-    max_export_bytes: int = 1 << 30  # bound on one CAR export (an attachment in an archive)
+    max_export_bytes: int = 1 << 30  # bound on one attachment an export reads, and on an archive imported
     max_sync_posts: int = 1_000_000  # new posts one sync takes from a feed; a feed claiming more is refused
 
     @property

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import cbrrr
 
-from .codec import read_varint
+from .codec import protobuf_fields
 from .errors import InvalidBlock, InvalidObject
 from .identity import public_from_name, verify
 
@@ -35,30 +35,12 @@ class Record:
         return (now or datetime.now(UTC)) >= self.validity
 
 
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    try:
-        return read_varint(buf, i, "IPNS record")
-    except InvalidBlock as e:
-        raise InvalidRecord(str(e)) from e
-
-
 def _protobuf(buf: bytes) -> dict[int, bytes | int]:
     """Fields of a flat protobuf message (last one wins, as protobuf says)."""
-    fields: dict[int, bytes | int] = {}
-    i = 0
-    while i < len(buf):
-        key, i = _varint(buf, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            fields[number], i = _varint(buf, i)
-        elif wire == 2:
-            size, i = _varint(buf, i)
-            if i + size > len(buf):
-                raise InvalidRecord("IPNS record: field runs past the end")
-            fields[number], i = buf[i:i + size], i + size
-        else:
-            raise InvalidRecord(f"IPNS record: unsupported wire type {wire}")
-    return fields
+    try:
+        return dict(protobuf_fields(buf, "IPNS record"))
+    except InvalidBlock as e:
+        raise InvalidRecord(str(e)) from e
 
 
 def _rfc3339(raw: bytes) -> datetime:

@@ -567,10 +567,7 @@ class Service:
         """Verify an archive whole, then store, pin and index it (and republish its record).
         An archive of the user's own feed also restores the outbox's root, so the next post
         continues the chain. Nothing is stored unless everything verifies."""
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise InvalidInput(f"cannot read {path}: {e.strerror}") from e
+        data = _read_file(path, self.settings.max_export_bytes)  # the bound an export keeps to
         arch = archive.read(data)
         with self._index() as index:
             known = index.feed(arch.name)

@@ -4,6 +4,7 @@ rejected with nothing stored."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -42,9 +43,11 @@ def test_export_wipe_import_on_a_fresh_node_then_continue_the_chain(alice: User,
                                                                     tmp_path: Path) -> None:
     img = tmp_path / "p.png"
     img.write_bytes(PNG)
+    big = tmp_path / "big.png"  # over one 256 KiB chunk: a dag-pb node linking raw leaves
+    big.write_bytes(PNG + bytes(range(256)) * 3000)
     alice.cli_ok("profile", "set", "--bio", "moving house", "--avatar", str(img))
     alice.cli_ok("post", "one")
-    alice.cli_ok("post", "two, with a picture", "--attach", str(img))
+    alice.cli_ok("post", "two, with a picture", "--attach", str(big))
     name = alice.service.identity().name
     (tmp_path / "pass").write_text("a long passphrase\n")
     alice.cli_ok("key", "export", str(tmp_path / "key.json"), "--passphrase-file", str(tmp_path / "pass"),
@@ -63,8 +66,8 @@ def test_export_wipe_import_on_a_fresh_node_then_continue_the_chain(alice: User,
 
     async def cat() -> bytes:
         async with await new.kubo() as k:
-            return await k.cat(out["posts"][0]["attachments"][0]["cid"], 10_000)
-    assert run(cat()) == PNG
+            return await k.cat(out["posts"][0]["attachments"][0]["cid"], 1_000_000)
+    assert run(cat()) == big.read_bytes()
     new.cli_ok("post", "three, on the new machine")
     after = shown(new, name)
     assert [p["seq"] for p in after["posts"]] == [3, 2, 1]
@@ -140,6 +143,13 @@ def foreign_block(data: bytes) -> bytes:
     return join(header, [*parts, (codec.cid_bytes_of(mallory.block), mallory.block)])
 
 
+def stray_file_block(data: bytes) -> bytes:
+    """A raw block no attachment links to (it would be stored, unpinned, for nothing)."""
+    header, parts = sections(data)
+    junk = b"not part of any attachment"
+    return join(header, [*parts, (codec.PREFIX_RAW + hashlib.sha256(junk).digest(), junk)])
+
+
 def not_a_feed(data: bytes) -> bytes:
     block = codec.encode({"hello": "world"})
     from ipfeed.car import car_bytes
@@ -150,10 +160,12 @@ def not_a_feed(data: bytes) -> bytes:
     (tampered, "does not match its CID"),
     (missing, "missing|expected"),
     (foreign_block, "not part of the feed"),
+    (stray_file_block, "not part of any attachment"),
     (lambda d: d[: len(d) // 2], "runs past the end|truncated|missing"),
     (not_a_feed, "not an ipfeed archive"),
     (lambda d: b"\x00garbage", "not a CAR|CAR"),
-], ids=["tampered block", "missing block", "another author's block", "truncated", "foreign CAR", "garbage"])
+], ids=["tampered block", "missing block", "another author's block", "stray file block", "truncated",
+        "foreign CAR", "garbage"])
 def test_bad_archives_are_rejected_and_nothing_is_stored(good_car: bytes, bob: User, tmp_path: Path,
                                                          mutate: Any, message: str) -> None:
     bad = tmp_path / "bad.car"
