@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -249,6 +250,16 @@ def backoff(failures: int, now: int) -> int:
     return now + int(delay * random.uniform(0.8, 1.2))
 
 
+_SYNCING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _lock_of(name: str) -> asyncio.Lock:
+    """One sync of a name at a time in this process: a push can arrive while a round syncs
+    the same feed, and the second sync then finds it done instead of fetching it again."""
+    return _SYNCING.setdefault(asyncio.get_running_loop(), {}).setdefault(name, asyncio.Lock())
+
+
 async def sync_many(kubo: Kubo, index: Index, names: list[str], settings: Settings, now: int, *,
                     force: bool, pin: frozenset[str] = frozenset(),
                     progress: Progress | None = None, me: Identity | None = None) -> list[SyncResult]:
@@ -260,7 +271,7 @@ async def sync_many(kubo: Kubo, index: Index, names: list[str], settings: Settin
         state = index.feed(name)
         if not force and state and state.next_try > now:
             return SyncResult(name, error=f"waiting until retry ({state.last_error})")
-        async with sem:
+        async with _lock_of(name), sem:
             try:
                 async with asyncio.timeout(settings.sync_timeout):
                     return await sync_feed(kubo, index, name, settings, now, pin=name in pin,

@@ -390,6 +390,25 @@ def test_a_feed_claiming_more_new_posts_than_the_limit_is_refused_before_fetchin
     assert r.error is None and r.new_posts == 300
 
 
+def test_two_syncs_of_one_feed_at_once_fetch_it_once(alice: User, bob: User) -> None:
+    """A push arriving during a home server's round: the second sync waits, then finds the
+    feed done."""
+    import asyncio
+
+    bob.connect(alice)
+    alice.service.save_many([f"p{i}" for i in range(200)])
+    run(alice.service.publish())
+    bob.cli_ok("follow", name_of(alice))
+
+    async def both() -> list[Any]:
+        name = name_of(alice)
+        return list(await asyncio.gather(bob.service.sync([name]), bob.service.sync([name])))
+    results = [r for rs in run(both()) for r in rs if r.name == name_of(alice)]
+    assert sorted(r.new_posts for r in results) == [0, 200]
+    assert sorted(r.fetched for r in results) == [0, 201]  # 200 posts and the root, once
+    assert all(r.error is None for r in results)
+
+
 def test_pins_follow_a_big_feed_cheaply_and_survive_gc(alice: User, bob: User) -> None:
     """Kubo's `pin update` explodes on a feed's DAG; ipfeed's pin ladder must keep every block
     of a growing feed pinned through a garbage collection, on both nodes."""
