@@ -314,14 +314,11 @@ class Index:
             f"SELECT {cols} FROM posts_fts JOIN posts ON posts.rowid = posts_fts.rowid "
             "WHERE posts_fts MATCH ? AND posts.hidden = 0 ORDER BY rank LIMIT ?", (match, limit))]
 
-    def attachment(self, cid: str) -> dict[str, Any] | None:
-        """The verified metadata of an attachment by its file CID (as its post declares it)."""
-        for (raw,) in self.db.execute("SELECT attachments FROM posts WHERE instr(attachments, ?) > 0 "
-                                      "LIMIT 20", (cid,)):
-            for a in json.loads(raw):
-                if a.get("cid") == cid:
-                    return dict(a)
-        return None
+    def attachment(self, post_cid: str, cid: str) -> dict[str, Any] | None:
+        """The verified metadata of an attachment as the post that carries it declares it (another
+        post may declare the same file otherwise)."""
+        row = self.db.execute("SELECT attachments FROM posts WHERE cid = ?", (post_cid,)).fetchone()
+        return next((dict(a) for a in json.loads(row[0]) if a.get("cid") == cid), None) if row else None
 
     def post_by_seq(self, name: str, seq: int) -> str | None:
         """The CID of a feed's post at a sequence number, if indexed."""

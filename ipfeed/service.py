@@ -784,10 +784,10 @@ class Service:
         with self._index() as index:
             return index.search(query, limit)
 
-    def attachment(self, cid: str) -> dict[str, Any] | None:
-        """Verified metadata of an attachment, from the post that carries it."""
+    def attachment(self, post_cid: str, cid: str) -> dict[str, Any] | None:
+        """Verified metadata of an attachment, as the post that carries it declares it."""
         with self._index() as index:
-            return index.attachment(cid)
+            return index.attachment(codec.parse_cid(post_cid), cid)
 
     def own_profile(self) -> Profile:
         """The user's current profile (from the outbox)."""

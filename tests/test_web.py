@@ -78,14 +78,44 @@ def test_compose_with_an_image_and_a_reply(client: FlaskClient, app: Flask, alic
     page = get(client, "/")
     [pic] = [p for p in alice.service.timeline(5) if p.text == "a picture"]
     assert pic.reply_to == first and pic.attachments[0]["name"] == "dot.png"
-    assert f'src="/attachment/{pic.attachments[0]["cid"]}"' in page
+    url = f"/post/{pic.cid}/attachment/{pic.attachments[0]['cid']}"
+    assert f'src="{url}"' in page
     assert "in reply to" in page
-    r = client.get(f"/attachment/{pic.attachments[0]['cid']}", base_url=BASE)
+    r = client.get(url, base_url=BASE)
     assert r.status_code == 200 and r.data == PNG and r.mimetype == "image/png"
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in r.headers["Content-Security-Policy"]
     thread = get(client, f"/post/{first}")
     assert "Replies (1)" in thread and "a picture" in thread
+
+
+def test_an_attachment_is_served_as_the_post_that_links_it_declares(client: FlaskClient, app: Flask,
+                                                                      alice: User) -> None:
+    """Another feed may label the same file CID otherwise: each link uses its own post's label."""
+    from ipfeed import feed
+    from ipfeed import post as posts
+    from ipfeed.identity import Identity
+    from ipfeed.index import Index
+
+    post(client, "/post", {"text": "a picture", "attach": (io.BytesIO(PNG), "dot.png")},
+         content_type="multipart/form-data")
+    wait_published(app)
+    [pic] = alice.service.timeline(1)
+    att = pic.attachments[0]
+    mallory = Identity.generate()
+    other = posts.build(mallory, seq=1, prev=None, created=1, text="the same file, labelled otherwise",
+                        attachments=(posts.Attachment(att["cid"], "text/html", att["size"], "evil.html"),))
+    index = Index(alice.settings.index_path)
+    try:
+        index.apply(mallory.name, feed.advance(mallory, None, updated=1, heads=[other.cid]), [other], 1,
+                    None, None, None)
+    finally:
+        index.close()
+    ours = client.get(f"/post/{pic.cid}/attachment/{att['cid']}", base_url=BASE)
+    theirs = client.get(f"/post/{other.cid}/attachment/{att['cid']}", base_url=BASE)
+    assert ours.mimetype == "image/png" and "dot.png" in ours.headers["Content-Disposition"]
+    assert theirs.mimetype == "application/octet-stream"
+    assert "evil.html" in theirs.headers["Content-Disposition"]
 
 
 def test_attachment_declared_as_html_is_never_served_as_html(client: FlaskClient, app: Flask,
@@ -98,7 +128,7 @@ def test_attachment_declared_as_html_is_never_served_as_html(client: FlaskClient
     [p] = alice.service.timeline(1)
     att = p.attachments[0]
     assert att["type"] == "text/html"
-    r = client.get(f"/attachment/{att['cid']}", base_url=BASE)
+    r = client.get(f"/post/{p.cid}/attachment/{att['cid']}", base_url=BASE)
     assert r.status_code == 200 and r.mimetype == "application/octet-stream"
     assert r.headers["Content-Disposition"].startswith("attachment;")
     assert "image" not in get(client, "/").split("an html file")[1][:400].split("attachments")[0]
@@ -221,7 +251,8 @@ def test_timeline_pagination_and_error_pages(client: FlaskClient, app: Flask, al
     assert "404" in get(client, "/no/such/page", 404)
     assert client.get("/post", base_url=BASE).status_code == 405
     no_file = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
-    assert "no indexed post" in get(client, f"/attachment/{no_file}", 404)
+    assert "no indexed post" in get(client, f"/post/{unknown}/attachment/{no_file}", 404)
+    assert "is not a CID" in get(client, f"/post/junk/attachment/{no_file}", 404)
 
 
 def test_invalid_compose_keeps_the_draft_text(client: FlaskClient) -> None:

@@ -54,7 +54,7 @@ def json_feed(name: str, st: FeedState, posts: list[IndexedPost], base: str) -> 
         "items": [{
             "id": p.cid, "url": f"{base}post/{p.cid}", "content_text": p.text,
             "date_published": _iso(p.sort), "title": _title(p),
-            "attachments": [{"url": f"{base}attachment/{a['cid']}", "mime_type": a["type"],
+            "attachments": [{"url": f"{base}post/{p.cid}/attachment/{a['cid']}", "mime_type": a["type"],
                              "size_in_bytes": a["size"], "title": a["name"]} for a in p.attachments],
         } for p in posts],
     }, ensure_ascii=False, indent=1)

@@ -288,11 +288,14 @@ def _file_response(data: bytes, media: str, name: str) -> Response:
     return resp
 
 
-@bp.get("/attachment/<cid>")
-def attachment(cid: str) -> Response:
-    meta = svc().attachment(cid)
+@bp.get("/post/<post_cid>/attachment/<cid>")
+def attachment(post_cid: str, cid: str) -> Response:
+    try:
+        meta = svc().attachment(post_cid, cid)
+    except InvalidInput as e:
+        abort(404, description=str(e))
     if meta is None:
-        abort(404, description=f"no indexed post carries the attachment {cid}")
+        abort(404, description=f"no indexed post {post_cid} carries the attachment {cid}")
     sealed = "key" in meta  # an attachment of a private post: encrypted on the network
     try:
         data = worker().call(svc().cat(cid, int(meta["size"]) + (16 if sealed else 0)), _node_timeout())
