@@ -16,7 +16,9 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+import nacl.encoding
 import nacl.exceptions
+import nacl.hash
 import nacl.public
 import nacl.secret
 import nacl.signing
@@ -27,6 +29,7 @@ from .identity import Identity, normalize_name, public_from_name
 from .schema import Fields
 
 MAX_RECIPIENTS = 15  # plus the author: at most 16 key slots
+COMMIT_PERSON = b"ipfeed-key"  # BLAKE2b personalisation of the key commitment
 SLOT_BYTES = 80  # crypto_box_seal of a 32-byte key: 32 (ephemeral key) + 16 (MAC) + 32
 NONCE_BYTES = nacl.secret.SecretBox.NONCE_SIZE
 SIZE_CLASSES = (256, 1024, 4096, 12288)  # padded plaintext sizes the network can see
@@ -95,23 +98,36 @@ def seal(me: Identity, recipients: list[str], text: str, reply_to: str | None = 
     slots += [bytes(nacl.public.SealedBox(nacl.public.PrivateKey.generate().public_key)
                     .encrypt(os.urandom(32))) for _ in range(size - len(slots))]
     random.SystemRandom().shuffle(slots)
-    return {"ct": ct, "keys": slots, "nonce": nonce}
+    return {"commit": commitment(key), "ct": ct, "keys": slots, "nonce": nonce}
 
 
-def content_key(me: Identity, box: dict[str, Any]) -> bytes | None:
-    """The content key of a box, if one of its slots is sealed to `me`."""
+def commitment(key: bytes) -> bytes:
+    """What a box declares its content key hashes to (BLAKE2b-256, personalised). Every reader
+    checks the key its slot gives against it, so an author cannot give different recipients
+    different keys, hence different texts, under one signed post."""
+    return bytes(nacl.hash.blake2b(key, digest_size=32, person=COMMIT_PERSON,
+                                   encoder=nacl.encoding.RawEncoder))
+
+
+def content_key(me: Identity, box: dict[str, Any], what: str) -> bytes | None:
+    """The content key of a box, if one of its slots is sealed to `me`; a key that is not the
+    one the box commits to is refused."""
     opener = nacl.public.SealedBox(_x25519_private(me))
     for slot in box["keys"]:
         try:
-            return bytes(opener.decrypt(slot))
+            key = bytes(opener.decrypt(slot))
         except nacl.exceptions.CryptoError:
             continue
+        if commitment(key) != box["commit"]:
+            raise InvalidPost(f"{what}: the key sealed to you is not the one the box commits to "
+                              "(its author gave recipients different keys)")
+        return key
     return None
 
 
 def open_box(me: Identity, box: dict[str, Any], what: str) -> Opened | None:
     """The content of a box for `me`, or None if it was not sent to `me`."""
-    key = content_key(me, box)
+    key = content_key(me, box, what)
     if key is None:
         return None
     try:
@@ -161,9 +177,11 @@ def _content(c: object, key: bytes, what: str) -> Opened:
 
 def check_box(box: object, what: str) -> dict[str, Any]:
     """The shape rules of a box (what anyone can check without opening it)."""
-    if not isinstance(box, dict) or set(box) != {"ct", "keys", "nonce"}:
-        raise InvalidPost(f"{what}: box must have exactly ct, keys and nonce")
-    nonce, ct, keys = box["nonce"], box["ct"], box["keys"]
+    if not isinstance(box, dict) or set(box) != {"commit", "ct", "keys", "nonce"}:
+        raise InvalidPost(f"{what}: box must have exactly commit, ct, keys and nonce")
+    commit, nonce, ct, keys = box["commit"], box["nonce"], box["ct"], box["keys"]
+    if not isinstance(commit, bytes) or len(commit) != 32:
+        raise InvalidPost(f"{what}: box commit must be 32 bytes")
     if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES:
         raise InvalidPost(f"{what}: box nonce must be {NONCE_BYTES} bytes")
     if not isinstance(ct, bytes) or len(ct) - 16 not in SIZE_CLASSES:

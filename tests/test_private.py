@@ -3,6 +3,7 @@ not a recipient sees nothing, and no plaintext reaches the network."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,7 @@ def test_private_vector_opens_with_the_recipients_key_by_independent_code() -> N
         except Exception:
             continue
     assert key is not None
+    assert hashlib.blake2b(key, digest_size=32, person=b"ipfeed-key").digest() == obj["box"]["commit"]
     plain = dag_cbor.decode(nacl.secret.SecretBox(key).decrypt(obj["box"]["ct"], obj["box"]["nonce"]))
     assert plain["text"] == vector["text"] and plain["to"] == vector["to"]
     assert len(dag_cbor.encode(plain)) == 256  # the smallest size class
@@ -122,7 +124,7 @@ def test_private_vector_opens_with_the_recipients_key_by_independent_code() -> N
     assert opened is not None and opened.text == vector["text"]
 
 
-def hostile_box(to: Identity, content: dict[str, Any]) -> dict[str, Any]:
+def hostile_box(to: Identity, content: dict[str, Any], commit: bytes | None = None) -> dict[str, Any]:
     """A box whose content breaks the rules, sealed properly to `to` (as a hostile author could)."""
     import os
 
@@ -132,7 +134,20 @@ def hostile_box(to: Identity, content: dict[str, Any]) -> dict[str, Any]:
     key, nonce = os.urandom(32), os.urandom(24)
     ct = nacl.secret.SecretBox(key).encrypt(private._pad(content), nonce).ciphertext
     slot = nacl.public.SealedBox(nacl.public.PublicKey(private.x25519_public(to.public))).encrypt(key)
-    return {"ct": ct, "keys": [bytes(slot), bytes(slot)], "nonce": nonce}
+    return {"commit": commit or private.commitment(key), "ct": ct, "keys": [bytes(slot), bytes(slot)],
+            "nonce": nonce}
+
+
+def test_a_key_that_is_not_the_committed_one_is_refused() -> None:
+    """An author who seals different keys (so different texts) to different recipients is
+    caught by each of them: the box commits to one key."""
+    from ipfeed.errors import InvalidPost
+
+    bob = Identity.generate()
+    with pytest.raises(InvalidPost, match="not the one the box commits to"):
+        private.open_box(bob, hostile_box(bob, {"text": "x", "to": [bob.name]}, commit=bytes(32)), "post x")
+    honest = hostile_box(bob, {"text": "x", "to": [bob.name]})
+    assert private.open_box(bob, honest, "post x").text == "x"  # type: ignore[union-attr]
 
 
 TO = [Identity.from_seed(bytes(32)).name]
