@@ -3,8 +3,6 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-KUBO_VERSION := 0.42.0
-export KUBO_VERSION
 
 .PHONY: install kubo browser run test lint bench clean
 

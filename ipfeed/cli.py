@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import time
 import traceback
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from . import __version__, node
 from .config import Settings
 from .errors import IpfeedError
 from .service import FeedView, Service
-from .timefmt import format_ms
+from .timefmt import age, format_ms
 
 T = TypeVar("T")
 
@@ -342,13 +343,20 @@ def following(c: Context, as_json: bool) -> None:
         click.echo(f"{r['name']}  {_safe(label)}  {r['count']} posts{flag}")
 
 
+SYNC_FAILED = 4  # exit status of `ipfeed sync` when a feed it was asked for (or a follow) failed
+
+
 @cli.command("sync")
 @click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: per feed its name, new posts, "
+              "blocks fetched and error.")
 @pass_ctx
-def sync_(c: Context, names: tuple[str, ...]) -> None:
-    """Fetch, verify, index and pin what is new in followed feeds (or only NAMES)."""
+def sync_(c: Context, names: tuple[str, ...], as_json: bool) -> None:
+    """Fetch, verify, index and pin what is new in followed feeds (or only NAMES), now.
+
+    Exits 4 if any feed could not be synced (each is named, with why)."""
     def progress(name: str, done: int, total: int) -> None:
-        if total >= 1000 and sys.stderr.isatty():
+        if total >= 1000 and sys.stderr.isatty() and not as_json:
             width = 30
             filled = width * done // max(total, 1)
             end = "\n" if done >= total else ""
@@ -356,16 +364,22 @@ def sync_(c: Context, names: tuple[str, ...]) -> None:
                        err=True, nl=False)
             click.echo(end, err=True, nl=False)
 
-    results = run(c.service.sync(names, progress))
-    failed = 0
-    for r in results:
-        if r.error:
-            failed += 1
-            click.echo(f"{r.name}: {_safe(r.error)}", err=True)
-        else:
-            click.echo(f"{r.name}: {r.new_posts} new posts ({r.fetched} blocks fetched)")
-    if failed and names:
-        raise SystemExit(1)
+    results = run(c.service.sync(names, progress, force=True))
+    failed = [r for r in results if r.error]
+    if as_json:
+        click.echo(json.dumps([{"name": r.name, "new_posts": r.new_posts, "fetched": r.fetched,
+                                "streamed": r.streamed, "root": r.root, "error": r.error}
+                               for r in results], indent=2, ensure_ascii=False))
+    else:
+        for r in results:
+            if r.error:
+                click.echo(f"{r.name}: FAILED: {_safe(r.error)}", err=True)
+            else:
+                click.echo(f"{r.name}: {r.new_posts} new posts ({r.fetched} blocks fetched)")
+    if failed:
+        if not as_json:
+            click.echo(f"{len(failed)} of {len(results)} feeds could not be synced", err=True)
+        raise SystemExit(SYNC_FAILED)
 
 
 @cli.command()
@@ -390,15 +404,15 @@ def timeline(c: Context, limit: int, before: str | None, as_json: bool) -> None:
 
 
 def _status_json(f: Any, s: Any) -> dict[str, Any]:
-    import time as _time
-
-    now = _time.time_ns() // 1_000_000
+    now = time.time_ns() // 1_000_000
     return {
         "name": f.name, "alias": f.alias,
         "display_name": (s.profile.get("name") if s else None),
         "count": s.count if s else 0, "head": s.head if s else None,
         "root": s.root_cid if s else None,
-        "last_sync": s.last_sync if s else None, "last_ok": s.last_ok if s else None,
+        "state": s.health(now) if s else "never",
+        "last_check": s.last_sync if s else None, "last_ok": s.last_ok if s else None,
+        "updated": s.updated if s else None,
         "lag_ms": (now - s.updated) if s and s.updated else None,
         "last_error": s.last_error if s else None, "fork": bool(s and s.fork),
         "record_expires": s.record_eol if s else None,
@@ -410,16 +424,20 @@ def _status_json(f: Any, s: Any) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def status(c: Context, as_json: bool) -> None:
-    """Each follow: last sync, head, post count, lag, last error, fork flag."""
+    """Each follow: state of the last check, post count, age of the verified feed, errors."""
     rows = [_status_json(f, s) for f, s in c.service.status()]
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
+    now = time.time_ns() // 1_000_000
     for r in rows:
-        synced = _when(r["last_ok"]) if r["last_ok"] else "never"
-        line = f"{r['name']}  {r['count']} posts  synced {synced}"
-        if r["stale"]:
-            line += "  STALE (record expired)"
+        line = f"{r['name']}  {r['count']} posts  {r['state'].upper()}"
+        if r["updated"] is not None:
+            line += f"  verified feed from {age(r['updated'], now)} ago"
+        if r["state"] == "stale":
+            line += " (its record expired)"
+        if r["last_check"] is not None:
+            line += f"  last check {age(r['last_check'], now)} ago"
         if r["fork"]:
             line += "  FORK"
         if r["last_error"]:
@@ -436,7 +454,7 @@ def daemon(c: Context, interval: float | None, rounds: int) -> None:
     from .home import serve_forever
 
     if not c.settings.api:
-        node.start(c.settings)
+        _notes(node.start(c.settings))
     run(serve_forever(c.service, interval or c.settings.sync_interval, rounds,
                       lambda line: click.echo(line, err=True)))
 
@@ -455,7 +473,7 @@ def serve(c: Context, host: str, port: int, pin: bool) -> None:
     from .web import create_app  # web/, installed as ipfeed.web
 
     if not c.settings.api:
-        node.start(c.settings)
+        _notes(node.start(c.settings))
     loopback = host in ("127.0.0.1", "localhost", "::1")
     if not loopback:
         click.echo(f"warning: binding {host}: anyone who can reach it can use your feed", err=True)
@@ -484,7 +502,13 @@ def node_group() -> None:
 def start(c: Context) -> None:
     """Start the node in the background (API on 127.0.0.1)."""
     st = node.start(c.settings)
+    _notes(st)
     click.echo(f"node running (pid {st.pid}), API {st.api}, repo {st.repo}")
+
+
+def _notes(st: node.NodeStatus) -> None:
+    for note in st.notes:
+        click.echo(f"note: {note}", err=True)
 
 
 @node_group.command()

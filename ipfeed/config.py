@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-KUBO_VERSION = "0.42.0"
+KUBO_VERSION = "0.43.1"
 
 
 def default_home() -> Path:
@@ -30,6 +30,7 @@ class Settings:
     ipfs_bin: str | None = None  # explicit Kubo binary; None = PATH or cache at KUBO_VERSION
     node_profile: str = ""  # `ipfs init --profile` for a new managed repo ("test" in tests)
     swarm: tuple[str, ...] = ("/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1")
+    node_config: str = ""  # JSON {"Kubo.Config.Key": value, ...} set in the managed repo at every start
     ipns_lifetime: str = "336h"  # validity of our IPNS records (14 days)
     ipns_ttl: str = "1m"  # how long resolvers may cache our record
     timeout: float = 30.0  # seconds for one call to the node that may touch the network
@@ -77,7 +78,7 @@ class Settings:
         changes: dict[str, object] = {}
         if v := env.get("IPFEED_HOME"):
             changes["home"] = Path(v)
-        for name in ("api", "ipfs_bin", "node_profile", "ipns_lifetime", "ipns_ttl"):
+        for name in ("api", "ipfs_bin", "node_profile", "node_config", "ipns_lifetime", "ipns_ttl"):
             if (v := env.get("IPFEED_" + name.upper())) is not None:
                 changes[name] = v
         if v := env.get("IPFEED_SWARM"):

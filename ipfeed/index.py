@@ -109,6 +109,16 @@ class FeedState:
     fork: bool
     follows: list[dict[str, str]]
 
+    def health(self, now: int) -> str:
+        """The last check in one word: `ok` (it reached the feed and verified it), `failing`
+        (it did not: what is shown is the last verified state), `stale` (the newest verified
+        record has expired), `never` (no verified state yet)."""
+        if self.root_cid is None:
+            return "failing" if self.last_error else "never"
+        if self.record_eol is not None and self.record_eol <= now:
+            return "stale"
+        return "failing" if self.last_error else "ok"
+
 
 @dataclass(frozen=True)
 class IndexedPost:

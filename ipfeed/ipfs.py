@@ -25,7 +25,39 @@ from . import codec
 from .errors import InvalidBlock, NodeFailed, NodeTimeout, NodeUnavailable, NotFound
 
 Params = Sequence[tuple[str, str]]
+
+# Every Kubo RPC call ipfeed makes, and what for: the one list to check a new Kubo (or a fork)
+# against. tests/test_kubo_contract.py holds one contract test per entry against the pinned
+# Kubo; `Kubo._call` refuses a path that is not listed here.
+RPC_CALLS = {
+    "id": "the node's peer ID, addresses and agent (node addrs, watermarks per node)",
+    "swarm/connect": "connect to a peer now (node connect, peer add)",
+    "swarm/peers": "connected peers, and with identify which speak ipfeed's bulk protocol",
+    "stats/dht": "peers in the DHT routing tables (a record put before they fill reaches nobody)",
+    "config": "read and set one config value (Peering.Peers)",
+    "p2p/listen": "serve /x/ipfeed/feed/1 streams (Libp2pStreamMounting), held in the foreground",
+    "p2p/forward": "open a /x/ipfeed/feed/1 stream to a peer, held in the foreground",
+    "block/put": "store exact DAG-CBOR bytes (posts, roots, follow lists)",
+    "block/get": "fetch a block by CID, bounded, from the network or offline",
+    "block/stat": "whether the node holds a block, offline (no fetch)",
+    "refs": "every CID under a root (export; streaming a held feed)",
+    "add": "store an attachment or avatar as UnixFS, CIDv1 raw leaves",
+    "cat": "read an attachment or avatar, bounded",
+    "pin/add": "pin a root (recursive) or new blocks (direct), in batches",
+    "pin/rm": "drop the previous root's direct pin",
+    "pin/ls": "whether a CID is pinned, and how",
+    "key/list": "find the feed key in the node's keystore",
+    "key/import": "put the feed key into the keystore (to publish its IPNS name)",
+    "name/publish": "publish the feed's newest root under its IPNS name",
+    "name/get": "the best signed IPNS record the routing system has for a name",
+    "name/put": "store someone's signed record again, unchanged (home servers, archives)",
+    "dag/import": "store many blocks in one call (a CAR)",
+    "dag/export": "a CAR of an attachment's DAG (incremental export)",
+    "pubsub/pub": "announce a new record on /ipfeed/1/announce",
+    "pubsub/sub": "hear announcements on /ipfeed/1/announce",
+}
 ROUTING_SETTLE = 3.0  # seconds a quick "not found" from the DHT is asked again (see name_get)
+ROUTING_WARMUP = 20.0  # seconds IPNS calls wait for a DHT routing table that is still empty
 PIN_BATCH = 500  # CIDs per pin/add call: ~30 KB of URL, far below Kubo's header limit
 
 
@@ -54,6 +86,7 @@ class Kubo:
                     timeout: float | None = None, max_bytes: int | None = None) -> bytes:
         """POST one RPC call; return the body, bounded by `max_bytes` and `timeout`."""
         assert self._client is not None, "use `async with Kubo(...)`"
+        assert path in RPC_CALLS, f"{path} is not in ipfs.RPC_CALLS"
         limit = self.timeout if timeout is None else timeout
         query = [*params, ("timeout", f"{limit:.3f}s")]
         url = self._client.api_endpoint(path)
@@ -96,6 +129,36 @@ class Kubo:
         """Multiaddrs (with /p2p/ID) of the connected peers."""
         res = await self._json("swarm/peers")
         return [f"{p['Addr']}/p2p/{p['Peer']}" for p in res.get("Peers") or []]
+
+    async def dht_peers(self) -> int:
+        """How many peers the node's DHT routing tables (WAN and LAN) hold."""
+        body = await self._call("stats/dht", timeout=10)
+        try:
+            tables = [json.loads(line) for line in body.splitlines() if line.strip()]
+            return sum(len(b.get("Peers") or []) for t in tables for b in t.get("Buckets") or [])
+        except (ValueError, AttributeError, TypeError) as e:
+            raise NodeFailed(f"stats/dht: unexpected answer {body[:80]!r}") from e
+
+    async def routing_warm(self, timeout: float = ROUTING_WARMUP) -> bool:
+        """Wait (at most `timeout` s) until the node's DHT routing table holds a peer, while
+        it has peers or peerings that could join it: a node just started connects to its
+        `Peering.Peers` within seconds, and an IPNS record put or asked for before the table
+        fills reaches nobody (a reader then gets only its own old copy). True if the table
+        has peers; an offline node (no peers, no peerings) is not waited for."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        peerings = None
+        while True:
+            if await self.dht_peers():
+                return True
+            if loop.time() >= deadline:
+                return False
+            if not await self.swarm_peers():
+                if peerings is None:
+                    peerings = bool(await self.config_get("Peering.Peers"))
+                if not peerings:
+                    return False
+            await asyncio.sleep(0.25)
 
     async def config_get(self, key: str) -> Any:
         """One config value, or None if it is not set."""
@@ -180,6 +243,16 @@ class Kubo:
             raise InvalidBlock(f"block {cid}: the bytes received do not match the CID")
         return data
 
+    async def has_block(self, cid: str) -> bool:
+        """Whether the node holds a block now (never fetched for this)."""
+        try:
+            await self._call("block/stat", [("arg", cid), ("offline", "true")], timeout=10)
+        except NodeFailed as e:
+            if "not found" in str(e) or "block was not found" in str(e):
+                return False
+            raise
+        return True
+
     async def refs(self, cid: str, timeout: float | None = None, *, offline: bool = False) -> list[str]:
         """Every CID under `cid`, each once (fetching what is missing, unless `offline`: then
         a missing block is an error)."""
@@ -254,6 +327,7 @@ class Kubo:
         connected to the peer holding the record has not put it in its DHT table yet."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        await self.routing_warm(min(timeout / 2, ROUTING_WARMUP))  # else: only our own, old copy
         settled = loop.time() + min(timeout, ROUTING_SETTLE)
         while True:
             try:
@@ -276,9 +350,12 @@ class Kubo:
         await self._call("dag/import", [("pin-roots", "false"), ("stats", "false")],
                          _file(car, name="car"), timeout=timeout)
 
-    async def dag_export(self, cid: str, max_bytes: int, timeout: float | None = None) -> bytes:
-        """A CAR of the whole DAG under `cid` (fetching what is missing), bounded in size."""
-        return await self._call("dag/export", [("arg", cid), ("progress", "false")],
+    async def dag_export(self, cid: str, max_bytes: int, timeout: float | None = None, *,
+                         offline: bool = False) -> bytes:
+        """A CAR of the whole DAG under `cid` (fetching what is missing, unless `offline`),
+        bounded in size."""
+        return await self._call("dag/export", [("arg", cid), ("progress", "false"),
+                                               ("offline", str(offline).lower())],
                                 max_bytes=max_bytes, timeout=timeout)
 
     async def pubsub_pub(self, topic: str, data: bytes) -> None:
@@ -314,17 +391,6 @@ class Kubo:
             raise NodeTimeout(f"pubsub subscription to {topic} timed out") from e
         except (aiohttp.ClientError, OSError) as e:
             raise NodeUnavailable(f"pubsub subscription to {topic} lost ({e.__class__.__name__})") from e
-
-    async def name_resolve(self, name: str, timeout: float) -> str:
-        """The /ipfs/ path an IPNS name points at now (no cache)."""
-        try:
-            res = await self._json("name/resolve", [
-                ("arg", f"/ipns/{name}"), ("nocache", "true"), ("recursive", "false"),
-                ("dht-timeout", f"{timeout:.3f}s"), ("dht-record-count", "4"),
-            ], timeout=timeout)
-        except (NodeFailed, NodeTimeout) as e:
-            raise NotFound(f"cannot resolve {name}: {e}") from e
-        return str(res["Path"])
 
 
 def _file(data: bytes, name: str) -> aiohttp.MultipartWriter:

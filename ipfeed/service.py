@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import archive, backup, bulk, codec, feed, identity, node, pins, post, private, push, sync
+from . import archive, backup, bulk, codec, feed, identity, ipfs, node, pins, post, private, push, sync
 from .car import car_bytes, read_car, varint
 from .config import Settings
 from .errors import (
@@ -92,6 +92,7 @@ class FeedView:
         }
 
 
+YOUNG_NODE = 60.0  # seconds after a start during which publishing waits for the DHT table
 BULK_CHUNK = 1000  # posts `post_many` signs at a time while the node stores the chunk before
 
 
@@ -474,12 +475,23 @@ class Service:
             box.set(pinned_key, root.cid)
         box.set(covered_key, str(root.count))
         crashpoint("pinned", self.settings.home)
+        unreached_key = f"unreached:{peer}"
         if box.get(published_key) != root.cid:
             key = await _ensure_key(kubo, me)
+            # A node started a moment ago is still connecting to its peerings: a record put
+            # now would reach nobody and wait hours for Kubo's republisher.
+            uptime = node.started_ago(self.settings)
+            young = uptime is not None and uptime < YOUNG_NODE
+            reached = await kubo.routing_warm(ipfs.ROUTING_WARMUP if young else 0)
             await kubo.name_publish(key, root.cid, lifetime=self.settings.ipns_lifetime,
                                     ttl=self.settings.ipns_ttl)
             crashpoint("published", self.settings.home)
             box.set(published_key, root.cid)
+            box.set(unreached_key, "" if reached else root.cid)
+        elif box.get(unreached_key) == root.cid and await kubo.dht_peers():
+            # Published while no peer could take it: put the record into the DHT again now.
+            await kubo.name_put(me.name, await kubo.name_get(me.name, self.settings.resolve_timeout))
+            box.set(unreached_key, "")
 
     async def import_key(self) -> str:
         """Make sure the node's keystore holds the identity; return the key's name there."""
@@ -673,10 +685,11 @@ class Service:
                 box.add_root(root.seq, root.cid, root.block, (block,))
             return await self._flush(me, box)
 
-    async def sync(self, names: Sequence[str] = (), progress: sync.Progress | None = None
-                   ) -> list[sync.SyncResult]:
-        """Sync the named feeds now, or the user's own and every followed feed that is due;
-        followed feeds are pinned, others (opened on demand) are not."""
+    async def sync(self, names: Sequence[str] = (), progress: sync.Progress | None = None, *,
+                   force: bool = False) -> list[sync.SyncResult]:
+        """Sync the named feeds now, or the user's own and every followed feed that is due
+        (`force`: every one, whatever its backoff: the user asked); followed feeds are
+        pinned, others (opened on demand) are not."""
         me = self.identity()
         wanted = [identity.normalize_name(n) for n in names]
         followed = frozenset(f.name for f in self.follows())
@@ -684,7 +697,7 @@ class Service:
         with self._index() as index:
             async with self._kubo() as kubo:
                 return await sync.sync_many(kubo, index, targets, self.settings, now_ms(),
-                                            force=bool(wanted), pin=followed, progress=progress,
+                                            force=force or bool(wanted), pin=followed, progress=progress,
                                             me=me)
 
     async def listen(self, on_sync: Callable[[SyncResult], None] | None = None) -> None:

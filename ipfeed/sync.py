@@ -29,6 +29,8 @@ from .post import Post
 from .private import Opened, open_box
 
 Progress = Callable[[str, int, int], None]  # name, posts done, posts to do
+OFFLINE = ("this node has no peers, so the feed could not be checked on the network; what is "
+           "shown is the last verified state")
 BULK_MIN = 256  # new posts from which a first sync asks peers for the whole feed in one stream
 
 
@@ -266,9 +268,14 @@ async def sync_many(kubo: Kubo, index: Index, names: list[str], settings: Settin
     """Sync several feeds, a few at a time (pinning those in `pin`); one bad or slow feed never
     stops the others."""
     sem = asyncio.Semaphore(settings.sync_concurrency)
+    offline = any(n != (me and me.name) for n in names) and not await kubo.swarm_peers()
 
     async def one(name: str) -> SyncResult:
         state = index.feed(name)
+        if offline and name != (me and me.name):  # its own copy would pass as "checked, ok"
+            message = OFFLINE
+            index.record_failure(name, now, message, now)  # no backoff: try as soon as online
+            return SyncResult(name, error=message)
         if not force and state and state.next_try > now:
             return SyncResult(name, error=f"waiting until retry ({state.last_error})")
         async with _lock_of(name), sem:

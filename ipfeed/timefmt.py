@@ -19,3 +19,13 @@ def iso_ms(ms: int) -> str:
         return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     except (ValueError, OverflowError, OSError):
         return "9999-12-31T23:59:59Z"
+
+
+def age(ms: int, now: int) -> str:
+    """How long ago a time was, in the largest whole unit ("5 min", "3 h", "2 days")."""
+    seconds = max(now - ms, 0) // 1000
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {'day' if unit == 'days' and n == 1 else unit}"
+    return f"{seconds} s"

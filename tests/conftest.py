@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import os
 import subprocess
 import sys
@@ -43,11 +44,24 @@ def run(aw: Awaitable[T]) -> T:
     return off_loop(lambda: asyncio.run(main()))
 
 
-def test_settings(home: Path, **changes: Any) -> Settings:
-    """Settings for a test user: Kubo's test profile, loopback swarm, short timeouts."""
+# What keeps every packet of a node with the users' defaults on this machine, and nothing
+# else: no bootstrap peers, no mDNS (its multicast leaves the machine), and the LAN DHT
+# accepting 127.0.0.1 peers (without it, nodes on loopback cannot route IPNS records).
+LOOPBACK_ONLY = {"Bootstrap": [], "Discovery.MDNS.Enabled": False,
+                 "Routing.LoopbackAddressesOnLanDHT": True}
+DEFAULTS = ("test", "real")  # Kubo's test profile / the managed node as ipfeed makes it for users
+
+
+def test_settings(home: Path, defaults: str = "test", port: int = 0, **changes: Any) -> Settings:
+    """Settings for a test user: loopback swarm, short timeouts; `defaults="test"` uses Kubo's
+    test profile, `"real"` the node ipfeed configures for users, changed only by LOOPBACK_ONLY."""
     base = Settings.from_env({k: v for k, v in os.environ.items() if k == "IPFEED_IPFS_BIN"})
-    return base.with_(home=home, node_profile="test", swarm=("/ip4/127.0.0.1/tcp/0",),
-                      timeout=20.0, resolve_timeout=20.0, start_timeout=60.0, **changes)
+    if defaults == "real":
+        base = base.with_(node_profile="", node_config=json.dumps(LOOPBACK_ONLY),
+                          swarm=(f"/ip4/127.0.0.1/tcp/{port}", f"/ip4/127.0.0.1/udp/{port}/quic-v1"))
+    else:
+        base = base.with_(node_profile="test", swarm=(f"/ip4/127.0.0.1/tcp/{port}",))
+    return base.with_(home=home, timeout=20.0, resolve_timeout=20.0, start_timeout=60.0, **changes)
 
 
 @dataclass
@@ -64,9 +78,9 @@ class User:
     def env(self) -> dict[str, str]:
         """Environment for running the CLI as this user in a subprocess."""
         s = self.settings
-        env = dict(os.environ, IPFEED_HOME=str(self.home), IPFEED_NODE_PROFILE="test",
-                   IPFEED_SWARM="/ip4/127.0.0.1/tcp/0", IPFEED_TIMEOUT=str(s.timeout),
-                   IPFEED_RESOLVE_TIMEOUT=str(s.resolve_timeout))
+        env = dict(os.environ, IPFEED_HOME=str(self.home), IPFEED_NODE_PROFILE=s.node_profile,
+                   IPFEED_NODE_CONFIG=s.node_config, IPFEED_SWARM=",".join(s.swarm),
+                   IPFEED_TIMEOUT=str(s.timeout), IPFEED_RESOLVE_TIMEOUT=str(s.resolve_timeout))
         env.pop("IPFEED_API", None)
         return env
 
@@ -112,9 +126,10 @@ def make_user(tmp_path: Path) -> Iterator[Any]:
     """A factory of users; every node started is stopped at the end."""
     users: list[User] = []
 
-    def make(name: str = "user", start: bool = True, init: bool = True) -> User:
+    def make(name: str = "user", start: bool = True, init: bool = True, defaults: str = "test",
+             port: int = 0) -> User:
         home = tmp_path / name
-        u = User(home, test_settings(home))
+        u = User(home, test_settings(home, defaults, port))
         users.append(u)
         if init:
             u.service.init(name.capitalize())

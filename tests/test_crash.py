@@ -92,7 +92,7 @@ def test_garbage_collection_after_a_crash_removes_nothing_needed(alice: User, bo
 
     async def held_offline(u: User, root: str) -> int:
         async with await u.kubo() as k:  # offline: only what the node itself holds
-            car = await k._call("dag/export", [("arg", root), ("offline", "true")], max_bytes=1 << 24)
+            car = await k.dag_export(root, 1 << 24, offline=True)
         return len(car)
     state = bob.service.feed_state(alice_name)
     assert state and state.pinned == state.root_cid and run(held_offline(bob, state.pinned)) > 0

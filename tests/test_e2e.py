@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from conftest import User, run
+import pytest
+from conftest import DEFAULTS, run
 
 from ipfeed import identity
 
@@ -14,7 +16,9 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "0000000049454e44ae426082")
 
 
-def test_bob_reads_alices_posts_by_name_verified(alice: User, bob: User, tmp_path: Path) -> None:
+@pytest.mark.parametrize("defaults", DEFAULTS)
+def test_bob_reads_alices_posts_by_name_verified(make_user: Any, defaults: str, tmp_path: Path) -> None:
+    alice, bob = make_user("alice", defaults=defaults), make_user("bob", defaults=defaults)
     bob.connect(alice)
     run(alice.service.publish())
     first = alice.cli_ok("post", "hello from Alice").strip()

@@ -151,3 +151,32 @@ def test_kubos_published_fixture_records_verify_and_reject_other_names() -> None
         assert r.value.startswith("/ipfs/") and not r.expired()
         with pytest.raises(InvalidObject, match="signature does not verify"):
             ipns.parse_record(raw, ME.name)
+
+
+SPEC_VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "ipns-vectors"
+# The IPNS record spec's six test vectors (files beside the repo, in ../shared/) and the
+# verdict the spec gives each: the value of a valid record, or None for an invalid one.
+SPEC_VERDICTS = {
+    "v1": None,  # V1 only: no signatureV2
+    "v1-v2": "/ipfs/bafkqaddwgevxmmraojswg33smq",
+    "v1-v2-broken-v1-value": None,  # V1 value differs from the CBOR data
+    "v1-v2-broken-signature-v2": None,  # only signatureV1 is valid
+    "v1-v2-broken-signature-v1": "/ipfs/bafkqahtwgevxmmrao5uxi2bamjzg623fnyqhg2lhnzqxi5lsmuqhmmi",
+    "v2": "",  # V2 only, valid; the spec gives no value to compare
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SPEC_VERDICTS))
+def test_the_ipns_spec_vectors_get_the_specs_verdicts(kind: str) -> None:
+    [path] = SPEC_VECTORS.glob(f"*_{kind}.ipns-record")
+    name = path.name.split("_", 1)[0]
+    raw = path.read_bytes()
+    want = SPEC_VERDICTS[kind]
+    if want is None:
+        with pytest.raises(ipns.InvalidRecord):
+            ipns.parse_record(raw, name)
+        return
+    r = ipns.parse_record(raw, name)
+    assert not r.expired()
+    if want:
+        assert r.value == want

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 import subprocess
 import sys
@@ -105,3 +106,27 @@ def test_a_stale_pid_file_never_names_another_process(tmp_path: Path) -> None:
     finally:
         stranger.kill()
         stranger.wait(5)
+
+
+def test_a_managed_node_has_no_auto_placeholders_and_logs_no_error(make_user: Any) -> None:
+    u = make_user("real", defaults="real")
+    config = json.loads((u.settings.node_dir / "config").read_text())
+    assert '"auto"' not in json.dumps(config)  # nothing waits for the AutoConf URL
+    assert config["AutoConf"]["Enabled"] is False and config["Routing"]["Type"] == "dht"
+    assert config["Routing"]["DelegatedRouters"] == [] and config["Ipns"]["DelegatedPublishers"] == []
+    assert config["Pubsub"]["Enabled"] is True
+    log = (u.home / "node.log").read_text()
+    assert "Daemon is ready" in log and "ERROR" not in log, log
+
+
+def test_network_settings_replace_every_auto_and_keep_what_the_user_set() -> None:
+    kubo_042 = {"Bootstrap": ["auto"], "Routing": {"Type": "auto", "DelegatedRouters": ["auto"]},
+                "Ipns": {"DelegatedPublishers": ["auto"]}, "DNS": {"Resolvers": {".": "auto"}}}
+    changes = node.network_settings(kubo_042)
+    assert changes["Bootstrap"] == list(node.BOOTSTRAP) and changes["Routing.Type"] == "dht"
+    assert changes["Routing.DelegatedRouters"] == changes["Ipns.DelegatedPublishers"] == []
+    assert changes["DNS.Resolvers"] == {} and changes["AutoConf.Enabled"] is False
+    mine = {"Bootstrap": ["/ip4/192.0.2.1/tcp/4001/p2p/12D3KooWExample"], "Routing": {"Type": "dhtclient",
+            "DelegatedRouters": []}, "Ipns": {"DelegatedPublishers": []}, "DNS": {"Resolvers": {}},
+            "AutoConf": {"Enabled": False}}
+    assert node.network_settings(mine) == {}

@@ -57,8 +57,7 @@ def test_private_post_reaches_only_its_recipient(make_user: Any, tmp_path: Path)
     # The blocks on Carol's node (the whole pinned feed) hold no plaintext.
     async def everything(u: User) -> bytes:
         async with await u.kubo() as k:
-            return await k._call("dag/export", [("arg", st["root"]), ("offline", "true")],
-                                 max_bytes=1 << 24)
+            return await k.dag_export(st["root"], 1 << 24, offline=True)
     raw = run(everything(carol))
     for needle in (SECRET.encode(), b"SECRETPIXELS", b"secret.png", bob_name.encode()):
         assert needle not in raw, needle

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import User, run
+from conftest import DEFAULTS, User, run
 
 from ipfeed import feed, node, post
 from ipfeed.errors import InvalidInput, InvalidObject
@@ -32,8 +32,10 @@ def texts_shown(reader: User, name: str) -> list[str]:
     return [p["text"] for p in out["posts"]]
 
 
-def test_resilience_alice_offline_carol_reads_her_through_bobs_home_server(make_user: Any) -> None:
-    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+@pytest.mark.parametrize("defaults", DEFAULTS)
+def test_resilience_alice_offline_carol_reads_her_through_bobs_home_server(make_user: Any,
+                                                                           defaults: str) -> None:
+    alice, bob, carol = (make_user(n, defaults=defaults) for n in ("alice", "bob", "carol"))
     bob.connect(alice)
     for i in range(3):
         alice.cli_ok("post", f"alice {i}")
@@ -430,9 +432,7 @@ def test_pins_follow_a_big_feed_cheaply_and_survive_gc(alice: User, bob: User) -
 
     async def held(u: User, root: str) -> int:
         async with await u.kubo() as k:
-            refs = await k._call("refs", [("arg", root), ("recursive", "true"), ("unique", "true"),
-                                          ("offline", "true")], timeout=60)
-        return refs.count(b"\n")
+            return len(await k.refs(root, timeout=60, offline=True))
     root = bob.service.feed_state(name_of(alice)).root_cid  # type: ignore[union-attr]
     assert root is not None
     assert run(held(bob, root)) == run(held(alice, root)) == 3005  # every post, on both nodes
