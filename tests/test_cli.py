@@ -110,3 +110,17 @@ def test_remote_text_cannot_send_escape_sequences_to_the_terminal() -> None:
 
     assert _safe("FORK\x1b[1A\x1b[2Khidden\x07") == "FORK\\x1b[1A\\x1b[2Khidden\\x07"
     assert _safe("plain text, ünïcode ✓") == "plain text, ünïcode ✓"
+
+
+def test_every_environment_variable_the_code_reads_is_documented() -> None:
+    import dataclasses
+    import re
+
+    from ipfeed.config import Settings
+
+    root = Path(__file__).resolve().parents[1]
+    source = "".join(p.read_text() for folder in ("ipfeed", "web") for p in (root / folder).rglob("*.py"))
+    names = {f"IPFEED_{f.name.upper()}" for f in dataclasses.fields(Settings)}
+    names |= set(re.findall(r"IPFEED_[A-Z_]+[A-Z]", source))
+    readme = (root / "README.md").read_text()
+    assert sorted(n for n in names if n not in readme) == []
