@@ -321,10 +321,17 @@ class Kubo:
         ], timeout=timeout)
         return str(res["Name"])
 
-    async def name_get(self, name: str, timeout: float) -> bytes:
-        """The best signed IPNS record the routing system has for a name (raw protobuf). A
-        quick "not found" is asked again for ROUTING_SETTLE seconds: a node that has just
-        connected to the peer holding the record has not put it in its DHT table yet."""
+    async def name_get(self, name: str, timeout: float, *, offline: bool = False) -> bytes:
+        """The best signed IPNS record the routing system has for a name (raw protobuf), or
+        with `offline` only the one this node stores. A quick "not found" is asked again for
+        ROUTING_SETTLE seconds: a node that has just connected to the peer holding the record
+        has not put it in its DHT table yet."""
+        if offline:
+            try:
+                return await self._call("name/get", [("arg", name), ("offline", "true")],
+                                        timeout=min(timeout, 10), max_bytes=10 * 1024)
+            except (NodeFailed, NodeTimeout) as e:
+                raise NotFound(f"this node holds no record for {name}: {e}") from e
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         await self.routing_warm(min(timeout / 2, ROUTING_WARMUP))  # else: only our own, old copy

@@ -17,6 +17,7 @@ from .car import car_bytes, read_car, varint
 from .config import Settings
 from .errors import (
     InvalidInput,
+    InvalidObject,
     IpfeedError,
     MissingIdentity,
     NodeError,
@@ -476,6 +477,8 @@ class Service:
         box.set(covered_key, str(root.count))
         crashpoint("pinned", self.settings.home)
         unreached_key = f"unreached:{peer}"
+        if box.get(published_key) == root.cid and not await _holds_record(kubo, me.name, root.cid):
+            box.set(published_key, "")  # the node lost it: Kubo 0.43 drops records of older layouts
         if box.get(published_key) != root.cid:
             key = await _ensure_key(kubo, me)
             # A node started a moment ago is still connecting to its peerings: a record put
@@ -1021,6 +1024,16 @@ async def _ensure_key(kubo: Kubo, me: Identity) -> str:
     if imported != me.name:
         raise NodeError(f"the node imported the key as {imported}, expected {me.name}")
     return key_name
+
+
+async def _holds_record(kubo: Kubo, name: str, root: str) -> bool:
+    """Whether the node itself stores a valid record of `name` pointing at `root` (one local
+    read: no network)."""
+    try:
+        record = parse_record(await kubo.name_get(name, 10, offline=True), name)
+    except (NotFound, InvalidObject):
+        return False
+    return record.value == f"/ipfs/{root}" and not record.expired()
 
 
 def _peer_id(maddr: str) -> str:

@@ -159,8 +159,11 @@ def test_keys_and_names(pair: tuple[User, User]) -> None:
             assert await k.key_import("contract", me.libp2p_private_key()) == me.name
             assert (await k.key_names())["contract"] == me.name
             await k.block_put(root)
+            with pytest.raises(NotFound):  # offline: only what this node stores, no lookup
+                await k.name_get(me.name, 10, offline=True)
             assert await k.name_publish("contract", codec.cid_of(root), lifetime="336h", ttl="1m") == me.name
             raw = await k.name_get(me.name, 10)
+            assert await k.name_get(me.name, 10, offline=True) == raw
             record = ipns.parse_record(raw, me.name)  # verified by ipfeed, by the spec
             assert record.value == f"/ipfs/{codec.cid_of(root)}" and record.ttl_ns == 60 * 10**9
             assert 335 * 3600 < (record.validity.timestamp() - __import__("time").time()) <= 336 * 3600

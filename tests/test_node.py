@@ -130,3 +130,34 @@ def test_network_settings_replace_every_auto_and_keep_what_the_user_set() -> Non
             "DelegatedRouters": []}, "Ipns": {"DelegatedPublishers": []}, "DNS": {"Resolvers": {}},
             "AutoConf": {"Enabled": False}}
     assert node.network_settings(mine) == {}
+
+
+def test_a_home_made_with_kubo_042_keeps_working_on_the_pinned_kubo(tmp_path: Path) -> None:
+    """tests/data/home-kubo-0.42.tar.gz: a home made by ipfeed 0.1.0 with Kubo 0.42.0 (two
+    posts, a follow; its node on loopback), opened by this ipfeed and the pinned Kubo."""
+    import tarfile
+
+    from conftest import test_settings as user_settings
+
+    with tarfile.open(Path(__file__).parent / "data" / "home-kubo-0.42.tar.gz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    home = tmp_path / "home"
+    u = User(home, user_settings(home, "real"))
+    try:
+        u.start()
+        name = u.service.identity().name
+        # Kubo 0.43 drops the records a 0.42 repo stored (its new /dht layout): publishing
+        # (what `make run` and every home-server round do) puts the feed's record back.
+        assert "published" in u.cli_ok("publish")
+        before = json.loads(u.cli_ok("show", name, "--json"))
+        assert [p["text"] for p in before["posts"]] == ["second post, on Kubo 0.42", "first post, on Kubo 0.42"]
+        assert before["profile"]["name"] == "Made with 0.42" and len(u.service.follows()) == 1
+        u.cli_ok("post", "third post, on Kubo " + node.KUBO_VERSION)
+        after = json.loads(u.cli_ok("show", name, "--json"))
+        assert [p["seq"] for p in after["posts"]] == [3, 2, 1] and after["posts"][1]["cid"] == before["posts"][0]["cid"]
+        config = json.loads((u.settings.node_dir / "config").read_text())
+        assert '"auto"' not in json.dumps(config) and config["AutoConf"]["Enabled"] is False
+        log = (home / "node.log").read_text()
+        assert "ERROR" not in log, log
+    finally:
+        node.stop(u.settings, timeout=10)
