@@ -150,11 +150,13 @@ def test_a_home_made_with_kubo_042_keeps_working_on_the_pinned_kubo(tmp_path: Pa
         # (what `make run` and every home-server round do) puts the feed's record back.
         assert "published" in u.cli_ok("publish")
         before = json.loads(u.cli_ok("show", name, "--json"))
-        assert [p["text"] for p in before["posts"]] == ["second post, on Kubo 0.42", "first post, on Kubo 0.42"]
+        assert [p["text"] for p in before["posts"]] == ["second post, on Kubo 0.42",
+                                                        "first post, on Kubo 0.42"]
         assert before["profile"]["name"] == "Made with 0.42" and len(u.service.follows()) == 1
         u.cli_ok("post", "third post, on Kubo " + node.KUBO_VERSION)
         after = json.loads(u.cli_ok("show", name, "--json"))
-        assert [p["seq"] for p in after["posts"]] == [3, 2, 1] and after["posts"][1]["cid"] == before["posts"][0]["cid"]
+        assert [p["seq"] for p in after["posts"]] == [3, 2, 1]
+        assert after["posts"][1]["cid"] == before["posts"][0]["cid"]  # the same chain, continued
         config = json.loads((u.settings.node_dir / "config").read_text())
         assert '"auto"' not in json.dumps(config) and config["AutoConf"]["Enabled"] is False
         log = (home / "node.log").read_text()
