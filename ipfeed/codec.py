@@ -135,17 +135,28 @@ def check_link(value: object, prefixes: tuple[bytes, ...], what: str) -> str:
 
 
 def parse_cid(text: str, prefixes: tuple[bytes, ...] = (PREFIX_DAG_CBOR,)) -> str:
-    """Parse a CID a person typed (any multibase, `/ipfs/` allowed); return canonical text."""
+    """Parse a CID a person typed (any multibase, `/ipfs/` allowed); return canonical text.
+    Anything else, however broken, is InvalidInput with a message for a person."""
     text = text.strip().removeprefix("/ipfs/").split("/")[0]
+    shown = shorten(text)
+    kinds = ", ".join(_CODEC_NAMES[p] for p in prefixes)
     try:
         cid = CID.decode(text)
-    except (ValueError, KeyError) as e:
-        raise InvalidInput(f"{text!r} is not a CID ({e})") from e
-    raw = bytes(cid.set(version=1)) if cid.version == 0 else bytes(cid)
+        raw = bytes(cid.set(version=1)) if cid.version == 0 else bytes(cid)
+    except Exception as e:  # multiformats raises IndexError, KeyError, ValueError, … on junk
+        raise InvalidInput(f"{shown} is not a CID (a {kinds} CID looks like "
+                           f"{_LOOKS_LIKE[prefixes[0]]})") from e
     if raw[:4] not in prefixes or len(raw) != CID_BYTES:
-        kinds = ", ".join(_CODEC_NAMES[p] for p in prefixes)
-        raise InvalidInput(f"{text!r} is not a CIDv1 sha2-256 of a {kinds} block")
+        if raw[1:2] == b"\x72":
+            raise InvalidInput(f"{shown} is an IPNS name, not the CID of a {kinds} block")
+        raise InvalidInput(f"{shown} is not a CIDv1 sha2-256 of a {kinds} block")
     return cid_str(raw)
 
 
+def shorten(text: str, limit: int = 64) -> str:
+    """Something a person typed, quoted for an error message: escaped, on one line, not too long."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
 _CODEC_NAMES = {PREFIX_DAG_CBOR: "dag-cbor", PREFIX_RAW: "raw", PREFIX_DAG_PB: "dag-pb"}
+_LOOKS_LIKE = {PREFIX_DAG_CBOR: "bafyrei…", PREFIX_RAW: "bafkrei…", PREFIX_DAG_PB: "bafybei…"}

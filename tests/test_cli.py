@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from conftest import DATA, User, run
 
@@ -110,3 +111,16 @@ def test_remote_text_cannot_send_escape_sequences_to_the_terminal() -> None:
 
     assert _safe("FORK\x1b[1A\x1b[2Khidden\x07") == "FORK\\x1b[1A\\x1b[2Khidden\\x07"
     assert _safe("plain text, ünïcode ✓") == "plain text, ünïcode ✓"
+
+
+@pytest.mark.parametrize("argv", [["show", "k"], ["show", "\x00"], ["follow", "b"], ["unfollow", "z"],
+                                  ["sync", "u"], ["post", "--reply-to", "k", "hi"]], ids=" ".join)
+def test_junk_name_or_cid_is_one_line_not_a_traceback(tmp_path: Path, argv: list[str]) -> None:
+    home = tmp_path / "h"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--home", str(home), "init"], env={"IPFEED_API": ""}).exit_code == 0
+    r = runner.invoke(cli, ["--home", str(home), *argv], env={"IPFEED_API": ""})
+    assert r.exit_code == 1, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+    assert "Traceback" not in r.output and r.output.count("\n") == 1
+    assert "is not an IPNS name" in r.output or "is not a CID" in r.output

@@ -75,3 +75,17 @@ def test_parse_cid_accepts_typed_forms_and_normalizes() -> None:
 def test_parse_cid_rejects_what_is_not_a_dag_cbor_sha256_cidv1(text: str) -> None:
     with pytest.raises(InvalidInput):
         codec.parse_cid(text)
+
+
+JUNK = ["k", "b", "z", "u", "f", "\x00", "k51", "bafy", "b" + "a" * 500, "mAXESIA", "f01711220",
+        "k51qzi5uqu5dg9ufswxt229ntzdy7p4125xzv5rtyjso89ajdujg6csfxcj260"]  # the last: a name, not a CID
+
+
+@pytest.mark.parametrize("junk", JUNK, ids=lambda j: repr(j[:16]))
+def test_any_junk_cid_is_invalid_input_in_plain_words(junk: str) -> None:
+    """multiformats raises IndexError on a lone multibase prefix; that must never escape."""
+    with pytest.raises(InvalidInput) as e:
+        codec.parse_cid(junk)
+    message = str(e.value)
+    assert "CID" in message and "\n" not in message and len(message) < 200
+    assert "bits" not in message and "index" not in message and "Multihash" not in message

@@ -90,3 +90,18 @@ def test_missing_key_is_an_error_never_a_new_identity(tmp_path: Path) -> None:
 def test_repr_never_shows_key_material() -> None:
     me = Identity.from_seed(bytes.fromhex(VECTOR["seed"]))
     assert VECTOR["seed"] not in repr(me) and me.name in repr(me)
+
+
+JUNK = ["k", "b", "z", "u", "f", "\x00", "k51", "bafy", "12D3KooW0OIl", "x" * 300, "k" + "\u202e" * 3,
+        "bafyreibdthfftjqusxa2rf3ushhx7t6qentv56ijvxcfq7vi3vjr7leyfu"]  # the last: a CID, not a name
+
+
+@pytest.mark.parametrize("junk", JUNK, ids=lambda j: repr(j[:16]))
+def test_any_junk_name_is_invalid_input_in_plain_words(junk: str) -> None:
+    """multiformats raises IndexError on a lone multibase prefix; that must never escape."""
+    with pytest.raises(InvalidInput) as e:
+        identity.public_from_name(junk)
+    message = str(e.value)
+    assert "is not an IPNS name" in message or "not an IPNS name" in message
+    assert "\n" not in message and len(message) < 200
+    assert "bits" not in message and "index" not in message  # no library text
