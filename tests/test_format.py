@@ -125,6 +125,8 @@ ATT = {"cid": codec.link(FILE_CID), "type": "image/png", "size": 5, "name": "a.p
     ({"attachments": [{**ATT, "type": "IMAGE/PNG"}]}, "not a lower-case media type"),
     ({"attachments": [{**ATT, "name": "../etc/passwd"}]}, "plain file name"),
     ({"attachments": [{**ATT, "name": "a\nb"}]}, "plain file name"),
+    ({"attachments": [{**ATT, "name": "a\x85b"}]}, r"no control character \(U\+0085\)"),
+    ({"attachments": [{**ATT, "name": "a\u202eb"}]}, r"no bidi control \(U\+202E\)"),
     ({"attachments": [{**ATT, "size": 64 * 1024 * 1024 + 1}]}, "size is"),
     ({"attachments": [{**ATT, "cid": codec.link_of(b"x")}]}, "cid: not a CIDv1"),
     ({"attachments": [{**ATT, "evil": 1}]}, "unknown field"),
@@ -322,3 +324,25 @@ def test_skip_links_keep_every_post_few_levels_from_the_head() -> None:
                         if t >= 1 and t not in seen and not seen.add(t)]  # type: ignore[func-returns-value]
         return depth - 1
     assert [levels(n) for n in (1_000, 10_000, 100_000)] == [52, 98, 145]
+
+
+CC = [chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]]  # Unicode general category Cc
+BIDI = ["\u061c", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))]
+
+
+def test_the_control_set_is_exactly_unicode_category_cc() -> None:
+    import unicodedata
+    assert [c for c in map(chr, range(0x110000)) if unicodedata.category(c) == "Cc"] == CC
+
+
+@pytest.mark.parametrize("c", CC + BIDI, ids=lambda c: f"U+{ord(c):04X}")
+def test_every_control_and_bidi_character_is_refused_in_attachment_names_on_read(c: str) -> None:
+    with pytest.raises(InvalidPost, match="plain file name"):
+        post.parse(signed(good_post(attachments=[{**ATT, "name": f"a{c}b.png"}])))
+    assert post.file_name_problem(f"a{c}b") is not None
+
+
+@pytest.mark.parametrize("name", ["a.png", "café.png", "a\u00a0b", "\u05d0\u05d1.txt", "x" * 255],
+                         ids=ascii)
+def test_plain_names_are_accepted(name: str) -> None:
+    post.parse(signed(good_post(attachments=[{**ATT, "name": name}])))

@@ -166,9 +166,11 @@ def att(**changes: Any) -> dict[str, Any]:
     ({"text": "x", "to": TO, "attachments": [att(size=10**15)]}, "size is"),
     ({"text": "x", "to": TO, "attachments": [att(name="../evil")]}, "plain file"),
     ({"text": "x", "to": TO, "attachments": [att(type="text/html<script>")]}, "media type"),
+    ({"text": "x", "to": TO, "attachments": [att(name="a\x85b")]}, "no control character"),
+    ({"text": "x", "to": TO, "attachments": [att(name="a\u202eb")]}, "no bidi control"),
     ({"text": "x", "to": TO, "evil": 1}, "unknown field"),
 ], ids=["huge nonce", "bad name", "no recipient", "long text", "huge size", "path name", "bad type",
-        "extra field"])
+        "C1 control in name", "bidi control in name", "extra field"])
 def test_malformed_private_content_is_rejected_not_trusted(content: dict[str, Any], message: str) -> None:
     from ipfeed.errors import InvalidPost
 
