@@ -107,10 +107,50 @@ def test_cid_computed_locally_is_the_cid_kubo_stores(alice: User) -> None:
 
 
 def test_remote_text_cannot_send_escape_sequences_to_the_terminal() -> None:
-    from ipfeed.cli import _safe
+    from ipfeed.cli import safe_for_terminal as safe
 
-    assert _safe("FORK\x1b[1A\x1b[2Khidden\x07") == "FORK\\x1b[1A\\x1b[2Khidden\\x07"
-    assert _safe("plain text, ünïcode ✓") == "plain text, ünïcode ✓"
+    assert safe("FORK\x1b[1A\x1b[2Khidden\x07") == "FORK\\x1b[1A\\x1b[2Khidden\\x07"
+    assert safe("plain text, ünïcode ✓") == "plain text, ünïcode ✓"
+    assert safe("C1: \x85\x9b31m é") == "C1: \\x85\\x9b31m é"
+
+
+@pytest.mark.parametrize("c", ["\u061c", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F)),
+                               *map(chr, range(0x2066, 0x206A))], ids=lambda c: f"U+{ord(c):04X}")
+def test_bidi_controls_in_remote_text_are_shown_not_obeyed(c: str) -> None:
+    from ipfeed.cli import safe_for_terminal as safe
+
+    assert safe(f"alice{c}ecila é") == f"alice\\u{ord(c):04x}ecila é"
+
+
+def test_runs_of_combining_marks_are_cut_to_three() -> None:
+    from ipfeed.cli import safe_for_terminal as safe
+
+    zalgo = "Z" + "\u0301\u0302\u0303\u0304\u0305" * 20 + "o" + "\u20dd" * 5  # Mn, then Me
+    assert safe(zalgo) == "Z\u0301\u0302\u0303" + "o" + "\u20dd" * 3
+    assert safe("e\u0301\u0323 ok") == "e\u0301\u0323 ok"  # real text keeps its marks
+    assert safe("\u0915\u094d\u0937") == "\u0915\u094d\u0937"  # Devanagari conjunct
+
+
+def test_show_prints_a_hostile_profile_and_post_defanged(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    """Every remote string _print_feed shows goes through the one rule."""
+    from types import SimpleNamespace
+
+    from ipfeed import cli as cli_mod
+
+    evil = "x\u202eexe.txt\x1b[2J" + "\u0301" * 9
+    view: Any = SimpleNamespace(
+        name="k51", root=SimpleNamespace(profile=SimpleNamespace(name=evil, bio=evil), count=1, updated=0),
+        posts=[None], post_json=lambda _: {"seq": 1, "created": 0, "cid": "b", "private": False,
+                                           "reply_to": None, "text": evil,
+                                           "attachments": [{"name": evil, "type": "t/t", "size": 1,
+                                                            "cid": "b"}]})
+    out: list[str] = []
+    monkeypatch.setattr(cli_mod.click, "echo", lambda s="", **_: out.append(str(s)))
+    cli_mod._print_feed(view)
+    text = "\n".join(out)
+    assert "\u202e" not in text and "\x1b" not in text and "\u0301" * 4 not in text
+    assert text.count("x\\u202eexe.txt\\x1b[2J") == 4
 
 
 @pytest.mark.parametrize("argv", [["show", "k"], ["show", "\x00"], ["follow", "b"], ["unfollow", "z"],
