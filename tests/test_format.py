@@ -116,7 +116,7 @@ ATT = {"cid": codec.link(FILE_CID), "type": "image/png", "size": 5, "name": "a.p
     ({"seq": 1}, "must not have prev"),
     ({"prev": codec.cid_bytes_of(b"x")}, "prev: not a link"),
     ({"prev": codec.Link(codec.PREFIX_RAW + bytes(32))}, "prev: not a CIDv1"),
-    ({"prev": codec.Link(b"\x01\x71\x12\x20" + bytes(5))}, "prev: not a CIDv1"),
+    ({"prev": codec.Link(b"\x01\x71\x12\x05" + bytes(5))}, "prev: not a CIDv1"),  # a 5-byte digest
     ({"reply_to": codec.link_of(b"x")}, "reply_to: not a CIDv1"),
     ({"reply_to": b"\x01\x71"}, "reply_to: not a CIDv1"),
     ({"attachments": []}, "attachments has 0 items"),
@@ -134,6 +134,11 @@ ATT = {"cid": codec.link(FILE_CID), "type": "image/png", "size": 5, "name": "a.p
 def test_post_rule_violations_are_rejected_with_their_reason(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidPost, match=message):
         post.parse(signed(good_post(**changes)))
+
+
+def test_a_link_that_is_not_a_well_formed_cid_is_rejected_as_a_block() -> None:
+    with pytest.raises(InvalidBlock, match="digest is 5 bytes, not the 32"):
+        post.parse(signed(good_post(prev=codec.Link(b"\x01\x71\x12\x20" + bytes(5)))))
 
 
 def test_post_signed_by_another_key_is_rejected() -> None:
