@@ -430,7 +430,7 @@ class Service:
                                           content_key=secret.key)
                 p = post.build(me, seq=seq, prev=prev, created=d.created, text="", box=sealed_box,
                                files=secret.files, skip=skip)
-                content = private.open_box(me, sealed_box, f"post {p.cid}")
+                content = private.open_box(me, sealed_box, f"post {p.cid}", p.files)
                 assert content is not None
                 opened[p.cid] = content
             posts.append(p)
