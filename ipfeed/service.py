@@ -938,13 +938,26 @@ def _attachment_name(src: Path) -> str:
     return src.name
 
 
+# What a compressed file is (mimetypes gives `a.tar.gz` the type of what is inside, x-tar).
+_COMPRESSED = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz",
+               "compress": "application/x-compress"}
+
+
+def media_type_of(name: str) -> str:
+    """The media type an attachment is declared with: that of the bytes as they are (a
+    compressed file is its compression's type), application/octet-stream when unsure."""
+    guessed, encoding = mimetypes.guess_type(name)
+    if encoding is not None:
+        return _COMPRESSED.get(encoding, "application/octet-stream")
+    media = (guessed or "application/octet-stream").lower()
+    return media if post.MEDIA_TYPE.match(media) else "application/octet-stream"
+
+
 def _stage(folder: Path, src: Path) -> dict[str, Any]:
     """Copy an attachment into the outbox so the draft survives the original's deletion."""
     name = _attachment_name(src)
     data = _read_file(src, post.MAX_ATTACHMENT_SIZE)
-    media = (mimetypes.guess_type(src.name)[0] or "application/octet-stream").lower()
-    if not post.MEDIA_TYPE.match(media):
-        media = "application/octet-stream"
+    media = media_type_of(name)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     dest = folder / f"{now_ms()}-{codec.cid_of(data)[-16:]}"
     tmp = dest.with_suffix(".tmp")

@@ -56,3 +56,19 @@ def test_a_plain_non_ascii_file_name_is_attached(service: Service, tmp_path: Pat
     service.save("hi", attach=[path])
     [draft] = service.drafts()
     assert draft.attachments[0]["name"] == "café\u00a0menu.txt"
+
+
+@pytest.mark.parametrize(("name", "media"), [
+    ("backup.tar.gz", "application/gzip"), ("backup.tgz", "application/gzip"),
+    ("notes.txt.gz", "application/gzip"), ("backup.tar.bz2", "application/x-bzip2"),
+    ("backup.tar.xz", "application/x-xz"), ("page.html.br", "application/octet-stream"),
+    ("backup.tar", "application/x-tar"), ("a.txt", "text/plain"), ("noext", "application/octet-stream"),
+])
+def test_a_compressed_file_is_declared_as_what_its_bytes_are(service: Service, tmp_path: Path,
+                                                             name: str, media: str) -> None:
+    """mimetypes says a .tar.gz is application/x-tar (with encoding gzip): the bytes are gzip."""
+    path = tmp_path / name
+    path.write_bytes(b"\x1f\x8b")
+    service.save("", attach=[path])
+    [draft] = service.drafts()
+    assert draft.attachments[0]["type"] == media
