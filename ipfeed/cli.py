@@ -221,7 +221,6 @@ def safe_for_terminal(text: object) -> str:
     return "".join(out)
 
 
-
 def _print_feed(view: FeedView) -> None:
     p = view.root.profile
     click.echo(f"{safe_for_terminal(p.name) or '(no name)'}  {view.name}")

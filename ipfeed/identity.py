@@ -18,6 +18,7 @@ from .errors import InsecureKeyFile, InvalidInput, MissingIdentity
 # libp2p's protobuf PublicKey/PrivateKey framing for ed25519 (KeyType 1).
 _PUBLIC_PREFIX = b"\x08\x01\x12\x20"
 _PRIVATE_PREFIX = b"\x08\x01\x12\x40"
+NAME_LOOKS_LIKE = "k51qzi5uqu5…"  # for error messages
 _KEY_HEADER = "# ipfeed identity: ed25519 seed, hex. Keep it secret; back it up."
 
 
@@ -60,9 +61,6 @@ def public_from_name(name: str) -> bytes:
     if code != 0x00 or size != len(rest) or not rest.startswith(_PUBLIC_PREFIX) or len(rest) != 36:
         raise InvalidInput(f"{shown} is not the IPNS name of an ed25519 key")
     return rest[4:]
-
-
-NAME_LOOKS_LIKE = "k51qzi5uqu5…"
 
 
 def _unwrap(mh: bytes) -> tuple[int, int, bytes]:
