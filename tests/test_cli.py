@@ -164,3 +164,20 @@ def test_junk_name_or_cid_is_one_line_not_a_traceback(tmp_path: Path, argv: list
     assert r.exception is None or isinstance(r.exception, SystemExit)
     assert "Traceback" not in r.output and r.output.count("\n") == 1
     assert "is not an IPNS name" in r.output or "is not a CID" in r.output
+
+
+def test_attaching_a_file_whose_name_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    import os
+
+    home = tmp_path / "h"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--home", str(home), "init"], env={"IPFEED_API": ""}).exit_code == 0
+    raw = os.fsencode(tmp_path) + b"/caf\xe9.txt"
+    with open(raw, "wb") as f:
+        f.write(b"hello")
+    r = runner.invoke(cli, ["--home", str(home), "post", "hi", "--attach", os.fsdecode(raw)],
+                      env={"IPFEED_API": ""})
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit)  # was UnicodeEncodeError
+    assert "Traceback" not in r.output and r.output.count("\n") == 1
+    assert "caf\\xe9.txt" in r.output and "not valid UTF-8" in r.output
+    assert not (home / "outbox-files").exists() or not os.listdir(home / "outbox-files")
