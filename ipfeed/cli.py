@@ -9,6 +9,7 @@ import re
 import sys
 import time
 import traceback
+import unicodedata
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import click
 from . import __version__, node
 from .config import Settings
 from .errors import IpfeedError
+from .post import BIDI_CONTROLS
 from .service import FeedView, Service
 from .timefmt import age, format_ms
 
@@ -186,19 +188,45 @@ def _when(ms: int) -> str:
     return format_ms(ms)
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_BIDI = re.compile(f"[{BIDI_CONTROLS}]")  # the set FORMAT.md 3 defines
+MAX_MARKS = 3  # combining marks kept in a row: enough for any script, too few to smear lines
 
 
-def _safe(text: object) -> str:
-    """Remote text for a terminal: control characters (escape sequences) made visible."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+def safe_for_terminal(text: object) -> str:
+    """Remote text (names, aliases, posts, file names) for a terminal: control characters
+    (escape sequences) and bidi controls (which reorder what follows) shown as \\x85, \\u202e;
+    runs of more than MAX_MARKS combining marks (Unicode Mn, Me) cut to MAX_MARKS."""
+    text = str(text)
+    if text.isascii():
+        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    out, marks = [], 0
+    for c in text:
+        if c in "\t\n":
+            out.append(c)
+            marks = 0
+            continue
+        category = unicodedata.category(c)
+        if category in ("Mn", "Me"):
+            marks += 1
+            if marks <= MAX_MARKS:
+                out.append(c)
+            continue
+        marks = 0
+        if category == "Cc":
+            out.append(f"\\x{ord(c):02x}")
+        elif _BIDI.match(c):
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(c)
+    return "".join(out)
 
 
 def _print_feed(view: FeedView) -> None:
     p = view.root.profile
-    click.echo(f"{_safe(p.name) or '(no name)'}  {view.name}")
+    click.echo(f"{safe_for_terminal(p.name) or '(no name)'}  {view.name}")
     if p.bio:
-        click.echo(_safe(p.bio))
+        click.echo(safe_for_terminal(p.bio))
     click.echo(f"{view.root.count} posts, updated {_when(view.root.updated)}; newest first:")
     for item in map(view.post_json, view.posts):
         click.echo("")
@@ -208,9 +236,10 @@ def _print_feed(view: FeedView) -> None:
         if item["reply_to"]:
             click.echo(f"  reply to {item['reply_to']}")
         for line in item["text"].splitlines() or [""]:
-            click.echo(f"  {_safe(line)}")
+            click.echo(f"  {safe_for_terminal(line)}")
         for a in item["attachments"]:
-            click.echo(f"  [attachment] {_safe(a['name'])} ({a['type']}, {a['size']} bytes) {a['cid']}")
+            name = safe_for_terminal(a["name"])
+            click.echo(f"  [attachment] {name} ({a['type']}, {a['size']} bytes) {a['cid']}")
 
 
 # -- drafts -----------------------------------------------------------------------------
@@ -231,7 +260,7 @@ def drafts(ctx: click.Context, as_json: bool) -> None:
         return
     for d in waiting:
         extra = f"  [{len(d.attachments)} attachments]" if d.attachments else ""
-        click.echo(f"{d.id}  {format_ms(d.created)}  {_safe(d.text[:60])}{extra}")
+        click.echo(f"{d.id}  {format_ms(d.created)}  {safe_for_terminal(d.text[:60])}{extra}")
 
 
 @drafts.command("drop")
@@ -241,7 +270,7 @@ def drafts_drop(c: Context, draft_id: int) -> None:
     """Give up draft DRAFT_ID (e.g. its attachment cannot be read); its text is printed."""
     d = c.service.drop_draft(draft_id)
     click.echo(f"dropped draft {d.id}; its text was:")
-    click.echo(_safe(d.text))
+    click.echo(safe_for_terminal(d.text))
 
 
 # -- keys -------------------------------------------------------------------------------
@@ -340,7 +369,7 @@ def following(c: Context, as_json: bool) -> None:
     for r in rows:
         flag = "  FORK" if r["fork"] else ""
         label = r["alias"] or r["display_name"] or "?"
-        click.echo(f"{r['name']}  {_safe(label)}  {r['count']} posts{flag}")
+        click.echo(f"{r['name']}  {safe_for_terminal(label)}  {r['count']} posts{flag}")
 
 
 SYNC_FAILED = 4  # exit status of `ipfeed sync` when a feed it was asked for (or a follow) failed
@@ -373,7 +402,7 @@ def sync_(c: Context, names: tuple[str, ...], as_json: bool) -> None:
     else:
         for r in results:
             if r.error:
-                click.echo(f"{r.name}: FAILED: {_safe(r.error)}", err=True)
+                click.echo(f"{r.name}: FAILED: {safe_for_terminal(r.error)}", err=True)
             else:
                 click.echo(f"{r.name}: {r.new_posts} new posts ({r.fetched} blocks fetched)")
     if failed:
@@ -398,7 +427,7 @@ def timeline(c: Context, limit: int, before: str | None, as_json: bool) -> None:
     for p in posts:
         click.echo(f"{_when(p.created)}  {p.name[-8:]} #{p.seq}  {p.cid}")
         for line in p.text.splitlines() or [""]:
-            click.echo(f"  {_safe(line)}")
+            click.echo(f"  {safe_for_terminal(line)}")
     if more:
         click.echo(f"-- more: ipfeed timeline --before {more}")
 
@@ -441,7 +470,7 @@ def status(c: Context, as_json: bool) -> None:
         if r["fork"]:
             line += "  FORK"
         if r["last_error"]:
-            line += f"  error: {_safe(r['last_error'])}"
+            line += f"  error: {safe_for_terminal(r['last_error'])}"
         click.echo(line)
 
 

@@ -26,6 +26,7 @@ PREFIX_RAW = b"\x01\x55\x12\x20"
 PREFIX_DAG_PB = b"\x01\x70\x12\x20"
 FILE_PREFIXES = (PREFIX_RAW, PREFIX_DAG_PB)  # what `ipfs add --cid-version=1` yields
 CID_BYTES = 36
+_KNOWN_PREFIXES = frozenset((PREFIX_DAG_CBOR, PREFIX_RAW, PREFIX_DAG_PB))
 
 
 def encode(obj: Any) -> bytes:
@@ -34,16 +35,69 @@ def encode(obj: Any) -> bytes:
 
 
 def decode(data: bytes, *, max_size: int, what: str) -> Any:
-    """Decode canonical DAG-CBOR, refusing oversize or non-canonical bytes before use."""
+    """Decode canonical DAG-CBOR, refusing oversize or non-canonical bytes, or a link that does
+    not hold a well-formed CIDv1, before use."""
     if len(data) > max_size:
         raise InvalidBlock(f"{what}: {len(data)} bytes is over the limit of {max_size}")
     try:
-        value = cbrrr.decode_dag_cbor(data)
+        value = cbrrr.decode_dag_cbor(data, cid_ctor=_checked_link)
+    except _BadLink as e:
+        raise InvalidBlock(f"{what}: a link (tag 42) {e}") from e
     except (ValueError, cbrrr.CbrrrDecodeError, RecursionError) as e:
         raise InvalidBlock(f"{what}: not valid DAG-CBOR ({e})") from e
     if encode(value) != data:
         raise InvalidBlock(f"{what}: not the canonical DAG-CBOR encoding")
     return value
+
+
+class _BadLink(ValueError):
+    """A tag 42 whose bytes after the 00 prefix are not a binary CIDv1."""
+
+
+def _checked_link(raw: bytes) -> Link:
+    """cbrrr's constructor for each link it decodes (it has checked only the 00 prefix): the
+    rest must be a binary CIDv1: version 1, then varints codec, multihash code and digest
+    length, then exactly that many digest bytes. CIDv0 (a bare multihash) is not allowed."""
+    usual = len(raw) == CID_BYTES and raw[:4] in _KNOWN_PREFIXES  # fast path
+    if not usual and (problem := _cid_v1_problem(raw)):
+        raise _BadLink(problem)
+    return Link(raw)
+
+
+def _cid_v1_problem(raw: bytes) -> str | None:
+    if not raw:
+        return "holds no CID after its 00 prefix"
+    if raw[0] == 0x12 and raw[1:2] == b"\x20":
+        return "holds a CIDv0 (a bare sha2-256 multihash); only CIDv1 is allowed"
+    try:
+        version, i = _minimal_varint(raw, 0)
+        if version != 1:
+            return f"holds a CID of version {version}, not 1"
+        _, i = _minimal_varint(raw, i)  # codec
+        _, i = _minimal_varint(raw, i)  # multihash code
+        size, i = _minimal_varint(raw, i)
+    except _BadLink as e:
+        return str(e)
+    if len(raw) - i != size:
+        return f"holds a CID whose digest is {len(raw) - i} bytes, not the {size} its multihash declares"
+    return None
+
+
+def _minimal_varint(raw: bytes, i: int) -> tuple[int, int]:
+    """An unsigned varint inside a CID: present, at most 9 bytes, minimally encoded."""
+    value = shift = 0
+    start = i
+    while True:
+        if i >= len(raw) or i - start >= 9:
+            raise _BadLink("holds a CID with a truncated or overlong varint")
+        b = raw[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            if b == 0 and i - start > 1:
+                raise _BadLink("holds a CID with a varint that is not minimally encoded")
+            return value, i
 
 
 def read_varint(buf: bytes | memoryview, i: int, what: str) -> tuple[int, int]:
@@ -135,17 +189,28 @@ def check_link(value: object, prefixes: tuple[bytes, ...], what: str) -> str:
 
 
 def parse_cid(text: str, prefixes: tuple[bytes, ...] = (PREFIX_DAG_CBOR,)) -> str:
-    """Parse a CID a person typed (any multibase, `/ipfs/` allowed); return canonical text."""
+    """Parse a CID a person typed (any multibase, `/ipfs/` allowed); return canonical text.
+    Anything else, however broken, is InvalidInput with a message for a person."""
     text = text.strip().removeprefix("/ipfs/").split("/")[0]
+    shown = shorten(text)
+    kinds = ", ".join(_CODEC_NAMES[p] for p in prefixes)
     try:
         cid = CID.decode(text)
-    except (ValueError, KeyError) as e:
-        raise InvalidInput(f"{text!r} is not a CID ({e})") from e
-    raw = bytes(cid.set(version=1)) if cid.version == 0 else bytes(cid)
+        raw = bytes(cid.set(version=1)) if cid.version == 0 else bytes(cid)
+    except Exception as e:  # multiformats raises IndexError, KeyError, ValueError, … on junk
+        raise InvalidInput(f"{shown} is not a CID (a {kinds} CID looks like "
+                           f"{_LOOKS_LIKE[prefixes[0]]})") from e
     if raw[:4] not in prefixes or len(raw) != CID_BYTES:
-        kinds = ", ".join(_CODEC_NAMES[p] for p in prefixes)
-        raise InvalidInput(f"{text!r} is not a CIDv1 sha2-256 of a {kinds} block")
+        if raw[1:2] == b"\x72":
+            raise InvalidInput(f"{shown} is an IPNS name, not the CID of a {kinds} block")
+        raise InvalidInput(f"{shown} is not a CIDv1 sha2-256 of a {kinds} block")
     return cid_str(raw)
 
 
+def shorten(text: str, limit: int = 64) -> str:
+    """Something a person typed, quoted for an error message: escaped, on one line, not too long."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
 _CODEC_NAMES = {PREFIX_DAG_CBOR: "dag-cbor", PREFIX_RAW: "raw", PREFIX_DAG_PB: "dag-pb"}
+_LOOKS_LIKE = {PREFIX_DAG_CBOR: "bafyrei…", PREFIX_RAW: "bafkrei…", PREFIX_DAG_PB: "bafybei…"}

@@ -12,11 +12,13 @@ import nacl.exceptions
 import nacl.signing
 from multiformats import CID, multibase, multihash
 
+from .codec import shorten
 from .errors import InsecureKeyFile, InvalidInput, MissingIdentity
 
 # libp2p's protobuf PublicKey/PrivateKey framing for ed25519 (KeyType 1).
 _PUBLIC_PREFIX = b"\x08\x01\x12\x20"
 _PRIVATE_PREFIX = b"\x08\x01\x12\x40"
+NAME_LOOKS_LIKE = "k51qzi5uqu5…"  # for error messages
 _KEY_HEADER = "# ipfeed identity: ed25519 seed, hex. Keep it secret; back it up."
 
 
@@ -38,21 +40,26 @@ def name_from_public(public: bytes) -> str:
 
 @functools.lru_cache(maxsize=4096)  # CID.decode costs ~0.9 ms (multiformats validates types)
 def public_from_name(name: str) -> bytes:
-    """The ed25519 public key inside an IPNS name (`k51…` or a `12D3Koo…` peer ID)."""
+    """The ed25519 public key inside an IPNS name (`k51…` or a `12D3Koo…` peer ID); anything
+    else, however broken, is InvalidInput with a message for a person (never library text)."""
     text = name.strip().removeprefix("/ipns/").split("/")[0]
+    shown = shorten(text)
     try:
         if text.startswith("12D3Koo"):
             mh = multibase.get("base58btc").decode("z" + text)
         else:
             cid = CID.decode(text)
             if cid.codec.name != "libp2p-key":
-                raise ValueError(f"codec is {cid.codec.name}, not libp2p-key")
+                raise InvalidInput(f"{shown} is the CID of a {cid.codec.name} block, not an IPNS name "
+                                   f"(a name looks like {NAME_LOOKS_LIKE})")
             mh = bytes(cid.digest)
         code, size, rest = _unwrap(mh)
-    except (ValueError, KeyError) as e:
-        raise InvalidInput(f"{text!r} is not an IPNS name ({e})") from e
+    except InvalidInput:
+        raise
+    except Exception as e:  # multiformats raises IndexError, KeyError, ValueError, … on junk
+        raise InvalidInput(f"{shown} is not an IPNS name (a name looks like {NAME_LOOKS_LIKE})") from e
     if code != 0x00 or size != len(rest) or not rest.startswith(_PUBLIC_PREFIX) or len(rest) != 36:
-        raise InvalidInput(f"{text!r} is not the IPNS name of an ed25519 key")
+        raise InvalidInput(f"{shown} is not the IPNS name of an ed25519 key")
     return rest[4:]
 
 

@@ -125,8 +125,11 @@ def content_key(me: Identity, box: dict[str, Any], what: str) -> bytes | None:
     return None
 
 
-def open_box(me: Identity, box: dict[str, Any], what: str) -> Opened | None:
-    """The content of a box for `me`, or None if it was not sent to `me`."""
+def open_box(me: Identity, box: dict[str, Any], what: str,
+             files: tuple[str, ...] | None = None) -> Opened | None:
+    """The content of a box for `me`, or None if it was not sent to `me`. `files` is the
+    post's `files` (Post.files); a reader passes it, and the content's attachments must be
+    exactly those blobs (None skips that check, for a box without its post)."""
     key = content_key(me, box, what)
     if key is None:
         return None
@@ -135,7 +138,19 @@ def open_box(me: Identity, box: dict[str, Any], what: str) -> Opened | None:
     except nacl.exceptions.CryptoError as e:
         raise InvalidPost(f"{what}: the box does not decrypt with its own key") from e
     c = codec.decode(plain, max_size=SIZE_CLASSES[-1], what=f"{what}: private content")
-    return _content(c, key, f"{what}: private content")
+    opened = _content(c, key, f"{what}: private content")
+    if files is not None:
+        check_files(opened, files, what)
+    return opened
+
+
+def check_files(opened: Opened, files: tuple[str, ...], what: str) -> None:
+    """A private post's `files` lists exactly the `cid`s of its content's attachments, in the
+    same order (FORMAT.md 3a): what the feed pins is what the recipients are shown."""
+    inside = tuple(a["cid"] for a in opened.attachments)
+    if inside != files:
+        raise InvalidPost(f"{what}: files ({len(files)}) are not the encrypted attachments of its "
+                          f"content ({len(inside)}), in the same order")
 
 
 def _content(c: object, key: bytes, what: str) -> Opened:

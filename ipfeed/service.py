@@ -175,6 +175,8 @@ class Service:
         recipients = self._recipients(me, to, reply)
         if len(attach) > post.MAX_ATTACHMENTS:
             raise InvalidInput(f"at most {post.MAX_ATTACHMENTS} attachments per post")
+        for p in attach:  # every name checked before any file is copied
+            _attachment_name(p)
         with self._outbox() as box:
             files = [_stage(box.files, p) for p in attach]
             # A dry run through the one post validator, so no draft can fail to seal later.
@@ -430,7 +432,7 @@ class Service:
                                           content_key=secret.key)
                 p = post.build(me, seq=seq, prev=prev, created=d.created, text="", box=sealed_box,
                                files=secret.files, skip=skip)
-                content = private.open_box(me, sealed_box, f"post {p.cid}")
+                content = private.open_box(me, sealed_box, f"post {p.cid}", p.files)
                 assert content is not None
                 opened[p.cid] = content
             posts.append(p)
@@ -943,15 +945,35 @@ def _read_file(path: Path, limit: int) -> bytes:
         raise InvalidInput(f"cannot read {path}: {e.strerror}") from e
 
 
+def _attachment_name(src: Path) -> str:
+    """The file name an attachment gets, by the same rule every reader applies (post.py)."""
+    if problem := post.file_name_problem(src.name):
+        # A name that is not UTF-8 arrives with surrogate escapes: show its bytes as \xNN.
+        shown = os.fsencode(src).decode("utf-8", "backslashreplace")
+        raise InvalidInput(f"cannot attach {shown}: the file {problem}")
+    return src.name
+
+
+# What a compressed file is (mimetypes gives `a.tar.gz` the type of what is inside, x-tar).
+_COMPRESSED = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz",
+               "compress": "application/x-compress"}
+
+
+def media_type_of(name: str) -> str:
+    """The media type an attachment is declared with: that of the bytes as they are (a
+    compressed file is its compression's type), application/octet-stream when unsure."""
+    guessed, encoding = mimetypes.guess_type(name)
+    if encoding is not None:
+        return _COMPRESSED.get(encoding, "application/octet-stream")
+    media = (guessed or "application/octet-stream").lower()
+    return media if post.MEDIA_TYPE.match(media) else "application/octet-stream"
+
+
 def _stage(folder: Path, src: Path) -> dict[str, Any]:
     """Copy an attachment into the outbox so the draft survives the original's deletion."""
+    name = _attachment_name(src)
     data = _read_file(src, post.MAX_ATTACHMENT_SIZE)
-    media = (mimetypes.guess_type(src.name)[0] or "application/octet-stream").lower()
-    if not post.MEDIA_TYPE.match(media):
-        media = "application/octet-stream"
-    name = src.name
-    if len(name.encode()) > post.MAX_NAME_BYTES or any(ord(c) < 32 for c in name):
-        raise InvalidInput(f"{src}: the file name is not usable for an attachment")
+    media = media_type_of(name)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     dest = folder / f"{now_ms()}-{codec.cid_of(data)[-16:]}"
     tmp = dest.with_suffix(".tmp")

@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from conftest import DATA, User, run
 
@@ -106,10 +107,11 @@ def test_cid_computed_locally_is_the_cid_kubo_stores(alice: User) -> None:
 
 
 def test_remote_text_cannot_send_escape_sequences_to_the_terminal() -> None:
-    from ipfeed.cli import _safe
+    from ipfeed.cli import safe_for_terminal as safe
 
-    assert _safe("FORK\x1b[1A\x1b[2Khidden\x07") == "FORK\\x1b[1A\\x1b[2Khidden\\x07"
-    assert _safe("plain text, ünïcode ✓") == "plain text, ünïcode ✓"
+    assert safe("FORK\x1b[1A\x1b[2Khidden\x07") == "FORK\\x1b[1A\\x1b[2Khidden\\x07"
+    assert safe("plain text, ünïcode ✓") == "plain text, ünïcode ✓"
+    assert safe("C1: \x85\x9b31m é") == "C1: \\x85\\x9b31m é"
 
 
 def test_every_environment_variable_the_code_reads_is_documented() -> None:
@@ -124,3 +126,72 @@ def test_every_environment_variable_the_code_reads_is_documented() -> None:
     names |= set(re.findall(r"IPFEED_[A-Z_]+[A-Z]", source))
     readme = (root / "README.md").read_text()
     assert sorted(n for n in names if n not in readme) == []
+
+
+@pytest.mark.parametrize("c", ["\u061c", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F)),
+                               *map(chr, range(0x2066, 0x206A))], ids=lambda c: f"U+{ord(c):04X}")
+def test_bidi_controls_in_remote_text_are_shown_not_obeyed(c: str) -> None:
+    from ipfeed.cli import safe_for_terminal as safe
+
+    assert safe(f"alice{c}ecila é") == f"alice\\u{ord(c):04x}ecila é"
+
+
+def test_runs_of_combining_marks_are_cut_to_three() -> None:
+    from ipfeed.cli import safe_for_terminal as safe
+
+    zalgo = "Z" + "\u0301\u0302\u0303\u0304\u0305" * 20 + "o" + "\u20dd" * 5  # Mn, then Me
+    assert safe(zalgo) == "Z\u0301\u0302\u0303" + "o" + "\u20dd" * 3
+    assert safe("e\u0301\u0323 ok") == "e\u0301\u0323 ok"  # real text keeps its marks
+    assert safe("\u0915\u094d\u0937") == "\u0915\u094d\u0937"  # Devanagari conjunct
+
+
+def test_show_prints_a_hostile_profile_and_post_defanged(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    """Every remote string _print_feed shows goes through the one rule."""
+    from types import SimpleNamespace
+
+    from ipfeed import cli as cli_mod
+
+    evil = "x\u202eexe.txt\x1b[2J" + "\u0301" * 9
+    view: Any = SimpleNamespace(
+        name="k51", root=SimpleNamespace(profile=SimpleNamespace(name=evil, bio=evil), count=1, updated=0),
+        posts=[None], post_json=lambda _: {"seq": 1, "created": 0, "cid": "b", "private": False,
+                                           "reply_to": None, "text": evil,
+                                           "attachments": [{"name": evil, "type": "t/t", "size": 1,
+                                                            "cid": "b"}]})
+    out: list[str] = []
+    monkeypatch.setattr(cli_mod.click, "echo", lambda s="", **_: out.append(str(s)))
+    cli_mod._print_feed(view)
+    text = "\n".join(out)
+    assert "\u202e" not in text and "\x1b" not in text and "\u0301" * 4 not in text
+    assert text.count("x\\u202eexe.txt\\x1b[2J") == 4
+
+
+@pytest.mark.parametrize("argv", [["show", "k"], ["show", "\x00"], ["follow", "b"], ["unfollow", "z"],
+                                  ["sync", "u"], ["post", "--reply-to", "k", "hi"]], ids=" ".join)
+def test_junk_name_or_cid_is_one_line_not_a_traceback(tmp_path: Path, argv: list[str]) -> None:
+    home = tmp_path / "h"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--home", str(home), "init"], env={"IPFEED_API": ""}).exit_code == 0
+    r = runner.invoke(cli, ["--home", str(home), *argv], env={"IPFEED_API": ""})
+    assert r.exit_code == 1, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+    assert "Traceback" not in r.output and r.output.count("\n") == 1
+    assert "is not an IPNS name" in r.output or "is not a CID" in r.output
+
+
+def test_attaching_a_file_whose_name_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    import os
+
+    home = tmp_path / "h"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--home", str(home), "init"], env={"IPFEED_API": ""}).exit_code == 0
+    raw = os.fsencode(tmp_path) + b"/caf\xe9.txt"
+    with open(raw, "wb") as f:
+        f.write(b"hello")
+    r = runner.invoke(cli, ["--home", str(home), "post", "hi", "--attach", os.fsdecode(raw)],
+                      env={"IPFEED_API": ""})
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit)  # was UnicodeEncodeError
+    assert "Traceback" not in r.output and r.output.count("\n") == 1
+    assert "caf\\xe9.txt" in r.output and "not valid UTF-8" in r.output
+    assert not (home / "outbox-files").exists() or not os.listdir(home / "outbox-files")

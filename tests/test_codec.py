@@ -75,3 +75,54 @@ def test_parse_cid_accepts_typed_forms_and_normalizes() -> None:
 def test_parse_cid_rejects_what_is_not_a_dag_cbor_sha256_cidv1(text: str) -> None:
     with pytest.raises(InvalidInput):
         codec.parse_cid(text)
+
+
+JUNK = ["k", "b", "z", "u", "f", "\x00", "k51", "bafy", "b" + "a" * 500, "mAXESIA", "f01711220",
+        "k51qzi5uqu5dg9ufswxt229ntzdy7p4125xzv5rtyjso89ajdujg6csfxcj260"]  # the last: a name, not a CID
+
+
+@pytest.mark.parametrize("junk", JUNK, ids=lambda j: repr(j[:16]))
+def test_any_junk_cid_is_invalid_input_in_plain_words(junk: str) -> None:
+    """multiformats raises IndexError on a lone multibase prefix; that must never escape."""
+    with pytest.raises(InvalidInput) as e:
+        codec.parse_cid(junk)
+    message = str(e.value)
+    assert "CID" in message and "\n" not in message and len(message) < 200
+    assert "bits" not in message and "index" not in message and "Multihash" not in message
+
+
+def tag42(payload: bytes) -> bytes:
+    """CBOR tag 42 around a byte string (lengths below 256, as in these tests)."""
+    head = bytes([0x40 + len(payload)]) if len(payload) < 24 else bytes([0x58, len(payload)])
+    return b"\xd8\x2a" + head + payload
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    (b"\x00", "holds no CID"),
+    (b"\x00\x01", "truncated"),
+    (b"\x00\x01\x71", "truncated"),
+    (b"\x00\x01\x71\x12", "truncated"),
+    (b"\x00\x01\x71\x12\x20" + bytes(31), "digest is 31 bytes, not the 32"),
+    (b"\x00\x01\x71\x12\x20" + bytes(33), "digest is 33 bytes, not the 32"),
+    (b"\x00\x12\x20" + bytes(32), "CIDv0"),  # a bare sha2-256 multihash, as Qm… CIDs are
+    (b"\x00\x02\x71\x12\x20" + bytes(32), "version 2, not 1"),
+    (b"\x00\x00\x71\x12\x20" + bytes(32), "version 0, not 1"),
+    (b"\x00\x81\x00\x71\x12\x20" + bytes(32), "not minimally encoded"),
+    (b"\x00" + bytes.fromhex("5eb63bbbe01eeed093cb22bb8f5acdc3"), "version"),  # random bytes
+    (b"\x00" + b"\xff" * 12, "overlong"),
+], ids=lambda x: x if isinstance(x, str) else None)
+def test_a_link_must_hold_a_binary_cidv1(payload: bytes, message: str) -> None:
+    """cbrrr checks only the 00 prefix of a tag 42; codec.decode checks the CID after it, in any
+    position (here at the top, in a list and in a map)."""
+    for data in (tag42(payload), b"\x81" + tag42(payload), b"\xa1\x61a" + tag42(payload)):
+        with pytest.raises(InvalidBlock, match=f"thing: a link \\(tag 42\\) .*{message}"):
+            codec.decode(data, max_size=1000, what="thing")
+
+
+@pytest.mark.parametrize("cid", [b"\x01\x71\x12\x20" + bytes(32), b"\x01\x55\x00\x05hello",
+                                 b"\x01\x70\xa0\xe4\x02\x20" + bytes(32)],  # blake2b-256: code 0xb220
+                         ids=["dag-cbor sha2-256", "raw identity", "dag-pb blake2b-256"])
+def test_well_formed_cidv1_links_of_any_codec_decode(cid: bytes) -> None:
+    """Whether ipfeed accepts a link's codec is the object validator's rule; decode only
+    requires a well-formed CIDv1."""
+    assert bytes(codec.decode(tag42(b"\x00" + cid), max_size=1000, what="x").cid_bytes) == cid

@@ -116,7 +116,7 @@ ATT = {"cid": codec.link(FILE_CID), "type": "image/png", "size": 5, "name": "a.p
     ({"seq": 1}, "must not have prev"),
     ({"prev": codec.cid_bytes_of(b"x")}, "prev: not a link"),
     ({"prev": codec.Link(codec.PREFIX_RAW + bytes(32))}, "prev: not a CIDv1"),
-    ({"prev": codec.Link(b"\x01\x71\x12\x20" + bytes(5))}, "prev: not a CIDv1"),
+    ({"prev": codec.Link(b"\x01\x71\x12\x05" + bytes(5))}, "prev: not a CIDv1"),  # a 5-byte digest
     ({"reply_to": codec.link_of(b"x")}, "reply_to: not a CIDv1"),
     ({"reply_to": b"\x01\x71"}, "reply_to: not a CIDv1"),
     ({"attachments": []}, "attachments has 0 items"),
@@ -125,6 +125,8 @@ ATT = {"cid": codec.link(FILE_CID), "type": "image/png", "size": 5, "name": "a.p
     ({"attachments": [{**ATT, "type": "IMAGE/PNG"}]}, "not a lower-case media type"),
     ({"attachments": [{**ATT, "name": "../etc/passwd"}]}, "plain file name"),
     ({"attachments": [{**ATT, "name": "a\nb"}]}, "plain file name"),
+    ({"attachments": [{**ATT, "name": "a\x85b"}]}, r"no control character \(U\+0085\)"),
+    ({"attachments": [{**ATT, "name": "a\u202eb"}]}, r"no bidi control \(U\+202E\)"),
     ({"attachments": [{**ATT, "size": 64 * 1024 * 1024 + 1}]}, "size is"),
     ({"attachments": [{**ATT, "cid": codec.link_of(b"x")}]}, "cid: not a CIDv1"),
     ({"attachments": [{**ATT, "evil": 1}]}, "unknown field"),
@@ -132,6 +134,11 @@ ATT = {"cid": codec.link(FILE_CID), "type": "image/png", "size": 5, "name": "a.p
 def test_post_rule_violations_are_rejected_with_their_reason(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidPost, match=message):
         post.parse(signed(good_post(**changes)))
+
+
+def test_a_link_that_is_not_a_well_formed_cid_is_rejected_as_a_block() -> None:
+    with pytest.raises(InvalidBlock, match="digest is 5 bytes, not the 32"):
+        post.parse(signed(good_post(prev=codec.Link(b"\x01\x71\x12\x20" + bytes(5)))))
 
 
 def test_post_signed_by_another_key_is_rejected() -> None:
@@ -322,3 +329,25 @@ def test_skip_links_keep_every_post_few_levels_from_the_head() -> None:
                         if t >= 1 and t not in seen and not seen.add(t)]  # type: ignore[func-returns-value]
         return depth - 1
     assert [levels(n) for n in (1_000, 10_000, 100_000)] == [52, 98, 145]
+
+
+CC = [chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]]  # Unicode general category Cc
+BIDI = ["\u061c", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))]
+
+
+def test_the_control_set_is_exactly_unicode_category_cc() -> None:
+    import unicodedata
+    assert [c for c in map(chr, range(0x110000)) if unicodedata.category(c) == "Cc"] == CC
+
+
+@pytest.mark.parametrize("c", CC + BIDI, ids=lambda c: f"U+{ord(c):04X}")
+def test_every_control_and_bidi_character_is_refused_in_attachment_names_on_read(c: str) -> None:
+    with pytest.raises(InvalidPost, match="plain file name"):
+        post.parse(signed(good_post(attachments=[{**ATT, "name": f"a{c}b.png"}])))
+    assert post.file_name_problem(f"a{c}b") is not None
+
+
+@pytest.mark.parametrize("name", ["a.png", "café.png", "a\u00a0b", "\u05d0\u05d1.txt", "x" * 255],
+                         ids=ascii)
+def test_plain_names_are_accepted(name: str) -> None:
+    post.parse(signed(good_post(attachments=[{**ATT, "name": name}])))

@@ -90,3 +90,69 @@ def test_missing_key_is_an_error_never_a_new_identity(tmp_path: Path) -> None:
 def test_repr_never_shows_key_material() -> None:
     me = Identity.from_seed(bytes.fromhex(VECTOR["seed"]))
     assert VECTOR["seed"] not in repr(me) and me.name in repr(me)
+
+
+JUNK = ["k", "b", "z", "u", "f", "\x00", "k51", "bafy", "12D3KooW0OIl", "x" * 300, "k" + "\u202e" * 3,
+        "bafyreibdthfftjqusxa2rf3ushhx7t6qentv56ijvxcfq7vi3vjr7leyfu"]  # the last: a CID, not a name
+
+
+@pytest.mark.parametrize("junk", JUNK, ids=lambda j: repr(j[:16]))
+def test_any_junk_name_is_invalid_input_in_plain_words(junk: str) -> None:
+    """multiformats raises IndexError on a lone multibase prefix; that must never escape."""
+    with pytest.raises(InvalidInput) as e:
+        identity.public_from_name(junk)
+    message = str(e.value)
+    assert "is not an IPNS name" in message or "not an IPNS name" in message
+    assert "\n" not in message and len(message) < 200
+    assert "bits" not in message and "index" not in message  # no library text
+
+
+# -- the ed25519 verification rule (FORMAT.md 2a) ------------------------------------------
+EDGE = json.loads((DATA / "ed25519-edge.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", EDGE, ids=lambda c: c["comment"])
+def test_ed25519_edge_case_gets_libsodiums_verdict(case: dict[str, object]) -> None:
+    """ipfeed's verify gives exactly the verdict of the stated rule (pinned: a libsodium whose
+    rule differs, e.g. one verifying with the cofactored equation, fails here)."""
+    pk, msg, sig = (bytes.fromhex(str(case[k])) for k in ("public", "message", "signature"))
+    assert identity.verify(pk, msg, sig) is case["valid"]
+
+
+@pytest.mark.parametrize("case", EDGE, ids=lambda c: c["comment"])
+def test_ed25519_edge_case_is_what_the_independent_reference_says(case: dict[str, object]) -> None:
+    import ed25519_ref as ed
+
+    pk, msg, sig = (bytes.fromhex(str(case[k])) for k in ("public", "message", "signature"))
+    assert ed.equations(pk, msg, sig) == (case["cofactorless"], case["cofactored"])
+    assert ed.libsodium_verdict(pk, msg, sig) is case["valid"]
+
+
+def test_ed25519_edge_cases_regenerate_byte_for_byte() -> None:
+    import make_ed25519_edge
+
+    assert make_ed25519_edge.render() == (DATA / "ed25519-edge.json").read_text(encoding="utf-8")
+
+
+@given(st.binary(min_size=32, max_size=32), st.binary(max_size=64))
+def test_the_reference_ed25519_signs_like_libsodium(seed: bytes, msg: bytes) -> None:
+    import ed25519_ref as ed
+
+    key = Identity.from_seed(seed)
+    assert ed.public(seed) == key.public
+    assert ed.sign(seed, msg) == key.sign(msg)
+
+
+def test_the_small_order_encodings_are_the_ones_format_md_lists() -> None:
+    import ed25519_ref as ed
+
+    listed = {"0100000000000000000000000000000000000000000000000000000000000000",
+              "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+              "0000000000000000000000000000000000000000000000000000000000000000",
+              "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+              "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+              "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+              "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"}
+    assert {ed.encode_y(y, 0).hex() for y in ed.small_order_ys()} == listed
+    format_md = (DATA.parent.parent / "docs" / "FORMAT.md").read_text()
+    assert all(h in format_md for h in listed)

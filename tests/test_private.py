@@ -151,6 +151,7 @@ def test_a_key_that_is_not_the_committed_one_is_refused() -> None:
 
 TO = [Identity.from_seed(bytes(32)).name]
 RAW = b"\x01\x55\x12\x20" + bytes(32)
+RAW2 = b"\x01\x55\x12\x20" + bytes([1]) * 32
 
 
 def att(**changes: Any) -> dict[str, Any]:
@@ -165,12 +166,55 @@ def att(**changes: Any) -> dict[str, Any]:
     ({"text": "x", "to": TO, "attachments": [att(size=10**15)]}, "size is"),
     ({"text": "x", "to": TO, "attachments": [att(name="../evil")]}, "plain file"),
     ({"text": "x", "to": TO, "attachments": [att(type="text/html<script>")]}, "media type"),
+    ({"text": "x", "to": TO, "attachments": [att(name="a\x85b")]}, "no control character"),
+    ({"text": "x", "to": TO, "attachments": [att(name="a\u202eb")]}, "no bidi control"),
     ({"text": "x", "to": TO, "evil": 1}, "unknown field"),
 ], ids=["huge nonce", "bad name", "no recipient", "long text", "huge size", "path name", "bad type",
-        "extra field"])
+        "C1 control in name", "bidi control in name", "extra field"])
 def test_malformed_private_content_is_rejected_not_trusted(content: dict[str, Any], message: str) -> None:
     from ipfeed.errors import InvalidPost
 
     bob = Identity.generate()
     with pytest.raises(InvalidPost, match=message):
         private.open_box(bob, hostile_box(bob, content), "post x")
+
+
+@pytest.mark.parametrize(("inside", "outside"), [
+    ([RAW], ()),  # the content has an attachment the post does not link (so nobody pins it)
+    ([], (RAW,)),  # the post links a blob the content does not mention
+    ([RAW, RAW2], (RAW2, RAW)),  # other order
+    ([RAW], (RAW2,)),  # another blob
+], ids=["attachment not in files", "file not an attachment", "order differs", "other blob"])
+def test_a_private_posts_files_must_be_its_contents_attachments(inside: list[bytes],
+                                                                 outside: tuple[bytes, ...]) -> None:
+    from ipfeed import codec, post
+    from ipfeed.errors import InvalidPost
+
+    alice, bob = Identity.generate(), Identity.generate()
+    content: dict[str, Any] = {"text": "", "to": [bob.name]}
+    if inside:
+        content["attachments"] = [att(cid=c) for c in inside]
+    p = post.build(alice, seq=1, prev=None, created=0, text="", box=hostile_box(bob, content),
+                   files=tuple(codec.cid_str(c) for c in outside))
+    with pytest.raises(InvalidPost, match=r"files .* are not the encrypted attachments"):
+        private.open_box(bob, p.box or {}, "post x", p.files)
+    honest = post.build(alice, seq=1, prev=None, created=0, text="", box=hostile_box(bob, content),
+                        files=tuple(codec.cid_str(c) for c in inside))
+    opened = private.open_box(bob, honest.box or {}, "post x", honest.files)
+    assert opened is not None and [a["cid"] for a in opened.attachments] == list(honest.files)
+
+
+def test_the_commitment_personalisation_is_zero_padded_to_16_bytes() -> None:
+    """libsodium takes exactly 16 personalisation bytes; pynacl pads `ipfeed-key` (10) with
+    zeros, and so does hashlib's BLAKE2b (an independent implementation)."""
+    import nacl.bindings
+
+    key = bytes(range(32))
+    padded = b"ipfeed-key" + bytes(6)
+    assert len(private.COMMIT_PERSON) == 10
+    want = hashlib.blake2b(key, digest_size=32, person=padded).digest()
+    assert hashlib.blake2b(key, digest_size=32, person=b"ipfeed-key").digest() == want
+    assert nacl.bindings.crypto_generichash_blake2b_salt_personal(
+        key, digest_size=32, person=padded, salt=bytes(16)) == want
+    assert private.commitment(key) == want
+    assert hashlib.blake2b(key, digest_size=32, person=b"ipfeed-keyX").digest() != want
