@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kubo browser run test lint bench clean
+.PHONY: install kubo browser run test lint bench soak clean
 
 install: $(STAMP) kubo
 
@@ -37,6 +37,12 @@ test: install browser
 # Benchmarks against real local daemons; QUICK=1 for a small run. Results in bench/results/.
 bench: install
 	IPFEED_IPFS_BIN=$$(bash scripts/install-kubo.sh) $(PY) -m bench.run $(if $(QUICK),--quick,)
+
+# Long robustness runs, not part of `make test` (about 15 minutes): 100,000 mutations per
+# object type, 1,000,000 fuzzed decoder inputs, 500 crashes injected; counts printed.
+# SOAK_ARGS="--mutations 1000 --fuzz 10000 --kills 20" for a short one.
+soak: install
+	IPFEED_IPFS_BIN=$$(bash scripts/install-kubo.sh) $(PY) -m bench.soak $(SOAK_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check ipfeed web tests bench

@@ -117,3 +117,25 @@ def test_set_follows_writes_what_the_service_reads(tmp_path: Path) -> None:
     names = sorted(Identity.generate().name for _ in range(3))
     set_follows(home, names)
     assert [f.name for f in home.service.follows()] == names
+
+
+def test_soak_mutations_and_fuzz_count_typed_rejections_and_no_crash() -> None:
+    from bench import soak
+
+    counts = soak.mutations(300, seed=7)
+    assert set(counts) == {"post", "root", "follows", "record"}
+    for c in counts.values():
+        assert c["tried"] > 250 and c["changed"] == 0 and c["crashed"] == 0
+        assert c["rejected"] + c["unchanged"] == c["tried"]
+    fuzzed = soak.fuzz(800, seed=7)
+    assert all(c["crashed"] == 0 and c["tried"] == 100 for c in fuzzed.values())
+
+
+def test_soak_mutation_always_changes_the_bytes() -> None:
+    import random
+
+    from bench import soak
+
+    rng = random.Random(3)
+    block = bytes(range(40))
+    assert all(soak.mutate(rng, block) != block for _ in range(2000))
