@@ -15,9 +15,10 @@ from typing import Any, TextIO, TypeVar
 
 import click
 
-from . import __version__, node
+from . import __version__, media, node
+from . import post as post_rules
 from .config import Settings
-from .errors import IpfeedError
+from .errors import IpfeedError, NotFound
 from .service import FeedView, Service
 from .timefmt import format_ms
 
@@ -104,9 +105,11 @@ def id_(c: Context) -> None:
 @click.argument("text", required=False, default="")
 @click.option("--reply-to", metavar="CID", help="The post this one answers (from any feed).")
 @click.option("--attach", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="Attach a file (repeatable).")
+              help=f"Attach a file of any type, up to {post_rules.MAX_ATTACHMENT_SIZE // 2**20} MiB "
+                   f"(repeatable, at most {post_rules.MAX_ATTACHMENTS}).")
 @click.option("--to", "to", multiple=True, metavar="NAME",
-              help="Encrypt the post end to end for NAME (repeatable): only they and you can read it.")
+              help="Encrypt the post end to end for NAME (repeatable): only they and you can read it. "
+                   "NAME is an IPNS name, or the alias or display name of a feed you follow.")
 @click.option("--many", type=click.File("r", encoding="utf-8"), metavar="FILE",
               help="Post every line of FILE, each a JSON string (- for stdin), with one IPNS update.")
 @pass_ctx
@@ -159,7 +162,7 @@ def profile() -> None:
 @click.option("--name", help="Display name.")
 @click.option("--bio", help="A short text about you.")
 @click.option("--avatar", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="An image file.")
+              help=f"A {media.IMAGE_NAMES} image, up to {media.MAX_AVATAR_BYTES // 2**20} MiB.")
 @pass_ctx
 def profile_set(c: Context, name: str | None, bio: str | None, avatar: Path | None) -> None:
     """Change your profile and publish it."""
@@ -311,10 +314,17 @@ def import_(c: Context, file: Path) -> None:
 @cli.command()
 @click.argument("name")
 @click.option("--as", "alias", default="", help="A name of your own for this feed.")
+@click.option("--force", is_flag=True, help="Follow even if the name cannot be found now.")
 @pass_ctx
-def follow(c: Context, name: str, alias: str) -> None:
-    """Follow a feed (your follow list is public, in your signed feed root)."""
-    run(c.service.follow(name, alias))
+def follow(c: Context, name: str, alias: str, force: bool) -> None:
+    """Follow a feed that can be found now (your follow list is public, in your signed feed root)."""
+    service = c.service
+    if force:
+        try:
+            run(service.check_feed(name))
+        except NotFound as e:
+            click.echo(f"warning: {e}; following it anyway (--force)", err=True)
+    run(service.follow(name, alias, force=force))
     click.echo(f"following {name}; run `ipfeed sync` to fetch it")
 
 
