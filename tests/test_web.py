@@ -401,6 +401,7 @@ def test_a_staged_upload_can_be_removed_and_belongs_to_its_session(client: Flask
     r = post(other, "/post", {"text": "stolen?", "staged": staged})
     assert [d.attachments for d in alice.service.drafts()] in ([], [[]])
     post(client, "/post", {"text": "no picture after all", "staged": staged, "drop": "0"})
+    wait_published(app)
     assert all(not d.attachments for d in alice.service.drafts())
     assert all(not p.attachments for p in alice.service.timeline(5))
 
@@ -430,6 +431,7 @@ def test_recipients_resolve_by_alias_or_display_name_in_one_place(client: FlaskC
     page = get(client, "/")
     assert '<datalist id="followed">' in page and f'name="pick" value="{carol}"' in page
     post(client, "/post", {"text": "ticked", "pick": carol})
+    wait_published(app)
     assert any(p.text == "ticked" and p.recipients == [carol] for p in s.timeline(5))
 
 
@@ -449,9 +451,9 @@ def test_the_text_limit_is_said_in_characters_and_bytes_and_the_text_is_kept(cli
     page = r.get_data(as_text=True)
     assert "your text is 5000 characters (10000 bytes); the limit is 8000 bytes" in page
     assert "é" * 5000 + "</textarea>" in page
-    js = client.get("/static/compose.js", base_url=BASE)
-    assert js.status_code == 200 and "TextEncoder" in js.get_data(as_text=True)
-    assert "eval(" not in js.get_data(as_text=True)
+    with client.get("/static/compose.js", base_url=BASE) as js:
+        assert js.status_code == 200 and "TextEncoder" in js.get_data(as_text=True)
+        assert "eval(" not in js.get_data(as_text=True) and "innerHTML" not in js.get_data(as_text=True)
 
 
 def test_composer_and_profile_accept_only_images(client: FlaskClient, alice: User) -> None:
@@ -470,11 +472,7 @@ def test_composer_and_profile_accept_only_images(client: FlaskClient, alice: Use
     page = r.get_data(as_text=True)
     assert "me.py: an avatar must be a PNG, JPEG, GIF or WebP image" in page
     assert 'value="Alice Typed"' in page and ">kept</textarea>" in page
-    assert alice.service.own_profile() == before
-    r = post(client, "/profile", {"name": "A", "bio": "",
-                                  "avatar": (io.BytesIO(PNG + b"\0" * (5 * 2**20)), "big.png")},
-             status=400, content_type="multipart/form-data")
-    assert "over the limit of 5242880 bytes (5 MiB)" in r.get_data(as_text=True)
+    assert alice.service.own_profile() == before  # (the size limit: test_cli)
 
 
 def test_a_name_that_cannot_be_found_is_followed_only_after_a_confirmation(client: FlaskClient, app: Flask,
@@ -489,6 +487,9 @@ def test_a_name_that_cannot_be_found_is_followed_only_after_a_confirmation(clien
     assert alice.service.follows() == ()
     post(client, f"/follow/{typo}", {"alias": "friend", "force": "1"})
     assert [(f.name, f.alias) for f in alice.service.follows()] == [(typo, "friend")]
+    deadline = time.monotonic() + 30  # the sync the follow started in the background ends
+    while not ((st := alice.service.feed_state(typo)) and st.last_sync) and time.monotonic() < deadline:
+        time.sleep(0.2)
     # The CLI refuses too, and --force follows with a warning.
     other = "k51qzi5uqu5dg9ufswxt229ntzdy7p4125xzv5rtyjso89ajdujg6csfxcj261"
     r = alice.cli("follow", other)
@@ -529,7 +530,7 @@ def test_remote_names_are_isolated_and_capped_in_every_template(client: FlaskCli
         app.extensions["ipfeed_worker"].call(alice.service.follow(n, f"alias \u202e{n[-4:]}"), 60)
     for path in ("/", "/following", f"/feed/{rlo}", f"/feed/{zalgo}"):
         page = get(client, path)
-        assert "\u202egnp.exe" in page
+        assert ("\u202egnp.exe" in page) == (path != f"/feed/{zalgo}"), path
         unisolated = _texts_outside(page, {"bdi", "title"}, "\u202e")
         assert unisolated == [], (path, unisolated)
         assert not re.search("[\u0300-\u036f]{4}", page), path

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import request, session
+from werkzeug.datastructures import FileStorage
 
 from ipfeed import identity, media, post
 from ipfeed.errors import InvalidInput
@@ -106,8 +107,7 @@ def read(home: Path) -> tuple[Form, list[str]]:
     form = Form(text=f.get("text", "").replace("\r\n", "\n"), reply_to=f.get("reply_to", "").strip(),
                 to=f.get("to", "").strip(), picked=[n for n in f.getlist("pick") if _is_name(n)],
                 meant_private=f.get("meant_private", "").strip(), public_ok=f.get("public_ok") == "1")
-    root = home / STAGING
-    _sweep(root)
+    _sweep(home / STAGING)
     folder = _folder(home, f.get("staged", ""))
     kept: list[tuple[str, str]] = []
     if folder is not None and folder.is_dir():
@@ -125,27 +125,35 @@ def read(home: Path) -> tuple[Form, list[str]]:
         session["staged"] = [*session.get("staged", [])[-7:], token]
         folder = _folder(home, token)
     for u in uploads:
-        name = safe_name(u.filename or "file")
-        head = u.stream.read(16)
-        u.stream.seek(0)
-        if media.sniff_image(head) is None:
-            problems.append(f"{name} is not a {media.IMAGE_NAMES} image: not attached")
-            continue
-        if len(kept) >= post.MAX_ATTACHMENTS:
-            problems.append(f"at most {post.MAX_ATTACHMENTS} images per post: {name} not attached")
-            continue
-        assert folder is not None
-        root.mkdir(mode=0o700, exist_ok=True)
-        number = str(max((int(i) for i, _ in kept), default=-1) + 1)
-        (folder / number).mkdir(parents=True, mode=0o700)
-        u.save(folder / number / name)
-        size = (folder / number / name).stat().st_size
-        if size > post.MAX_ATTACHMENT_SIZE:
-            shutil.rmtree(folder / number)
-            problems.append(f"{name} is {size} bytes, over the limit of {post.MAX_ATTACHMENT_SIZE} bytes "
-                            f"({post.MAX_ATTACHMENT_SIZE // 2**20} MiB): not attached")
-            continue
-        kept.append((number, name))
+        try:
+            problem = _stage_upload(u, folder, kept)
+        finally:
+            u.close()  # a big upload is a spooled temporary file: close it now
+        if problem:
+            problems.append(problem)
     if folder is not None:
         form.folder, form.token, form.kept = folder, folder.name, kept
     return form, problems
+
+
+def _stage_upload(u: FileStorage, folder: Path | None, kept: list[tuple[str, str]]) -> str:
+    """Keep one new upload in the form's folder (appended to `kept`), or say why not."""
+    name = safe_name(u.filename or "file")
+    head = u.stream.read(16)
+    u.stream.seek(0)
+    if media.sniff_image(head) is None:
+        return f"{name} is not a {media.IMAGE_NAMES} image: not attached"
+    if len(kept) >= post.MAX_ATTACHMENTS:
+        return f"at most {post.MAX_ATTACHMENTS} images per post: {name} not attached"
+    assert folder is not None
+    folder.parent.mkdir(mode=0o700, exist_ok=True)
+    number = str(max((int(i) for i, _ in kept), default=-1) + 1)
+    (folder / number).mkdir(parents=True, mode=0o700)
+    u.save(folder / number / name)
+    size = (folder / number / name).stat().st_size
+    if size > post.MAX_ATTACHMENT_SIZE:
+        shutil.rmtree(folder / number)
+        return (f"{name} is {size} bytes, over the limit of {post.MAX_ATTACHMENT_SIZE} bytes "
+                f"({post.MAX_ATTACHMENT_SIZE // 2**20} MiB): not attached")
+    kept.append((number, name))
+    return ""

@@ -279,7 +279,10 @@ def profile() -> str | WerkzeugResponse | tuple[str, int]:
         path = None
         if avatar and avatar.filename:
             path = tmp / drafts.safe_name(avatar.filename)
-            avatar.save(path)
+            try:
+                avatar.save(path)
+            finally:
+                avatar.close()  # a big upload is a spooled temporary file: close it now
         worker().call(svc().profile_set(typed.name, typed.bio, path), _node_timeout())
     except InvalidInput as e:
         return render_template("profile.html", profile=typed, error=f"not saved: {e}"), 400
