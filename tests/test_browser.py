@@ -83,7 +83,7 @@ def test_post_with_an_image_then_follow_a_friend_and_read_them(web: str, page: P
     page.set_input_files("input[name=attach]", str(img))
     page.click("button:has-text('Post')")
     reload_until(page, "my first post, with a picture")
-    image = page.locator("article img").first
+    image = page.locator("article .attachments img").first
     image.wait_for()
     assert page.evaluate("(img) => img.complete && img.naturalWidth", image.element_handle()) == 1
     page.screenshot(path=str(OUT / "01-timeline-after-post.png"), full_page=True)
@@ -199,13 +199,13 @@ def test_a_private_draft_survives_an_error_and_hostile_names_stay_in_their_boxes
 
     # 1. A typo in "Private to": everything comes back, the image as "kept: dot.png".
     page.goto(web + "/")
-    page.fill("textarea[name=text]", "for bob only, with a picture")
+    page.fill("textarea[name=text]", "a picture for bob only")
     page.fill("input[name=to]", "bobb")
     page.set_input_files("input[name=attach]", str(img))
     page.click("button:has-text('Post')")
     page.wait_for_selector("p.error")
     assert "nor the alias or display name of a feed you follow" in page.inner_text("p.error")
-    assert page.input_value("textarea[name=text]") == "for bob only, with a picture"
+    assert page.input_value("textarea[name=text]") == "a picture for bob only"
     assert page.input_value("input[name=to]") == "bobb"
     assert "kept: dot.png" in page.inner_text("ul.kept")
     assert page.locator("#followed option").count() == 4  # followed feeds to pick from
@@ -216,13 +216,13 @@ def test_a_private_draft_survives_an_error_and_hostile_names_stay_in_their_boxes
     page.fill("textarea[name=text]", "é" * 5000)
     assert page.inner_text("#text-left").startswith("1000 characters too many")
     assert "over" in (page.get_attribute("#text-left", "class") or "")
-    page.fill("textarea[name=text]", "for bob only, with a picture")
+    page.fill("textarea[name=text]", "a picture for bob only")
     page.fill("input[name=to]", "bob")
     page.click("button:has-text('Post')")
-    reload_until(page, "for bob only, with a picture")
+    reload_until(page, "a picture for bob only")
     card = page.locator("article", has_text="for bob only").first
     assert "Private, to" in card.inner_text() and text.handle(bob) in card.inner_text()
-    [mine] = [p for p in alice.service.timeline(10) if p.text == "for bob only, with a picture"]
+    [mine] = [p for p in alice.service.timeline(10) if p.text == "a picture for bob only"]
     assert mine.private and mine.recipients == [bob] and mine.attachments[0]["name"] == "dot.png"
 
     # 6-8. Hostile display names: isolated, clipped, and told apart by handle and identicon.

@@ -81,7 +81,8 @@ def test_avatar_and_attachment_rules_are_said_and_checked_before_publishing(tmp_
     big = tmp_path / "big.png"
     big.write_bytes(bytes.fromhex("89504e470d0a1a0a") + bytes(5 * 2**20))
     r = runner.invoke(cli, ["--home", str(home), "profile", "set", "--avatar", str(big)])
-    assert r.exit_code == 1 and "big.png is 5242888 bytes, over the limit of 5242880 bytes (5 MiB)" in r.output
+    assert r.exit_code == 1
+    assert "big.png is 5242888 bytes, over the limit of 5242880 bytes (5 MiB)" in r.output
     assert "PNG, JPEG, GIF or WebP image, up to 5 MiB" in runner.invoke(
         cli, ["profile", "set", "--help"]).output
     helped = " ".join(runner.invoke(cli, ["post", "--help"]).output.split())
