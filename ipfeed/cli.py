@@ -18,7 +18,7 @@ import click
 from . import __version__, media, node
 from . import post as post_rules
 from .config import Settings
-from .errors import IpfeedError, NotFound
+from .errors import IpfeedError
 from .service import FeedView, Service
 from .timefmt import format_ms
 
@@ -314,16 +314,15 @@ def import_(c: Context, file: Path) -> None:
 @cli.command()
 @click.argument("name")
 @click.option("--as", "alias", default="", help="A name of your own for this feed.")
-@click.option("--force", is_flag=True, help="Follow even if the name cannot be found now.")
+@click.option("--force", is_flag=True,
+              help="Follow without checking that the name can be found now (e.g. a feed not published yet).")
 @pass_ctx
 def follow(c: Context, name: str, alias: str, force: bool) -> None:
     """Follow a feed that can be found now (your follow list is public, in your signed feed root)."""
     service = c.service
-    if force:
-        try:
-            run(service.check_feed(name))
-        except NotFound as e:
-            click.echo(f"warning: {e}; following it anyway (--force)", err=True)
+    if force and not service.known_feed(name):
+        click.echo(f"warning: following {name} without checking that it can be found (--force): "
+                   "if it is mistyped, the typo goes into your public follow list", err=True)
     run(service.follow(name, alias, force=force))
     click.echo(f"following {name}; run `ipfeed sync` to fetch it")
 

@@ -675,13 +675,17 @@ class Service:
         self._follows = (root.follows, follows)
         return follows
 
+    def known_feed(self, name: str) -> bool:
+        """Whether the index holds a verified root of this feed (so it exists: no network)."""
+        st = self.feed_state(name)
+        return st is not None and st.root_cid is not None
+
     async def check_feed(self, name: str) -> str:
         """The canonical name of a feed that exists: verified in the index already, or its
         record and root resolve and verify now; NotFound otherwise (a mistyped name is still a
         valid name, and following it would publish the typo in the user's follow list)."""
         name = identity.normalize_name(name)
-        st = self.feed_state(name)
-        if st is not None and st.root_cid is not None:
+        if self.known_feed(name):
             return name
         try:
             await self.show(name, 0)

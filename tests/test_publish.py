@@ -198,7 +198,7 @@ def test_restored_key_continues_the_existing_feed_never_forks(alice: User, bob: 
     bob.connect(alice)
     alice.cli_ok("post", "one")
     alice.cli_ok("post", "two")
-    alice.cli_ok("follow", bob.service.identity().name)  # the follow list must survive a restore
+    alice.cli_ok("follow", "--force", bob.service.identity().name)  # the follow list must survive a restore
     name = alice.service.identity().name
     bob.cli_ok("follow", name)
     run(bob.service.sync())

@@ -495,7 +495,7 @@ def test_a_name_that_cannot_be_found_is_followed_only_after_a_confirmation(clien
     r = alice.cli("follow", other)
     assert r.exit_code == 1 and "could not be found" in r.output
     r = alice.cli("follow", "--force", other)
-    assert r.exit_code == 0 and "warning:" in r.stderr and "following it anyway" in r.stderr
+    assert r.exit_code == 0 and "warning: following" in r.stderr and "without checking" in r.stderr
     assert other in [f.name for f in alice.service.follows()]
 
 
