@@ -38,7 +38,7 @@ from .sync import SyncResult
 
 T = TypeVar("T")
 MAX_BLOCK = 2 * 1024 * 1024  # Kubo's block size limit
-_DRY_RUN_CID = re.compile(r"\Apost \S+: ")
+_UNSIGNED_CID = re.compile(r"\Apost \S+: ")  # how post.build names a post it refused
 
 
 def now_ms() -> int:
@@ -194,8 +194,7 @@ class Service:
             except InvalidInput as e:
                 for f in files:
                     Path(f["path"]).unlink(missing_ok=True)
-                # The dry run's CID is of a post that never exists: the message must not name it.
-                raise InvalidInput(_DRY_RUN_CID.sub("cannot post: ", str(e), count=1)) from e
+                raise InvalidInput(_refused(e)) from e
             draft_id = box.add_draft(now_ms(), text, reply, files, recipients)
             crashpoint("saved", self.settings.home)
             if not files:
@@ -457,14 +456,18 @@ class Service:
                 skip = by_seq.get(target) or box.post_cid(target) or found.get(target)
                 if skip is None:
                     break  # a restored feed's old post not fetched yet: seal the rest with the node
-            if secret is None:
-                p = post.build(me, seq=seq, prev=prev, created=d.created, text=d.text,
-                               reply_to=d.reply_to, attachments=atts, skip=skip)
-            else:
-                sealed_box = private.seal(me, d.recipients, d.text, d.reply_to, secret.meta,
-                                          content_key=secret.key)
-                p = post.build(me, seq=seq, prev=prev, created=d.created, text="", box=sealed_box,
-                               files=secret.files, skip=skip)
+            try:
+                if secret is None:
+                    p = post.build(me, seq=seq, prev=prev, created=d.created, text=d.text,
+                                   reply_to=d.reply_to, attachments=atts, skip=skip)
+                else:
+                    sealed_box = private.seal(me, d.recipients, d.text, d.reply_to, secret.meta,
+                                              content_key=secret.key)
+                    p = post.build(me, seq=seq, prev=prev, created=d.created, text="", box=sealed_box,
+                                   files=secret.files, skip=skip)
+            except InvalidInput as e:
+                raise InvalidInput(f"draft {d.id} cannot be signed: {_refused(e)}; it holds back the "
+                                   f"posts after it (`ipfeed drafts drop {d.id}` gives it up)") from e
                 content = private.open_box(me, sealed_box, f"post {p.cid}")
                 assert content is not None
                 opened[p.cid] = content
@@ -971,6 +974,11 @@ def _car_of(root: str, blocks: dict[str, bytes]) -> bytes:
         raw = codec.cid_to_bytes(cid)
         parts.append(varint(len(raw) + len(block)) + raw + block)
     return b"".join(parts)
+
+
+def _refused(e: InvalidInput) -> str:
+    """Why post.build refused a draft, without the CID of the post it never signed."""
+    return _UNSIGNED_CID.sub("cannot post: ", str(e), count=1)
 
 
 def _latest_root(box: Outbox) -> Root | None:
