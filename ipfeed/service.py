@@ -468,6 +468,7 @@ class Service:
             except InvalidInput as e:
                 raise InvalidInput(f"draft {d.id} cannot be signed: {_refused(e)}; it holds back the "
                                    f"posts after it (`ipfeed drafts drop {d.id}` gives it up)") from e
+            if secret is not None:
                 content = private.open_box(me, sealed_box, f"post {p.cid}")
                 assert content is not None
                 opened[p.cid] = content

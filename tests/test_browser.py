@@ -30,6 +30,17 @@ XSS = '<img src=x onerror="window.__pwned=1;document.title=\'pwned\'"><script>wi
 @pytest.fixture
 def web(alice: User) -> Iterator[str]:
     """Alice's web UI on a loopback port, served by a real HTTP server."""
+    yield from _serve(alice)
+
+
+@pytest.fixture
+def impatient_web(alice: User) -> Iterator[str]:
+    """The same, giving up resolving a name after 3 s (for names that do not resolve)."""
+    alice.settings = alice.settings.with_(resolve_timeout=3.0)
+    yield from _serve(alice)
+
+
+def _serve(alice: User) -> Iterator[str]:
     worker = Worker(alice.service)
     app = create_app(alice.settings, worker=worker)
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -263,3 +274,22 @@ def test_a_private_draft_survives_an_error_and_hostile_names_stay_in_their_boxes
     assert page.locator("h1 bdi.dname").count() == 1
     shoot(page, "13-feed-rlo-name")
     assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+def test_a_name_that_cannot_be_found_is_followed_only_when_confirmed(impatient_web: str, page: Page,
+                                                                    alice: User) -> None:
+    from ipfeed.web import text
+
+    typo = "k51qzi5uqu5dg9ufswxt229ntzdy7p4125xzv5rtyjso89ajdujg6csfxcj260"
+    page.goto(impatient_web + "/")
+    page.fill("input[name=name]", typo)
+    page.click("button:has-text('Open')")
+    page.wait_for_selector("text=This name could not be found")
+    assert page.locator(".confirm img.identicon").count() == 1
+    assert alice.service.follows() == ()
+    shoot(page, "14-follow-anyway")
+    page.click("button:has-text('Follow anyway')")
+    page.wait_for_selector("table.following")
+    assert [f.name for f in alice.service.follows()] == [typo]
+    assert page.locator("table.following .handle").inner_text() == text.handle(typo)
+    time.sleep(3.5)  # the background sync of the new follow gives up before the node stops

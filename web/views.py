@@ -142,9 +142,10 @@ def _feed_name(name: str) -> str:
         abort(404, description=str(e))
 
 
-def _ensure_synced(name: str) -> None:
-    """A feed nobody synced yet is fetched and verified now (explicit: the user opened it).
-    Only for the user's own navigation: another site's <img> must not make the node fetch."""
+def _ensure_synced(name: str) -> str:
+    """A feed nobody synced yet is fetched and verified now (explicit: the user opened it);
+    returns why that failed, if it did. Only for the user's own navigation: another site's
+    <img> must not make the node fetch."""
     st = svc().feed_state(name)
     if st is None or st.root_cid is None:
         if request.headers.get("Sec-Fetch-Site", "none") not in ("none", "same-origin"):
@@ -152,19 +153,23 @@ def _ensure_synced(name: str) -> None:
         try:
             [result] = worker().call(svc().sync([name]), _node_timeout())
         except IpfeedError as e:
-            abort(502, description=f"could not fetch {name}: {e}")
+            return f"could not fetch {name}: {e}"
         if result.error:
-            abort(502, description=f"could not fetch and verify {name}: {result.error}")
+            return f"could not fetch and verify {name}: {result.error}"
+    return ""
 
 
 @bp.get("/feed/<name>")
-def feed_page(name: str) -> str:
+def feed_page(name: str) -> str | tuple[str, int]:
     name = _feed_name(name)
-    _ensure_synced(name)
+    problem = _ensure_synced(name)
+    followed = {f.name for f in svc().follows()} if _has_identity() else set()
+    if problem:  # the page that asks before following a name nobody can find now
+        return render_template("follow_confirm.html", name=name, alias="", message=problem,
+                               followed=name in followed), 502
     st = svc().feed_state(name)
     size = current_app.config["PAGE_SIZE"]
     posts = svc().feed_posts(name, size, request.args.get("before") or None)
-    followed = {f.name for f in svc().follows()} if _has_identity() else set()
     return render_template("feed.html", name=name, st=st, posts=posts, names=_names(posts),
                            followed=name in followed, forks=svc().forks(name),
                            next=posts[-1].cursor if len(posts) == size else None)
@@ -209,9 +214,9 @@ def follow(name: str) -> WerkzeugResponse | str:
     """Follow a feed that can be found; one that cannot gets a page asking "follow anyway?"."""
     name = _feed_name(name)
     alias = request.form.get("alias", "").strip()
+    force = request.form.get("force") == "1"
     try:
-        worker().call(svc().follow(name, alias, force=request.form.get("force") == "1"),
-                      2 * _node_timeout())
+        worker().call(svc().follow(name, alias, force=force), 2 * _node_timeout())
     except NotFound as e:
         return render_template("follow_confirm.html", name=name, alias=alias, message=str(e))
     except InvalidInput as e:
@@ -219,6 +224,8 @@ def follow(name: str) -> WerkzeugResponse | str:
     except IpfeedError as e:
         abort(502, description=f"could not publish your follow list: {e}")
     worker().submit(svc().sync([name]))
+    if force:  # its page would only say again that it cannot be fetched
+        return redirect(url_for("ui.following"), 303)
     return redirect(url_for("ui.feed_page", name=name), 303)
 
 
