@@ -459,11 +459,13 @@ def test_the_text_limit_is_said_in_characters_and_bytes_and_the_text_is_kept(cli
 def test_composer_and_profile_accept_only_images(client: FlaskClient, alice: User) -> None:
     page = get(client, "/")
     assert "PNG, JPEG, GIF or WebP; up to 8, 64 MiB each" in page
-    r = post(client, "/post", {"text": "see attached", "attach": (io.BytesIO(b"print('hi')\n"), "evil.py")},
+    r = post(client, "/post", {"text": "see attached", "to": "carol",
+                               "attach": (io.BytesIO(b"print('hi')\n"), "evil.py")},
              status=400, content_type="multipart/form-data")
     page = r.get_data(as_text=True)
     assert "evil.py is not a PNG, JPEG, GIF or WebP image: not attached" in page
     assert ">see attached</textarea>" in page and alice.service.drafts() == []
+    assert form_value(page, "to") == "carol" and form_value(page, "meant_private") == "carol"
     assert "PNG, JPEG, GIF or WebP, up to 5 MiB" in get(client, "/profile")
     before = alice.service.own_profile()
     r = post(client, "/profile", {"name": "Alice Typed", "bio": "kept",

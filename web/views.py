@@ -114,7 +114,7 @@ def compose() -> WerkzeugResponse | tuple[str, int]:
     never published in the clear without the user ticking "post publicly"."""
     form, problems = drafts.read(svc().settings.home)
     if problems:
-        return _timeline(form, "; ".join(problems), 400)
+        return _again(form, "; ".join(problems))
     if form.meant_private and not form.recipients() and not form.public_ok:
         form.public_check = True
         return _timeline(form, f"This draft was private (to {form.meant_private}) and now has no "
@@ -123,9 +123,7 @@ def compose() -> WerkzeugResponse | tuple[str, int]:
     try:
         svc().save(form.text, form.reply_to or None, form.paths(), form.recipients())
     except InvalidInput as e:
-        if form.recipients():
-            form.meant_private = ", ".join(form.recipients())
-        return _timeline(form, str(e), 400)
+        return _again(form, str(e))
     except IdentityError:
         raise
     except IpfeedError:
@@ -133,6 +131,14 @@ def compose() -> WerkzeugResponse | tuple[str, int]:
     form.discard()
     worker().publish_soon()
     return redirect(url_for("ui.timeline"), 303)
+
+
+def _again(form: drafts.Form, error: str) -> tuple[str, int]:
+    """The composer back with everything entered and the error; a draft that had recipients
+    stays marked private, so emptying the field later does not publish it in the clear."""
+    if form.recipients():
+        form.meant_private = ", ".join(form.recipients())
+    return _timeline(form, error, 400)
 
 
 def _feed_name(name: str) -> str:
