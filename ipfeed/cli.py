@@ -17,7 +17,8 @@ from typing import Any, TextIO, TypeVar
 
 import click
 
-from . import __version__, node
+from . import __version__, media, node
+from . import post as post_rules
 from .config import Settings
 from .errors import IpfeedError
 from .post import BIDI_CONTROLS
@@ -107,9 +108,11 @@ def id_(c: Context) -> None:
 @click.argument("text", required=False, default="")
 @click.option("--reply-to", metavar="CID", help="The post this one answers (from any feed).")
 @click.option("--attach", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="Attach a file (repeatable).")
+              help=f"Attach a file of any type, up to {post_rules.MAX_ATTACHMENT_SIZE // 2**20} MiB "
+                   f"(repeatable, at most {post_rules.MAX_ATTACHMENTS}).")
 @click.option("--to", "to", multiple=True, metavar="NAME",
-              help="Encrypt the post end to end for NAME (repeatable): only they and you can read it.")
+              help="Encrypt the post end to end for NAME (repeatable): only they and you can read it. "
+                   "NAME is an IPNS name, or the alias or display name of a feed you follow.")
 @click.option("--many", type=click.File("r", encoding="utf-8"), metavar="FILE",
               help="Post every line of FILE, each a JSON string (- for stdin), with one IPNS update.")
 @pass_ctx
@@ -162,7 +165,7 @@ def profile() -> None:
 @click.option("--name", help="Display name.")
 @click.option("--bio", help="A short text about you.")
 @click.option("--avatar", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="An image file.")
+              help=f"A {media.IMAGE_NAMES} image, up to {media.MAX_AVATAR_BYTES // 2**20} MiB.")
 @pass_ctx
 def profile_set(c: Context, name: str | None, bio: str | None, avatar: Path | None) -> None:
     """Change your profile and publish it."""
@@ -341,10 +344,16 @@ def import_(c: Context, file: Path) -> None:
 @cli.command()
 @click.argument("name")
 @click.option("--as", "alias", default="", help="A name of your own for this feed.")
+@click.option("--force", is_flag=True,
+              help="Follow without checking that the name can be found now (e.g. a feed not published yet).")
 @pass_ctx
-def follow(c: Context, name: str, alias: str) -> None:
-    """Follow a feed (your follow list is public, in your signed feed root)."""
-    run(c.service.follow(name, alias))
+def follow(c: Context, name: str, alias: str, force: bool) -> None:
+    """Follow a feed that can be found now (your follow list is public, in your signed feed root)."""
+    service = c.service
+    if force and not service.known_feed(name):
+        click.echo(f"warning: following {name} without checking that it can be found (--force): "
+                   "if it is mistyped, the typo goes into your public follow list", err=True)
+    run(service.follow(name, alias, force=force))
     click.echo(f"following {name}; run `ipfeed sync` to fetch it")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*\
 _REQUIRED = frozenset({"type", "v", "author", "seq", "created", "text", "sig"})
 _OPTIONAL = frozenset({"prev", "skip", "reply_to", "attachments", "box", "files"})
 _ATTACHMENT = frozenset({"cid", "type", "size", "name"})
+_INVISIBLE = frozenset("\u115f\u1160\u2800\u3164\uffa0")  # fillers that draw nothing
 
 
 @dataclass(frozen=True)
@@ -81,15 +83,23 @@ class Post:
         }
 
 
+def blank(text: str) -> bool:
+    """Whether a text shows nothing: only white space and invisible format characters."""
+    return all(c.isspace() or c in _INVISIBLE or unicodedata.category(c) == "Cf" for c in text)
+
+
 def check_text(text: str, attachments: int = 0) -> None:
-    """The text rules of a post, for checking input before anything is signed."""
+    """The text rules of a post, for checking input before anything is signed: at most
+    MAX_TEXT_BYTES of UTF-8, and not blank unless something is attached."""
     if not isinstance(text, str):
         raise InvalidInput("the text must be a string")
     n = len(text.encode("utf-8", "surrogatepass"))
     if n > MAX_TEXT_BYTES:
-        raise InvalidInput(f"cannot post: text is {n} bytes, over the limit of {MAX_TEXT_BYTES}")
-    if not text and not attachments:
-        raise InvalidInput("cannot post: text is empty and there are no attachments")
+        raise InvalidInput(f"cannot post: your text is {len(text)} characters ({n} bytes); "
+                           f"the limit is {MAX_TEXT_BYTES} bytes")
+    if blank(text) and not attachments:
+        what = "empty" if not text else "only white space"
+        raise InvalidInput(f"cannot post: the text is {what} and there are no attachments")
 
 
 def build(identity: Identity, *, seq: int, prev: str | None, created: int, text: str,

@@ -6,21 +6,24 @@ import asyncio
 import contextlib
 import mimetypes
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import archive, backup, bulk, codec, feed, identity, ipfs, node, pins, post, private, push, sync
+from . import archive, backup, bulk, codec, feed, identity, ipfs, media, node, pins, post, private, push, sync
 from .car import car_bytes, read_car, varint
 from .config import Settings
 from .errors import (
     InvalidInput,
     InvalidObject,
     IpfeedError,
+    KuboNotFound,
     MissingIdentity,
     NodeError,
+    NodeUnavailable,
     NotFound,
     PublishPending,
 )
@@ -36,6 +39,7 @@ from .sync import SyncResult
 
 T = TypeVar("T")
 MAX_BLOCK = 2 * 1024 * 1024  # Kubo's block size limit
+_UNSIGNED_CID = re.compile(r"\Apost \S+: ")  # how post.build names a post it refused
 
 
 def now_ms() -> int:
@@ -171,6 +175,7 @@ class Service:
         publishing is a separate step (`publish`). With `to`, or in reply to a private post,
         it is end-to-end encrypted to those recipients."""
         me = self.identity()
+        post.check_text(text, len(attach))
         reply = codec.parse_cid(reply_to) if reply_to else None
         recipients = self._recipients(me, to, reply)
         if len(attach) > post.MAX_ATTACHMENTS:
@@ -190,10 +195,10 @@ class Service:
                                  [{"cid": codec.cid_to_bytes(placeholder), "type": f["type"],
                                    "size": f["size"], "name": f["name"], "nonce": bytes(24)}
                                   for f in files])
-            except InvalidInput:
+            except InvalidInput as e:
                 for f in files:
                     Path(f["path"]).unlink(missing_ok=True)
-                raise
+                raise InvalidInput(_refused(e)) from e
             draft_id = box.add_draft(now_ms(), text, reply, files, recipients)
             crashpoint("saved", self.settings.home)
             if not files:
@@ -224,9 +229,40 @@ class Service:
             except IpfeedError as e:
                 raise PublishPending(f"{len(texts)} posts are saved but not all published: {e}") from e
 
+    def resolve_recipient(self, text: str) -> str:
+        """The IPNS name a recipient stands for: a name itself, else the one followed feed whose
+        alias (yours, so it wins) or else verified display name is `text` (case-insensitive)."""
+        text = text.strip()
+        try:
+            return identity.normalize_name(text)
+        except InvalidInput as e:
+            reason = str(e)
+        wanted = text.casefold()
+        follows = self.follows()
+        states = self.feed_states([f.name for f in follows])
+        by_alias = [f.name for f in follows if f.alias.strip().casefold() == wanted]
+        by_name = [f.name for f in follows if (st := states.get(f.name))
+                   and str(st.profile.get("name") or "").strip().casefold() == wanted]
+        found = by_alias or by_name
+        if len(found) == 1:
+            return found[0]
+        if found:
+            listed = "; ".join(f"{n} ({self._label(n, follows, states)})" for n in found)
+            raise InvalidInput(f"{text!r} could be any of {len(found)} feeds you follow: {listed}; "
+                               "give the name (k51…) of the one you mean")
+        raise InvalidInput(f"{reason}, nor the alias or display name of a feed you follow")
+
+    @staticmethod
+    def _label(name: str, follows: Sequence[Follow], states: dict[str, FeedState]) -> str:
+        alias = next((f.alias for f in follows if f.name == name), "")
+        shown = str(states[name].profile.get("name") or "") if name in states else ""
+        return ", ".join(x for x in (f"alias {alias!r}" if alias else "",
+                                     f"display name {shown!r}" if shown else "") if x) or "no name"
+
     def _recipients(self, me: Identity, to: Sequence[str], reply: str | None) -> list[str]:
-        """Names a post is encrypted to: as given, or a private parent's thread."""
-        names = {identity.normalize_name(n) for n in to}
+        """Names a post is encrypted to: as given (names, aliases or display names of
+        follows: resolve_recipient), or a private parent's thread."""
+        names = {self.resolve_recipient(n) for n in to if n.strip()}
         if reply and not names:
             with self._index() as index:
                 parent = index.post(reply)
@@ -285,7 +321,7 @@ class Service:
         with self._outbox() as box:
             avatar_cid = None
             if avatar is not None:
-                data = _read_file(avatar, post.MAX_ATTACHMENT_SIZE)
+                data = check_avatar(avatar)
                 async with self._kubo() as kubo:
                     avatar_cid, _ = await kubo.add(data, avatar.name)
             async with feed_lock_async(self.settings.home, self.settings.lock_timeout):
@@ -424,14 +460,19 @@ class Service:
                 skip = by_seq.get(target) or box.post_cid(target) or found.get(target)
                 if skip is None:
                     break  # a restored feed's old post not fetched yet: seal the rest with the node
-            if secret is None:
-                p = post.build(me, seq=seq, prev=prev, created=d.created, text=d.text,
-                               reply_to=d.reply_to, attachments=atts, skip=skip)
-            else:
-                sealed_box = private.seal(me, d.recipients, d.text, d.reply_to, secret.meta,
-                                          content_key=secret.key)
-                p = post.build(me, seq=seq, prev=prev, created=d.created, text="", box=sealed_box,
-                               files=secret.files, skip=skip)
+            try:
+                if secret is None:
+                    p = post.build(me, seq=seq, prev=prev, created=d.created, text=d.text,
+                                   reply_to=d.reply_to, attachments=atts, skip=skip)
+                else:
+                    sealed_box = private.seal(me, d.recipients, d.text, d.reply_to, secret.meta,
+                                              content_key=secret.key)
+                    p = post.build(me, seq=seq, prev=prev, created=d.created, text="", box=sealed_box,
+                                   files=secret.files, skip=skip)
+            except InvalidInput as e:
+                raise InvalidInput(f"draft {d.id} cannot be signed: {_refused(e)}; it holds back the "
+                                   f"posts after it (`ipfeed drafts drop {d.id}` gives it up)") from e
+            if secret is not None:
                 content = private.open_box(me, sealed_box, f"post {p.cid}", p.files)
                 assert content is not None
                 opened[p.cid] = content
@@ -655,12 +696,36 @@ class Service:
         self._follows = (root.follows, follows)
         return follows
 
-    async def follow(self, name: str, alias: str = "") -> PublishResult:
-        """Add a feed to the signed follow list and publish it."""
+    def known_feed(self, name: str) -> bool:
+        """Whether the index holds a verified root of this feed (so it exists: no network)."""
+        st = self.feed_state(name)
+        return st is not None and st.root_cid is not None
+
+    async def check_feed(self, name: str) -> str:
+        """The canonical name of a feed that exists: verified in the index already, or its
+        record and root resolve and verify now; NotFound otherwise (a mistyped name is still a
+        valid name, and following it would publish the typo in the user's follow list)."""
+        name = identity.normalize_name(name)
+        if self.known_feed(name):
+            return name
+        try:
+            await self.show(name, 0)
+        except (NodeUnavailable, KuboNotFound):
+            raise  # the node is away: that says nothing about the name
+        except IpfeedError as e:
+            raise NotFound(f"{name} could not be found: no verified feed resolves for it now ({e}); "
+                           "check the name (one wrong character is still a valid name)") from e
+        return name
+
+    async def follow(self, name: str, alias: str = "", *, force: bool = False) -> PublishResult:
+        """Add a feed to the signed follow list and publish it; unless `force`, only a feed that
+        check_feed finds."""
         name = identity.normalize_name(name)
         me = self.identity()
         if name == me.name:
             raise InvalidInput("you cannot follow yourself")
+        if not force:
+            await self.check_feed(name)
         with self._index() as index:
             index.ensure_feed(name)
 
@@ -930,6 +995,11 @@ def _car_of(root: str, blocks: dict[str, bytes]) -> bytes:
     return b"".join(parts)
 
 
+def _refused(e: InvalidInput) -> str:
+    """Why post.build refused a draft, without the CID of the post it never signed."""
+    return _UNSIGNED_CID.sub("cannot post: ", str(e), count=1)
+
+
 def _latest_root(box: Outbox) -> Root | None:
     block = box.latest_root()
     return feed.parse(block) if block is not None else None
@@ -939,7 +1009,8 @@ def _read_file(path: Path, limit: int) -> bytes:
     try:
         size = path.stat().st_size
         if size > limit:
-            raise InvalidInput(f"{path} is {size} bytes, over the limit of {limit}")
+            raise InvalidInput(f"{path.name} is {size} bytes, over the limit of {limit} bytes "
+                               f"({limit / (1024 * 1024):g} MiB)")
         return path.read_bytes()
     except OSError as e:
         raise InvalidInput(f"cannot read {path}: {e.strerror}") from e
@@ -969,11 +1040,21 @@ def media_type_of(name: str) -> str:
     return media if post.MEDIA_TYPE.match(media) else "application/octet-stream"
 
 
+def check_avatar(path: Path) -> bytes:
+    """An avatar's bytes: a PNG, JPEG, GIF or WebP image (by its bytes) of at most 5 MiB."""
+    data = _read_file(path, media.MAX_AVATAR_BYTES)
+    if media.sniff_image(data[:16]) is None:
+        raise InvalidInput(f"{path.name}: an avatar must be a {media.IMAGE_NAMES} image "
+                           f"(up to {media.MAX_AVATAR_BYTES // (1024 * 1024)} MiB); this file is not one")
+    return data
+
+
 def _stage(folder: Path, src: Path) -> dict[str, Any]:
-    """Copy an attachment into the outbox so the draft survives the original's deletion."""
+    """Copy an attachment into the outbox so the draft survives the original's deletion; an
+    image's type is what its bytes are, whatever its file name says."""
     name = _attachment_name(src)
     data = _read_file(src, post.MAX_ATTACHMENT_SIZE)
-    media = media_type_of(name)
+    kind = media.sniff_image(data[:16]) or media_type_of(name)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     dest = folder / f"{now_ms()}-{codec.cid_of(data)[-16:]}"
     tmp = dest.with_suffix(".tmp")
@@ -982,7 +1063,7 @@ def _stage(folder: Path, src: Path) -> dict[str, Any]:
         f.flush()
         os.fsync(f.fileno())
     tmp.rename(dest)
-    return {"path": str(dest), "name": name, "type": media, "size": len(data)}
+    return {"path": str(dest), "name": name, "type": kind, "size": len(data)}
 
 
 async def _skip_targets(kubo: Kubo, box: Outbox, me: Identity) -> dict[int, str]:

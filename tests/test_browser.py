@@ -30,6 +30,17 @@ XSS = '<img src=x onerror="window.__pwned=1;document.title=\'pwned\'"><script>wi
 @pytest.fixture
 def web(alice: User) -> Iterator[str]:
     """Alice's web UI on a loopback port, served by a real HTTP server."""
+    yield from _serve(alice)
+
+
+@pytest.fixture
+def impatient_web(alice: User) -> Iterator[str]:
+    """The same, giving up resolving a name after 3 s (for names that do not resolve)."""
+    alice.settings = alice.settings.with_(resolve_timeout=3.0)
+    yield from _serve(alice)
+
+
+def _serve(alice: User) -> Iterator[str]:
     worker = Worker(alice.service)
     app = create_app(alice.settings, worker=worker)
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -83,7 +94,7 @@ def test_post_with_an_image_then_follow_a_friend_and_read_them(web: str, page: P
     page.set_input_files("input[name=attach]", str(img))
     page.click("button:has-text('Post')")
     reload_until(page, "my first post, with a picture")
-    image = page.locator("article img").first
+    image = page.locator("article .attachments img").first
     image.wait_for()
     assert page.evaluate("(img) => img.complete && img.naturalWidth", image.element_handle()) == 1
     page.screenshot(path=str(OUT / "01-timeline-after-post.png"), full_page=True)
@@ -171,3 +182,114 @@ def test_fork_warning_is_shown(web: str, page: Page, alice: User, bob: User) -> 
     assert page.locator("text=Fork detected").is_visible()
     assert "two, rewritten" not in page.content()
     page.screenshot(path=str(OUT / "04-fork-warning.png"), full_page=True)
+
+
+def shoot(page: Page, name: str) -> None:
+    """Screenshots of the current page at desktop (1280x900) and phone (390x844) size."""
+    for label, (w, h) in (("desktop", (1280, 900)), ("phone", (390, 844))):
+        page.set_viewport_size({"width": w, "height": h})
+        page.screenshot(path=str(OUT / f"{name}-{label}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_a_private_draft_survives_an_error_and_hostile_names_stay_in_their_boxes(
+        web: str, page: Page, alice: User, tmp_path: Path) -> None:
+    from ipfeed.web import text
+    from test_web import plant_feed
+
+    bob = plant_feed(alice, "Robert", "Bob here")
+    rlo = plant_feed(alice, "\u202egnp.exe", "a name with a right-to-left override")
+    marks = "".join(chr(0x300 + i) for i in range(50))  # 50 combining marks: 100 bytes, the limit
+    zalgo = plant_feed(alice, marks, "a name of 50 combining marks")
+    twin = plant_feed(alice, "Alice", "I am Alice too")
+    for name, alias in ((bob, "bob"), (rlo, ""), (zalgo, ""), (twin, "")):
+        run(alice.service.follow(name, alias))
+    img = tmp_path / "dot.png"
+    img.write_bytes(PNG)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    # 1. A typo in "Private to": everything comes back, the image as "kept: dot.png".
+    page.goto(web + "/")
+    page.fill("textarea[name=text]", "a picture for bob only")
+    page.fill("input[name=to]", "bobb")
+    page.set_input_files("input[name=attach]", str(img))
+    page.click("button:has-text('Post')")
+    page.wait_for_selector("p.error")
+    assert "nor the alias or display name of a feed you follow" in page.inner_text("p.error")
+    assert page.input_value("textarea[name=text]") == "a picture for bob only"
+    assert page.input_value("input[name=to]") == "bobb"
+    assert "kept: dot.png" in page.inner_text("ul.kept")
+    assert page.locator("#followed option").count() == 4  # followed feeds to pick from
+    shoot(page, "10-compose-error-keeps-everything")
+    # 5. What is left is counted in characters from the UTF-8 bytes, as one types.
+    page.fill("textarea[name=text]", "é" * 100)
+    assert page.inner_text("#text-left") == "3900 characters left"
+    page.fill("textarea[name=text]", "é" * 5000)
+    assert page.inner_text("#text-left").startswith("1000 characters too many")
+    assert "over" in (page.get_attribute("#text-left", "class") or "")
+    page.fill("textarea[name=text]", "a picture for bob only")
+    page.fill("input[name=to]", "bob")
+    page.click("button:has-text('Post')")
+    reload_until(page, "a picture for bob only")
+    card = page.locator("article", has_text="for bob only").first
+    assert "Private, to" in card.inner_text() and text.handle(bob) in card.inner_text()
+    [mine] = [p for p in alice.service.timeline(10) if p.text == "a picture for bob only"]
+    assert mine.private and mine.recipients == [bob] and mine.attachments[0]["name"] == "dot.png"
+
+    # 6-8. Hostile display names: isolated, clipped, and told apart by handle and identicon.
+    page.goto(web + "/")
+    page.wait_for_selector("text=a name of 50 combining marks")
+    for a in page.locator("article .author").all():
+        assert a.locator("bdi.dname").count() == 1, a.inner_html()
+        assert a.locator("img.identicon").count() == 1
+    rlo_card = page.locator("article", has_text="right-to-left override")
+    name_box = rlo_card.locator("bdi.dname").bounding_box()
+    handle_box = rlo_card.locator(".author .handle").bounding_box()
+    assert name_box and handle_box  # the handle stays after the name, not reversed in front of it
+    assert handle_box["x"] >= name_box["x"] + name_box["width"] - 1
+    assert rlo_card.locator(".author .handle").inner_text() == text.handle(rlo)
+    marks_card = page.locator("article", has_text="a name of 50 combining marks")
+    box = marks_card.locator("bdi.dname").bounding_box()
+    assert box and box["height"] <= 30, box
+    assert len(marks_card.locator("bdi.dname").inner_text()) <= 3
+    above = page.locator("article").all()
+    boxes = [b.bounding_box() for b in above]
+    assert all(b and b["height"] < 600 for b in boxes)
+    shoot(page, "11-timeline-hostile-names")
+    page.goto(web + "/following")
+    rows = page.locator("table.following tbody tr")
+    assert rows.count() == 4
+    for i in range(4):
+        row = rows.nth(i)
+        assert row.locator("img.identicon").count() == 1 and row.locator(".handle").count() == 1
+        cell = row.locator("td").first.bounding_box()
+        assert cell and cell["height"] <= 60, cell
+    handles = [rows.nth(i).locator(".handle").inner_text() for i in range(4)]
+    assert sorted(handles) == sorted(text.handle(n) for n in (bob, rlo, zalgo, twin))
+    assert page.locator("table.following bdi", has_text="Alice").count() == 1
+    assert page.evaluate("() => [...document.querySelectorAll('img.identicon')].every("
+                         "i => i.complete && i.naturalWidth > 0)")
+    shoot(page, "12-following-hostile-names")
+    page.goto(f"{web}/feed/{rlo}")
+    assert page.locator("h1 bdi.dname").count() == 1
+    shoot(page, "13-feed-rlo-name")
+    assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+def test_a_name_that_cannot_be_found_is_followed_only_when_confirmed(impatient_web: str, page: Page,
+                                                                    alice: User) -> None:
+    from ipfeed.web import text
+
+    typo = "k51qzi5uqu5dg9ufswxt229ntzdy7p4125xzv5rtyjso89ajdujg6csfxcj260"
+    page.goto(impatient_web + "/")
+    page.fill("input[name=name]", typo)
+    page.click("button:has-text('Open')")
+    page.wait_for_selector("text=This name could not be found")
+    assert page.locator(".confirm img.identicon").count() == 1
+    assert alice.service.follows() == ()
+    shoot(page, "14-follow-anyway")
+    page.click("button:has-text('Follow anyway')")
+    page.wait_for_selector("table.following")
+    assert [f.name for f in alice.service.follows()] == [typo]
+    assert page.locator("table.following .handle").inner_text() == text.handle(typo)
+    time.sleep(3.5)  # the background sync of the new follow gives up before the node stops

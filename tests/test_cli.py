@@ -56,15 +56,39 @@ def test_bad_reply_to_and_oversize_text_are_refused_before_anything_is_saved(tmp
     r = runner.invoke(cli, ["--home", str(home), "post", "x", "--reply-to", "nonsense"])
     assert r.exit_code == 1 and "is not a CID" in r.output
     r = runner.invoke(cli, ["--home", str(home), "post", "x" * 8001])
-    assert r.exit_code == 1 and "over the limit of 8000" in r.output
+    assert r.exit_code == 1
+    assert "your text is 8001 characters (8001 bytes); the limit is 8000 bytes" in r.output
     r = runner.invoke(cli, ["--home", str(home), "post", ""])
-    assert r.exit_code == 1 and "text is empty" in r.output
+    assert r.exit_code == 1 and "text is empty" in r.output and "bafy" not in r.output
+    for blank in ("   ", "\n\t\u200b\u00a0"):
+        r = runner.invoke(cli, ["--home", str(home), "post", blank])
+        assert r.exit_code == 1 and "text is only white space" in r.output and "bafy" not in r.output
     from ipfeed.outbox import Outbox
     box = Outbox(home / "outbox.sqlite")
     try:
         assert box.drafts() == [] and box.count_posts() == 0
     finally:
         box.close()
+
+
+def test_avatar_and_attachment_rules_are_said_and_checked_before_publishing(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    runner = CliRunner()
+    runner.invoke(cli, ["--home", str(home), "init"])
+    script = tmp_path / "avatar.py"
+    script.write_text("print('not an image')\n")
+    r = runner.invoke(cli, ["--home", str(home), "profile", "set", "--avatar", str(script)])
+    assert r.exit_code == 1 and "avatar.py: an avatar must be a PNG, JPEG, GIF or WebP image" in r.output
+    big = tmp_path / "big.png"
+    big.write_bytes(bytes.fromhex("89504e470d0a1a0a") + bytes(5 * 2**20))
+    r = runner.invoke(cli, ["--home", str(home), "profile", "set", "--avatar", str(big)])
+    assert r.exit_code == 1
+    assert "big.png is 5242888 bytes, over the limit of 5242880 bytes (5 MiB)" in r.output
+    assert "PNG, JPEG, GIF or WebP image, up to 5 MiB" in runner.invoke(
+        cli, ["profile", "set", "--help"]).output
+    helped = " ".join(runner.invoke(cli, ["post", "--help"]).output.split())
+    assert "any type, up to 64 MiB" in helped and "alias or display name of a feed you follow" in helped
+    assert "--force" in runner.invoke(cli, ["follow", "--help"]).output
 
 
 def test_post_from_stdin(alice: User) -> None:

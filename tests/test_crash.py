@@ -74,7 +74,7 @@ def test_kill_at_every_step_of_posting_loses_nothing_and_never_forks(alice: User
 def test_garbage_collection_after_a_crash_removes_nothing_needed(alice: User, bob: User) -> None:
     bob.connect(alice)
     alice_name = alice.service.identity().name
-    bob.cli_ok("follow", alice_name)
+    bob.cli_ok("follow", "--force", alice_name)
     alice.cli_ok("post", "one")
     run(bob.service.sync())
     alice.cli_ok("post", "two")
@@ -103,7 +103,7 @@ def test_garbage_collection_after_a_crash_removes_nothing_needed(alice: User, bo
 @pytest.mark.parametrize("step", SYNC_STEPS)
 def test_kill_during_sync_leaves_a_consistent_index(alice: User, bob: User, step: str) -> None:
     bob.connect(alice)
-    bob.cli_ok("follow", alice.service.identity().name)
+    bob.cli_ok("follow", "--force", alice.service.identity().name)
     for i in range(3):
         alice.cli_ok("post", f"p{i}")
     for _ in range(ROUNDS):

@@ -58,7 +58,7 @@ def test_resilience_alice_offline_carol_reads_her_through_bobs_home_server(make_
 
 def test_incremental_sync_fetches_only_what_is_new(alice: User, bob: User) -> None:
     bob.connect(alice)
-    bob.cli_ok("follow", name_of(alice))
+    bob.cli_ok("follow", "--force", name_of(alice))
     for i in range(5):
         alice.cli_ok("post", f"old {i}")
     [first] = sync(bob, name_of(alice))
@@ -103,7 +103,7 @@ def publish_root(u: User, root: feed.Root, blocks: tuple[bytes, ...] = (), lifet
 
 def test_rollback_to_an_older_root_is_rejected_and_the_known_feed_kept(alice: User, bob: User) -> None:
     bob.connect(alice)
-    bob.cli_ok("follow", name_of(alice))
+    bob.cli_ok("follow", "--force", name_of(alice))
     alice.cli_ok("post", "one")
     old_root = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
     alice.cli_ok("post", "two")
@@ -118,7 +118,7 @@ def test_rollback_to_an_older_root_is_rejected_and_the_known_feed_kept(alice: Us
 
 def test_two_roots_with_one_sequence_number_are_refused(alice: User, bob: User) -> None:
     bob.connect(alice)
-    bob.cli_ok("follow", name_of(alice))
+    bob.cli_ok("follow", "--force", name_of(alice))
     alice.cli_ok("post", "one")
     sync(bob, name_of(alice))
     known = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
@@ -132,7 +132,7 @@ def test_two_roots_with_one_sequence_number_are_refused(alice: User, bob: User) 
 
 def test_fork_is_detected_both_sides_kept_and_flagged(alice: User, bob: User) -> None:
     bob.connect(alice)
-    bob.cli_ok("follow", name_of(alice))
+    bob.cli_ok("follow", "--force", name_of(alice))
     alice.cli_ok("post", "one")
     first_root = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
     alice.cli_ok("post", "two")
@@ -173,7 +173,7 @@ def test_one_unreachable_follow_does_not_stop_the_others(make_user: Any) -> None
     bob.settings = bob.settings.with_(resolve_timeout=3.0)
     alice.cli_ok("post", "reachable")
     bob.cli_ok("follow", name_of(alice))
-    bob.cli_ok("follow", name_of(ghost))
+    bob.cli_ok("follow", "--force", name_of(ghost))
     results = {r.name: r for r in sync(bob)}
     assert results[name_of(alice)].new_posts == 1
     assert results[name_of(ghost)].error and "cannot resolve" in (results[name_of(ghost)].error or "")
@@ -186,7 +186,7 @@ def test_one_unreachable_follow_does_not_stop_the_others(make_user: Any) -> None
 
 def test_index_rebuilt_from_scratch_equals_the_old_one(alice: User, bob: User) -> None:
     bob.connect(alice)
-    bob.cli_ok("follow", name_of(alice))
+    bob.cli_ok("follow", "--force", name_of(alice))
     for i in range(4):
         alice.cli_ok("post", f"post {i}")
     bob.cli_ok("post", "bob's own")
@@ -211,7 +211,7 @@ def test_index_rebuilt_from_scratch_equals_the_old_one(alice: User, bob: User) -
 
 def test_follow_list_is_public_in_the_signed_root(alice: User, bob: User) -> None:
     bob.connect(alice)
-    bob.cli_ok("follow", name_of(alice), "--as", "Alice")
+    bob.cli_ok("follow", "--force", name_of(alice), "--as", "Alice")
     root = feed.parse(Outbox(bob.settings.outbox_path).latest_root() or b"")
     assert root.follows
 
@@ -240,7 +240,7 @@ def test_timeline_pages_with_a_stable_cursor(alice: User) -> None:
 
 def test_daemon_runs_rounds_and_keeps_follows_synced(alice: User, bob: User) -> None:
     bob.connect(alice)
-    bob.cli_ok("follow", name_of(alice))
+    bob.cli_ok("follow", "--force", name_of(alice))
     alice.cli_ok("post", "for the daemon")
     r = bob.cli("daemon", "--interval", "0.1", "--rounds", "2")
     assert r.exit_code == 0, r.output
@@ -252,7 +252,7 @@ def test_daemon_runs_rounds_and_keeps_follows_synced(alice: User, bob: User) -> 
 def test_expired_record_keeps_the_last_verified_feed_marked_stale(alice: User, bob: User) -> None:
     bob.connect(alice)
     bob.settings = bob.settings.with_(resolve_timeout=3.0)
-    bob.cli_ok("follow", name_of(alice))
+    bob.cli_ok("follow", "--force", name_of(alice))
     alice.cli_ok("post", "last words")
     last = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
     # A newer root (Kubo keeps the sequence of an unchanged value), under a record that soon expires.
@@ -321,7 +321,7 @@ def test_a_home_server_hears_a_new_post_at_once_by_push(alice: User, bob: User) 
 
     bob.connect(alice)
     alice_name = name_of(alice)
-    bob.cli_ok("follow", alice_name)
+    bob.cli_ok("follow", "--force", alice_name)
     alice.cli_ok("post", "before")
 
     async def scenario() -> list[str]:

@@ -167,8 +167,12 @@ def test_every_page_has_a_strict_content_security_policy(client: FlaskClient) ->
     for path in ("/", "/following", "/profile", "/search?q=x", "/nope"):
         r = client.get(path, base_url=BASE)
         csp = r.headers["Content-Security-Policy"]
-        assert "default-src 'none'" in csp and "script-src" not in csp and "frame-ancestors 'none'" in csp
+        assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+        assert "script-src 'self';" in csp and "unsafe" not in csp and "script-src 'self' " not in csp
         assert r.headers["X-Frame-Options"] == "DENY"
+        page = r.get_data(as_text=True)
+        assert not re.search(r"<script(?![^>]*\bsrc=\"/static/)", page), path  # no inline script
+        assert " style=" not in page and "<style" not in page, path  # the CSP forbids inline styles
 
 
 def test_feed_page_fetches_an_unfollowed_name_then_follow_and_unfollow(client: FlaskClient, app: Flask,
@@ -258,7 +262,7 @@ def test_timeline_pagination_and_error_pages(client: FlaskClient, app: Flask, al
 def test_invalid_compose_keeps_the_draft_text(client: FlaskClient) -> None:
     r = post(client, "/post", {"text": "x", "reply_to": "nonsense"}, status=400)
     page = r.get_data(as_text=True)
-    assert "is not a CID" in page and ">x</textarea>" in page
+    assert "is not a CID" in page and ">x</textarea>" in page and 'value="nonsense"' in page
 
 
 def test_private_post_from_the_composer_is_marked_with_its_recipients(client: FlaskClient, app: Flask,
@@ -323,3 +327,237 @@ def test_a_post_dated_beyond_the_calendar_still_renders(client: FlaskClient, ali
     assert "from the far future" in page and "Dated in the future" in page
     assert format_ms(2**53 - 1).endswith("ms since 1970")
     assert get(client, f"/feed/{me.name}.atom").startswith("<?xml")
+
+
+# -- what publishes what the user did not mean (issue #16) and hostile names (issue #12) --------
+
+def plant_feed(user: User, display_name: str, *texts: str) -> str:
+    """A verified feed of a new key with this display name (and posts), put into the user's
+    index as a sync would; returns its name."""
+    from ipfeed import feed
+    from ipfeed import post as posts
+    from ipfeed.feed import Profile
+    from ipfeed.identity import Identity
+    from ipfeed.index import Index
+
+    them = Identity.generate()
+    chain: list[Any] = []
+    for i, t in enumerate(texts, 1):
+        chain.append(posts.build(them, seq=i, prev=chain[-1].cid if chain else None,
+                                 created=int(time.time() * 1000) - 1000 + i, text=t))
+    root = feed.advance(them, None, updated=int(time.time() * 1000),
+                        profile=Profile(name=display_name), heads=[p.cid for p in chain])
+    index = Index(user.settings.index_path)
+    try:
+        index.apply(them.name, root, chain, int(time.time() * 1000), None, None, None)
+    finally:
+        index.close()
+    return them.name
+
+
+def form_value(page: str, name: str) -> str:
+    m = re.search(rf'name="{name}"[^>]*value="([^"]*)"', page) or \
+        re.search(rf'value="([^"]*)"[^>]*name="{name}"', page)
+    return m.group(1) if m else ""
+
+
+def test_a_failed_private_draft_keeps_recipients_and_images_and_never_goes_out_public(
+        client: FlaskClient, app: Flask, alice: User) -> None:
+    """The report: text, 'Private to' bob, an image; an error; Post again published it publicly."""
+    r = post(client, "/post", {"text": "for bob only", "to": "bob", "attach": (io.BytesIO(PNG), "dot.png")},
+             status=400, content_type="multipart/form-data")
+    page = r.get_data(as_text=True)
+    assert "not an IPNS name" in page and "nor the alias or display name of a feed you follow" in page
+    assert ">for bob only</textarea>" in page and form_value(page, "to") == "bob"
+    assert "kept: <bdi>dot.png</bdi>" in page
+    staged = form_value(page, "staged")
+    assert staged and (alice.home / "web-staging" / staged).is_dir()
+    # Emptying "Private to" does not make it public: that needs the explicit box.
+    r = post(client, "/post", {"text": "for bob only", "to": "", "staged": staged,
+                               "meant_private": form_value(page, "meant_private")}, status=400)
+    page = r.get_data(as_text=True)
+    assert "was private (to bob)" in page and 'name="public_ok"' in page and "kept: <bdi>dot.png" in page
+    assert alice.service.drafts() == [] and alice.service.timeline(5) == []
+    # Bob is followed under the alias "bob": the same form now goes out, private, with the image.
+    bob_name = plant_feed(alice, "Robert")
+    app.extensions["ipfeed_worker"].call(alice.service.follow(bob_name, "bob"), 60)
+    post(client, "/post", {"text": "for bob only", "to": "bob", "staged": staged,
+                           "meant_private": "bob"})
+    [d] = alice.service.drafts()
+    assert d.recipients == [bob_name] and [a["name"] for a in d.attachments] == ["dot.png"]
+    assert d.attachments[0]["type"] == "image/png"
+    assert not (alice.home / "web-staging" / staged).exists()
+    wait_published(app)
+    [p] = alice.service.timeline(1)
+    assert p.private and p.recipients == [bob_name] and p.text == "for bob only"
+
+
+def test_a_staged_upload_can_be_removed_and_belongs_to_its_session(client: FlaskClient, app: Flask,
+                                                                  alice: User) -> None:
+    r = post(client, "/post", {"text": "x", "reply_to": "nonsense", "attach": (io.BytesIO(PNG), "dot.png")},
+             status=400, content_type="multipart/form-data")
+    staged = form_value(r.get_data(as_text=True), "staged")
+    other = app.test_client()  # another session cannot use (or learn about) this one's files
+    r = post(other, "/post", {"text": "stolen?", "staged": staged})
+    assert [d.attachments for d in alice.service.drafts()] in ([], [[]])
+    post(client, "/post", {"text": "no picture after all", "staged": staged, "drop": "0"})
+    wait_published(app)
+    assert all(not d.attachments for d in alice.service.drafts())
+    assert all(not p.attachments for p in alice.service.timeline(5))
+
+
+def test_recipients_resolve_by_alias_or_display_name_in_one_place(client: FlaskClient, app: Flask,
+                                                                  alice: User) -> None:
+    call = app.extensions["ipfeed_worker"].call
+    carol = plant_feed(alice, "Carol")
+    twin_a, twin_b = plant_feed(alice, "Dana"), plant_feed(alice, "dana")
+    impostor = plant_feed(alice, "bob")  # a stranger calling themselves what Alice calls Bob
+    bob = plant_feed(alice, "Robert")
+    for name, alias in ((carol, ""), (twin_a, ""), (twin_b, ""), (impostor, ""), (bob, "bob")):
+        call(alice.service.follow(name, alias), 60)
+    s = alice.service
+    assert s.resolve_recipient(" carol ") == carol and s.resolve_recipient(carol) == carol
+    assert s.resolve_recipient("BOB") == bob  # your own alias wins over a remote display name
+    with pytest.raises(ValueError, match="could be any of 2 feeds") as e:
+        s.resolve_recipient("Dana")
+    assert twin_a in str(e.value) and twin_b in str(e.value)
+    # The CLI's --to goes through the same resolution.
+    r = alice.cli("post", "--to", "carol", "hi Carol")
+    assert r.exit_code == 0, r.output
+    assert any(p.private and p.recipients == [carol] for p in s.timeline(5))
+    r = alice.cli("post", "--to", "dana", "which one?")
+    assert r.exit_code == 1 and "could be any of 2 feeds" in r.output
+    # The composer lists followed feeds to pick from (datalist and checkboxes).
+    page = get(client, "/")
+    assert '<datalist id="followed">' in page and f'name="pick" value="{carol}"' in page
+    post(client, "/post", {"text": "ticked", "pick": carol})
+    wait_published(app)
+    assert any(p.text == "ticked" and p.recipients == [carol] for p in s.timeline(5))
+
+
+def test_blank_posts_are_refused_without_naming_a_cid(client: FlaskClient, alice: User) -> None:
+    for blank in ("   ", "\n\t \u200b\u3000", ""):
+        r = post(client, "/post", {"text": blank}, status=400)
+        page = r.get_data(as_text=True)
+        assert "cannot post: the text is" in page and "bafy" not in page.split('role="alert">')[1][:300]
+    assert alice.service.timeline(5) == [] and alice.service.drafts() == []
+
+
+def test_the_text_limit_is_said_in_characters_and_bytes_and_the_text_is_kept(client: FlaskClient) -> None:
+    page = get(client, "/")
+    assert 'src="/static/compose.js"' in page and 'data-limit-bytes="8000"' in page
+    assert 'id="text-left"' in page  # without script the hint says the limit in bytes
+    r = post(client, "/post", {"text": "é" * 5000}, status=400)
+    page = r.get_data(as_text=True)
+    assert "your text is 5000 characters (10000 bytes); the limit is 8000 bytes" in page
+    assert "é" * 5000 + "</textarea>" in page
+    with client.get("/static/compose.js", base_url=BASE) as js:
+        assert js.status_code == 200 and "TextEncoder" in js.get_data(as_text=True)
+        assert "eval(" not in js.get_data(as_text=True) and "innerHTML" not in js.get_data(as_text=True)
+
+
+def test_composer_and_profile_accept_only_images(client: FlaskClient, alice: User) -> None:
+    page = get(client, "/")
+    assert "PNG, JPEG, GIF or WebP; up to 8, 64 MiB each" in page
+    r = post(client, "/post", {"text": "see attached", "to": "carol",
+                               "attach": (io.BytesIO(b"print('hi')\n"), "evil.py")},
+             status=400, content_type="multipart/form-data")
+    page = r.get_data(as_text=True)
+    assert "evil.py is not a PNG, JPEG, GIF or WebP image: not attached" in page
+    assert ">see attached</textarea>" in page and alice.service.drafts() == []
+    assert form_value(page, "to") == "carol" and form_value(page, "meant_private") == "carol"
+    assert "PNG, JPEG, GIF or WebP, up to 5 MiB" in get(client, "/profile")
+    before = alice.service.own_profile()
+    r = post(client, "/profile", {"name": "Alice Typed", "bio": "kept",
+                                  "avatar": (io.BytesIO(b"import os\n"), "me.py")},
+             status=400, content_type="multipart/form-data")
+    page = r.get_data(as_text=True)
+    assert "me.py: an avatar must be a PNG, JPEG, GIF or WebP image" in page
+    assert 'value="Alice Typed"' in page and ">kept</textarea>" in page
+    assert alice.service.own_profile() == before  # (the size limit: test_cli)
+
+
+def test_a_name_that_cannot_be_found_is_followed_only_after_a_confirmation(client: FlaskClient, app: Flask,
+                                                                          alice: User) -> None:
+    alice.settings = alice.settings.with_(resolve_timeout=2.0)
+    app.extensions["ipfeed"].settings = alice.settings
+    typo = "k51qzi5uqu5dg9ufswxt229ntzdy7p4125xzv5rtyjso89ajdujg6csfxcj260"
+    r = post(client, f"/follow/{typo}", {"alias": "friend"}, status=200)
+    page = r.get_data(as_text=True)
+    assert "This name could not be found" in page and "Follow anyway" in page and typo in page
+    assert 'name="force" value="1"' in page and 'name="alias" value="friend"' in page
+    assert alice.service.follows() == ()
+    post(client, f"/follow/{typo}", {"alias": "friend", "force": "1"})
+    assert [(f.name, f.alias) for f in alice.service.follows()] == [(typo, "friend")]
+    deadline = time.monotonic() + 30  # the sync the follow started in the background ends
+    while not ((st := alice.service.feed_state(typo)) and st.last_sync) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    # The CLI refuses too, and --force follows with a warning.
+    other = "k51qzi5uqu5dg9ufswxt229ntzdy7p4125xzv5rtyjso89ajdujg6csfxcj261"
+    r = alice.cli("follow", other)
+    assert r.exit_code == 1 and "could not be found" in r.output
+    r = alice.cli("follow", "--force", other)
+    assert r.exit_code == 0 and "warning: following" in r.stderr and "without checking" in r.stderr
+    assert other in [f.name for f in alice.service.follows()]
+
+
+def test_identicons_and_handles_tell_look_alike_names_apart(client: FlaskClient, app: Flask,
+                                                           alice: User) -> None:
+    from ipfeed.web import text
+
+    real, fake = plant_feed(alice, "Alice", "the real one"), plant_feed(alice, "Alice", "the other one")
+    for n in (real, fake):
+        app.extensions["ipfeed_worker"].call(alice.service.follow(n), 60)
+    r = client.get(f"/identicon/{real}.svg", base_url=BASE)
+    assert r.status_code == 200 and r.mimetype == "image/svg+xml"
+    assert r.headers["Content-Security-Policy"] == "default-src 'none'; style-src 'none'; sandbox"
+    assert r.data == client.get(f"/identicon/{real}.svg", base_url=BASE).data  # deterministic
+    assert r.data != client.get(f"/identicon/{fake}.svg", base_url=BASE).data
+    assert b"style" not in r.data and b"script" not in r.data
+    assert client.get("/identicon/junk.svg", base_url=BASE).status_code == 404
+    near = real[:-1] + ("a" if real[-1] != "a" else "b")
+    assert text.handle(real) != text.handle(near) and text.handle(real) == f"{real[:8]}…{real[-10:]}"
+    for path in ("/", "/following"):
+        page = get(client, path)
+        for n in (real, fake):
+            assert f'src="/identicon/{n}.svg"' in page and text.handle(n) in page
+        assert '<bdi class="dname">Alice</bdi>' in page
+
+
+def test_remote_names_are_isolated_and_capped_in_every_template(client: FlaskClient, app: Flask,
+                                                                alice: User) -> None:
+    rlo = plant_feed(alice, "\u202egnp.exe", "from the override")
+    zalgo = plant_feed(alice, "Z" + "\u0336\u0301" * 24 + "\u0301", "from the marks")
+    for n in (rlo, zalgo):
+        app.extensions["ipfeed_worker"].call(alice.service.follow(n, f"alias \u202e{n[-4:]}"), 60)
+    for path in ("/", "/following", f"/feed/{rlo}", f"/feed/{zalgo}"):
+        page = get(client, path)
+        assert ("\u202egnp.exe" in page) == (path != f"/feed/{zalgo}"), path
+        unisolated = _texts_outside(page, {"bdi", "title"}, "\u202e")
+        assert unisolated == [], (path, unisolated)
+        assert not re.search("[\u0300-\u036f]{4}", page), path
+
+
+def _texts_outside(page: str, isolating: set[str], char: str) -> list[str]:
+    """Text nodes containing `char` that are not inside one of the `isolating` elements."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+    stack: list[str] = []
+
+    class Walker(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: Any) -> None:
+            if tag not in ("img", "input", "meta", "link", "br", "option"):
+                stack.append(tag)
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in stack:
+                while stack.pop() != tag:
+                    pass
+
+        def handle_data(self, data: str) -> None:
+            if char in data and not isolating & set(stack):
+                found.append(data)
+
+    Walker().feed(page)
+    return found

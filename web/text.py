@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from markupsafe import Markup, escape
 
@@ -10,8 +11,7 @@ from ipfeed.timefmt import format_ms
 
 _URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}"
-
-
+MAX_MARKS = 3  # combining marks kept on one character of a remote name
 
 
 def linkify(text: str) -> Markup:
@@ -40,3 +40,25 @@ def when(ms: int | None) -> str:
 def short(name: str) -> str:
     """A short form of a long name or CID for display (the full one goes in a title)."""
     return name if len(name) <= 16 else f"{name[:6]}…{name[-6:]}"
+
+
+def handle(name: str) -> str:
+    """An IPNS name as a handle: `k51qzi5u…` and the last 10 characters (~50 bits), so a name
+    with one character changed does not look the same."""
+    return name if len(name) <= 20 else f"{name[:8]}…{name[-10:]}"
+
+
+def display_name(name: object) -> str:
+    """A remote display name made drawable: runs of combining marks capped at MAX_MARKS
+    (a long run would paint up through the lines above)."""
+    out: list[str] = []
+    run = 0
+    for c in str(name or ""):
+        if unicodedata.combining(c) or unicodedata.category(c) in ("Mn", "Me"):
+            run += 1
+            if run > MAX_MARKS:
+                continue
+        else:
+            run = 0
+        out.append(c)
+    return "".join(out)

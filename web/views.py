@@ -11,22 +11,17 @@ from flask import Blueprint, Flask, Response, abort, current_app, redirect, rend
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
-from ipfeed import identity, post, private
-from ipfeed.errors import IdentityError, InvalidInput, IpfeedError, MissingIdentity
+from ipfeed import identity, media, post, private
+from ipfeed.errors import IdentityError, InvalidInput, IpfeedError, MissingIdentity, NotFound
+from ipfeed.feed import Profile
 from ipfeed.index import IndexedPost
 from ipfeed.service import Service
 
-from . import feeds, text
+from . import compose as drafts
+from . import feeds, identicon, text
 from .worker import Worker
 
 bp = Blueprint("ui", __name__)
-INLINE_IMAGES = {  # media type -> magic bytes: only these are ever shown inline
-    "image/png": (b"\x89PNG\r\n\x1a\n",),
-    "image/jpeg": (b"\xff\xd8\xff",),
-    "image/gif": (b"GIF87a", b"GIF89a"),
-    "image/webp": (b"RIFF",),
-}
-MAX_AVATAR = 5 * 1024 * 1024
 
 
 def svc() -> Service:
@@ -47,6 +42,12 @@ def install_filters(app: Flask) -> None:
     app.jinja_env.filters["linkify"] = text.linkify
     app.jinja_env.filters["when"] = text.when
     app.jinja_env.filters["short"] = text.short
+    app.jinja_env.filters["handle"] = text.handle
+    app.jinja_env.filters["display_name"] = text.display_name
+    app.jinja_env.globals["limits"] = {
+        "text_bytes": post.MAX_TEXT_BYTES, "attachments": post.MAX_ATTACHMENTS,
+        "attachment_mib": post.MAX_ATTACHMENT_SIZE // 2**20, "images": media.IMAGE_NAMES,
+        "image_types": ",".join(media.IMAGE_TYPES), "avatar_mib": media.MAX_AVATAR_BYTES // 2**20}
 
     @app.context_processor
     def common() -> dict[str, Any]:
@@ -73,60 +74,71 @@ def _pending() -> int:
 
 
 def _names(posts: list[IndexedPost]) -> dict[str, str]:
-    """Display names of the authors on a page, from their verified profiles."""
-    states = svc().feed_states(sorted({p.name for p in posts}))
-    return {p.name: (st.profile.get("name") if (st := states.get(p.name)) else "") or "" for p in posts}
+    """Display names of the authors and recipients on a page, from their verified profiles."""
+    wanted = sorted({p.name for p in posts} | {r for p in posts for r in p.recipients})
+    states = svc().feed_states(wanted)
+    return {n: (st.profile.get("name") if (st := states.get(n)) else "") or "" for n in wanted}
 
 
-@bp.get("/")
-def timeline() -> str:
+def _timeline(form: drafts.Form | None = None, error: str = "", status: int = 200) -> tuple[str, int]:
     before = request.args.get("before") or None
     size = current_app.config["PAGE_SIZE"]
     try:
         posts = svc().timeline(size, before)
     except InvalidInput as e:
         abort(400, description=str(e))
-    return render_template("timeline.html", posts=posts, names=_names(posts),
-                           next=posts[-1].cursor if len(posts) == size else None,
-                           reply_to=request.args.get("reply_to", ""))
+    form = form or drafts.Form(reply_to=request.args.get("reply_to", "").strip())
+    return render_template("timeline.html", posts=posts, names=_names(posts), form=form, error=error,
+                           follows=_follow_choices(),
+                           next=posts[-1].cursor if len(posts) == size else None), status
+
+
+def _follow_choices() -> list[tuple[str, str, str]]:
+    """(name, alias, display name) of each followed feed, for picking recipients."""
+    try:
+        return [(f.name, f.alias, str(st.profile.get("name") or "") if st else "")
+                for f, st in svc().status()]
+    except IpfeedError:
+        return []
+
+
+@bp.get("/")
+def timeline() -> tuple[str, int]:
+    return _timeline()
 
 
 @bp.post("/post")
 def compose() -> WerkzeugResponse | tuple[str, int]:
-    body = request.form.get("text", "").replace("\r\n", "\n")
-    reply_to = request.form.get("reply_to", "").strip() or None
-    uploads = [f for f in request.files.getlist("attach") if f and f.filename]
-    tmp = Path(tempfile.mkdtemp(prefix="ipfeed-upload-"))
+    """Save a post; after any error the form comes back with everything that was entered
+    (uploads kept in a staging area of this session), and a draft meant to be private is
+    never published in the clear without the user ticking "post publicly"."""
+    form, problems = drafts.read(svc().settings.home)
+    if problems:
+        return _again(form, "; ".join(problems))
+    if form.meant_private and not form.recipients() and not form.public_ok:
+        form.public_check = True
+        return _timeline(form, f"This draft was private (to {form.meant_private}) and now has no "
+                               "recipients: add them again, or tick “Post publicly” to publish it "
+                               "for everyone.", 400)
     try:
-        paths = []
-        for i, f in enumerate(uploads):
-            name = _safe_name(f.filename or f"file-{i}")
-            folder = tmp / str(i)
-            folder.mkdir()
-            f.save(folder / name)
-            paths.append(folder / name)
-        to = request.form.get("to", "").replace(",", " ").split()
-        svc().save(body, reply_to, paths, to)
+        svc().save(form.text, form.reply_to or None, form.paths(), form.recipients())
     except InvalidInput as e:
-        posts = svc().timeline(current_app.config["PAGE_SIZE"])
-        return render_template("timeline.html", posts=posts, names=_names(posts), next=None,
-                               error=str(e), draft=body, reply_to=reply_to or ""), 400
+        return _again(form, str(e))
     except IdentityError:
         raise
     except IpfeedError:
         pass  # saved as a draft before this failed (e.g. the feed lock was busy): publish retries
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    form.discard()
     worker().publish_soon()
     return redirect(url_for("ui.timeline"), 303)
 
 
-def _safe_name(name: str) -> str:
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(c for c in name if ord(c) >= 32).strip() or "file"
-    if name in (".", ".."):
-        name = "file"
-    return name.encode()[: post.MAX_NAME_BYTES].decode("utf-8", "ignore") or "file"
+def _again(form: drafts.Form, error: str) -> tuple[str, int]:
+    """The composer back with everything entered and the error; a draft that had recipients
+    stays marked private, so emptying the field later does not publish it in the clear."""
+    if form.recipients():
+        form.meant_private = ", ".join(form.recipients())
+    return _timeline(form, error, 400)
 
 
 def _feed_name(name: str) -> str:
@@ -136,9 +148,10 @@ def _feed_name(name: str) -> str:
         abort(404, description=str(e))
 
 
-def _ensure_synced(name: str) -> None:
-    """A feed nobody synced yet is fetched and verified now (explicit: the user opened it).
-    Only for the user's own navigation: another site's <img> must not make the node fetch."""
+def _ensure_synced(name: str) -> str:
+    """A feed nobody synced yet is fetched and verified now (explicit: the user opened it);
+    returns why that failed, if it did. Only for the user's own navigation: another site's
+    <img> must not make the node fetch."""
     st = svc().feed_state(name)
     if st is None or st.root_cid is None:
         if request.headers.get("Sec-Fetch-Site", "none") not in ("none", "same-origin"):
@@ -146,19 +159,23 @@ def _ensure_synced(name: str) -> None:
         try:
             [result] = worker().call(svc().sync([name]), _node_timeout())
         except IpfeedError as e:
-            abort(502, description=f"could not fetch {name}: {e}")
+            return f"could not fetch {name}: {e}"
         if result.error:
-            abort(502, description=f"could not fetch and verify {name}: {result.error}")
+            return f"could not fetch and verify {name}: {result.error}"
+    return ""
 
 
 @bp.get("/feed/<name>")
-def feed_page(name: str) -> str:
+def feed_page(name: str) -> str | tuple[str, int]:
     name = _feed_name(name)
-    _ensure_synced(name)
+    problem = _ensure_synced(name)
+    followed = {f.name for f in svc().follows()} if _has_identity() else set()
+    if problem:  # the page that asks before following a name nobody can find now
+        return render_template("follow_confirm.html", name=name, alias="", message=problem,
+                               followed=name in followed), 502
     st = svc().feed_state(name)
     size = current_app.config["PAGE_SIZE"]
     posts = svc().feed_posts(name, size, request.args.get("before") or None)
-    followed = {f.name for f in svc().follows()} if _has_identity() else set()
     return render_template("feed.html", name=name, st=st, posts=posts, names=_names(posts),
                            followed=name in followed, forks=svc().forks(name),
                            next=posts[-1].cursor if len(posts) == size else None)
@@ -199,15 +216,22 @@ def feed_json(name: str) -> Response:
 
 
 @bp.post("/follow/<name>")
-def follow(name: str) -> WerkzeugResponse:
+def follow(name: str) -> WerkzeugResponse | str:
+    """Follow a feed that can be found; one that cannot gets a page asking "follow anyway?"."""
     name = _feed_name(name)
+    alias = request.form.get("alias", "").strip()
+    force = request.form.get("force") == "1"
     try:
-        worker().call(svc().follow(name, request.form.get("alias", "").strip()), _node_timeout())
+        worker().call(svc().follow(name, alias, force=force), 2 * _node_timeout())
+    except NotFound as e:
+        return render_template("follow_confirm.html", name=name, alias=alias, message=str(e))
     except InvalidInput as e:
         abort(400, description=str(e))
     except IpfeedError as e:
         abort(502, description=f"could not publish your follow list: {e}")
     worker().submit(svc().sync([name]))
+    if force:  # its page would only say again that it cannot be fetched
+        return redirect(url_for("ui.following"), 303)
     return redirect(url_for("ui.feed_page", name=name), 303)
 
 
@@ -247,24 +271,36 @@ def following() -> str:
     return render_template("following.html", rows=svc().status())
 
 
+@bp.get("/identicon/<name>.svg")
+def identicon_svg(name: str) -> Response:
+    """A name's identicon, made here from its hash (nothing remote is in it)."""
+    resp = Response(identicon.svg(_feed_name(name)), mimetype="image/svg+xml")
+    resp.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'none'; sandbox"
+    resp.headers["Cache-Control"] = "private, max-age=31536000, immutable"
+    return resp
+
+
 @bp.route("/profile", methods=["GET", "POST"])
 def profile() -> str | WerkzeugResponse | tuple[str, int]:
     current = svc().own_profile()
     if request.method == "GET":
         return render_template("profile.html", profile=current)
     avatar = request.files.get("avatar")
+    typed = Profile(request.form.get("name", ""), request.form.get("bio", ""), current.avatar)
     tmp = Path(tempfile.mkdtemp(prefix="ipfeed-avatar-"))
     try:
         path = None
         if avatar and avatar.filename:
-            path = tmp / _safe_name(avatar.filename)
-            avatar.save(path)
-        worker().call(svc().profile_set(request.form.get("name", ""), request.form.get("bio", ""), path),
-                      _node_timeout())
+            path = tmp / drafts.safe_name(avatar.filename)
+            try:
+                avatar.save(path)
+            finally:
+                avatar.close()  # a big upload is a spooled temporary file: close it now
+        worker().call(svc().profile_set(typed.name, typed.bio, path), _node_timeout())
     except InvalidInput as e:
-        return render_template("profile.html", profile=current, error=str(e)), 400
+        return render_template("profile.html", profile=typed, error=f"not saved: {e}"), 400
     except IpfeedError as e:
-        return render_template("profile.html", profile=current, error=f"not saved: {e}"), 502
+        return render_template("profile.html", profile=typed, error=f"not saved: {e}"), 502
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return redirect(url_for("ui.feed_page", name=svc().identity().name), 303)
@@ -277,9 +313,9 @@ def search() -> str:
     return render_template("search.html", q=q, posts=posts, names=_names(posts))
 
 
-def _file_response(data: bytes, media: str, name: str) -> Response:
-    inline = media in INLINE_IMAGES and data.startswith(INLINE_IMAGES[media])
-    resp = Response(data, mimetype=media if inline else "application/octet-stream")
+def _file_response(data: bytes, kind: str, name: str) -> Response:
+    inline = media.is_image(data[:16], kind)
+    resp = Response(data, mimetype=kind if inline else "application/octet-stream")
     disposition = "inline" if inline else "attachment"
     from urllib.parse import quote
     resp.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(name)}"
@@ -315,10 +351,10 @@ def avatar(name: str) -> Response:
     if cid is None:
         abort(404, description="no avatar")
     try:
-        data = worker().call(svc().cat(str(cid), MAX_AVATAR), _node_timeout())
+        data = worker().call(svc().cat(str(cid), media.MAX_AVATAR_BYTES), _node_timeout())
     except IpfeedError as e:
         abort(502, description=f"avatar {cid}: {e}")
-    media = next((t for t, magics in INLINE_IMAGES.items() if data.startswith(magics)), None)
-    if media is None:
-        abort(404, description="the avatar is not a PNG, JPEG, GIF or WebP image")
-    return _file_response(data, media, "avatar")
+    kind = media.sniff_image(data[:16])
+    if kind is None:
+        abort(404, description=f"the avatar is not a {media.IMAGE_NAMES} image")
+    return _file_response(data, kind, "avatar")
