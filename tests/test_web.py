@@ -561,3 +561,23 @@ def _texts_outside(page: str, isolating: set[str], char: str) -> list[str]:
 
     Walker().feed(page)
     return found
+
+
+def test_following_never_says_ok_for_a_feed_whose_last_check_failed(client: FlaskClient, alice: User,
+                                                                      make_user: Any) -> None:
+    bob = make_user("bob")
+    bob.connect(alice)
+    bob.cli_ok("post", "bob was here")
+    name = bob.service.identity().name
+    run(alice.service.follow(name))
+    [r] = run(alice.service.sync([name]))
+    assert r.error is None
+    def row() -> str:
+        [tr] = [tr for tr in get(client, "/following").split("<tr>") if name in tr]
+        return tr
+    assert "state-ok" in row() and "could not check" not in row()
+    bob.stop()  # Alice's only peer: her node can check nothing now
+    [r] = run(alice.service.sync([name], force=True))
+    assert r.error
+    assert "could not check" in row() and "state-failing" in row() and "state-ok" not in row()
+    assert "from " in row()  # the age of the feed that was verified before

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 
 from markupsafe import Markup, escape
 
-from ipfeed.timefmt import format_ms
+from ipfeed.timefmt import age, format_ms
 
 _URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}"
@@ -35,6 +36,13 @@ def when(ms: int | None) -> str:
     if ms is None:
         return "never"
     return format_ms(ms)
+
+
+def ago(ms: int | None) -> str:
+    """How long ago a time was ("5 min ago"), or "never"."""
+    if ms is None:
+        return "never"
+    return f"{age(ms, time.time_ns() // 1_000_000)} ago"
 
 
 def short(name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ def install_filters(app: Flask) -> None:
     """Template helpers and error pages."""
     app.jinja_env.filters["linkify"] = text.linkify
     app.jinja_env.filters["when"] = text.when
+    app.jinja_env.filters["ago"] = text.ago
     app.jinja_env.filters["short"] = text.short
     app.jinja_env.filters["handle"] = text.handle
     app.jinja_env.filters["display_name"] = text.display_name
@@ -268,7 +270,9 @@ def post_page(cid: str) -> str:
 
 @bp.get("/following")
 def following() -> str:
-    return render_template("following.html", rows=svc().status())
+    now = time.time_ns() // 1_000_000
+    return render_template("following.html", rows=[(f, st, st.health(now) if st else "never")
+                                                   for f, st in svc().status()])
 
 
 @bp.get("/identicon/<name>.svg")
