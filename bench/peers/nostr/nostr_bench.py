@@ -17,7 +17,7 @@ import time
 from importlib import metadata
 from typing import Any
 
-import nostr_sdk as ns
+import nostr_sdk as ns  # type: ignore[import-not-found]  # in the peer's own virtualenv only
 
 TIMEOUT = dt.timedelta(seconds=600)  # the fetch gives up after this
 WINDOW = 256  # notes in flight: the writer does not wait for each OK before sending the next
