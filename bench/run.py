@@ -136,7 +136,7 @@ def run(plan: Plan) -> list[Row]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m bench.run`."""
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a small version (under two minutes)")
+    parser.add_argument("--quick", action="store_true", help="a small version (a few minutes)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     started = dt.datetime.now().astimezone()
