@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -145,10 +146,11 @@ def test_peer_json_is_read_from_the_last_line() -> None:
     ("", "printed nothing"),
     ("Error: boom", "printed no JSON"),
     ("[1, 2]", "not an object"),
+    (SSB_LINE.replace('"system":"ssb"', '"system":"nostr"'), "says it is 'nostr'"),
     (SSB_LINE.replace('"messages":1000', '"messages":999'), "ran 999 messages, not 1000"),
     (SSB_LINE.replace('"append_per_s":500.0', '"append_per_s":0'), "no append_per_s"),
     (SSB_LINE.replace('"replicate_per_s":250.0', '"replicate_per_s":"fast"'), "no replicate_per_s"),
-], ids=["empty", "not-json", "not-an-object", "wrong-size", "zero-rate", "not-a-number"])
+], ids=["empty", "not-json", "not-an-object", "another-system", "wrong-size", "zero-rate", "not-a-number"])
 def test_peer_json_that_does_not_hold_the_figures_is_refused(stdout: str, says: str) -> None:
     with pytest.raises(runner.PeerError, match=says):
         runner.parse(runner.SSB, stdout, 1000)
@@ -210,3 +212,28 @@ def test_peer_rows_say_why_a_figure_is_missing() -> None:
 
 def test_table_has_no_peer_columns_without_peer_figures() -> None:
     assert "peer" not in table([Row("a case", "ms", ipfeed=1.0, baseline=2.0)])
+
+
+def test_measure_runs_the_script_and_reads_each_run(tmp_path: Path) -> None:
+    script = tmp_path / "fake.py"
+    script.write_text("import json, sys\n"
+                      "n = int(sys.argv[1])\n"
+                      "print('warming up')\n"
+                      "print(json.dumps({'system': 'ssb', 'messages': n, 'append_per_s': 10.0,"
+                      " 'replicate_per_s': 5.0, 'text': sys.argv[2]}))\n")
+    (tmp_path / "stamp").touch()
+    peer = runner.Peer("SSB", tmp_path, (sys.executable, "fake.py"), runner.SSB.figures, "stamp")
+    m = runner.measure(peer, 7, 2)
+    assert m.reason == "" and len(m.runs) == 2
+    assert m.rate("replicate_per_s") == 5.0 and m.runs[0]["text"] == posts.TEXT
+
+
+def test_measure_reports_a_failing_script_without_its_stack(tmp_path: Path) -> None:
+    (tmp_path / "fail.py").write_text(
+        "import sys\n"
+        "sys.stderr.write('Error: the log is locked\\n    at open (log.js:1)\\n')\n"
+        "sys.exit(3)\n")
+    (tmp_path / "stamp").touch()
+    peer = runner.Peer("SSB", tmp_path, (sys.executable, "fail.py"), runner.SSB.figures, "stamp")
+    m = runner.measure(peer, 7, 3)
+    assert m.reason == "SSB exited with 3: Error: the log is locked" and m.runs == []

@@ -80,6 +80,8 @@ def parse(peer: Peer, stdout: str, n: int) -> dict[str, Any]:
         raise PeerError(f"{peer.name} printed no JSON: {lines[-1][:200]!r}") from e
     if not isinstance(doc, dict):
         raise PeerError(f"{peer.name} printed {type(doc).__name__}, not an object")
+    if doc.get("system") != peer.name.lower():
+        raise PeerError(f"{peer.name}'s script says it is {doc.get('system')!r}")
     if doc.get("messages") != n:
         raise PeerError(f"{peer.name} ran {doc.get('messages')} messages, not {n}")
     for name in peer.figures:
@@ -111,7 +113,8 @@ def measure(peer: Peer, n: int, runs: int) -> Measured:
             done = subprocess.run(peer.command(n), capture_output=True, text=True, timeout=RUN_TIMEOUT,
                                   check=False, cwd=peer.folder)
             if done.returncode != 0:
-                err = " ".join(done.stderr.strip().splitlines()[-3:])[:400]
+                said = [s.strip() for s in done.stderr.splitlines() if s.strip()]
+                err = " ".join([s for s in said if not s.startswith("at ")][-3:])[:400]  # no JS stack
                 raise PeerError(f"{peer.name} exited with {done.returncode}: {err}")
             out.runs.append(parse(peer, done.stdout, n))
         except subprocess.TimeoutExpired:
