@@ -65,7 +65,7 @@ class Measured:
         last = self.runs[-1]
         keep = [k for k in last if k.endswith("_per_s") or k.endswith("_s")]
         return {"messages": self.messages, "message_bytes": last.get("message_bytes"),
-                "versions": last.get("versions"), **({"node": last["node"]} if "node" in last else {}),
+                "versions": last.get("versions"), **{k: last[k] for k in ("node", "crypto") if k in last},
                 "runs": [{k: r[k] for k in keep} for r in self.runs]}
 
 

@@ -20,6 +20,11 @@ function version (name) {
   return require(path.join(__dirname, 'node_modules', name, 'package.json')).version
 }
 
+// chloride (ssb-keys' crypto) falls back to JavaScript when sodium-native does not load.
+function nativeSodium () {
+  try { return !process.env.CHLORIDE_JS && !!require('sodium-native').crypto_sign_verify_detached } catch { return false }
+}
+
 async function freePort () {
   const server = net.createServer()
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -117,6 +122,7 @@ async function main () {
       replicate_per_s: n / got.replicate_s,
       replicated: got.replicated,
       node: process.versions.node,
+      crypto: nativeSodium() ? 'sodium-native (prebuilt)' : 'chloride JS fallback',
       versions: Object.fromEntries(['ssb-db2', 'ssb-ebt', 'secret-stack', 'ssb-keys', 'ssb-classic',
         'sodium-native', 'leveldown'].map((p) => [p, version(p)]))
     }) + '\n')
