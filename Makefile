@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kubo browser run test lint bench soak clean
+.PHONY: install kubo browser run test lint bench bench-peers soak clean
 
 install: $(STAMP) kubo
 
@@ -35,8 +35,23 @@ test: install browser
 	IPFEED_IPFS_BIN=$$(bash scripts/install-kubo.sh) $(PY) -m pytest -q $(PYTEST_ARGS)
 
 # Benchmarks against real local daemons; QUICK=1 for a small run. Results in bench/results/.
-bench: install
+bench: install bench-peers
 	IPFEED_IPFS_BIN=$$(bash scripts/install-kubo.sh) $(PY) -m bench.run $(if $(QUICK),--quick,)
+
+# The peer systems of the bench (pinned, bench-only): SSB's npm packages from the lock file
+# (prebuilt binaries ship inside the tarballs, so no install scripts), nostr-sdk in its own
+# virtualenv. A failed install is not fatal: the bench's row then says why it was not measured.
+PEERS := bench/peers
+bench-peers: $(PEERS)/ssb/node_modules/.installed $(PEERS)/nostr/.venv/.installed
+
+$(PEERS)/ssb/node_modules/.installed: $(PEERS)/ssb/package.json $(PEERS)/ssb/package-lock.json
+	-cd $(PEERS)/ssb && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
+		>install.log 2>&1 && touch node_modules/.installed
+
+$(PEERS)/nostr/.venv/.installed: $(PEERS)/nostr/requirements.txt
+	-$(PYTHON) -m venv $(PEERS)/nostr/.venv >$(PEERS)/nostr/install.log 2>&1 && \
+		$(PEERS)/nostr/.venv/bin/pip install -q -r $(PEERS)/nostr/requirements.txt \
+		>>$(PEERS)/nostr/install.log 2>&1 && touch $@
 
 # Long robustness runs, not part of `make test` (about 15 minutes): 100,000 mutations per
 # object type, 1,000,000 fuzzed decoder inputs, 500 crashes injected; counts printed.
@@ -49,4 +64,4 @@ lint: install
 	$(VENV)/bin/mypy ipfeed web bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache $(PEERS)/ssb/node_modules $(PEERS)/nostr/.venv

@@ -22,6 +22,11 @@ from .report import Row, median
 TARGET = 5_000.0  # posts/s
 
 
+def end_to_end_case(n: int) -> str:
+    """The case of the post_many row of n posts (the peer rows set SSB and Nostr beside it)."""
+    return f"bulk publish of {n:,} posts, one IPNS update: end to end (post_many)"
+
+
 @dataclass
 class _Runs:
     whole: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))  # post_many
@@ -57,7 +62,7 @@ def bulk_publish(node: BenchNode, work: Path, sizes: tuple[int, ...], runs: int,
                 note += (f" The target is above this machine's limit: signing ({sign:,.0f}/s) and Kubo's "
                          f"ingest ({ingest:,.0f}/s) side by side allow {ceiling:,.0f} posts/s.")
         rows += [
-            Row(f"{name}: end to end (post_many)", "/s", ipfeed=rate, baseline=median(cli), limit=ceiling,
+            Row(end_to_end_case(n), "/s", ipfeed=rate, baseline=median(cli), limit=ceiling,
                 detail=detail, target=f">= {TARGET:,.0f}/s", met=rate >= TARGET, note=note),
             Row(f"{name}: save_many (sign, outbox, index)", "/s", ipfeed=median([n / s for s in save]),
                 limit=sign, detail={"posts": n}),

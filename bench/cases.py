@@ -1,9 +1,11 @@
-"""The cases the current code supports: posting end to end, and the in-memory post chain."""
+"""The cases the current code supports: posting end to end, the in-memory post chain, and the
+peer systems (SSB, Nostr) doing the work of ipfeed's bulk publish and first sync."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Sequence
 
 from ipfeed import post
 from ipfeed.identity import Identity
@@ -11,6 +13,8 @@ from ipfeed.identity import Identity
 from . import posts
 from .cli import CliFeed
 from .nodes import BenchNode
+from .peers import rows as peer_rows
+from .peers import runner
 from .report import Row, median, p95
 
 
@@ -92,3 +96,16 @@ async def _publish(a: BenchNode, b: BenchNode, runs: int, per_run: int) -> list[
         Row(f"{name}: p95 latency (all samples)", "ms", ipfeed=p95(flat_ours), baseline=p95(flat_cli),
             detail={"samples": len(flat_ours)}),
     ]
+
+
+def peers(made: Sequence[Row], n: int, runs: int, say: Callable[[str], None] = print) -> list[Row]:
+    """SSB and Nostr, `runs` runs each of n messages, beside ipfeed's post_many and first-sync
+    figures of n posts from `made` (this run's rows)."""
+    measured = []
+    for peer in (runner.SSB, runner.NOSTR):
+        say(f"{peer.name}: {runs} runs of {n:,} messages")
+        measured.append(runner.measure(peer, n, runs))
+        if measured[-1].reason:
+            say(f"{peer.name}: not measured: {measured[-1].reason}")
+    block = len(posts.sample(Identity.generate()).block)
+    return peer_rows.rows(peer_rows.Ours.of(made, n, block), *measured)

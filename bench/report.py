@@ -51,14 +51,16 @@ LOWER_IS_BETTER = frozenset({"ms", "s", "trips", "MB"})  # every other unit is a
 
 @dataclass
 class Row:
-    """One line of the table: ipfeed's figure next to the baseline's and the limit's, the
-    target it is held to (if any), whether it met it, and a note (why, when it did not)."""
+    """One line of the table: ipfeed's figure next to the baseline's, the limit's and a peer
+    system's (SSB, Nostr), the target it is held to (if any), whether it met it, and a note
+    (why, when it did not)."""
 
     case: str
     unit: str  # "/s" for rates (higher is better); "ms", "s", "trips", "MB" (lower is better)
     ipfeed: float | None = None
     baseline: float | None = None
     limit: float | None = None
+    peer: float | None = None  # the same work done by another system (bench/peers), same run
     detail: dict[str, Any] = field(default_factory=dict)
     target: str = ""
     met: bool | None = None
@@ -80,9 +82,15 @@ class Row:
         """ipfeed's speed relative to the limit."""
         return self._speedup(self.limit)
 
+    @property
+    def vs_peer(self) -> float | None:
+        """ipfeed's speed relative to the peer system."""
+        return self._speedup(self.peer)
+
     def to_json(self) -> dict[str, Any]:
         """The row with its ratios, for the JSON file."""
-        return {**asdict(self), "vs_baseline": self.vs_baseline, "vs_limit": self.vs_limit}
+        return {**asdict(self), "vs_baseline": self.vs_baseline, "vs_limit": self.vs_limit,
+                "vs_peer": self.vs_peer}
 
 
 def _figure(value: float | None, unit: str) -> str:
@@ -110,16 +118,21 @@ def _target(row: Row) -> str:
 
 
 def table(rows: Sequence[Row]) -> str:
-    """The rows as an aligned plain-text table; notes are numbered and listed by `notes`."""
-    head = ("case", "ipfeed", "baseline", "limit", "vs baseline", "vs limit", "target", "note")
+    """The rows as an aligned plain-text table; notes are numbered and listed by `notes`. The
+    peer columns are there only when some row has a peer figure."""
+    peers = any(r.peer is not None for r in rows)
+    head = ("case", "ipfeed", "baseline", "limit", *(("peer",) if peers else ()), "vs baseline", "vs limit",
+            *(("vs peer",) if peers else ()), "target", "note")
     numbered = iter(range(1, len(rows) + 1))
     body = [(r.case, _figure(r.ipfeed, r.unit), _figure(r.baseline, r.unit), _figure(r.limit, r.unit),
-             _ratio(r.vs_baseline), _ratio(r.vs_limit), _target(r),
+             *((_figure(r.peer, r.unit),) if peers else ()), _ratio(r.vs_baseline), _ratio(r.vs_limit),
+             *((_ratio(r.vs_peer),) if peers else ()), _target(r),
              f"[{next(numbered)}]" if r.note else "") for r in rows]
     widths = [max(len(line[i]) for line in (head, *body)) for i in range(len(head))]
+    left = {0, len(head) - 2, len(head) - 1}  # case, target and note read left to right
 
     def fmt(line: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) if i in (0, 6, 7) else c.rjust(w)
+        return "  ".join(c.ljust(w) if i in left else c.rjust(w)
                          for i, (c, w) in enumerate(zip(line, widths, strict=True))).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
@@ -177,7 +190,8 @@ def write_json(rows: Sequence[Row], info: dict[str, Any], started: dt.datetime, 
         "runs": runs,
         "seconds": round(seconds, 1),
         "machine": info,
-        "ratios": "vs_* = how many times faster ipfeed is (>1: ipfeed faster); figures are medians of runs",
+        "ratios": "vs_* = how many times faster ipfeed is (>1: ipfeed faster); figures are medians of runs; "
+                  "peer = the same work done by SSB or Nostr (bench/peers) in the same run",
         "rows": [r.to_json() for r in rows],
     }
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

@@ -42,16 +42,17 @@ class Plan:
     propagation_per_run: int
     follows: int
     profile: bool  # profile the cases that miss their targets (cProfile), for the notes
+    peer_messages: int  # messages of the SSB and Nostr runs (a bulk size and the sync size too)
 
 
 FULL = Plan(runs=5, node_runs=3, op_scale=1.0, chain_sizes=(1_000, 10_000, 100_000), ingest_posts=10_000,
             publish_per_run=20, bulk_sizes=(1_000, 10_000), bulk_baseline_posts=200, sync_posts=10_000,
             walk_posts=100, local_sync_sizes=(1_000, 4_000), incremental_sizes=(1_000, 10_000, 100_000),
-            web_posts=100_000, propagation_per_run=8, follows=1_000, profile=True)
+            web_posts=100_000, propagation_per_run=8, follows=1_000, profile=True, peer_messages=10_000)
 QUICK = Plan(runs=3, node_runs=3, op_scale=0.25, chain_sizes=(1_000, 5_000), ingest_posts=5_000,
-             publish_per_run=8, bulk_sizes=(1_000, 10_000), bulk_baseline_posts=25, sync_posts=200,
+             publish_per_run=8, bulk_sizes=(1_000, 10_000), bulk_baseline_posts=25, sync_posts=1_000,
              walk_posts=20, local_sync_sizes=(250, 1_000), incremental_sizes=(1_000, 10_000),
-             web_posts=10_000, propagation_per_run=4, follows=100, profile=False)
+             web_posts=10_000, propagation_per_run=4, follows=100, profile=False, peer_messages=1_000)
 
 
 _STARTED = time.perf_counter()
@@ -127,14 +128,15 @@ def run(plan: Plan) -> list[Row]:
         _say(f"starting two fresh daemons: a home server following {plan.follows:,} feeds")
         with connected_nodes(2) as (a, b):
             rows += attempt("home server", homeserver.home_server, a, b, work, plan.follows, slow)
-    _say("daemons stopped")
+    _say("daemons stopped; the peer systems (SSB, Nostr) on the same machine")
+    rows += attempt("peers", cases.peers, rows, plan.peer_messages, slow, _say)
     return [*lims, *rows]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m bench.run`."""
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a small version (under two minutes)")
+    parser.add_argument("--quick", action="store_true", help="a small version (a few minutes)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     started = dt.datetime.now().astimezone()

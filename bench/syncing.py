@@ -26,6 +26,11 @@ TARGET = 5_000.0  # posts/s
 NEW_POSTS = 10  # posts an author adds before each incremental sync
 
 
+def first_sync_case(n: int) -> str:
+    """The case of the first-sync row of an n-post feed (the peer rows set SSB and Nostr beside it)."""
+    return f"sync a {n:,}-post feed from another node, verified and indexed"
+
+
 async def _timed_sync(reader: Home, name: str, want: int, *, every: bool = False
                       ) -> tuple[float, list[calls.Call], sync_module.SyncResult]:
     """Time one sync of the reader (all it follows if `every`, else only `name`), recording the
@@ -142,7 +147,7 @@ async def _first_sync(a: BenchNode, b: BenchNode, work: Path, n: int, runs: int,
         walks.append(cli.walk(b, other.name, baseline_posts))
     rate = streamed.rate(n)
     met = rate >= TARGET and rate >= verify / 5
-    name = f"sync a {n:,}-post feed from another node, verified and indexed"
+    name = first_sync_case(n)
     note = (f"The author's home server streams the feed (ipfeed.bulk): of {median(streamed.seconds):.2f} s, "
             f"{median(streamed.stream):.2f} s go to reading the stream and "
             f"{median(streamed.waiting):.2f} s to node B's RPC calls, whose dag_import runs while ipfeed "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cbrrr
@@ -12,11 +15,15 @@ from ipfeed.identity import Identity
 from ipfeed.ipfs import Kubo
 
 from . import calls, posts
+from .bulk import end_to_end_case
 from .calls import Call
 from .car import car_bytes, varint
 from .cli import Walk
 from .homes import new_home, set_follows
+from .peers import rows as peer_rows
+from .peers import runner
 from .report import Row, notes, p95, percentile, table
+from .syncing import first_sync_case
 
 
 @pytest.mark.parametrize(("n", "encoded"), [(0, "00"), (1, "01"), (127, "7f"), (128, "8001"),
@@ -139,3 +146,116 @@ def test_soak_mutation_always_changes_the_bytes() -> None:
     rng = random.Random(3)
     block = bytes(range(40))
     assert all(soak.mutate(rng, block) != block for _ in range(2000))
+
+
+# The peer rows (bench/peers): parsing the peers' JSON and the rows, with no Node and no relay.
+
+SSB_LINE = ('{"system":"ssb","messages":1000,"message_bytes":428,"append_s":2.0,"append_per_s":500.0,'
+            '"replicate_s":4.0,"replicate_per_s":250.0,"replicated":1000,"node":"20.20.2",'
+            '"versions":{"ssb-db2":"8.1.0"}}')
+
+
+def _measured(peer: runner.Peer, **figures: float) -> runner.Measured:
+    return runner.Measured(peer.name, 1000, runs=[{"messages": 1000, "message_bytes": 430, **figures}])
+
+
+def test_peer_json_is_read_from_the_last_line() -> None:
+    doc = runner.parse(runner.SSB, "(node) a warning first\n" + SSB_LINE + "\n", 1000)
+    assert doc["append_per_s"] == 500.0 and doc["replicate_per_s"] == 250.0
+
+
+@pytest.mark.parametrize(("stdout", "says"), [
+    ("", "printed nothing"),
+    ("Error: boom", "printed no JSON"),
+    ("[1, 2]", "not an object"),
+    (SSB_LINE.replace('"system":"ssb"', '"system":"nostr"'), "says it is 'nostr'"),
+    (SSB_LINE.replace('"messages":1000', '"messages":999'), "ran 999 messages, not 1000"),
+    (SSB_LINE.replace('"append_per_s":500.0', '"append_per_s":0'), "no append_per_s"),
+    (SSB_LINE.replace('"replicate_per_s":250.0', '"replicate_per_s":"fast"'), "no replicate_per_s"),
+], ids=["empty", "not-json", "not-an-object", "another-system", "wrong-size", "zero-rate", "not-a-number"])
+def test_peer_json_that_does_not_hold_the_figures_is_refused(stdout: str, says: str) -> None:
+    with pytest.raises(runner.PeerError, match=says):
+        runner.parse(runner.SSB, stdout, 1000)
+
+
+def test_peer_medians_and_detail_keep_every_run() -> None:
+    runs = [json.loads(SSB_LINE) | {"append_per_s": x} for x in (1.0, 3.0, 2.0)]
+    m = runner.Measured("SSB", 1000, runs=runs)
+    assert m.rate("append_per_s") == 2.0
+    detail = m.detail()
+    assert [r["append_per_s"] for r in detail["runs"]] == [1.0, 3.0, 2.0]
+    assert detail["versions"] == {"ssb-db2": "8.1.0"} and detail["node"] == "20.20.2"
+    assert runner.Measured("SSB", 1000, reason="npm failed").rate("append_per_s") is None
+
+
+def test_a_peer_not_installed_says_so(tmp_path: Path) -> None:
+    peer = replace(runner.SSB, folder=tmp_path)
+    assert "run `make bench-peers`" in runner.not_installed(peer)
+    (tmp_path / "install.log").write_text("npm error code E404\nnpm error 404 Not Found\n")
+    assert "npm error 404 Not Found" in runner.not_installed(peer)
+    measured = runner.measure(peer, 1000, 3)
+    assert measured.reason and not measured.runs
+    (tmp_path / "node_modules").mkdir()
+    (tmp_path / "node_modules" / ".installed").touch()
+    assert runner.not_installed(peer) == ""
+
+
+def test_peer_rows_set_ipfeed_beside_each_peer_with_the_targets() -> None:
+    made = [Row(end_to_end_case(1000), "/s", ipfeed=3000.0), Row(first_sync_case(1000), "/s", ipfeed=4000.0)]
+    ours = peer_rows.Ours.of(made, 1000, 250)
+    ssb = _measured(runner.SSB, append_per_s=2500.0, replicate_per_s=1000.0)
+    nostr = _measured(runner.NOSTR, publish_per_s=300.0, fetch_per_s=5000.0)
+    publish_ssb, publish_nostr, sync_ssb, sync_nostr = peer_rows.rows(ours, ssb, nostr)
+    assert (publish_ssb.ipfeed, publish_ssb.peer, publish_ssb.vs_peer) == (3000.0, 2500.0, 1.2)
+    assert publish_ssb.target == ">= 1.5x SSB" and publish_ssb.met is False
+    assert publish_nostr.vs_peer == 10.0 and publish_nostr.target == "" and publish_nostr.met is None
+    assert sync_ssb.vs_peer == 4.0 and sync_ssb.target == ">= 2x SSB" and sync_ssb.met is True
+    assert sync_nostr.vs_peer == 0.8 and sync_nostr.target == ">= 1x Nostr" and sync_nostr.met is False
+    assert "430 bytes per SSB message (ipfeed: 250-byte blocks)" in publish_ssb.note
+    out = table([*made, publish_ssb, sync_nostr])
+    assert "peer" in out.splitlines()[0] and "vs peer" in out.splitlines()[0]
+    assert "2,500/s" in out and "1.20x" in out
+    assert ">= 1.5x SSB: MISSED" in out and ">= 1x Nostr: MISSED" in out
+    assert publish_ssb.to_json()["vs_peer"] == 1.2
+
+
+def test_peer_rows_say_why_a_figure_is_missing() -> None:
+    ours = peer_rows.Ours.of([Row(end_to_end_case(1000), "/s", ipfeed=3000.0)], 1000, 250)
+    ssb = runner.Measured("SSB", 1000, reason="node is not on PATH (SSB runs in it)")
+    nostr = _measured(runner.NOSTR, publish_per_s=300.0, fetch_per_s=5000.0)
+    publish_ssb, _, sync_ssb, sync_nostr = peer_rows.rows(ours, ssb, nostr)
+    assert publish_ssb.note == "SSB not measured: node is not on PATH (SSB runs in it)"
+    assert publish_ssb.peer is None and publish_ssb.met is None and publish_ssb.vs_peer is None
+    assert sync_ssb.note.startswith("SSB not measured")
+    assert sync_nostr.ipfeed is None and sync_nostr.met is None
+    assert "ipfeed's figure is missing" in sync_nostr.note
+    assert ">= 1.5x SSB: " not in table([publish_ssb])  # no verdict without a figure
+
+
+def test_table_has_no_peer_columns_without_peer_figures() -> None:
+    assert "peer" not in table([Row("a case", "ms", ipfeed=1.0, baseline=2.0)])
+
+
+def test_measure_runs_the_script_and_reads_each_run(tmp_path: Path) -> None:
+    script = tmp_path / "fake.py"
+    script.write_text("import json, sys\n"
+                      "n = int(sys.argv[1])\n"
+                      "print('warming up')\n"
+                      "print(json.dumps({'system': 'ssb', 'messages': n, 'append_per_s': 10.0,"
+                      " 'replicate_per_s': 5.0, 'text': sys.argv[2]}))\n")
+    (tmp_path / "stamp").touch()
+    peer = runner.Peer("SSB", tmp_path, (sys.executable, "fake.py"), runner.SSB.figures, "stamp")
+    m = runner.measure(peer, 7, 2)
+    assert m.reason == "" and len(m.runs) == 2
+    assert m.rate("replicate_per_s") == 5.0 and m.runs[0]["text"] == posts.TEXT
+
+
+def test_measure_reports_a_failing_script_without_its_stack(tmp_path: Path) -> None:
+    (tmp_path / "fail.py").write_text(
+        "import sys\n"
+        "sys.stderr.write('Error: the log is locked\\n    at open (log.js:1)\\n')\n"
+        "sys.exit(3)\n")
+    (tmp_path / "stamp").touch()
+    peer = runner.Peer("SSB", tmp_path, (sys.executable, "fail.py"), runner.SSB.figures, "stamp")
+    m = runner.measure(peer, 7, 3)
+    assert m.reason == "SSB exited with 3: Error: the log is locked" and m.runs == []
