@@ -224,8 +224,9 @@ def crashes(kills: int) -> dict[str, int]:
                         written.append(text)
                         _cli(homes[who], env, "post", text, crash=step, kill=victim)
                     else:
-                        _cli(homes["alice"], env, "post", f"round {rnd}: before a sync killed at {step}")
-                        written.append(f"round {rnd}: before a sync killed at {step}")
+                        text = f"round {rnd}: before a sync whose {victim} is killed at {step}"
+                        written.append(text)
+                        _cli(homes["alice"], env, "post", text)
                         _cli(homes[who], env, "sync", crash=step, kill=victim)
                     figures["kills"] += 1
                     for n in homes:
