@@ -83,6 +83,10 @@ MIGRATIONS: list[str] = [
     DROP INDEX posts_sort;
     CREATE INDEX posts_order ON posts (sort DESC, seq DESC, cid DESC);
     """,
+    # 6: fork evidence also for roots (two roots signed with one seq)
+    """
+    ALTER TABLE forks ADD COLUMN kind TEXT NOT NULL DEFAULT 'post';
+    """,
 ]
 
 
@@ -220,16 +224,29 @@ class Index:
         with self.transaction() as db:
             db.execute("UPDATE feeds SET pinned = ? WHERE name = ?", (root_cid, name))
 
-    def add_fork(self, name: str, evidence: Sequence[tuple[int, str, bytes | None]], now: int) -> None:
-        """Keep both sides of an equivocation and flag the feed."""
+    def add_fork(self, name: str, evidence: Sequence[tuple[int, str, bytes | None]], now: int,
+                 kind: str = "post") -> None:
+        """Keep both sides of an equivocation (two posts, or two roots, with one seq) and flag
+        the feed; the flag and the evidence stay (no later sync clears them)."""
         with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO feeds (name) VALUES (?)", (name,))
             for seq, cid, block in evidence:
-                db.execute("INSERT OR IGNORE INTO forks VALUES (?, ?, ?, ?, ?)", (name, seq, cid, block, now))
+                db.execute("INSERT OR IGNORE INTO forks (name, seq, cid, block, seen, kind) "
+                           "VALUES (?, ?, ?, ?, ?, ?)", (name, seq, cid, block, now, kind))
+                if block is not None:  # a side first kept without its bytes gets them now
+                    db.execute("UPDATE forks SET block = ? WHERE name = ? AND cid = ? AND block IS NULL",
+                               (block, name, cid))
             db.execute("UPDATE feeds SET fork = 1 WHERE name = ?", (name,))
 
-    def forks(self, name: str) -> list[tuple[int, str]]:
-        """(seq, cid) of the fork evidence kept for a feed."""
-        return list(self.db.execute("SELECT seq, cid FROM forks WHERE name = ? ORDER BY seq, cid", (name,)))
+    def forks(self, name: str, kind: str = "post") -> list[tuple[int, str]]:
+        """(seq, cid) of the fork evidence kept for a feed: posts, or with kind="root" roots."""
+        return list(self.db.execute("SELECT seq, cid FROM forks WHERE name = ? AND kind = ? "
+                                    "ORDER BY seq, cid", (name, kind)))
+
+    def fork_block(self, name: str, cid: str) -> bytes | None:
+        """The bytes of one side of a fork, if they were kept."""
+        row = self.db.execute("SELECT block FROM forks WHERE name = ? AND cid = ?", (name, cid)).fetchone()
+        return row[0] if row else None
 
     def apply(self, name: str, root: Root, posts: Sequence[Post], now: int, record: bytes | None,
               record_seq: int | None, record_eol: int | None,

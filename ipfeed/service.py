@@ -493,28 +493,34 @@ class Service:
         name = identity.name_from_public(public)
         if limit < 0:
             raise InvalidInput("--limit must not be negative")
-        async with self._kubo() as kubo:
-            record = parse_record(await kubo.name_get(name, self.settings.resolve_timeout), name)
-            if record.expired():
-                raise NotFound(f"{name}: its newest IPNS record expired at "
-                               f"{record.validity:%Y-%m-%d %H:%M} UTC")
-            cid = codec.parse_cid(record.value)
-            root = feed.parse(await kubo.block_get(cid, feed.MAX_ROOT_BYTES), cid)
-            feed.check_root_author(root, public, name)
-            known = self.feed_state(name)
-            if known and known.root_seq is not None and root.seq < known.root_seq:
-                raise sync.Rollback(f"{name}: root {root.cid} (seq {root.seq}) is older than the "
-                                    f"verified seq {known.root_seq}")
-            n = min(limit, root.count)
-            first = list(root.recent[:n])
-            blocks = await _bounded(self.settings.fetch_concurrency,
-                                    [kubo.block_get(c, post.MAX_POST_BYTES) for c in first])
-            posts = [post.parse(b, c) for b, c in zip(blocks, first, strict=True)]
-            while len(posts) < n:
-                prev = posts[-1].prev
-                assert prev is not None  # seq > 1 always has prev (post.parse checks)
-                posts.append(post.parse(await kubo.block_get(prev, post.MAX_POST_BYTES), prev))
-            feed.check_page(root, posts)
+        with self._index() as index:
+            known = index.feed(name)
+            if known and known.fork:
+                raise sync.Fork(f"{name}: this feed is flagged as forked (its author signed two posts "
+                                "or two roots with one sequence number; both kept as evidence, see `ipfeed "
+                                "status`); `show` prints nothing of it: `ipfeed timeline` has its posts "
+                                "verified on the known chain")
+            async with self._kubo() as kubo:
+                head = await sync.verified_head(kubo, index, name, self.settings, now_ms(), stale=False)
+                root = head.root or feed.parse(await kubo.block_get(head.cid, feed.MAX_ROOT_BYTES), head.cid)
+                n = min(limit, root.count)
+                first = list(root.recent[:n])
+                blocks = await _bounded(self.settings.fetch_concurrency,
+                                        [kubo.block_get(c, post.MAX_POST_BYTES) for c in first])
+                posts = [post.parse(b, c) for b, c in zip(blocks, first, strict=True)]
+                while len(posts) < n:
+                    prev = posts[-1].prev
+                    assert prev is not None  # seq > 1 always has prev (post.parse checks)
+                    posts.append(post.parse(await kubo.block_get(prev, post.MAX_POST_BYTES), prev))
+                feed.check_page(root, posts)
+                if known and known.count and known.head and posts and posts[-1].seq > known.count + 1:
+                    # The page ends above the known head: it must still lead down to it.
+                    await sync.reaches(lambda c, lim: kubo.block_get(c, lim), posts[-1], known.count,
+                                       known.head, f"{name}: root {root.cid}")
+                elif known and known.count and posts and posts[-1].seq == known.count + 1 \
+                        and posts[-1].prev != known.head:
+                    raise sync.Fork(f"{name}: root {root.cid}: post {posts[-1].cid} (seq {posts[-1].seq}) "
+                                    f"does not follow the known post {known.head}; not shown")
         try:
             me: Identity | None = self.identity()
         except IpfeedError:
@@ -571,13 +577,16 @@ class Service:
         arch = archive.read(data)
         with self._index() as index:
             known = index.feed(arch.name)
-            if known and known.root_seq is not None and arch.root.seq < known.root_seq:
-                raise sync.Rollback(f"archive of {arch.name}: root seq {arch.root.seq} is older than "
-                                    f"the known {known.root_seq}; nothing stored")
+
+            async def in_archive(cid: str, limit: int) -> bytes:
+                block = arch.blocks.get(cid)
+                if block is None or len(block) > limit:
+                    raise NotFound(f"archive of {arch.name}: block {cid} is not in it")
+                return block
+            # The same rules as a sync (rollback, equivocation, `recent` against known posts).
+            await sync.check_root(index, arch.name, known, arch.root, in_archive, now_ms(),
+                                  what=f"archive of {arch.name}", keeping="nothing stored")
             have = known.count if known else 0
-            if arch.root.count < have:
-                raise sync.Rollback(f"archive of {arch.name}: {arch.root.count} posts, fewer than the "
-                                    f"{have} already verified; nothing stored")
             at_have = next((p for p in arch.posts if p.seq == have), None)
             if known and known.head and at_have is not None and at_have.cid != known.head:
                 index.add_fork(arch.name, [(have, known.head, None), (have, at_have.cid, at_have.block)],
@@ -591,16 +600,16 @@ class Service:
                     f"which this node has not verified; import the earlier archive first")
             async with self._kubo() as kubo:
                 await kubo.dag_import(_car_of(arch.root.cid, arch.blocks))
-                await kubo.pin_add(arch.root.cid, timeout=self.settings.sync_timeout)
                 with contextlib.suppress(IpfeedError):  # the routing system has a newer one: fine
                     await kubo.name_put(arch.name, arch.record.raw)
-            eol = int(arch.record.validity.timestamp() * 1000)
-            try:
-                reader: Identity | None = self.identity()
-            except IpfeedError:
-                reader = None
-            index.apply(arch.name, arch.root, arch.posts, now_ms(), arch.record.raw,
-                        arch.record.sequence, eol, opened=sync.open_all(reader, arch.posts))
+                eol = int(arch.record.validity.timestamp() * 1000)
+                try:
+                    reader: Identity | None = self.identity()
+                except IpfeedError:
+                    reader = None
+                index.apply(arch.name, arch.root, arch.posts, now_ms(), arch.record.raw,
+                            arch.record.sequence, eol, opened=sync.open_all(reader, arch.posts))
+                await kubo.pin_add(arch.root.cid, timeout=self.settings.sync_timeout)
             index.set_pinned(arch.name, arch.root.cid)
         try:
             me = self.identity()

@@ -114,7 +114,7 @@ def test_rollback_to_an_older_root_is_rejected_and_the_known_feed_kept(alice: Us
     assert st["count"] == 2 and "older" in st["last_error"]
 
 
-def test_two_roots_with_one_sequence_number_are_refused(alice: User, bob: User) -> None:
+def test_two_roots_with_one_sequence_number_are_refused_flagged_and_kept(alice: User, bob: User) -> None:
     bob.connect(alice)
     bob.cli_ok("follow", name_of(alice))
     alice.cli_ok("post", "one")
@@ -126,6 +126,144 @@ def test_two_roots_with_one_sequence_number_are_refused(alice: User, bob: User) 
     [r] = sync(bob, name_of(alice))
     assert r.error and f"has seq {known.seq}, like the known root {known.cid}" in r.error
     assert bob.service.feed_state(name_of(alice)).root_cid == known.cid  # type: ignore[union-attr]
+    assert bob.service.feed_state(name_of(alice)).fork  # type: ignore[union-attr]
+    assert forks_of(bob, name_of(alice), "root") == sorted([(known.seq, known.cid), (known.seq, twin.cid)])
+    assert evidence_block(bob, name_of(alice), twin.cid) == twin.block
+    # The author goes on honestly: the sync succeeds, and the flag and the evidence stay.
+    nxt = feed.advance(alice.service.identity(), known, updated=known.updated + 2, profile=Profile("Alice"))
+    publish_root(alice, nxt)
+    [r] = sync(bob, name_of(alice))
+    assert r.error is None and r.root == nxt.cid
+    st = bob.service.feed_state(name_of(alice))
+    assert st and st.fork and st.last_error is None
+    assert forks_of(bob, name_of(alice), "root") == sorted([(known.seq, known.cid), (known.seq, twin.cid)])
+    assert "FORK" in bob.cli_ok("status")
+
+
+def forks_of(u: User, name: str, kind: str = "post") -> list[tuple[int, str]]:
+    from ipfeed.index import Index
+
+    index = Index(u.settings.index_path)
+    try:
+        return index.forks(name, kind)
+    finally:
+        index.close()
+
+
+def evidence_block(u: User, name: str, cid: str) -> bytes | None:
+    from ipfeed.index import Index
+
+    index = Index(u.settings.index_path)
+    try:
+        return index.fork_block(name, cid)
+    finally:
+        index.close()
+
+
+def test_a_root_listing_another_feeds_post_at_a_known_seq_is_rejected(alice: User, bob: User,
+                                                                       make_user: Any) -> None:
+    mallory: User = make_user("mallory")
+    bob.connect(alice)
+    bob.cli_ok("follow", name_of(alice))
+    alice.cli_ok("post", "one")
+    sync(bob, name_of(alice))
+    known = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
+    me = alice.service.identity()
+    p2 = post.build(me, seq=2, prev=known.head, created=2, text="two, honest")
+    x = post.build(mallory.service.identity(), seq=1, prev=None, created=1, text="another feed's post")
+    root = feed.build(me, seq=known.seq + 5, updated=3, profile=Profile("Alice"), count=2,
+                      recent=[p2.cid, x.cid])
+    publish_root(alice, root, (p2.block, x.block))
+    [r] = sync(bob, name_of(alice))
+    assert r.error and f"root {root.cid} lists post {x.cid} at seq 1" in r.error
+    assert "not by the feed's author" in r.error
+    st = bob.service.feed_state(name_of(alice))
+    assert st and st.root_cid == known.cid and st.count == 1  # nothing of it stored as verified
+    assert [p.text for p in bob.service.timeline(10)] == ["one"]
+    shown = bob.cli("show", name_of(alice))
+    assert shown.exit_code == 1 and "not by the feed's author" in shown.output
+
+
+def test_a_root_listing_a_second_post_at_a_known_seq_is_a_fork(alice: User, bob: User) -> None:
+    bob.connect(alice)
+    bob.cli_ok("follow", name_of(alice))
+    alice.cli_ok("post", "one")
+    alice.cli_ok("post", "two")
+    sync(bob, name_of(alice))
+    known = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
+    me = alice.service.identity()
+    p1, p2 = known.recent[1], known.recent[0]
+    p3 = post.build(me, seq=3, prev=p2, created=3, text="three", skip=p1)
+    other1 = post.build(me, seq=1, prev=None, created=4, text="one, signed again")
+    root = feed.build(me, seq=known.seq + 5, updated=5, profile=Profile("Alice"), count=3,
+                      recent=[p3.cid, p2, other1.cid])
+    publish_root(alice, root, (p3.block, other1.block))
+    [r] = sync(bob, name_of(alice))
+    assert r.error and f"fork at seq 1: known post {p1}" in r.error and other1.cid in r.error
+    st = bob.service.feed_state(name_of(alice))
+    assert st and st.fork and st.root_cid == known.cid
+    assert forks_of(bob, name_of(alice)) == sorted([(1, p1), (1, other1.cid)])
+    assert evidence_block(bob, name_of(alice), other1.cid) == other1.block
+    assert [p.text for p in bob.service.timeline(10)] == ["two", "one"]
+
+
+def test_show_refuses_what_sync_refuses(alice: User, bob: User) -> None:
+    bob.connect(alice)
+    bob.cli_ok("follow", name_of(alice))
+    alice.cli_ok("post", "one")
+    alice.cli_ok("post", "two")
+    sync(bob, name_of(alice))
+    known = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
+    me = alice.service.identity()
+    # A newer root with fewer posts than verified: a rollback of the posts.
+    shorter = feed.build(me, seq=known.seq + 3, updated=9, profile=Profile("Alice"), count=1,
+                         recent=[known.recent[1]])
+    publish_root(alice, shorter)
+    r = bob.cli("show", name_of(alice))
+    assert r.exit_code == 1 and "has 1 posts, fewer than the 2 already verified" in r.output
+    # A second root with the verified seq: equivocation, recorded by `show` too.
+    evil2 = post.build(me, seq=2, prev=known.recent[1], created=5, text="two, rewritten")
+    twin = feed.build(me, seq=known.seq, updated=10, profile=Profile("Not Alice"), count=2,
+                      recent=[evil2.cid, known.recent[1]])
+    publish_root(alice, twin, (evil2.block,))
+    r = bob.cli("show", name_of(alice))
+    assert r.exit_code == 1 and f"like the known root {known.cid}" in r.output
+    assert "rewritten" not in r.output and "Not Alice" not in r.output
+    assert bob.service.feed_state(name_of(alice)).fork  # type: ignore[union-attr]
+    # The other branch under a newer root: the feed is flagged, so `show` prints nothing of it.
+    evil3 = post.build(me, seq=3, prev=evil2.cid, created=6, text="three on the other branch",
+                       skip=known.recent[1])
+    branch = feed.build(me, seq=known.seq + 10, updated=11, profile=Profile("Alice"), count=3,
+                        recent=[evil3.cid, evil2.cid, known.recent[1]])
+    publish_root(alice, branch, (evil3.block,))
+    r = bob.cli("show", name_of(alice))
+    assert r.exit_code == 1 and "flagged as forked" in r.output and "other branch" not in r.output
+
+
+def test_show_never_prints_a_chain_that_misses_the_known_head(alice: User, bob: User) -> None:
+    """70 new posts on another branch: the page of 5 does not reach the known head, yet `show`
+    follows skip links down to it and refuses."""
+    bob.connect(alice)
+    alice.cli_ok("post", "one")
+    alice.cli_ok("post", "two")
+    sync(bob, name_of(alice))  # not followed: `show` must still not print it
+    known = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
+    me = alice.service.identity()
+    p1 = known.recent[1]
+    evil = post.build(me, seq=2, prev=p1, created=2, text="two, rewritten")
+    blocks, by_seq, prev = [evil.block], {1: p1, 2: evil.cid}, evil.cid
+    for seq in range(3, 73):
+        target = post.skip_target(seq)
+        p = post.build(me, seq=seq, prev=prev, created=seq, text=f"branch {seq}",
+                       skip=by_seq[target] if target else None)
+        blocks.append(p.block)
+        by_seq[seq] = prev = p.cid
+    root = feed.build(me, seq=known.seq + 10, updated=99, profile=Profile("Alice"), count=72,
+                      recent=[by_seq[s] for s in range(72, 8, -1)])
+    publish_root(alice, root, tuple(blocks))
+    r = bob.cli("show", name_of(alice), "--limit", "5")
+    assert r.exit_code == 1 and f"not the known post {known.head}" in r.output
+    assert "branch" not in r.output
 
 
 def test_fork_is_detected_both_sides_kept_and_flagged(alice: User, bob: User) -> None:
@@ -436,3 +574,27 @@ def test_pins_follow_a_big_feed_cheaply_and_survive_gc(alice: User, bob: User) -
     root = bob.service.feed_state(name_of(alice)).root_cid  # type: ignore[union-attr]
     assert root is not None
     assert run(held(bob, root)) == run(held(alice, root)) == 3005  # every post, on both nodes
+
+
+
+
+def test_an_index_of_schema_5_migrates_keeping_its_fork_evidence(tmp_path: Any) -> None:
+    from ipfeed.index import MIGRATIONS, Index, _statements
+
+    path = tmp_path / "index.sqlite"
+    db = sqlite3.connect(path)
+    for script in MIGRATIONS[:5]:
+        for statement in _statements(script):
+            db.execute(statement)
+    db.execute("INSERT INTO forks VALUES ('k51old', 2, 'bafyold', NULL, 1)")
+    db.execute("PRAGMA user_version=5")
+    db.commit()
+    db.close()
+    index = Index(path)
+    try:
+        assert index.forks("k51old") == [(2, "bafyold")] and index.forks("k51old", "root") == []
+        index.add_fork("k51old", [(7, "bafyroot1", None), (7, "bafyroot2", b"x")], 5, kind="root")
+        assert index.forks("k51old", "root") == [(7, "bafyroot1"), (7, "bafyroot2")]
+        assert index.feed("k51old").fork  # type: ignore[union-attr]
+    finally:
+        index.close()
