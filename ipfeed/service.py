@@ -609,8 +609,10 @@ class Service:
                     reader = None
                 index.apply(arch.name, arch.root, arch.posts, now_ms(), arch.record.raw,
                             arch.record.sequence, eol, opened=sync.open_all(reader, arch.posts))
-                await kubo.pin_add(arch.root.cid, timeout=self.settings.sync_timeout)
-            index.set_pinned(arch.name, arch.root.cid)
+                state = index.feed(arch.name)
+                assert state is not None
+                # Pinned as a sync pins: attachments only once no larger than declared.
+                await sync.pin_feed(kubo, index, state, arch.root, arch.posts, True, self.settings)
         try:
             me = self.identity()
         except IpfeedError:

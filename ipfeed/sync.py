@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -241,7 +242,7 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
     if head.root is None:
         assert known is not None
         index.record_success(name, now, raw, record.sequence, eol)
-        await _pin(kubo, index, known, head.cid, None, pin, settings)
+        await pin_feed(kubo, index, known, head.cid, None, pin, settings)
         return SyncResult(name, 0, 0, head.cid)
     root = head.root
     old_count = known.count if known else 0
@@ -277,7 +278,7 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
     state = index.feed(name)
     assert state is not None
     await f.stored()
-    await _pin(kubo, index, state, root, posts, pin, settings)
+    await pin_feed(kubo, index, state, root, posts, pin, settings)
     return SyncResult(name, added, f.fetched, root.cid, streamed=f.used)
 
 
@@ -330,15 +331,29 @@ async def _bulk(f: _Fetcher, root: feed.Root, old_count: int, settings: Settings
     return posts
 
 
-async def _pin(kubo: Kubo, index: Index, state: FeedState, root: feed.Root | str,
-               new_posts: list[Post] | None, pin: bool, settings: Settings) -> None:
-    """Keep the feed's DAG pinned, in work proportional to what is new (ipfeed.pins)."""
+async def pin_feed(kubo: Kubo, index: Index, state: FeedState, root: feed.Root | str,
+                   new_posts: list[Post] | None, pin: bool, settings: Settings) -> None:
+    """Keep the feed's DAG pinned, in work proportional to what is new, each attachment only
+    once it proved no larger than declared (ipfeed.pins); a refused one is marked in the index."""
     cid = root if isinstance(root, str) else root.cid
     if not pin or state.pinned == cid:
         return
     if isinstance(root, str):  # the root is known but its pin did not move (a crash): fetch it
         root = feed.parse(await kubo.block_get(cid, feed.MAX_ROOT_BYTES), cid)
-    await pins.advance(kubo, state.pinned, root, new_posts, settings.sync_timeout)
+
+    async def history() -> list[Post]:  # every indexed post of the feed, from the node
+        cids = index.post_cids(state.name)
+        sem = asyncio.Semaphore(settings.fetch_concurrency)
+
+        async def one(c: str) -> Post:
+            async with sem:
+                return post.parse(await kubo.block_get(c, post.MAX_POST_BYTES, timeout=settings.timeout), c)
+        return list(await asyncio.gather(*(one(c) for c in cids)))
+
+    def refused(owner: str, file: str, problem: str) -> None:
+        index.refuse_file(owner, file, problem, int(time.time() * 1000))
+    await pins.advance(kubo, state.pinned, root, new_posts, settings.sync_timeout, history=history,
+                       refused=refused)
     index.set_pinned(state.name, cid)
 
 

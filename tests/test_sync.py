@@ -83,9 +83,9 @@ def test_long_stretch_is_fetched_level_by_level_and_pinned(alice: User, bob: Use
     assert r.error is None and r.new_posts == 150
     assert r.fetched == 151  # the root and each new post exactly once, many at a time
 
-    async def pinned() -> bool:
+    async def pinned() -> bool:  # directly: a recursive pin would walk into attachments unchecked
         async with await bob.kubo() as k:
-            return await k.pinned(r.root or "")
+            return await k.pinned(r.root or "", "direct")
     assert run(pinned())
 
 
@@ -576,6 +576,111 @@ def test_pins_follow_a_big_feed_cheaply_and_survive_gc(alice: User, bob: User) -
     assert run(held(bob, root)) == run(held(alice, root)) == 3005  # every post, on both nodes
 
 
+def has_block(u: User, cid: str) -> bool:
+    """Whether `u`'s repo holds a block (asked offline: nothing is fetched)."""
+    async def go() -> bool:
+        async with await u.kubo() as k:
+            try:
+                await k._call("block/stat", [("arg", cid), ("offline", "true")], timeout=5)
+            except Exception:
+                return False
+            return True
+    return run(go())
+
+
+def test_an_attachment_larger_than_declared_is_never_fetched_or_pinned(alice: User, bob: User,
+                                                                      tmp_path: Any) -> None:
+    import os
+    import subprocess
+
+    from ipfeed.post import Attachment
+
+    bob.connect(alice)
+    bob.cli_ok("follow", name_of(alice))
+    honest = tmp_path / "photo.jpg"
+    honest.write_bytes(os.urandom(300_000))  # two chunks: a dag-pb root and two raw leaves
+    alice.cli_ok("post", "an honest photo", "--attach", str(honest))
+
+    async def add_big() -> tuple[str, list[str]]:
+        async with await alice.kubo() as k:
+            cid, _ = await k.add(os.urandom(5_244_061), "big.png")
+            return cid, await k.refs(cid, offline=True)
+    big, big_blocks = run(add_big())
+    assert len(big_blocks) > 10
+    me = alice.service.identity()
+    last = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
+    liar = post.build(me, seq=2, prev=last.head, created=2, text="a tiny picture",
+                      attachments=(Attachment(big, "image/png", 10, "tiny.png"),))
+    root = feed.advance(me, last, updated=last.updated + 1, heads=[liar.cid])
+    publish_root(alice, root, (liar.block,))
+
+    [r] = sync(bob, name_of(alice))
+    assert r.error is None and r.new_posts == 2
+    assert not any(has_block(bob, c) for c in big_blocks)  # none of the 5 MB reached Bob's repo
+    assert bob.service.attachment(liar.cid, big) is None  # never served
+    [shown] = [p for p in bob.service.timeline(5) if p.cid == liar.cid]  # the post itself is kept
+    assert "over its declared size of 10" in shown.attachments[0]["refused"]
+    [honest_post] = [p for p in bob.service.timeline(5) if p.text == "an honest photo"]
+    honest_cid = honest_post.attachments[0]["cid"]
+    assert "refused" not in honest_post.attachments[0]
+
+    async def honest_blocks() -> list[str]:
+        async with await alice.kubo() as k:
+            return [honest_cid, *await k.refs(honest_cid, offline=True)]
+    kept = run(honest_blocks())
+    assert len(kept) == 3
+    gc = subprocess.run([node.find_ipfs(bob.settings), "repo", "gc", "--quiet"], env=node._env(bob.settings),
+                        capture_output=True, text=True, timeout=120, check=False)
+    assert gc.returncode == 0, gc.stderr
+    assert all(has_block(bob, c) for c in kept)  # the honest photo is pinned and survives gc
+    assert not has_block(bob, big)  # the liar's root block, read for the check, was not kept
+    assert bob.service.attachment(shown.cid, big) is None
+
+
+def _varint(n: int) -> bytes:
+    out = b""
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out += bytes([low | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def _pb(number: int, value: bytes | int) -> bytes:
+    if isinstance(value, int):
+        return _varint(number << 3) + _varint(value)
+    return _varint(number << 3 | 2) + _varint(len(value)) + value
+
+
+def _file_node(kind: int, filesize: int | None, sizes: list[int], links: int | None = None) -> bytes:
+    from ipfeed import codec
+
+    data = _pb(1, kind) + (_pb(3, filesize) if filesize is not None else b"") + \
+        b"".join(_pb(4, s) for s in sizes)
+    leaf = codec.PREFIX_RAW + bytes(32)
+    return b"".join(_pb(2, _pb(1, leaf)) for _ in range(len(sizes) if links is None else links)) + \
+        _pb(1, data)
+
+
+@pytest.mark.parametrize(("block", "problem"), [
+    (_file_node(2, 300, [200, 100]), None),
+    (_file_node(2, None, [200, 100]), None),
+    (_file_node(2, 10, [200, 100]), "is not its data plus its blocks' sizes"),
+    (_file_node(2, 300, [200, 100], links=3), "is not its data plus its blocks' sizes"),
+    (_file_node(1, 0, []), "not a UnixFS file"),
+], ids=["honest", "no filesize", "filesize smaller than its blocks", "a link without a size", "a directory"])
+def test_unixfs_file_nodes_must_add_up(block: bytes, problem: str | None) -> None:
+    from ipfeed import codec
+    from ipfeed.errors import InvalidBlock
+    from ipfeed.pins import unixfs_node
+
+    cid = codec.cid_str(codec.PREFIX_DAG_PB + bytes(32))
+    if problem is None:
+        size, children = unixfs_node(block, cid)
+        assert size == 300 and [s for _, s in children] == [200, 100]
+    else:
+        with pytest.raises(InvalidBlock, match=problem):
+            unixfs_node(block, cid)
 
 
 def test_an_index_of_schema_5_migrates_keeping_its_fork_evidence(tmp_path: Any) -> None:
