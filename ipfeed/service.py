@@ -16,7 +16,9 @@ from . import archive, backup, bulk, codec, feed, identity, node, pins, post, pr
 from .car import car_bytes, read_car, varint
 from .config import Settings
 from .errors import (
+    AnotherHome,
     InvalidInput,
+    InvalidObject,
     IpfeedError,
     MissingIdentity,
     NodeError,
@@ -35,6 +37,7 @@ from .sync import SyncResult
 
 T = TypeVar("T")
 MAX_BLOCK = 2 * 1024 * 1024  # Kubo's block size limit
+OWN_HEAD_TIMEOUT = 5.0  # seconds the check for another home publishing this feed may take
 
 
 def now_ms() -> int:
@@ -164,10 +167,10 @@ class Service:
 
     # -- writing ----------------------------------------------------------------------
     def save(self, text: str, reply_to: str | None = None, attach: Sequence[Path] = (),
-             to: Sequence[str] = ()) -> PostResult:
-        """Write a post to the outbox (never lost from here on) and sign it if no node is needed;
-        publishing is a separate step (`publish`). With `to`, or in reply to a private post,
-        it is end-to-end encrypted to those recipients."""
+             to: Sequence[str] = (), *, seal: bool = True) -> PostResult:
+        """Write a post to the outbox (never lost from here on) and sign it if no node is needed
+        (and `seal`); publishing is a separate step (`publish`). With `to`, or in reply to a
+        private post, it is end-to-end encrypted to those recipients."""
         me = self.identity()
         reply = codec.parse_cid(reply_to) if reply_to else None
         recipients = self._recipients(me, to, reply)
@@ -192,7 +195,7 @@ class Service:
                 raise
             draft_id = box.add_draft(now_ms(), text, reply, files, recipients)
             crashpoint("saved", self.settings.home)
-            if not files:
+            if seal and not files:
                 with feed_lock(self.settings.home, self.settings.lock_timeout):
                     self._seal_offline(me, box)
             sealed = box.post_of_draft(draft_id)
@@ -232,8 +235,9 @@ class Service:
 
     async def post(self, text: str, reply_to: str | None = None,
                    attach: Sequence[Path] = (), to: Sequence[str] = ()) -> PostResult:
-        """Write a post: saved durably first, then signed, stored, pinned and published."""
-        saved = self.save(text, reply_to, attach, to)
+        """Write a post: saved durably first, then signed (once the network shows no other home
+        publishing this feed, or the node is offline), stored, pinned and published."""
+        saved = self.save(text, reply_to, attach, to, seal=False)
         with self._outbox() as box:
             try:
                 await self._flush(self.identity(), box)
@@ -286,6 +290,7 @@ class Service:
                     avatar_cid, _ = await kubo.add(data, avatar.name)
             async with feed_lock_async(self.settings.home, self.settings.lock_timeout):
                 await self._ensure_root(me, box)
+                await self._check_own_head(me, box)
                 prev = _latest_root(box)
                 old = prev.profile if prev else Profile()
                 new = Profile(old.name if name is None else name, old.bio if bio is None else bio,
@@ -298,6 +303,7 @@ class Service:
         """Under the feed lock: seal drafts (`chunk` at a time while the node stores them, if
         given), store blocks, move the pin, publish the name."""
         async with feed_lock_async(self.settings.home, self.settings.lock_timeout):
+            await self._check_own_head(me, box)
             stored = 0
             if chunk is None or box.latest_root() is None:
                 sealed = self._seal_offline(me, box)
@@ -328,6 +334,46 @@ class Service:
             async with self._kubo() as kubo:
                 await push.announce(kubo, me.name, self.settings.resolve_timeout)
         return PublishResult(me.name, root.cid, root.count, sealed)
+
+    async def _check_own_head(self, me: Identity, box: Outbox) -> None:
+        """Before signing: the network's newest record for this home's own name must point at a
+        root this home signed (or an older root of its chain); else another home publishes this
+        feed with the same key, and going on here would fork it. With no peers, or no record
+        found in OWN_HEAD_TIMEOUT, this home proceeds (the offline case)."""
+        mine = _latest_root(box)
+        if mine is None:
+            return  # a restored key: _adopt_head continues the network's feed
+        try:
+            async with self._kubo() as kubo:
+                if not await kubo.swarm_peers():
+                    return
+                raw = await kubo.name_get(me.name, min(self.settings.resolve_timeout, OWN_HEAD_TIMEOUT))
+                record = parse_record(raw, me.name)
+                if record.expired():
+                    return
+                cid = codec.parse_cid(record.value)
+                if box.has_root(cid):
+                    return
+                try:
+                    other: Root | None = feed.parse(
+                        await kubo.block_get(cid, feed.MAX_ROOT_BYTES, timeout=OWN_HEAD_TIMEOUT), cid)
+                except IpfeedError:
+                    other = None
+        except (NodeError, NotFound, InvalidInput, InvalidObject):
+            return  # offline, nothing found, or nothing valid: nothing newer is known
+        first = box.first_root_seq()
+        if other is not None and other.author == me.public and first is not None and other.seq < first \
+                and other.count <= mine.count and box.post_cid(other.count) in (other.head, None):
+            return  # a root of this chain from before this home adopted it (a stale record)
+        about = (f"root {cid} (root seq {other.seq}, {other.count} posts, newest post {other.head})"
+                 if other is not None else f"root {cid} (not fetched)")
+        raise AnotherHome(
+            f"the network's newest record for your feed {me.name} (record sequence {record.sequence}) "
+            f"points at {about}, which this home did not sign: another home is publishing this feed "
+            f"with the same key. This home's newest root is {mine.cid} (root seq {mine.seq}, "
+            f"{mine.count} posts); publishing here would fork your feed, so nothing was signed or "
+            "published, and your drafts stay saved. Stop one of the two homes; to go on here, run "
+            "`ipfeed export FILE` in the other home and `ipfeed import FILE` here")
 
     async def _ensure_root(self, me: Identity, box: Outbox) -> None:
         """Before changing the root of a home that has none (a restored key): adopt the feed's."""
@@ -676,6 +722,7 @@ class Service:
         with self._outbox() as box:
             async with feed_lock_async(self.settings.home, self.settings.lock_timeout):
                 await self._ensure_root(me, box)
+                await self._check_own_head(me, box)
                 current = {f.name: f for f in self.follows()}
                 change(current)
                 block, cid = feed.build_follows(list(current.values()))
