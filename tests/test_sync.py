@@ -634,7 +634,18 @@ def test_an_attachment_larger_than_declared_is_never_fetched_or_pinned(alice: Us
     assert gc.returncode == 0, gc.stderr
     assert all(has_block(bob, c) for c in kept)  # the honest photo is pinned and survives gc
     assert not has_block(bob, big)  # the liar's root block, read for the check, was not kept
-    assert bob.service.attachment(shown.cid, big) is None
+    from ipfeed.web import create_app
+    from ipfeed.web.worker import Worker
+
+    worker = Worker(bob.service)
+    try:  # the web UI serves the honest photo and never the refused file
+        web = create_app(bob.settings, worker=worker, test_config={"TESTING": True}).test_client()
+        base = "http://127.0.0.1:8787"
+        assert web.get(f"/post/{liar.cid}/attachment/{big}", base_url=base).status_code == 404
+        ok = web.get(f"/post/{honest_post.cid}/attachment/{honest_cid}", base_url=base)
+        assert ok.status_code == 200 and ok.data == honest.read_bytes()
+    finally:
+        worker.stop()
 
 
 def _varint(n: int) -> bytes:
