@@ -74,7 +74,7 @@ async def file_problem(kubo: Kubo, cid: str, declared: int, timeout: float) -> s
         at, want = todo.pop()
         budget -= 1
         if budget < 0:
-            return f"has more blocks than a file of {declared} bytes needs"
+            return f"more blocks than a file of {declared} bytes needs"
         limit = declared - total if want is None else want
         try:
             if codec.cid_to_bytes(at)[:4] == codec.PREFIX_RAW:
@@ -86,7 +86,7 @@ async def file_problem(kubo: Kubo, cid: str, declared: int, timeout: float) -> s
                 return f"block {at} is larger than the {limit} bytes it may hold"
             return str(e)
         if size > limit:
-            return f"is {size} bytes, over its declared size of {declared}" if want is None else \
+            return f"{size} bytes, over its declared size of {declared}" if want is None else \
                 f"block {at} holds {size} bytes, over the {want} its parent gives"
         if want is not None and size != want:
             return f"block {at} holds {size} bytes, not the {want} its parent gives"
@@ -113,7 +113,7 @@ async def _checked(kubo: Kubo, posts: Sequence[Post], root: Root, timeout: float
         if problem is None:
             ok.append(f)
         elif refused is not None:
-            refused(owner, f, f"file {f} {problem}" if not problem.startswith(("block", "file")) else problem)
+            refused(owner, f, problem if problem.startswith(f"file {f}") else f"file {f}: {problem}")
     return ok
 
 

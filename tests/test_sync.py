@@ -619,7 +619,7 @@ def test_an_attachment_larger_than_declared_is_never_fetched_or_pinned(alice: Us
     assert not any(has_block(bob, c) for c in big_blocks)  # none of the 5 MB reached Bob's repo
     assert bob.service.attachment(liar.cid, big) is None  # never served
     [shown] = [p for p in bob.service.timeline(5) if p.cid == liar.cid]  # the post itself is kept
-    assert "over its declared size of 10" in shown.attachments[0]["refused"]
+    assert shown.attachments[0]["refused"] == f"file {big}: 5244061 bytes, over its declared size of 10"
     [honest_post] = [p for p in bob.service.timeline(5) if p.text == "an honest photo"]
     honest_cid = honest_post.attachments[0]["cid"]
     assert "refused" not in honest_post.attachments[0]
@@ -714,3 +714,45 @@ def test_an_index_of_schema_5_migrates_keeping_its_fork_evidence(tmp_path: Any) 
         assert index.feed("k51old").fork  # type: ignore[union-attr]
     finally:
         index.close()
+
+
+def test_an_attachment_whose_root_lies_about_its_size_is_refused_at_its_first_leaf(alice: User,
+                                                                                  bob: User) -> None:
+    """A dag-pb root claiming 10 bytes over a 1 MB leaf: the walk reads the leaf with a bound of
+    10 bytes and refuses; nothing of it is pinned."""
+    import hashlib
+    import os
+
+    from ipfeed import codec
+    from ipfeed.ipfs import _file
+    from ipfeed.post import Attachment
+
+    bob.connect(alice)
+    bob.cli_ok("follow", name_of(alice))
+    leaf = os.urandom(1_000_000)
+    leaf_cid = codec.PREFIX_RAW + hashlib.sha256(leaf).digest()
+    data = _pb(1, 2) + _pb(3, 10) + _pb(4, 10)  # a File of 10 bytes in one block of 10
+    lying = _pb(2, _pb(1, leaf_cid) + _pb(3, len(leaf))) + _pb(1, data)
+    lying_cid = codec.cid_str(codec.PREFIX_DAG_PB + hashlib.sha256(lying).digest())
+
+    async def put() -> None:
+        async with await alice.kubo() as k:
+            for block, kind in ((leaf, "raw"), (lying, "dag-pb")):
+                await k._call("block/put", [("cid-codec", kind), ("mhtype", "sha2-256"), ("pin", "true")],
+                              _file(block, name="block"))
+    run(put())
+    me = alice.service.identity()
+    last = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
+    liar = post.build(me, seq=1, prev=None, created=1, text="small, it says",
+                      attachments=(Attachment(lying_cid, "text/plain", 10, "small.txt"),))
+    publish_root(alice, feed.advance(me, last, updated=last.updated + 1, heads=[liar.cid]), (liar.block,))
+    [r] = sync(bob, name_of(alice))
+    assert r.error is None and r.new_posts == 1
+    [shown] = bob.service.timeline(5)
+    assert shown.attachments[0]["refused"] == (f"file {lying_cid}: block {codec.cid_str(leaf_cid)} is "
+                                               "larger than the 10 bytes it may hold")
+
+    async def pinned() -> bool:
+        async with await bob.kubo() as k:
+            return await k.pinned(lying_cid)
+    assert not run(pinned())
