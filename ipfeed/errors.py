@@ -17,7 +17,8 @@
     │   ├── NodeTimeout                 the node did not answer in time
     │   └── NodeFailed                  the node answered with an error
     ├── NotFound                        a name or object could not be found
-    └── PublishPending                  a post is saved locally but not yet published
+    ├── PublishPending                  a post is saved locally but not yet published
+    └── AnotherHome                     another home publishes this feed with the same key
 """
 
 
@@ -91,3 +92,8 @@ class NotFound(IpfeedError):
 
 class PublishPending(IpfeedError):
     """A post is safely saved locally but could not be published yet."""
+
+
+class AnotherHome(IpfeedError):
+    """The network's newest record for the user's own name points at a root this home did not
+    sign: another home uses the same key, and publishing here would fork the feed."""

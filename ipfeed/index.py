@@ -83,6 +83,17 @@ MIGRATIONS: list[str] = [
     DROP INDEX posts_sort;
     CREATE INDEX posts_order ON posts (sort DESC, seq DESC, cid DESC);
     """,
+    # 6: fork evidence also for roots (two roots signed with one seq)
+    """
+    ALTER TABLE forks ADD COLUMN kind TEXT NOT NULL DEFAULT 'post';
+    """,
+    # 7: files refused (not pinned, never served), e.g. larger than the post declares
+    """
+    CREATE TABLE refused_files (
+        post TEXT NOT NULL, cid TEXT NOT NULL, problem TEXT NOT NULL, seen INTEGER NOT NULL,
+        PRIMARY KEY (post, cid)
+    );
+    """,
 ]
 
 
@@ -230,16 +241,44 @@ class Index:
         with self.transaction() as db:
             db.execute("UPDATE feeds SET pinned = ? WHERE name = ?", (root_cid, name))
 
-    def add_fork(self, name: str, evidence: Sequence[tuple[int, str, bytes | None]], now: int) -> None:
-        """Keep both sides of an equivocation and flag the feed."""
+    def add_fork(self, name: str, evidence: Sequence[tuple[int, str, bytes | None]], now: int,
+                 kind: str = "post") -> None:
+        """Keep both sides of an equivocation (two posts, or two roots, with one seq) and flag
+        the feed; the flag and the evidence stay (no later sync clears them)."""
         with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO feeds (name) VALUES (?)", (name,))
             for seq, cid, block in evidence:
-                db.execute("INSERT OR IGNORE INTO forks VALUES (?, ?, ?, ?, ?)", (name, seq, cid, block, now))
+                db.execute("INSERT OR IGNORE INTO forks (name, seq, cid, block, seen, kind) "
+                           "VALUES (?, ?, ?, ?, ?, ?)", (name, seq, cid, block, now, kind))
+                if block is not None:  # a side first kept without its bytes gets them now
+                    db.execute("UPDATE forks SET block = ? WHERE name = ? AND cid = ? AND block IS NULL",
+                               (block, name, cid))
             db.execute("UPDATE feeds SET fork = 1 WHERE name = ?", (name,))
 
-    def forks(self, name: str) -> list[tuple[int, str]]:
-        """(seq, cid) of the fork evidence kept for a feed."""
-        return list(self.db.execute("SELECT seq, cid FROM forks WHERE name = ? ORDER BY seq, cid", (name,)))
+    def forks(self, name: str, kind: str = "post") -> list[tuple[int, str]]:
+        """(seq, cid) of the fork evidence kept for a feed: posts, or with kind="root" roots."""
+        return list(self.db.execute("SELECT seq, cid FROM forks WHERE name = ? AND kind = ? "
+                                    "ORDER BY seq, cid", (name, kind)))
+
+    def fork_block(self, name: str, cid: str) -> bytes | None:
+        """The bytes of one side of a fork, if they were kept."""
+        row = self.db.execute("SELECT block FROM forks WHERE name = ? AND cid = ?", (name, cid)).fetchone()
+        return row[0] if row else None
+
+    def refuse_file(self, post_cid: str, cid: str, problem: str, now: int) -> None:
+        """Remember that a post's attachment failed its check (e.g. over its declared size):
+        it is not pinned and `attachment` no longer returns it, so it is never served."""
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO refused_files VALUES (?, ?, ?, ?)",
+                       (post_cid, cid, problem, now))
+            row = db.execute("SELECT attachments FROM posts WHERE cid = ?", (post_cid,)).fetchone()
+            if row:  # the post stays; its listing says why the file is not there
+                atts = [dict(a, refused=problem) if a.get("cid") == cid else a for a in json.loads(row[0])]
+                db.execute("UPDATE posts SET attachments = ? WHERE cid = ?", (json.dumps(atts), post_cid))
+
+    def refused_files(self, post_cid: str) -> dict[str, str]:
+        """The attachments of a post that were refused: file CID -> why."""
+        return dict(self.db.execute("SELECT cid, problem FROM refused_files WHERE post = ?", (post_cid,)))
 
     def apply(self, name: str, root: Root, posts: Sequence[Post], now: int, record: bytes | None,
               record_seq: int | None, record_eol: int | None,
@@ -328,7 +367,14 @@ class Index:
         """The verified metadata of an attachment as the post that carries it declares it (another
         post may declare the same file otherwise)."""
         row = self.db.execute("SELECT attachments FROM posts WHERE cid = ?", (post_cid,)).fetchone()
+        if row and cid in self.refused_files(post_cid):
+            return None  # over its declared size (or otherwise refused): never served
         return next((dict(a) for a in json.loads(row[0]) if a.get("cid") == cid), None) if row else None
+
+    def post_cids(self, name: str) -> list[str]:
+        """The CIDs of every indexed post of a feed (hidden ones too), newest first."""
+        return [r[0] for r in self.db.execute("SELECT cid FROM posts WHERE name = ? ORDER BY seq DESC",
+                                              (name,))]
 
     def post_by_seq(self, name: str, seq: int) -> str | None:
         """The CID of a feed's post at a sequence number, if indexed."""

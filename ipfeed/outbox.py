@@ -173,6 +173,15 @@ class Outbox:
         """(seq, block) of every post after `after_seq`, in order."""
         yield from self.db.execute("SELECT seq, block FROM posts WHERE seq > ? ORDER BY seq", (after_seq,))
 
+    def has_root(self, cid: str) -> bool:
+        """Whether this outbox signed (or adopted) the root with this CID."""
+        return self.db.execute("SELECT 1 FROM roots WHERE cid = ?", (cid,)).fetchone() is not None
+
+    def first_root_seq(self) -> int | None:
+        """The seq of the oldest root here (a restored home's first is the one it adopted)."""
+        row = self.db.execute("SELECT min(seq) FROM roots").fetchone()
+        return row[0] if row else None
+
     def root_blocks(self) -> Iterator[bytes]:
         """Every root block, newest first."""
         for (block,) in self.db.execute("SELECT block FROM roots ORDER BY seq DESC"):

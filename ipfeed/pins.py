@@ -1,42 +1,148 @@
-"""Keeping a growing feed pinned in work proportional to what is new.
+"""Keeping a growing feed pinned in work proportional to what is new, and never pinning a
+file larger than the post that carries it declares.
 
 Kubo's `pin update` diffs the old and new DAGs link by link without remembering what it saw;
 on a feed (every post links `prev` and often `skip`, the root's `recent` shifts by one) that
 walk explodes, and a plain recursive pin of each new root walks the whole history each time.
-So: the first root a node keeps is pinned recursively (its whole DAG, once); after that each
-new post, follow list and root is pinned directly (one block each), each new attachment
-recursively (its own small DAG), and the previous root's direct pin is dropped. Every block
-of the feed stays covered, and garbage collection can remove none of it.
+A recursive pin of a followed feed's root would also walk into every attachment, whatever
+size it declares. So: a followed feed's posts, follow lists and roots are pinned directly
+(one block each, the first time all of them, then the new ones), each attachment only after
+its blocks were read with bounds and add up to no more than it declares (then recursively,
+its own small DAG), and the previous root's direct pin is dropped. Every block of the feed
+stays covered, and garbage collection can remove none of it. The user's own feed (signed
+here, trusted) may still be pinned from its first root recursively.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 
+from . import codec
+from .errors import InvalidBlock
 from .feed import Root
 from .ipfs import Kubo
-from .post import Post
+from .post import MAX_ATTACHMENT_SIZE, Post
+
+MAX_NODE_BYTES = 1024 * 1024  # a dag-pb node of a file (links and sizes) is read up to this
+SECRETBOX_OVERHEAD = 16  # an encrypted attachment blob is its file plus a MAC
+CHECKS_AT_ONCE = 4
+History = Callable[[], Awaitable[list[Post]]]  # every post of the feed, verified
+Refused = Callable[[str, str, str], None]  # post CID, file CID, why
+
+
+def declared_files(p: Post) -> list[tuple[str, int]]:
+    """(CID, most bytes it may hold) of each file a post links: an attachment's declared size;
+    an encrypted blob's size is inside the box, so the largest an attachment may be."""
+    return [(a.cid, a.size) for a in p.attachments] + \
+        [(f, MAX_ATTACHMENT_SIZE + SECRETBOX_OVERHEAD) for f in p.files]
+
+
+def unixfs_node(block: bytes, cid: str) -> tuple[int, list[tuple[str, int]]]:
+    """A dag-pb UnixFS file node: its `filesize` and its children (CID, the file bytes under
+    each, from `blocksizes`); refused unless it is a file whose sizes add up."""
+    what = f"file {cid}"
+    data, links = b"", []
+    for number, value in codec.protobuf_fields(block, what):
+        if number == 1 and isinstance(value, bytes):  # PBNode.Data
+            data = value
+        elif number == 2 and isinstance(value, bytes):  # PBNode.Links: PBLink.Hash is field 1
+            raw = next((v for n, v in codec.protobuf_fields(value, what) if n == 1), None)
+            links.append(codec.check_cid_bytes(raw, codec.FILE_PREFIXES, f"{what}: link"))
+    fields = codec.protobuf_fields(data, f"{what}: UnixFS data")
+    kind = next((v for n, v in fields if n == 1), None)
+    if kind not in (0, 2):  # Raw or File
+        raise InvalidBlock(f"{what}: not a UnixFS file (type {kind!r})")
+    inline = next((v for n, v in fields if n == 2 and isinstance(v, bytes)), b"")
+    sizes = [v for n, v in fields if n == 4 and isinstance(v, int)]
+    size = next((v for n, v in fields if n == 3 and isinstance(v, int)), len(inline) + sum(sizes))
+    if len(sizes) != len(links) or size != len(inline) + sum(sizes):
+        raise InvalidBlock(f"{what}: its filesize {size} is not its data plus its blocks' sizes")
+    return size, list(zip(links, sizes, strict=True))
+
+
+async def file_problem(kubo: Kubo, cid: str, declared: int, timeout: float) -> str | None:
+    """Why a file cannot be pinned as a file of at most `declared` bytes, or None. Its blocks
+    are read top down with bounds (a dag-pb node up to 1 MiB, a raw leaf up to the size its
+    parent gives), so a file declared small costs at most its root block to refuse, and an
+    honest one is then fully local (its recursive pin fetches nothing more)."""
+    budget = 64 + declared // 16384  # blocks: far more than `ipfs add` makes for that size
+    total = 0
+    todo: list[tuple[str, int | None]] = [(cid, None)]  # (CID, exact file bytes under it)
+    children: list[tuple[str, int]]
+    while todo:
+        at, want = todo.pop()
+        budget -= 1
+        if budget < 0:
+            return f"more blocks than a file of {declared} bytes needs"
+        limit = declared - total if want is None else want
+        try:
+            if codec.cid_to_bytes(at)[:4] == codec.PREFIX_RAW:
+                size, children = len(await kubo.block_get(at, limit, timeout)), []
+            else:
+                size, children = unixfs_node(await kubo.block_get(at, MAX_NODE_BYTES, timeout), at)
+        except InvalidBlock as e:
+            if "over the limit" in str(e):
+                return f"block {at} is larger than the {limit} bytes it may hold"
+            return str(e)
+        if size > limit:
+            return f"{size} bytes, over its declared size of {declared}" if want is None else \
+                f"block {at} holds {size} bytes, over the {want} its parent gives"
+        if want is not None and size != want:
+            return f"block {at} holds {size} bytes, not the {want} its parent gives"
+        if not children:
+            total += size
+        todo.extend(reversed(children))
+    return None
+
+
+async def _checked(kubo: Kubo, posts: Sequence[Post], root: Root, timeout: float,
+                   refused: Refused | None) -> list[str]:
+    """The files of these posts (and the avatar) that passed their size check."""
+    wanted = [(p.cid, f, size) for p in posts for f, size in declared_files(p)]
+    if root.profile.avatar:
+        wanted.append((root.cid, root.profile.avatar, MAX_ATTACHMENT_SIZE))
+    sem = asyncio.Semaphore(CHECKS_AT_ONCE)
+
+    async def one(item: tuple[str, str, int]) -> str | None:
+        async with sem:
+            return await file_problem(kubo, item[1], item[2], timeout)
+    problems = await asyncio.gather(*(one(w) for w in wanted))
+    ok = []
+    for (owner, f, _), problem in zip(wanted, problems, strict=True):
+        if problem is None:
+            ok.append(f)
+        elif refused is not None:
+            refused(owner, f, problem if problem.startswith(f"file {f}") else f"file {f}: {problem}")
+    return ok
 
 
 async def advance(kubo: Kubo, previous: str | None, root: Root, new_posts: Sequence[Post] | None,
-                  timeout: float) -> None:
-    """Pin `root` (its DAG) given the root pinned before and the posts added since; without a
-    previous root, or not knowing the new posts, pin the whole DAG recursively."""
+                  timeout: float, *, history: History | None = None, refused: Refused | None = None) -> None:
+    """Pin `root` (its DAG) given the root pinned before and the posts added since. Not based
+    on a pinned root (or not knowing the new posts): every post of `history`, or, with no
+    `history` (the user's own feed only), the whole DAG recursively."""
     if previous == root.cid:
         return
-    based = previous is not None and (await kubo.pinned(previous) or await kubo.pinned(previous, "direct"))
-    if not based or new_posts is None:
+    based = previous is not None and (await kubo.pinned(previous, "direct") or await kubo.pinned(previous))
+    posts: Sequence[Post] | None = new_posts if based else None
+    if posts is None and new_posts is not None and len(new_posts) == root.count:
+        posts = new_posts  # the whole feed is new (a first sync)
+    if posts is None and history is not None:
+        posts = await history()
+    if posts is None:
         await kubo.pin_add(root.cid, timeout)
         if previous is not None and await kubo.pinned(previous, "direct"):
             await kubo.pin_rm(previous)
         return
-    files = [f for p in new_posts for f in (*(a.cid for a in p.attachments), *p.files)]
-    if root.profile.avatar:
-        files.append(root.profile.avatar)
-    await kubo.pin_add([p.cid for p in new_posts] + ([root.follows] if root.follows else []), timeout,
+    if history is not None:
+        files = await _checked(kubo, posts, root, timeout, refused)
+    else:  # the user's own files, added by this home
+        files = [f for p in posts for f, _ in declared_files(p)] + \
+            ([root.profile.avatar] if root.profile.avatar else [])
+    await kubo.pin_add([p.cid for p in posts] + ([root.follows] if root.follows else []), timeout,
                        recursive=False)
     await kubo.pin_add(files, timeout)
     await kubo.pin_add(root.cid, timeout, recursive=False)  # last: the root pinned = all of it pinned
-    assert previous is not None
-    if await kubo.pinned(previous, "direct"):
-        await kubo.pin_rm(previous)  # the first, recursive root stays: it holds the history
+    if previous is not None and previous != root.cid and await kubo.pinned(previous, "direct"):
+        await kubo.pin_rm(previous)  # a first, recursive root (older ipfeed) stays: it holds the history

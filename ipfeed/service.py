@@ -17,6 +17,7 @@ from . import archive, backup, bulk, codec, feed, identity, ipfs, media, node, p
 from .car import car_bytes, read_car, varint
 from .config import Settings
 from .errors import (
+    AnotherHome,
     InvalidInput,
     InvalidObject,
     IpfeedError,
@@ -40,6 +41,7 @@ from .sync import SyncResult
 T = TypeVar("T")
 MAX_BLOCK = 2 * 1024 * 1024  # Kubo's block size limit
 _UNSIGNED_CID = re.compile(r"\Apost \S+: ")  # how post.build names a post it refused
+OWN_HEAD_TIMEOUT = 5.0  # seconds the check for another home publishing this feed may take
 
 
 def now_ms() -> int:
@@ -170,10 +172,10 @@ class Service:
 
     # -- writing ----------------------------------------------------------------------
     def save(self, text: str, reply_to: str | None = None, attach: Sequence[Path] = (),
-             to: Sequence[str] = ()) -> PostResult:
-        """Write a post to the outbox (never lost from here on) and sign it if no node is needed;
-        publishing is a separate step (`publish`). With `to`, or in reply to a private post,
-        it is end-to-end encrypted to those recipients."""
+             to: Sequence[str] = (), *, seal: bool = True) -> PostResult:
+        """Write a post to the outbox (never lost from here on) and sign it if no node is needed
+        (and `seal`); publishing is a separate step (`publish`). With `to`, or in reply to a
+        private post, it is end-to-end encrypted to those recipients."""
         me = self.identity()
         post.check_text(text, len(attach))
         reply = codec.parse_cid(reply_to) if reply_to else None
@@ -201,7 +203,7 @@ class Service:
                 raise InvalidInput(_refused(e)) from e
             draft_id = box.add_draft(now_ms(), text, reply, files, recipients)
             crashpoint("saved", self.settings.home)
-            if not files:
+            if seal and not files:
                 with feed_lock(self.settings.home, self.settings.lock_timeout):
                     self._seal_offline(me, box)
             sealed = box.post_of_draft(draft_id)
@@ -272,8 +274,9 @@ class Service:
 
     async def post(self, text: str, reply_to: str | None = None,
                    attach: Sequence[Path] = (), to: Sequence[str] = ()) -> PostResult:
-        """Write a post: saved durably first, then signed, stored, pinned and published."""
-        saved = self.save(text, reply_to, attach, to)
+        """Write a post: saved durably first, then signed (once the network shows no other home
+        publishing this feed, or the node is offline), stored, pinned and published."""
+        saved = self.save(text, reply_to, attach, to, seal=False)
         with self._outbox() as box:
             try:
                 await self._flush(self.identity(), box)
@@ -326,6 +329,7 @@ class Service:
                     avatar_cid, _ = await kubo.add(data, avatar.name)
             async with feed_lock_async(self.settings.home, self.settings.lock_timeout):
                 await self._ensure_root(me, box)
+                await self._check_own_head(me, box)
                 prev = _latest_root(box)
                 old = prev.profile if prev else Profile()
                 new = Profile(old.name if name is None else name, old.bio if bio is None else bio,
@@ -338,6 +342,7 @@ class Service:
         """Under the feed lock: seal drafts (`chunk` at a time while the node stores them, if
         given), store blocks, move the pin, publish the name."""
         async with feed_lock_async(self.settings.home, self.settings.lock_timeout):
+            await self._check_own_head(me, box)
             stored = 0
             if chunk is None or box.latest_root() is None:
                 sealed = self._seal_offline(me, box)
@@ -368,6 +373,46 @@ class Service:
             async with self._kubo() as kubo:
                 await push.announce(kubo, me.name, self.settings.resolve_timeout)
         return PublishResult(me.name, root.cid, root.count, sealed)
+
+    async def _check_own_head(self, me: Identity, box: Outbox) -> None:
+        """Before signing: the network's newest record for this home's own name must point at a
+        root this home signed (or an older root of its chain); else another home publishes this
+        feed with the same key, and going on here would fork it. With no peers, or no record
+        found in OWN_HEAD_TIMEOUT, this home proceeds (the offline case)."""
+        mine = _latest_root(box)
+        if mine is None:
+            return  # a restored key: _adopt_head continues the network's feed
+        try:
+            async with self._kubo() as kubo:
+                if not await kubo.swarm_peers():
+                    return
+                raw = await kubo.name_get(me.name, min(self.settings.resolve_timeout, OWN_HEAD_TIMEOUT))
+                record = parse_record(raw, me.name)
+                if record.expired():
+                    return
+                cid = codec.parse_cid(record.value)
+                if box.has_root(cid):
+                    return
+                try:
+                    other: Root | None = feed.parse(
+                        await kubo.block_get(cid, feed.MAX_ROOT_BYTES, timeout=OWN_HEAD_TIMEOUT), cid)
+                except IpfeedError:
+                    other = None
+        except (NodeError, NotFound, InvalidInput, InvalidObject):
+            return  # offline, nothing found, or nothing valid: nothing newer is known
+        first = box.first_root_seq()
+        if other is not None and other.author == me.public and first is not None and other.seq < first \
+                and other.count <= mine.count and box.post_cid(other.count) in (other.head, None):
+            return  # a root of this chain from before this home adopted it (a stale record)
+        about = (f"root {cid} (root seq {other.seq}, {other.count} posts, newest post {other.head})"
+                 if other is not None else f"root {cid} (not fetched)")
+        raise AnotherHome(
+            f"the network's newest record for your feed {me.name} (record sequence {record.sequence}) "
+            f"points at {about}, which this home did not sign: another home is publishing this feed "
+            f"with the same key. This home's newest root is {mine.cid} (root seq {mine.seq}, "
+            f"{mine.count} posts); publishing here would fork your feed, so nothing was signed or "
+            "published, and your drafts stay saved. Stop one of the two homes; to go on here, run "
+            "`ipfeed export FILE` in the other home and `ipfeed import FILE` here")
 
     async def _ensure_root(self, me: Identity, box: Outbox) -> None:
         """Before changing the root of a home that has none (a restored key): adopt the feed's."""
@@ -551,28 +596,34 @@ class Service:
         name = identity.name_from_public(public)
         if limit < 0:
             raise InvalidInput("--limit must not be negative")
-        async with self._kubo() as kubo:
-            record = parse_record(await kubo.name_get(name, self.settings.resolve_timeout), name)
-            if record.expired():
-                raise NotFound(f"{name}: its newest IPNS record expired at "
-                               f"{record.validity:%Y-%m-%d %H:%M} UTC")
-            cid = codec.parse_cid(record.value)
-            root = feed.parse(await kubo.block_get(cid, feed.MAX_ROOT_BYTES), cid)
-            feed.check_root_author(root, public, name)
-            known = self.feed_state(name)
-            if known and known.root_seq is not None and root.seq < known.root_seq:
-                raise sync.Rollback(f"{name}: root {root.cid} (seq {root.seq}) is older than the "
-                                    f"verified seq {known.root_seq}")
-            n = min(limit, root.count)
-            first = list(root.recent[:n])
-            blocks = await _bounded(self.settings.fetch_concurrency,
-                                    [kubo.block_get(c, post.MAX_POST_BYTES) for c in first])
-            posts = [post.parse(b, c) for b, c in zip(blocks, first, strict=True)]
-            while len(posts) < n:
-                prev = posts[-1].prev
-                assert prev is not None  # seq > 1 always has prev (post.parse checks)
-                posts.append(post.parse(await kubo.block_get(prev, post.MAX_POST_BYTES), prev))
-            feed.check_page(root, posts)
+        with self._index() as index:
+            known = index.feed(name)
+            if known and known.fork:
+                raise sync.Fork(f"{name}: this feed is flagged as forked (its author signed two posts "
+                                "or two roots with one sequence number; both kept as evidence, see `ipfeed "
+                                "status`); `show` prints nothing of it: `ipfeed timeline` has its posts "
+                                "verified on the known chain")
+            async with self._kubo() as kubo:
+                head = await sync.verified_head(kubo, index, name, self.settings, now_ms(), stale=False)
+                root = head.root or feed.parse(await kubo.block_get(head.cid, feed.MAX_ROOT_BYTES), head.cid)
+                n = min(limit, root.count)
+                first = list(root.recent[:n])
+                blocks = await _bounded(self.settings.fetch_concurrency,
+                                        [kubo.block_get(c, post.MAX_POST_BYTES) for c in first])
+                posts = [post.parse(b, c) for b, c in zip(blocks, first, strict=True)]
+                while len(posts) < n:
+                    prev = posts[-1].prev
+                    assert prev is not None  # seq > 1 always has prev (post.parse checks)
+                    posts.append(post.parse(await kubo.block_get(prev, post.MAX_POST_BYTES), prev))
+                feed.check_page(root, posts)
+                if known and known.count and known.head and posts and posts[-1].seq > known.count + 1:
+                    # The page ends above the known head: it must still lead down to it.
+                    await sync.reaches(lambda c, lim: kubo.block_get(c, lim), posts[-1], known.count,
+                                       known.head, f"{name}: root {root.cid}")
+                elif known and known.count and posts and posts[-1].seq == known.count + 1 \
+                        and posts[-1].prev != known.head:
+                    raise sync.Fork(f"{name}: root {root.cid}: post {posts[-1].cid} (seq {posts[-1].seq}) "
+                                    f"does not follow the known post {known.head}; not shown")
         try:
             me: Identity | None = self.identity()
         except IpfeedError:
@@ -629,13 +680,16 @@ class Service:
         arch = archive.read(data)
         with self._index() as index:
             known = index.feed(arch.name)
-            if known and known.root_seq is not None and arch.root.seq < known.root_seq:
-                raise sync.Rollback(f"archive of {arch.name}: root seq {arch.root.seq} is older than "
-                                    f"the known {known.root_seq}; nothing stored")
+
+            async def in_archive(cid: str, limit: int) -> bytes:
+                block = arch.blocks.get(cid)
+                if block is None or len(block) > limit:
+                    raise NotFound(f"archive of {arch.name}: block {cid} is not in it")
+                return block
+            # The same rules as a sync (rollback, equivocation, `recent` against known posts).
+            await sync.check_root(index, arch.name, known, arch.root, in_archive, now_ms(),
+                                  what=f"archive of {arch.name}", keeping="nothing stored")
             have = known.count if known else 0
-            if arch.root.count < have:
-                raise sync.Rollback(f"archive of {arch.name}: {arch.root.count} posts, fewer than the "
-                                    f"{have} already verified; nothing stored")
             at_have = next((p for p in arch.posts if p.seq == have), None)
             if known and known.head and at_have is not None and at_have.cid != known.head:
                 index.add_fork(arch.name, [(have, known.head, None), (have, at_have.cid, at_have.block)],
@@ -649,17 +703,19 @@ class Service:
                     f"which this node has not verified; import the earlier archive first")
             async with self._kubo() as kubo:
                 await kubo.dag_import(_car_of(arch.root.cid, arch.blocks))
-                await kubo.pin_add(arch.root.cid, timeout=self.settings.sync_timeout)
                 with contextlib.suppress(IpfeedError):  # the routing system has a newer one: fine
                     await kubo.name_put(arch.name, arch.record.raw)
-            eol = int(arch.record.validity.timestamp() * 1000)
-            try:
-                reader: Identity | None = self.identity()
-            except IpfeedError:
-                reader = None
-            index.apply(arch.name, arch.root, arch.posts, now_ms(), arch.record.raw,
-                        arch.record.sequence, eol, opened=sync.open_all(reader, arch.posts))
-            index.set_pinned(arch.name, arch.root.cid)
+                eol = int(arch.record.validity.timestamp() * 1000)
+                try:
+                    reader: Identity | None = self.identity()
+                except IpfeedError:
+                    reader = None
+                index.apply(arch.name, arch.root, arch.posts, now_ms(), arch.record.raw,
+                            arch.record.sequence, eol, opened=sync.open_all(reader, arch.posts))
+                state = index.feed(arch.name)
+                assert state is not None
+                # Pinned as a sync pins: attachments only once no larger than declared.
+                await sync.pin_feed(kubo, index, state, arch.root, arch.posts, True, self.settings)
         try:
             me = self.identity()
         except IpfeedError:
@@ -747,6 +803,7 @@ class Service:
         with self._outbox() as box:
             async with feed_lock_async(self.settings.home, self.settings.lock_timeout):
                 await self._ensure_root(me, box)
+                await self._check_own_head(me, box)
                 current = {f.name: f for f in self.follows()}
                 change(current)
                 block, cid = feed.build_follows(list(current.values()))

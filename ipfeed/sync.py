@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from . import bulk, codec, feed, pins, post
@@ -24,7 +25,7 @@ from .faults import crashpoint
 from .identity import Identity, public_from_name
 from .index import FeedState, Index
 from .ipfs import Kubo
-from .ipns import InvalidRecord, parse_record
+from .ipns import InvalidRecord, Record, parse_record
 from .post import Post
 from .private import Opened, open_box
 
@@ -115,40 +116,138 @@ def _parse_posts(blocks: dict[str, bytes]) -> dict[str, Post]:
     return out
 
 
-async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now: int, *,
-                    pin: bool = True, progress: Progress | None = None,
-                    me: Identity | None = None) -> SyncResult:
-    """Bring one feed in the index up to its newest verified state; raise on any violation."""
+Get = Callable[[str, int], Awaitable[bytes]]  # CID, byte limit -> the block, checked against the CID
+
+
+@dataclass(frozen=True)
+class Head:
+    """A feed's newest IPNS record and root, verified and checked against what the index
+    knows of the feed (no rollback, no equivocation, `recent` agreeing with known posts)."""
+
+    raw: bytes
+    record: Record
+    eol: int  # the record's validity, ms
+    cid: str  # the root's CID
+    root: feed.Root | None  # None: the root is the one already verified (known.root_cid)
+    known: FeedState | None
+
+
+async def verified_head(kubo: Kubo, index: Index, name: str, settings: Settings, now: int, *,
+                        get: Get | None = None, stale: bool = True) -> Head:
+    """Resolve a name and verify its record and root against the index: every rule of
+    FORMAT.md section 6 about history that a root alone can break. Evidence of equivocation
+    (two roots, or two posts, with one seq) is recorded before raising. `sync` and `show`
+    both read a feed through here."""
+    fetch: Get = get or (lambda c, limit: kubo.block_get(c, limit, timeout=settings.timeout))
     public = public_from_name(name)
     known = index.feed(name)
     raw = await kubo.name_get(name, settings.resolve_timeout)
     record = parse_record(raw, name)
     eol = int(record.validity.timestamp() * 1000)
     if eol <= now:
-        raise InvalidRecord(f"{name}: the newest IPNS record expired at {record.validity:%Y-%m-%d %H:%M:%S} "
-                            "UTC; showing the last verified feed as stale")
+        if stale:
+            raise InvalidRecord(f"{name}: the newest IPNS record expired at "
+                                f"{record.validity:%Y-%m-%d %H:%M:%S} UTC; "
+                                "showing the last verified feed as stale")
+        raise NotFound(f"{name}: its newest IPNS record expired at {record.validity:%Y-%m-%d %H:%M} UTC")
     if known and known.record_seq is not None and record.sequence < known.record_seq:
         raise Rollback(f"{name}: IPNS record sequence {record.sequence} is older than the known "
                        f"{known.record_seq}; keeping the known feed")
     cid = codec.parse_cid(record.value)
     if known and cid == known.root_cid:
-        index.record_success(name, now, raw, record.sequence, eol)
-        await _pin(kubo, index, known, cid, None, pin, settings)
-        return SyncResult(name, 0, 0, cid)
-    f = _Fetcher(kubo, settings)
-    root = feed.parse(await f.block(cid, feed.MAX_ROOT_BYTES), cid)
+        return Head(raw, record, eol, cid, None, known)
+    root = feed.parse(await fetch(cid, feed.MAX_ROOT_BYTES), cid)
     feed.check_root_author(root, public, name)
-    old_count = known.count if known else 0
-    if known and known.root_seq is not None and root.seq < known.root_seq:
-        raise Rollback(f"{name}: root {root.cid} has seq {root.seq}, older than the known "
-                       f"{known.root_seq}; keeping the known feed")
-    if known and known.root_seq == root.seq and known.root_cid != root.cid:
-        raise Equivocation(f"{name}: root {root.cid} has seq {root.seq}, like the known root "
+
+    async def known_root() -> bytes | None:  # the verified side of a root equivocation, if at hand
+        assert known and known.root_cid
+        with contextlib.suppress(IpfeedError):
+            return await kubo.block_get(known.root_cid, feed.MAX_ROOT_BYTES, timeout=settings.timeout,
+                                        offline=True)
+        return None
+    await check_root(index, name, known, root, fetch, now, known_root)
+    return Head(raw, record, eol, cid, root, known)
+
+
+async def check_root(index: Index, name: str, known: FeedState | None, root: feed.Root, get: Get,
+                     now: int, known_root: Callable[[], Awaitable[bytes | None]] | None = None, *,
+                     what: str = "", keeping: str = "keeping the known feed") -> None:
+    """A verified root of `name` against the verified state `known`: not older (seq, count),
+    not a second root with a known seq, and every `recent` entry at a known seq the known
+    post (another one, validly signed by the author at that seq, is a fork). Records the
+    evidence of equivocation and forks, then raises."""
+    what = what or name
+    if known is None:
+        return
+    if known.root_seq is not None and root.seq < known.root_seq:
+        raise Rollback(f"{what}: root {root.cid} has seq {root.seq}, older than the known "
+                       f"{known.root_seq}; {keeping}")
+    if known.root_seq == root.seq and known.root_cid is not None and known.root_cid != root.cid:
+        block = await known_root() if known_root else None
+        index.add_fork(name, [(root.seq, known.root_cid, block), (root.seq, root.cid, root.block)], now,
+                       kind="root")
+        raise Equivocation(f"{what}: root {root.cid} has seq {root.seq}, like the known root "
                            f"{known.root_cid}: the author signed two different roots with one sequence "
-                           "number; keeping the known one")
-    if root.count < old_count:
-        raise Rollback(f"{name}: root {root.cid} has {root.count} posts, fewer than the "
-                       f"{old_count} already verified")
+                           f"number; both kept as evidence and the feed flagged, {keeping}")
+    if root.count < known.count:
+        raise Rollback(f"{what}: root {root.cid} has {root.count} posts, fewer than the "
+                       f"{known.count} already verified; {keeping}")
+    for i, cid in enumerate(root.recent):
+        seq = root.count - i
+        if seq > known.count:
+            continue
+        indexed = index.post_by_seq(name, seq)
+        if indexed == cid:
+            continue  # the verified post: nothing to fetch
+        try:
+            p = post.parse(await get(cid, post.MAX_POST_BYTES), cid)
+        except InvalidObject as e:
+            raise ChainError(f"{what}: root {root.cid} lists {cid} as post {seq}, which is not a valid "
+                             f"post ({e}); {keeping}") from e
+        if p.author != root.author:
+            raise ChainError(f"{what}: root {root.cid} lists post {cid} at seq {seq}, but that post is "
+                             f"not by the feed's author; {keeping}")
+        if p.seq != seq:
+            raise ChainError(f"{what}: root {root.cid} lists post {cid} at seq {seq}, but that post has "
+                             f"seq {p.seq}; {keeping}")
+        if indexed is None:
+            continue  # a seq this home never indexed: the post verified on its own
+        index.add_fork(name, [(seq, indexed, None), (seq, cid, p.block)], now)
+        raise Fork(f"{what}: fork at seq {seq}: known post {indexed}, root {root.cid} lists {cid}, also "
+                   f"signed by the author; both kept as evidence, nothing of the new root indexed")
+
+
+async def reaches(get: Get, start: Post, seq: int, cid: str, what: str) -> None:
+    """The chain below `start` must hold post `cid` at `seq`: checked in O(log n) verified
+    hops along `skip` and `prev`, each post by the same author at the seq its link implies."""
+    at = start
+    while at.seq > seq:
+        jump = post.skip_target(at.seq)
+        link, want = (at.skip, jump) if jump is not None and jump >= seq else (at.prev, at.seq - 1)
+        assert link is not None and want is not None  # post.parse: prev iff seq > 1, skip iff defined
+        older = post.parse(await get(link, post.MAX_POST_BYTES), link)
+        if older.author != start.author or older.seq != want:
+            raise ChainError(f"{what}: post {link} is not post {want} of this feed")
+        at = older
+    if at.cid != cid:
+        raise Fork(f"{what}: the chain has post {at.cid} at seq {seq}, not the known post {cid}; "
+                   "it does not pass through the known head, not shown")
+
+
+async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now: int, *,
+                    pin: bool = True, progress: Progress | None = None,
+                    me: Identity | None = None) -> SyncResult:
+    """Bring one feed in the index up to its newest verified state; raise on any violation."""
+    f = _Fetcher(kubo, settings)
+    head = await verified_head(kubo, index, name, settings, now, get=f.block)
+    known, raw, record, eol = head.known, head.raw, head.record, head.eol
+    if head.root is None:
+        assert known is not None
+        index.record_success(name, now, raw, record.sequence, eol)
+        await pin_feed(kubo, index, known, head.cid, None, pin, settings)
+        return SyncResult(name, 0, 0, head.cid)
+    root = head.root
+    old_count = known.count if known else 0
     new = root.count - old_count
     if new > settings.max_sync_posts:
         raise InvalidObject(f"{name}: root {root.cid} claims {new:,} new posts, over this home's limit of "
@@ -181,7 +280,7 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
     state = index.feed(name)
     assert state is not None
     await f.stored()
-    await _pin(kubo, index, state, root, posts, pin, settings)
+    await pin_feed(kubo, index, state, root, posts, pin, settings)
     return SyncResult(name, added, f.fetched, root.cid, streamed=f.used)
 
 
@@ -197,7 +296,7 @@ def open_all(me: Identity | None, posts: list[Post]) -> dict[str, Opened]:
     if me is None:
         return out
     for p in posts:
-        if p.box is not None and (o := open_box(me, p.box, f"post {p.cid}")) is not None:
+        if p.box is not None and (o := open_box(me, p.box, f"post {p.cid}", p.files)) is not None:
             out[p.cid] = o
     return out
 
@@ -234,15 +333,29 @@ async def _bulk(f: _Fetcher, root: feed.Root, old_count: int, settings: Settings
     return posts
 
 
-async def _pin(kubo: Kubo, index: Index, state: FeedState, root: feed.Root | str,
-               new_posts: list[Post] | None, pin: bool, settings: Settings) -> None:
-    """Keep the feed's DAG pinned, in work proportional to what is new (ipfeed.pins)."""
+async def pin_feed(kubo: Kubo, index: Index, state: FeedState, root: feed.Root | str,
+                   new_posts: list[Post] | None, pin: bool, settings: Settings) -> None:
+    """Keep the feed's DAG pinned, in work proportional to what is new, each attachment only
+    once it proved no larger than declared (ipfeed.pins); a refused one is marked in the index."""
     cid = root if isinstance(root, str) else root.cid
     if not pin or state.pinned == cid:
         return
     if isinstance(root, str):  # the root is known but its pin did not move (a crash): fetch it
         root = feed.parse(await kubo.block_get(cid, feed.MAX_ROOT_BYTES), cid)
-    await pins.advance(kubo, state.pinned, root, new_posts, settings.sync_timeout)
+
+    async def history() -> list[Post]:  # every indexed post of the feed, from the node
+        cids = index.post_cids(state.name)
+        sem = asyncio.Semaphore(settings.fetch_concurrency)
+
+        async def one(c: str) -> Post:
+            async with sem:
+                return post.parse(await kubo.block_get(c, post.MAX_POST_BYTES, timeout=settings.timeout), c)
+        return list(await asyncio.gather(*(one(c) for c in cids)))
+
+    def refused(owner: str, file: str, problem: str) -> None:
+        index.refuse_file(owner, file, problem, int(time.time() * 1000))
+    await pins.advance(kubo, state.pinned, root, new_posts, settings.sync_timeout, history=history,
+                       refused=refused)
     index.set_pinned(state.name, cid)
 
 

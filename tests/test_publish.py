@@ -237,3 +237,44 @@ def test_restored_key_with_no_reachable_feed_refuses_to_start_a_second_chain(mak
         assert [d.text for d in box.drafts()] == ["must not fork"] and box.count_posts() == 0
     finally:
         box.close()
+
+
+def test_two_live_homes_with_one_key_never_fork_the_feed(alice: User, bob: User, make_user: Any) -> None:
+    """The same key restored into a second home that posts: the first home, still running,
+    looks at the network's newest record before signing and refuses, naming the other head."""
+    name = alice.service.identity().name
+    bob.connect(alice)
+    bob.cli_ok("follow", name)
+    alice.cli_ok("post", "one")
+    alice.cli_ok("post", "two")
+    twin: User = make_user("alice-twin", init=False, start=False)
+    twin.home.mkdir(parents=True)
+    twin.settings.key_path.write_bytes(alice.settings.key_path.read_bytes())
+    twin.settings.key_path.chmod(0o600)
+    twin.start()
+    twin.connect(alice)
+    twin.connect(bob)
+    twin.cli_ok("post", "three, from the second home")  # continues the network's feed
+    other = feed.parse(Outbox(twin.settings.outbox_path).latest_root() or b"")
+    assert other.count == 3
+
+    r = alice.cli("post", "three, from the first home")
+    assert r.exit_code == 1 and "another home is publishing this feed" in r.output
+    assert f"root {other.cid} (root seq {other.seq}, 3 posts, newest post {other.head})" in r.output
+    assert "Stop one of the two homes" in r.output
+    box = Outbox(alice.settings.outbox_path)
+    try:  # nothing signed, nothing lost
+        assert box.count_posts() == 2 and [d.text for d in box.drafts()] == ["three, from the first home"]
+    finally:
+        box.close()
+
+    twin.cli_ok("post", "four, from the second home")  # the home that published last goes on
+    newer = feed.parse(Outbox(twin.settings.outbox_path).latest_root() or b"")
+    r = alice.cli("publish")
+    assert r.exit_code == 1 and f"root {newer.cid} (root seq {newer.seq}, 4 posts" in r.output
+
+    run(bob.service.sync())
+    state = bob.service.feed_state(name)
+    assert state and not state.fork and state.count == 4 and state.root_cid == newer.cid
+    texts = [p["text"] for p in shown(bob, name)["posts"]]
+    assert texts == ["four, from the second home", "three, from the second home", "two", "one"]

@@ -85,9 +85,9 @@ def test_long_stretch_is_fetched_level_by_level_and_pinned(alice: User, bob: Use
     assert r.error is None and r.new_posts == 150
     assert r.fetched == 151  # the root and each new post exactly once, many at a time
 
-    async def pinned() -> bool:
+    async def pinned() -> bool:  # directly: a recursive pin would walk into attachments unchecked
         async with await bob.kubo() as k:
-            return await k.pinned(r.root or "")
+            return await k.pinned(r.root or "", "direct")
     assert run(pinned())
 
 
@@ -116,7 +116,7 @@ def test_rollback_to_an_older_root_is_rejected_and_the_known_feed_kept(alice: Us
     assert st["count"] == 2 and "older" in st["last_error"]
 
 
-def test_two_roots_with_one_sequence_number_are_refused(alice: User, bob: User) -> None:
+def test_two_roots_with_one_sequence_number_are_refused_flagged_and_kept(alice: User, bob: User) -> None:
     bob.connect(alice)
     bob.cli_ok("follow", "--force", name_of(alice))
     alice.cli_ok("post", "one")
@@ -128,6 +128,144 @@ def test_two_roots_with_one_sequence_number_are_refused(alice: User, bob: User) 
     [r] = sync(bob, name_of(alice))
     assert r.error and f"has seq {known.seq}, like the known root {known.cid}" in r.error
     assert bob.service.feed_state(name_of(alice)).root_cid == known.cid  # type: ignore[union-attr]
+    assert bob.service.feed_state(name_of(alice)).fork  # type: ignore[union-attr]
+    assert forks_of(bob, name_of(alice), "root") == sorted([(known.seq, known.cid), (known.seq, twin.cid)])
+    assert evidence_block(bob, name_of(alice), twin.cid) == twin.block
+    # The author goes on honestly: the sync succeeds, and the flag and the evidence stay.
+    nxt = feed.advance(alice.service.identity(), known, updated=known.updated + 2, profile=Profile("Alice"))
+    publish_root(alice, nxt)
+    [r] = sync(bob, name_of(alice))
+    assert r.error is None and r.root == nxt.cid
+    st = bob.service.feed_state(name_of(alice))
+    assert st and st.fork and st.last_error is None
+    assert forks_of(bob, name_of(alice), "root") == sorted([(known.seq, known.cid), (known.seq, twin.cid)])
+    assert "FORK" in bob.cli_ok("status")
+
+
+def forks_of(u: User, name: str, kind: str = "post") -> list[tuple[int, str]]:
+    from ipfeed.index import Index
+
+    index = Index(u.settings.index_path)
+    try:
+        return index.forks(name, kind)
+    finally:
+        index.close()
+
+
+def evidence_block(u: User, name: str, cid: str) -> bytes | None:
+    from ipfeed.index import Index
+
+    index = Index(u.settings.index_path)
+    try:
+        return index.fork_block(name, cid)
+    finally:
+        index.close()
+
+
+def test_a_root_listing_another_feeds_post_at_a_known_seq_is_rejected(alice: User, bob: User,
+                                                                       make_user: Any) -> None:
+    mallory: User = make_user("mallory")
+    bob.connect(alice)
+    bob.cli_ok("follow", name_of(alice))
+    alice.cli_ok("post", "one")
+    sync(bob, name_of(alice))
+    known = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
+    me = alice.service.identity()
+    p2 = post.build(me, seq=2, prev=known.head, created=2, text="two, honest")
+    x = post.build(mallory.service.identity(), seq=1, prev=None, created=1, text="another feed's post")
+    root = feed.build(me, seq=known.seq + 5, updated=3, profile=Profile("Alice"), count=2,
+                      recent=[p2.cid, x.cid])
+    publish_root(alice, root, (p2.block, x.block))
+    [r] = sync(bob, name_of(alice))
+    assert r.error and f"root {root.cid} lists post {x.cid} at seq 1" in r.error
+    assert "not by the feed's author" in r.error
+    st = bob.service.feed_state(name_of(alice))
+    assert st and st.root_cid == known.cid and st.count == 1  # nothing of it stored as verified
+    assert [p.text for p in bob.service.timeline(10)] == ["one"]
+    shown = bob.cli("show", name_of(alice))
+    assert shown.exit_code == 1 and "not by the feed's author" in shown.output
+
+
+def test_a_root_listing_a_second_post_at_a_known_seq_is_a_fork(alice: User, bob: User) -> None:
+    bob.connect(alice)
+    bob.cli_ok("follow", name_of(alice))
+    alice.cli_ok("post", "one")
+    alice.cli_ok("post", "two")
+    sync(bob, name_of(alice))
+    known = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
+    me = alice.service.identity()
+    p1, p2 = known.recent[1], known.recent[0]
+    p3 = post.build(me, seq=3, prev=p2, created=3, text="three", skip=p1)
+    other1 = post.build(me, seq=1, prev=None, created=4, text="one, signed again")
+    root = feed.build(me, seq=known.seq + 5, updated=5, profile=Profile("Alice"), count=3,
+                      recent=[p3.cid, p2, other1.cid])
+    publish_root(alice, root, (p3.block, other1.block))
+    [r] = sync(bob, name_of(alice))
+    assert r.error and f"fork at seq 1: known post {p1}" in r.error and other1.cid in r.error
+    st = bob.service.feed_state(name_of(alice))
+    assert st and st.fork and st.root_cid == known.cid
+    assert forks_of(bob, name_of(alice)) == sorted([(1, p1), (1, other1.cid)])
+    assert evidence_block(bob, name_of(alice), other1.cid) == other1.block
+    assert [p.text for p in bob.service.timeline(10)] == ["two", "one"]
+
+
+def test_show_refuses_what_sync_refuses(alice: User, bob: User) -> None:
+    bob.connect(alice)
+    bob.cli_ok("follow", name_of(alice))
+    alice.cli_ok("post", "one")
+    alice.cli_ok("post", "two")
+    sync(bob, name_of(alice))
+    known = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
+    me = alice.service.identity()
+    # A newer root with fewer posts than verified: a rollback of the posts.
+    shorter = feed.build(me, seq=known.seq + 3, updated=9, profile=Profile("Alice"), count=1,
+                         recent=[known.recent[1]])
+    publish_root(alice, shorter)
+    r = bob.cli("show", name_of(alice))
+    assert r.exit_code == 1 and "has 1 posts, fewer than the 2 already verified" in r.output
+    # A second root with the verified seq: equivocation, recorded by `show` too.
+    evil2 = post.build(me, seq=2, prev=known.recent[1], created=5, text="two, rewritten")
+    twin = feed.build(me, seq=known.seq, updated=10, profile=Profile("Not Alice"), count=2,
+                      recent=[evil2.cid, known.recent[1]])
+    publish_root(alice, twin, (evil2.block,))
+    r = bob.cli("show", name_of(alice))
+    assert r.exit_code == 1 and f"like the known root {known.cid}" in r.output
+    assert "rewritten" not in r.output and "Not Alice" not in r.output
+    assert bob.service.feed_state(name_of(alice)).fork  # type: ignore[union-attr]
+    # The other branch under a newer root: the feed is flagged, so `show` prints nothing of it.
+    evil3 = post.build(me, seq=3, prev=evil2.cid, created=6, text="three on the other branch",
+                       skip=known.recent[1])
+    branch = feed.build(me, seq=known.seq + 10, updated=11, profile=Profile("Alice"), count=3,
+                        recent=[evil3.cid, evil2.cid, known.recent[1]])
+    publish_root(alice, branch, (evil3.block,))
+    r = bob.cli("show", name_of(alice))
+    assert r.exit_code == 1 and "flagged as forked" in r.output and "other branch" not in r.output
+
+
+def test_show_never_prints_a_chain_that_misses_the_known_head(alice: User, bob: User) -> None:
+    """70 new posts on another branch: the page of 5 does not reach the known head, yet `show`
+    follows skip links down to it and refuses."""
+    bob.connect(alice)
+    alice.cli_ok("post", "one")
+    alice.cli_ok("post", "two")
+    sync(bob, name_of(alice))  # not followed: `show` must still not print it
+    known = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
+    me = alice.service.identity()
+    p1 = known.recent[1]
+    evil = post.build(me, seq=2, prev=p1, created=2, text="two, rewritten")
+    blocks, by_seq, prev = [evil.block], {1: p1, 2: evil.cid}, evil.cid
+    for seq in range(3, 73):
+        target = post.skip_target(seq)
+        p = post.build(me, seq=seq, prev=prev, created=seq, text=f"branch {seq}",
+                       skip=by_seq[target] if target else None)
+        blocks.append(p.block)
+        by_seq[seq] = prev = p.cid
+    root = feed.build(me, seq=known.seq + 10, updated=99, profile=Profile("Alice"), count=72,
+                      recent=[by_seq[s] for s in range(72, 8, -1)])
+    publish_root(alice, root, tuple(blocks))
+    r = bob.cli("show", name_of(alice), "--limit", "5")
+    assert r.exit_code == 1 and f"not the known post {known.head}" in r.output
+    assert "branch" not in r.output
 
 
 def test_fork_is_detected_both_sides_kept_and_flagged(alice: User, bob: User) -> None:
@@ -436,3 +574,185 @@ def test_pins_follow_a_big_feed_cheaply_and_survive_gc(alice: User, bob: User) -
     root = bob.service.feed_state(name_of(alice)).root_cid  # type: ignore[union-attr]
     assert root is not None
     assert run(held(bob, root)) == run(held(alice, root)) == 3005  # every post, on both nodes
+
+
+def has_block(u: User, cid: str) -> bool:
+    """Whether `u`'s repo holds a block (asked offline: nothing is fetched)."""
+    async def go() -> bool:
+        async with await u.kubo() as k:
+            try:
+                await k._call("block/stat", [("arg", cid), ("offline", "true")], timeout=5)
+            except Exception:
+                return False
+            return True
+    return run(go())
+
+
+def test_an_attachment_larger_than_declared_is_never_fetched_or_pinned(alice: User, bob: User,
+                                                                      tmp_path: Any) -> None:
+    import os
+    import subprocess
+
+    from ipfeed.post import Attachment
+
+    bob.connect(alice)
+    bob.cli_ok("follow", name_of(alice))
+    honest = tmp_path / "photo.jpg"
+    honest.write_bytes(os.urandom(300_000))  # two chunks: a dag-pb root and two raw leaves
+    alice.cli_ok("post", "an honest photo", "--attach", str(honest))
+
+    async def add_big() -> tuple[str, list[str]]:
+        async with await alice.kubo() as k:
+            cid, _ = await k.add(os.urandom(5_244_061), "big.png")
+            return cid, await k.refs(cid, offline=True)
+    big, big_blocks = run(add_big())
+    assert len(big_blocks) > 10
+    me = alice.service.identity()
+    last = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
+    liar = post.build(me, seq=2, prev=last.head, created=2, text="a tiny picture",
+                      attachments=(Attachment(big, "image/png", 10, "tiny.png"),))
+    root = feed.advance(me, last, updated=last.updated + 1, heads=[liar.cid])
+    publish_root(alice, root, (liar.block,))
+
+    [r] = sync(bob, name_of(alice))
+    assert r.error is None and r.new_posts == 2
+    assert not any(has_block(bob, c) for c in big_blocks)  # none of the 5 MB reached Bob's repo
+    assert bob.service.attachment(liar.cid, big) is None  # never served
+    [shown] = [p for p in bob.service.timeline(5) if p.cid == liar.cid]  # the post itself is kept
+    assert shown.attachments[0]["refused"] == f"file {big}: 5244061 bytes, over its declared size of 10"
+    [honest_post] = [p for p in bob.service.timeline(5) if p.text == "an honest photo"]
+    honest_cid = honest_post.attachments[0]["cid"]
+    assert "refused" not in honest_post.attachments[0]
+
+    async def honest_blocks() -> list[str]:
+        async with await alice.kubo() as k:
+            return [honest_cid, *await k.refs(honest_cid, offline=True)]
+    kept = run(honest_blocks())
+    assert len(kept) == 3
+    gc = subprocess.run([node.find_ipfs(bob.settings), "repo", "gc", "--quiet"], env=node._env(bob.settings),
+                        capture_output=True, text=True, timeout=120, check=False)
+    assert gc.returncode == 0, gc.stderr
+    assert all(has_block(bob, c) for c in kept)  # the honest photo is pinned and survives gc
+    assert not has_block(bob, big)  # the liar's root block, read for the check, was not kept
+    from ipfeed.web import create_app
+    from ipfeed.web.worker import Worker
+
+    worker = Worker(bob.service)
+    try:  # the web UI serves the honest photo and never the refused file
+        web = create_app(bob.settings, worker=worker, test_config={"TESTING": True}).test_client()
+        base = "http://127.0.0.1:8787"
+        assert web.get(f"/post/{liar.cid}/attachment/{big}", base_url=base).status_code == 404
+        ok = web.get(f"/post/{honest_post.cid}/attachment/{honest_cid}", base_url=base)
+        assert ok.status_code == 200 and ok.data == honest.read_bytes()
+    finally:
+        worker.stop()
+
+
+def _varint(n: int) -> bytes:
+    out = b""
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out += bytes([low | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def _pb(number: int, value: bytes | int) -> bytes:
+    if isinstance(value, int):
+        return _varint(number << 3) + _varint(value)
+    return _varint(number << 3 | 2) + _varint(len(value)) + value
+
+
+def _file_node(kind: int, filesize: int | None, sizes: list[int], links: int | None = None) -> bytes:
+    from ipfeed import codec
+
+    data = _pb(1, kind) + (_pb(3, filesize) if filesize is not None else b"") + \
+        b"".join(_pb(4, s) for s in sizes)
+    leaf = codec.PREFIX_RAW + bytes(32)
+    return b"".join(_pb(2, _pb(1, leaf)) for _ in range(len(sizes) if links is None else links)) + \
+        _pb(1, data)
+
+
+@pytest.mark.parametrize(("block", "problem"), [
+    (_file_node(2, 300, [200, 100]), None),
+    (_file_node(2, None, [200, 100]), None),
+    (_file_node(2, 10, [200, 100]), "is not its data plus its blocks' sizes"),
+    (_file_node(2, 300, [200, 100], links=3), "is not its data plus its blocks' sizes"),
+    (_file_node(1, 0, []), "not a UnixFS file"),
+], ids=["honest", "no filesize", "filesize smaller than its blocks", "a link without a size", "a directory"])
+def test_unixfs_file_nodes_must_add_up(block: bytes, problem: str | None) -> None:
+    from ipfeed import codec
+    from ipfeed.errors import InvalidBlock
+    from ipfeed.pins import unixfs_node
+
+    cid = codec.cid_str(codec.PREFIX_DAG_PB + bytes(32))
+    if problem is None:
+        size, children = unixfs_node(block, cid)
+        assert size == 300 and [s for _, s in children] == [200, 100]
+    else:
+        with pytest.raises(InvalidBlock, match=problem):
+            unixfs_node(block, cid)
+
+
+def test_an_index_of_schema_5_migrates_keeping_its_fork_evidence(tmp_path: Any) -> None:
+    from ipfeed.index import MIGRATIONS, Index, _statements
+
+    path = tmp_path / "index.sqlite"
+    db = sqlite3.connect(path)
+    for script in MIGRATIONS[:5]:
+        for statement in _statements(script):
+            db.execute(statement)
+    db.execute("INSERT INTO forks VALUES ('k51old', 2, 'bafyold', NULL, 1)")
+    db.execute("PRAGMA user_version=5")
+    db.commit()
+    db.close()
+    index = Index(path)
+    try:
+        assert index.forks("k51old") == [(2, "bafyold")] and index.forks("k51old", "root") == []
+        index.add_fork("k51old", [(7, "bafyroot1", None), (7, "bafyroot2", b"x")], 5, kind="root")
+        assert index.forks("k51old", "root") == [(7, "bafyroot1"), (7, "bafyroot2")]
+        assert index.feed("k51old").fork  # type: ignore[union-attr]
+    finally:
+        index.close()
+
+
+def test_an_attachment_whose_root_lies_about_its_size_is_refused_at_its_first_leaf(alice: User,
+                                                                                  bob: User) -> None:
+    """A dag-pb root claiming 10 bytes over a 1 MB leaf: the walk reads the leaf with a bound of
+    10 bytes and refuses; nothing of it is pinned."""
+    import hashlib
+    import os
+
+    from ipfeed import codec
+    from ipfeed.ipfs import _file
+    from ipfeed.post import Attachment
+
+    bob.connect(alice)
+    bob.cli_ok("follow", name_of(alice))
+    leaf = os.urandom(1_000_000)
+    leaf_cid = codec.PREFIX_RAW + hashlib.sha256(leaf).digest()
+    data = _pb(1, 2) + _pb(3, 10) + _pb(4, 10)  # a File of 10 bytes in one block of 10
+    lying = _pb(2, _pb(1, leaf_cid) + _pb(3, len(leaf))) + _pb(1, data)
+    lying_cid = codec.cid_str(codec.PREFIX_DAG_PB + hashlib.sha256(lying).digest())
+
+    async def put() -> None:
+        async with await alice.kubo() as k:
+            for block, kind in ((leaf, "raw"), (lying, "dag-pb")):
+                await k._call("block/put", [("cid-codec", kind), ("mhtype", "sha2-256"), ("pin", "true")],
+                              _file(block, name="block"))
+    run(put())
+    me = alice.service.identity()
+    last = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
+    liar = post.build(me, seq=1, prev=None, created=1, text="small, it says",
+                      attachments=(Attachment(lying_cid, "text/plain", 10, "small.txt"),))
+    publish_root(alice, feed.advance(me, last, updated=last.updated + 1, heads=[liar.cid]), (liar.block,))
+    [r] = sync(bob, name_of(alice))
+    assert r.error is None and r.new_posts == 1
+    [shown] = bob.service.timeline(5)
+    assert shown.attachments[0]["refused"] == (f"file {lying_cid}: block {codec.cid_str(leaf_cid)} is "
+                                               "larger than the 10 bytes it may hold")
+
+    async def pinned() -> bool:
+        async with await bob.kubo() as k:
+            return await k.pinned(lying_cid)
+    assert not run(pinned())
