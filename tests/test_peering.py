@@ -68,7 +68,7 @@ def test_a_sync_that_cannot_reach_a_feed_exits_4_naming_it(make_user: Any) -> No
     nobody = make_user("nobody", start=False).service.identity().name  # never published
     r = bob.cli("sync", nobody)
     assert r.exit_code == 4 and nobody in r.stderr and "FAILED" in r.stderr, r.output
-    run(bob.service.follow(nobody))
+    run(bob.service.follow(nobody, force=True))
     alice.stop()  # Bob's only peer: his node can now check nothing but its own copies
     r = bob.cli("sync", "--json")  # every follow, now, whatever the backoff says
     assert r.exit_code == 4, r.output

@@ -244,7 +244,7 @@ def test_two_live_homes_with_one_key_never_fork_the_feed(alice: User, bob: User,
     looks at the network's newest record before signing and refuses, naming the other head."""
     name = alice.service.identity().name
     bob.connect(alice)
-    bob.cli_ok("follow", name)
+    bob.cli_ok("follow", "--force", name)
     alice.cli_ok("post", "one")
     alice.cli_ok("post", "two")
     twin: User = make_user("alice-twin", init=False, start=False)

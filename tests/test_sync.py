@@ -166,7 +166,7 @@ def test_a_root_listing_another_feeds_post_at_a_known_seq_is_rejected(alice: Use
                                                                        make_user: Any) -> None:
     mallory: User = make_user("mallory")
     bob.connect(alice)
-    bob.cli_ok("follow", name_of(alice))
+    bob.cli_ok("follow", "--force", name_of(alice))
     alice.cli_ok("post", "one")
     sync(bob, name_of(alice))
     known = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
@@ -188,7 +188,7 @@ def test_a_root_listing_another_feeds_post_at_a_known_seq_is_rejected(alice: Use
 
 def test_a_root_listing_a_second_post_at_a_known_seq_is_a_fork(alice: User, bob: User) -> None:
     bob.connect(alice)
-    bob.cli_ok("follow", name_of(alice))
+    bob.cli_ok("follow", "--force", name_of(alice))
     alice.cli_ok("post", "one")
     alice.cli_ok("post", "two")
     sync(bob, name_of(alice))
@@ -211,7 +211,7 @@ def test_a_root_listing_a_second_post_at_a_known_seq_is_a_fork(alice: User, bob:
 
 def test_show_refuses_what_sync_refuses(alice: User, bob: User) -> None:
     bob.connect(alice)
-    bob.cli_ok("follow", name_of(alice))
+    bob.cli_ok("follow", "--force", name_of(alice))
     alice.cli_ok("post", "one")
     alice.cli_ok("post", "two")
     sync(bob, name_of(alice))
@@ -596,7 +596,7 @@ def test_an_attachment_larger_than_declared_is_never_fetched_or_pinned(alice: Us
     from ipfeed.post import Attachment
 
     bob.connect(alice)
-    bob.cli_ok("follow", name_of(alice))
+    bob.cli_ok("follow", "--force", name_of(alice))
     honest = tmp_path / "photo.jpg"
     honest.write_bytes(os.urandom(300_000))  # two chunks: a dag-pb root and two raw leaves
     alice.cli_ok("post", "an honest photo", "--attach", str(honest))
@@ -728,7 +728,7 @@ def test_an_attachment_whose_root_lies_about_its_size_is_refused_at_its_first_le
     from ipfeed.post import Attachment
 
     bob.connect(alice)
-    bob.cli_ok("follow", name_of(alice))
+    bob.cli_ok("follow", "--force", name_of(alice))
     leaf = os.urandom(1_000_000)
     leaf_cid = codec.PREFIX_RAW + hashlib.sha256(leaf).digest()
     data = _pb(1, 2) + _pb(3, 10) + _pb(4, 10)  # a File of 10 bytes in one block of 10
