@@ -276,6 +276,11 @@ class Index:
                 atts = [dict(a, refused=problem) if a.get("cid") == cid else a for a in json.loads(row[0])]
                 db.execute("UPDATE posts SET attachments = ? WHERE cid = ?", (json.dumps(atts), post_cid))
 
+    def has_refused(self, name: str) -> bool:
+        """Whether any file of a feed's posts was refused (then no pin may walk its DAG)."""
+        return self.db.execute("SELECT 1 FROM refused_files r JOIN posts p ON p.cid = r.post "
+                               "WHERE p.name = ? LIMIT 1", (name,)).fetchone() is not None
+
     def refused_files(self, post_cid: str) -> dict[str, str]:
         """The attachments of a post that were refused: file CID -> why."""
         return dict(self.db.execute("SELECT cid, problem FROM refused_files WHERE post = ?", (post_cid,)))

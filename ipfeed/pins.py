@@ -117,8 +117,15 @@ async def _checked(kubo: Kubo, posts: Sequence[Post], root: Root, timeout: float
     return ok
 
 
+# A direct pin costs Kubo about 200 times what one block of a recursive pin's walk costs
+# (measured here on Kubo 0.43.1: 6.8 ms a direct pin, each one a synced write, against 0.034 ms a
+# block walked): past count/200 new posts, one recursive pin of the root is the cheaper way.
+DIRECT_PIN_COST = 200
+
+
 async def advance(kubo: Kubo, previous: str | None, root: Root, new_posts: Sequence[Post] | None,
-                  timeout: float, *, history: History | None = None, refused: Refused | None = None) -> None:
+                  timeout: float, *, history: History | None = None, refused: Refused | None = None,
+                  walk_ok: bool = False) -> None:
     """Pin `root` (its DAG) given the root pinned before and the posts added since. Not based
     on a pinned root (or not knowing the new posts): every post of `history`, or, with no
     `history` (the user's own feed only), the whole DAG recursively."""
@@ -140,6 +147,16 @@ async def advance(kubo: Kubo, previous: str | None, root: Root, new_posts: Seque
     else:  # the user's own files, added by this home
         files = [f for p in posts for f, _ in declared_files(p)] + \
             ([root.profile.avatar] if root.profile.avatar else [])
+    declared = sum(len(declared_files(p)) for p in posts) + (1 if root.profile.avatar else 0)
+    if (walk_ok and len(files) == declared
+            and (not based or len(posts) * DIRECT_PIN_COST > root.count)):
+        # Every file of the feed proved no larger than declared (`walk_ok`: none refused
+        # before, and all of these passed), so a recursive pin may walk into all of them.
+        await kubo.pin_add(root.cid, timeout)
+        if previous is not None and previous != root.cid and (
+                await kubo.pinned(previous, "direct") or await kubo.pinned(previous)):
+            await kubo.pin_rm(previous)
+        return
     await kubo.pin_add([p.cid for p in posts] + ([root.follows] if root.follows else []), timeout,
                        recursive=False)
     await kubo.pin_add(files, timeout)

@@ -560,7 +560,8 @@ class Service:
         pinned = box.get(pinned_key)
         if pinned != root.cid:
             news = [post.parse(b, signed_here=True) for _, b in pending]
-            await pins.advance(kubo, pinned, root, news, self.settings.sync_timeout)
+            await pins.advance(kubo, pinned, root, news, self.settings.sync_timeout,
+                               walk_ok=True)  # the user's own files, added by this home
             box.set(pinned_key, root.cid)
         box.set(covered_key, str(root.count))
         crashpoint("pinned", self.settings.home)

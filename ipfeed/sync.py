@@ -355,7 +355,7 @@ async def pin_feed(kubo: Kubo, index: Index, state: FeedState, root: feed.Root |
     def refused(owner: str, file: str, problem: str) -> None:
         index.refuse_file(owner, file, problem, int(time.time() * 1000))
     await pins.advance(kubo, state.pinned, root, new_posts, settings.sync_timeout, history=history,
-                       refused=refused)
+                       refused=refused, walk_ok=not index.has_refused(state.name))
     index.set_pinned(state.name, cid)
 
 

@@ -85,9 +85,9 @@ def test_long_stretch_is_fetched_level_by_level_and_pinned(alice: User, bob: Use
     assert r.error is None and r.new_posts == 150
     assert r.fetched == 151  # the root and each new post exactly once, many at a time
 
-    async def pinned() -> bool:  # directly: a recursive pin would walk into attachments unchecked
+    async def pinned() -> bool:  # recursively: its (no) files all checked, one walk beats 150 direct pins
         async with await bob.kubo() as k:
-            return await k.pinned(r.root or "", "direct")
+            return await k.pinned(r.root or "")
     assert run(pinned())
 
 
@@ -634,6 +634,13 @@ def test_an_attachment_larger_than_declared_is_never_fetched_or_pinned(alice: Us
     assert gc.returncode == 0, gc.stderr
     assert all(has_block(bob, c) for c in kept)  # the honest photo is pinned and survives gc
     assert not has_block(bob, big)  # the liar's root block, read for the check, was not kept
+    # A new post: with a refused file in the feed, no pin may walk its DAG (a recursive pin of
+    # the root would now fetch the whole 5 MB), however few posts the feed has.
+    more = post.build(me, seq=3, prev=liar.cid, created=3, text="more", skip=last.head)
+    publish_root(alice, feed.advance(me, root, updated=root.updated + 1, heads=[more.cid]), (more.block,))
+    [r] = sync(bob, name_of(alice))
+    assert r.error is None and r.new_posts == 1
+    assert not any(has_block(bob, c) for c in big_blocks)
     from ipfeed.web import create_app
     from ipfeed.web.worker import Worker
 
