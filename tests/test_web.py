@@ -683,6 +683,12 @@ def test_a_post_page_shows_the_whole_conversation_with_a_focused_reply_box(
 
 def test_the_status_strip_says_the_state_now_and_can_be_dismissed(client: FlaskClient, app: Flask,
                                                                   alice: User) -> None:
+    page = get(client, "/")  # a fresh home: its first root waits, and nothing publishes it yet
+    assert "1 update of your feed (posts, profile, follows) is saved here" in page
+    assert 'action="/publish"' in page
+    post(client, "/publish", {"next": "/"})
+    wait_published(app)
+    assert alice.service.pending() == 0 and 'action="/publish"' not in get(client, "/")
     post(client, "/post", {"text": "strip test"})
     wait_published(app)
     page = get(client, "/")

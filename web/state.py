@@ -31,6 +31,7 @@ class Strip:
     kind: str  # ok | busy | failed | info
     text: str
     detail: str = ""
+    publish: bool = False  # offer "Publish now" (updates wait and nothing is publishing them)
 
     @property
     def key(self) -> str:
@@ -61,7 +62,7 @@ def strip(settings: Settings, work: Worker, pending: int, now: float | None = No
     if pending:
         why = f" ({pub.message}; retried later)" if pub.state == "failed" else ""
         return Strip("failed" if why else "info", waiting[:1].upper() + waiting[1:] + why + ".",
-                     pub.detail)
+                     pub.detail, publish=True)
     if sync.state == "syncing":
         return Strip("busy", sync.message[:1].upper() + sync.message[1:])
     if sync.state in ("synced", "failed") and now - sync.at < RECENT:

@@ -274,6 +274,13 @@ def start_node() -> WerkzeugResponse | tuple[str, int]:
     return _back()
 
 
+@bp.post("/publish")
+def publish_now() -> WerkzeugResponse:
+    """Publish what waits (the strip's button), in the background."""
+    worker().publish_soon()
+    return _back()
+
+
 @bp.post("/sync")
 def sync_now() -> WerkzeugResponse:
     """Sync every followed feed now, in the background (the strip says how it went)."""
