@@ -408,3 +408,28 @@ def test_first_run_onboarding_in_the_browser(page: Page, make_user: Any) -> None
         shoot(page, "28-after-onboarding")
     finally:
         next(gen, None)
+
+
+def test_several_images_show_as_a_gallery_with_alt_text(web: str, page: Page, alice: User,
+                                                        tmp_path: Path) -> None:
+    files = []
+    for i in range(3):
+        f = tmp_path / f"photo{i}.png"
+        f.write_bytes(PNG)
+        files.append(f)
+    alice.service.save("three photos", None, files)
+    run(alice.service.publish())  # the images are on the node (and in the index) once published
+    page.goto(web + "/")
+    gallery = page.locator("article .gallery-3")
+    gallery.wait_for()
+    imgs = gallery.locator("img")
+    assert imgs.count() == 3
+    assert [imgs.nth(i).get_attribute("alt") for i in range(3)] == [
+        f"Image {i + 1} of 3: photo{i}.png" for i in range(3)]
+    assert page.evaluate("() => [...document.querySelectorAll('.gallery img')].every(i => i.complete)")
+    boxes = [imgs.nth(i).bounding_box() for i in range(3)]
+    assert all(b and b["width"] > 100 for b in boxes), boxes  # a grid, not thumbnails in a row
+    assert page.locator("time[datetime]").first.get_attribute("title")  # the absolute time on hover
+    shoot(page, "29-gallery")
+    page.set_viewport_size(PHONE)
+    no_sideways_scroll(page)
