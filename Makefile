@@ -8,11 +8,21 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP) kubo
 
+# What running needs (`make run`): the package alone, quietly (pip's output goes to a log,
+# shown only when it fails). The test tools come with `make install` / `make test`.
+RUN_STAMP := $(VENV)/.installed-run
+PIPQ := -q --disable-pip-version-check --no-input
+
+$(RUN_STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install $(PIPQ) -e . >$(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	@touch $@
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
-	touch $(STAMP)
+	touch $(RUN_STAMP) $(STAMP)
 
 # Builds (once, cached outside the repo) or finds Kubo at the pinned version.
 kubo:
@@ -22,13 +32,15 @@ kubo:
 browser:
 	@command -v chromium >/dev/null 2>&1 || bash scripts/install-chromium.sh
 
-# Your node, your home server (sync and pin of follows) and the web UI on 127.0.0.1.
-run: install
-	IPFEED_IPFS_BIN=$$(bash scripts/install-kubo.sh) && export IPFEED_IPFS_BIN && \
-	$(VENV)/bin/ipfeed init && $(VENV)/bin/ipfeed node start && \
-	{ $(VENV)/bin/ipfeed publish || true; } && \
-	echo && echo "Your feed: $$($(VENV)/bin/ipfeed id)" && \
-	echo "CLI: $(VENV)/bin/ipfeed --help" && echo && \
+# Your node, your home server (sync and pin of follows) and the web UI on 127.0.0.1; it says
+# where to go and is quiet otherwise (no echoed commands, no install noise).
+run: $(RUN_STAMP) kubo
+	@IPFEED_IPFS_BIN=$$(bash scripts/install-kubo.sh) && export IPFEED_IPFS_BIN && \
+	$(VENV)/bin/ipfeed init >/dev/null && $(VENV)/bin/ipfeed node start >/dev/null && \
+	{ $(VENV)/bin/ipfeed publish >/dev/null 2>&1 || true; } && \
+	echo && echo "  ipfeed is running: open http://127.0.0.1:$${IPFEED_WEB_PORT:-8787}/ in your browser." && \
+	echo "  Your name (give it to friends): $$($(VENV)/bin/ipfeed id)" && \
+	echo "  Ctrl-C stops the web UI; the node keeps running (.venv/bin/ipfeed node stop)." && echo && \
 	$(VENV)/bin/ipfeed serve --pin
 
 test: install browser

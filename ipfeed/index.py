@@ -358,11 +358,12 @@ class Index:
             "LIMIT ?", (cid, limit))]
 
     def search(self, query: str, limit: int = 50) -> list[IndexedPost]:
-        """Posts whose text matches every word of `query` (FTS5), best first."""
-        words = [w.replace('"', '""') for w in query.split()][:20]
+        """Posts whose text matches every word of `query` (FTS5), best first; each word also
+        as the start of a longer one, and a plural as its singular ("foxes" finds "fox")."""
+        words = [w.replace('"', '""') for w in search_stems(query)][:20]
         if not words:
             return []
-        match = " ".join(f'"{w}"' for w in words)
+        match = " ".join(f'"{w}"*' for w in words)
         cols = ", ".join(f"posts.{c.strip()}" for c in _POST_COLUMNS.split(","))
         return [_post(r) for r in self.db.execute(
             f"SELECT {cols} FROM posts_fts JOIN posts ON posts.rowid = posts_fts.rowid "
@@ -385,6 +386,23 @@ class Index:
         """The CID of a feed's post at a sequence number, if indexed."""
         row = self.db.execute("SELECT cid FROM posts WHERE name = ? AND seq = ?", (name, seq)).fetchone()
         return row[0] if row else None
+
+
+def search_stems(query: str) -> list[str]:
+    """The words of a search, plurals cut to their stem (what the UI highlights, too)."""
+    stems = []
+    for word in query.split():
+        w = word.strip("\"'*()^:.,;!?")
+        low = w.lower()
+        if len(w) > 4 and low.endswith(("ches", "shes", "sses", "xes", "zes")):
+            w = w[:-2]
+        elif len(w) > 4 and low.endswith("ies"):
+            w = w[:-3]
+        elif len(w) > 3 and low.endswith("s") and not low.endswith("ss"):
+            w = w[:-1]
+        if w:
+            stems.append(w)
+    return stems
 
 
 def _statements(script: str) -> list[str]:

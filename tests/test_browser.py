@@ -284,7 +284,7 @@ def test_a_name_that_cannot_be_found_is_followed_only_when_confirmed(impatient_w
     page.goto(impatient_web + "/")
     page.fill("input[name=name]", typo)
     page.click("button:has-text('Open')")
-    page.wait_for_selector("text=This name could not be found")
+    page.wait_for_selector("button:has-text('Follow anyway')")  # (no peers here: "not connected")
     assert page.locator(".confirm img.identicon").count() == 1
     assert alice.service.follows() == ()
     shoot(page, "14-follow-anyway")
@@ -293,3 +293,143 @@ def test_a_name_that_cannot_be_found_is_followed_only_when_confirmed(impatient_w
     assert [f.name for f in alice.service.follows()] == [typo]
     assert page.locator("table.following .handle").inner_text() == text.handle(typo)
     time.sleep(3.5)  # the background sync of the new follow gives up before the node stops
+
+
+# -- issue 16, second part: threads, node state, onboarding, phone layout ----------------------
+
+PHONE = {"width": 390, "height": 844}
+
+
+def no_sideways_scroll(page: Page) -> None:
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], f"page is {width}px wide"  # type: ignore[index]
+
+
+def test_reply_in_a_thread_on_a_phone(web: str, page: Page, alice: User) -> None:
+    s = alice.service
+    s.save("Where shall we meet? " + "a-long-word-without-spaces-" * 6)
+    root = s.timeline(1)[0].cid
+    s.save("At the station", root)
+    run(s.publish())
+    run(s.sync())  # the own profile (display name "Alice") is indexed
+    page.set_viewport_size(PHONE)
+    page.goto(web + "/")
+    no_sideways_scroll(page)
+    assert page.locator("details.compose-box").get_attribute("open") is None  # "Write a post"
+    assert page.locator("summary", has_text="Write a post").is_visible()
+    first = page.locator("article").first.bounding_box()
+    assert first and first["y"] < 844, first  # the timeline shows without scrolling
+    shoot(page, "20-timeline")
+    page.set_viewport_size(PHONE)
+    page.locator("article", has_text="At the station").locator("a", has_text="Reply").click()
+    page.wait_for_selector("#reply")
+    # autofocus runs at the next rendering step after load
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'text'",
+                           timeout=5000)
+    box = page.locator("#reply textarea").bounding_box()
+    assert box and box["y"] >= 0 and box["y"] + box["height"] <= 844, box
+    hit = page.evaluate("([x, y]) => document.elementFromPoint(x, y).id",
+                        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2])
+    assert hit == "text"  # nothing (no sticky header) covers it
+    assert "Replying to" in page.inner_text("#reply") and "Alice" in page.inner_text("#reply")
+    assert "Where shall we meet?" in page.inner_text("main")  # the parent, above
+    shoot(page, "21-reply-box")
+    page.set_viewport_size(PHONE)
+    page.fill("#reply textarea", "See you at 8")
+    page.click("#reply button:has-text('Reply')")
+    page.wait_for_selector("article.depth-1 >> text=See you at 8")
+    no_sideways_scroll(page)
+    for b in page.locator("header nav a, .actions a, #reply button").all():
+        bb = b.bounding_box()
+        assert bb and bb["height"] >= 44, (b.inner_text(), bb)
+    shoot(page, "22-thread-after-reply")
+    assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+def test_node_stopped_then_started_from_the_header(web: str, page: Page, alice: User) -> None:
+    alice.stop()
+    alice.service.save("written while the node was down")
+    page.goto(web + "/")
+    assert "Node stopped" in page.inner_text("header")
+    assert "Your node is stopped: 1 update of your feed (posts, profile, follows) is saved here" \
+        in page.inner_text("#status")
+    strip = page.locator("#status").bounding_box()
+    main = page.locator("main").bounding_box()
+    assert strip and main and strip["x"] >= main["x"] - 1 and strip["width"] <= main["width"] + 1
+    shoot(page, "23-node-stopped")
+    page.click("button:has-text('Start node')")
+    page.wait_for_selector("text=Node running")
+    reload_until(page, "Published: your feed is up to date")
+    assert alice.service.pending() == 0
+    shoot(page, "24-node-started")
+    page.click("#status button.close")
+    page.wait_for_load_state("load")
+    assert page.locator("#status").count() == 0
+    page.click("button:has-text('Sync now')")
+    reload_until(page, "Synced:")
+
+
+def test_a_name_that_does_not_resolve_gets_plain_words_and_a_retry(impatient_web: str, page: Page,
+                                                                   alice: User, bob: User) -> None:
+    alice.connect(bob)
+    page.goto(impatient_web + "/")
+    page.fill("input[name=name]", "http://127.0.0.1:8787/feed/k51qzi5uqu5dg9ufswxt229ntzdy7p4125xzv5rtyjso89ajdujg6csfxcj260")
+    page.click("button:has-text('Open')")
+    page.wait_for_selector("h1:has-text('No feed was found under this name')")
+    body = page.inner_text("main")
+    assert "routing" not in body and "HTTP 500" not in body and "Bad Gateway" not in body
+    assert page.locator("button:has-text('Try again')").is_visible()
+    shoot(page, "25-name-not-found")
+    page.goto(impatient_web + "/open?name=k51qzi5uqu5dg9ufswxt229ntzdy7p4125xzv5rtyjso89ajdujg6csfxcj26")
+    assert "is not a valid name" in page.inner_text("main") and "Pad bits" not in page.content()
+    shoot(page, "26-name-invalid")
+
+
+def test_first_run_onboarding_in_the_browser(page: Page, make_user: Any) -> None:
+    newbie = make_user("newbie", init=False)
+    newbie.service.init("")
+    gen = _serve(newbie)
+    web = next(gen)
+    try:
+        me = newbie.service.identity().name
+        page.goto(web + "/")
+        assert page.locator("h2", has_text="Welcome to ipfeed").is_visible()
+        assert page.input_value("#welcome-name") == me
+        assert page.locator("button.copy[data-copy=welcome-name]").is_visible()  # the script showed it
+        shoot(page, "27-onboarding")
+        page.fill(".welcome input[name=name]", "Nadia")
+        page.fill(".welcome textarea[name=bio]", "new here")
+        page.click(".welcome button:has-text('Save and publish')")
+        page.wait_for_selector("text=Saved: your display name is published")
+        assert page.locator(".welcome").count() == 0
+        assert newbie.service.own_profile().name == "Nadia"
+        page.set_viewport_size(PHONE)
+        no_sideways_scroll(page)
+        shoot(page, "28-after-onboarding")
+    finally:
+        next(gen, None)
+
+
+def test_several_images_show_as_a_gallery_with_alt_text(web: str, page: Page, alice: User,
+                                                        tmp_path: Path) -> None:
+    files = []
+    for i in range(3):
+        f = tmp_path / f"photo{i}.png"
+        f.write_bytes(PNG)
+        files.append(f)
+    alice.service.save("three photos", None, files)
+    run(alice.service.publish())  # the images are on the node (and in the index) once published
+    page.goto(web + "/")
+    gallery = page.locator("article .gallery-3")
+    gallery.wait_for()
+    imgs = gallery.locator("img")
+    assert imgs.count() == 3
+    assert [imgs.nth(i).get_attribute("alt") for i in range(3)] == [
+        f"Image {i + 1} of 3: photo{i}.png" for i in range(3)]
+    assert page.evaluate("() => [...document.querySelectorAll('.gallery img')].every(i => i.complete)")
+    boxes = [imgs.nth(i).bounding_box() for i in range(3)]
+    assert all(b and b["width"] > 100 for b in boxes), boxes  # a grid, not thumbnails in a row
+    assert page.locator("time[datetime]").first.get_attribute("title")  # the absolute time on hover
+    shoot(page, "29-gallery")
+    page.set_viewport_size(PHONE)
+    no_sideways_scroll(page)

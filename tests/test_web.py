@@ -66,7 +66,7 @@ def test_compose_then_the_post_is_on_the_timeline_at_once(client: FlaskClient, a
     page = get(client, "/")
     assert "hello from the web" in page
     wait_published(app)
-    assert "published" in get(client, "/")
+    assert "Published: your feed is up to date" in get(client, "/")
 
 
 def test_compose_with_an_image_and_a_reply(client: FlaskClient, app: Flask, alice: User) -> None:
@@ -200,9 +200,10 @@ def test_feed_that_cannot_be_resolved_gets_a_clear_page(client: FlaskClient, ali
     alice.settings = alice.settings.with_(resolve_timeout=2.0)
     client.application.extensions["ipfeed"].settings = alice.settings
     stranger = "k51qzi5uqu5dg9ufswxt229ntzdy7p4125xzv5rtyjso89ajdujg6csfxcj260"
-    page = get(client, f"/feed/{stranger}", 502)
-    assert "could not fetch" in page and stranger in page
-    assert "not an IPNS name" in get(client, "/feed/not-a-name", 404)
+    page = get(client, f"/feed/{stranger}", 503)  # Alice's node has no peers: nothing is known
+    assert "Your node is not connected to any other node" in page and stranger in page
+    assert "Follow anyway" in page and "Try again" in page
+    assert "is not a valid name" in get(client, "/feed/not-a-name", 404)
 
 
 def test_atom_and_json_feed(client: FlaskClient, alice: User) -> None:
@@ -225,7 +226,7 @@ def test_search_finds_indexed_text(client: FlaskClient, alice: User) -> None:
     alice.service.save("the quick brown fox")
     alice.service.save("something else")
     page = get(client, "/search?q=brown+fox")
-    assert "the quick brown fox" in page and "something else" not in page
+    assert "the quick <mark>brown</mark> <mark>fox</mark>" in page and "something else" not in page
     assert "No indexed post matches" in get(client, '/search?q="unbalanced')
 
 
@@ -252,7 +253,7 @@ def test_timeline_pagination_and_error_pages(client: FlaskClient, app: Flask, al
     unknown = "bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
     assert "not in the local index" in get(client, f"/post/{unknown}", 404)
     assert "is not a CID" in get(client, "/post/nonsense", 404)
-    assert "404" in get(client, "/no/such/page", 404)
+    assert "Nothing here" in get(client, "/no/such/page", 404)
     assert client.get("/post", base_url=BASE).status_code == 405
     no_file = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
     assert "no indexed post" in get(client, f"/post/{unknown}/attachment/{no_file}", 404)
@@ -281,7 +282,7 @@ def test_open_box_redirects_to_the_feed_and_rejects_junk(client: FlaskClient, al
     name = alice.service.identity().name
     r = client.get(f"/open?name=%20{name}%20", base_url=BASE)
     assert r.status_code == 303 and r.headers["Location"].endswith(f"/feed/{name}")
-    assert "not an IPNS name" in get(client, "/open?name=%3Cscript%3E", 404)
+    assert "is not a valid name" in get(client, "/open?name=%3Cscript%3E", 404)
 
 
 def test_home_without_identity_gets_a_clear_page(tmp_path: Any, alice: User) -> None:
@@ -301,7 +302,7 @@ def test_upload_over_the_limit_is_refused(client: FlaskClient, app: Flask) -> No
     r = client.post("/post", data={"csrf": csrf(client), "text": "big",
                                    "attach": (io.BytesIO(b"x" * 5000), "big.png")},
                     content_type="multipart/form-data", base_url=BASE)
-    assert r.status_code == 413 and "Too Large" in r.get_data(as_text=True)
+    assert r.status_code == 413 and "That upload is too large" in r.get_data(as_text=True)
 
 
 def test_another_site_cannot_make_the_node_fetch_a_feed(client: FlaskClient) -> None:
@@ -482,9 +483,9 @@ def test_a_name_that_cannot_be_found_is_followed_only_after_a_confirmation(clien
     alice.settings = alice.settings.with_(resolve_timeout=2.0)
     app.extensions["ipfeed"].settings = alice.settings
     typo = "k51qzi5uqu5dg9ufswxt229ntzdy7p4125xzv5rtyjso89ajdujg6csfxcj260"
-    r = post(client, f"/follow/{typo}", {"alias": "friend"}, status=200)
+    r = post(client, f"/follow/{typo}", {"alias": "friend"}, status=404)
     page = r.get_data(as_text=True)
-    assert "This name could not be found" in page and "Follow anyway" in page and typo in page
+    assert "No feed was found under this name" in page and "Follow anyway" in page and typo in page
     assert 'name="force" value="1"' in page and 'name="alias" value="friend"' in page
     assert alice.service.follows() == ()
     post(client, f"/follow/{typo}", {"alias": "friend", "force": "1"})
@@ -581,3 +582,260 @@ def test_following_never_says_ok_for_a_feed_whose_last_check_failed(client: Flas
     assert r.error
     assert "could not check" in row() and "state-failing" in row() and "state-ok" not in row()
     assert "from " in row()  # the age of the feed that was verified before
+
+
+# -- what a Bluesky or Mastodon user expects (issue #16, second part) --------------------------
+
+STRANGER = "k51qzi5uqu5dg9ufswxt229ntzdy7p4125xzv5rtyjso89ajdujg6csfxcj260"
+LIBRARY_TEXT = ("Pad bits", "routing:", "HTTP 500", "Bad Gateway", "base32", "Traceback", "NodeFailed")
+
+
+def visible(page: str) -> str:
+    """A page without its folded-away technical details (what a person reads first)."""
+    return re.sub(r'<details class="detail">.*?</details>', "", page, flags=re.S)
+
+
+def test_a_pasted_feed_link_is_accepted_where_a_name_is(client: FlaskClient, alice: User) -> None:
+    name = alice.service.identity().name
+    for pasted in (f"{BASE}/feed/{name}", f"ipns://{name}", f"/ipns/{name}", f" {name} ",
+                   f"https://ipfs.io/ipns/{name}/", f"{BASE}/feed/{name}.atom"):
+        r = client.get("/open", query_string={"name": pasted}, base_url=BASE)
+        assert r.status_code == 303 and r.headers["Location"].endswith(f"/feed/{name}"), pasted
+    for junk, shown in (("bob", "“bob” is not a valid name"), (name[:-1], "is not a valid name"),
+                        ("", "type or paste a name first")):
+        page = get(client, "/open?" + f"name={junk}", 404)
+        assert shown in page and "Copy the name again" in page, junk
+        assert not any(t in page for t in LIBRARY_TEXT), junk
+        assert 'action="/open"' in page  # a box to try again
+
+
+def test_a_name_that_does_not_resolve_is_explained_with_a_retry(client: FlaskClient, alice: User,
+                                                                 bob: User) -> None:
+    alice.connect(bob)  # a node with a peer asks the network, and the network has nothing
+    alice.settings = alice.settings.with_(resolve_timeout=2.0)
+    client.application.extensions["ipfeed"].settings = alice.settings
+    r = client.get(f"/feed/{STRANGER}", base_url=BASE)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 404
+    assert "<h1>No feed was found under this name</h1>" in page
+    assert "has a typo" in page and "not published anything yet" in page and "What to do:" in page
+    assert f'<form method="get" action="/feed/{STRANGER}"><button type="submit">Try again</button>' in page
+    assert not any(t in visible(page) for t in LIBRARY_TEXT)
+    assert '<details class="detail"><summary>Technical details</summary>' in page
+
+
+def test_a_typo_a_missing_feed_an_offline_friend_and_a_stopped_node_are_told_apart() -> None:
+    from ipfeed.web import names
+
+    from ipfeed.index import FeedState
+
+    def state(**kw: Any) -> FeedState:
+        base = dict(name=STRANGER, root_cid=None, root_seq=None, count=0, updated=None, profile={},
+                    head=None, record=None, record_seq=None, record_eol=None, pinned=None,
+                    last_sync=None, last_ok=None, last_error=None, failures=0, next_try=0, fork=False,
+                    follows=[])
+        return FeedState(**{**base, **kw})  # type: ignore[arg-type]
+
+    routing = "cannot resolve x: name/get: routing: not found (HTTP 500)"
+    assert names.explain(STRANGER, routing, None).kind == "not-found"
+    assert names.explain(STRANGER, routing, state(root_cid="bafy", last_ok=1)).kind == "unreachable"
+    assert names.explain(STRANGER, "the node did not finish in 30s", None).kind == "unreachable"
+    down = names.explain(STRANGER, "the node of /h is not running; run `ipfeed node start`", None)
+    assert down.kind == "node-down" and down.status == 503
+    assert names.explain(STRANGER, "InvalidRoot: bad signature", None).kind == "unverified"
+    from ipfeed.sync import OFFLINE
+    assert names.explain(STRANGER, OFFLINE, None).kind == "offline"
+    for p in (names.explain(STRANGER, routing, None), down):
+        assert not any(t in p.title + p.message + p.hint for t in LIBRARY_TEXT)
+
+
+def test_a_post_page_shows_the_whole_conversation_with_a_focused_reply_box(
+        client: FlaskClient, app: Flask, alice: User) -> None:
+    s = alice.service
+    me = s.identity().name
+    cid = {}
+    for key, parent in (("root", None), ("child", "root"), ("grandchild", "child"),
+                        ("great", "grandchild"), ("sibling", "root")):
+        s.save(f"post {key}", cid[parent] if parent else None)
+        cid[key] = next(p.cid for p in s.timeline(10) if p.text == f"post {key}")
+    page = get(client, "/")
+    assert f'href="/post/{cid["root"]}?reply=1">Reply</a>' in page  # no #fragment: it would stop autofocus
+    card = page.split("post grandchild")[0].rsplit("<article", 1)[1]
+    assert "in reply to" in card and f'<span class="who" title="{me}">' in card.split("in reply to")[1]
+    page = get(client, f"/post/{cid['child']}?reply=1")
+    order = [page.index(f"post {k}<") for k in ("root", "child", "grandchild", "great")]
+    assert order == sorted(order), "ancestors, then the post, then replies of replies"
+    assert "post sibling" not in page  # a reply to the root is not in this post's branch
+    assert 'class="post depth depth-1"' in page and 'class="post depth depth-2"' in page
+    reply_box = page.split('id="reply"')[1].split("</section>")[0]
+    assert "Replying to" in reply_box and f'title="{me}"' in reply_box and " autofocus" in reply_box
+    assert f'name="reply_to" value="{cid["child"]}"' in reply_box
+    assert 'name="from" value="thread"' in reply_box
+    assert " autofocus" not in get(client, f"/post/{cid['child']}")  # only when "Reply" was pressed
+    r = post(client, "/post", {"text": "a reply from the thread", "reply_to": cid["child"], "from": "thread"})
+    assert r.headers["Location"].endswith(f"/post/{cid['child']}#replies")
+    assert "a reply from the thread" in get(client, f"/post/{cid['child']}")
+    r = post(client, "/post", {"text": "   ", "reply_to": cid["child"], "from": "thread"}, status=400)
+    page = r.get_data(as_text=True)  # the error comes back on the post's page, not the timeline
+    assert "cannot post: the text is" in page and "Replying to" in page and " autofocus" in page
+    assert "<h1" in page and page.count("<h1") == 1
+
+
+def test_the_status_strip_says_the_state_now_and_can_be_dismissed(client: FlaskClient, app: Flask,
+                                                                  alice: User) -> None:
+    page = get(client, "/")  # a fresh home: its first root waits, and nothing publishes it yet
+    assert "1 update of your feed (posts, profile, follows) is saved here" in page
+    assert 'action="/publish"' in page
+    post(client, "/publish", {"next": "/"})
+    wait_published(app)
+    assert alice.service.pending() == 0 and 'action="/publish"' not in get(client, "/")
+    post(client, "/post", {"text": "strip test"})
+    wait_published(app)
+    page = get(client, "/")
+    assert "Published: your feed is up to date" in page and 'action="/dismiss"' in page
+    key = form_value(page.split('action="/dismiss"')[1], "key")
+    r = post(client, "/dismiss", {"key": key, "next": "/following"})
+    assert r.headers["Location"].endswith("/following")
+    assert 'id="status"' not in get(client, "/")
+    r = post(client, "/dismiss", {"key": key, "next": "//evil.example/"})
+    assert r.headers["Location"] in ("/", f"{BASE}/")  # only a local path
+    assert "Node running" in page and 'action="/sync"' in page
+    alice.stop()
+    alice.service.save("written while the node is down")
+    page = get(client, "/")
+    assert "Your node is stopped: 1 update of your feed (posts, profile, follows) is saved here" in page
+    assert "Node stopped" in page and 'action="/node/start"' in page
+    r = post(client, "/node/start", {"next": "/"})
+    assert "Node running" in get(client, "/")
+    wait_published(app)
+    assert alice.service.pending() == 0 and "Your node is stopped" not in get(client, "/")
+    worker: Worker = app.extensions["ipfeed_worker"]
+    post(client, "/sync", {"next": "/"})
+    deadline = time.monotonic() + 60
+    while worker.sync_status.state == "syncing" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert worker.sync_status.state == "synced", worker.sync_status
+    assert "Synced: " in get(client, "/")
+    r = client.post("/node/start", data={"next": "/"}, base_url=BASE)
+    assert r.status_code == 403  # CSRF on these buttons too
+
+
+def test_first_run_asks_for_a_display_name_and_explains_your_name(make_user: Any) -> None:
+    newbie = make_user("newbie", init=False)
+    newbie.service.init("")
+    worker = Worker(newbie.service)
+    try:
+        c = create_app(newbie.settings, worker=worker, test_config={"TESTING": True}).test_client()
+        me = newbie.service.identity().name
+        page = get(c, "/")
+        assert "Welcome to ipfeed" in page and 'action="/profile"' in page
+        welcome = page.split('class="welcome"')[1].split("</section>")[0]
+        assert 'name="name"' in welcome and 'name="bio"' in welcome and 'name="avatar"' in welcome
+        assert f'value="{me}"' in welcome and "readonly" in welcome and 'data-copy="welcome-name"' in welcome
+        assert f"{BASE}/feed/{me}" in welcome  # the share link
+        r = post(c, "/profile", {"name": "Newbie", "bio": "", "next": "/"})
+        assert r.headers["Location"] in ("/", f"{BASE}/")
+        page = get(c, "/")
+        assert "Welcome to ipfeed" not in page and "Saved: your display name is published" in page
+        assert newbie.service.own_profile().name == "Newbie"
+    finally:
+        worker.stop()
+
+
+def test_a_friend_is_added_by_node_address_from_the_web(client: FlaskClient, alice: User, bob: User) -> None:
+    page = get(client, "/")
+    assert 'action="/peer"' in page and 'action="/open"' in page
+    r = post(client, "/peer", {"maddr": "not an address"}, status=400)
+    assert "That is not a node address" in r.get_data(as_text=True)
+    addr = bob.addr()
+    post(client, "/peer", {"maddr": addr})
+    assert "Connected to that node" in get(client, "/")
+    bob_id = addr.rsplit("/p2p/", 1)[1]
+    assert any(p.get("ID") == bob_id for p in run(alice.service.peers()))
+
+
+def test_cards_have_faces_times_and_a_gallery_with_alt_text(client: FlaskClient, app: Flask, alice: User,
+                                                            tmp_path: Any) -> None:
+    files = []
+    for i in range(3):
+        f = tmp_path / f"pic{i}.png"
+        f.write_bytes(PNG)
+        files.append(f)
+    alice.service.save("three pictures", None, files)
+    app.extensions["ipfeed_worker"].call(alice.service.publish(), 60)
+    run(alice.service.sync())  # the own profile (display name) is indexed
+    page = get(client, "/")
+    card = page.split("three pictures")[0].rsplit("<article", 1)[1] + page.split("three pictures")[1]
+    assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ" title="[^"]+ UTC · post #\d+">'
+                     r'\d+ s ago</time>', card)
+    assert 'class="gallery gallery-3"' in card and 'alt="Image 1 of 3: pic0.png"' in card
+    assert 'class="avatar-sm"' in card
+    me = alice.service.identity().name  # the display name comes before the handle
+    assert card.index('<bdi class="dname">Alice</bdi>') < card.index('<span class="handle">')
+    assert f'src="/identicon/{me}.svg"' in card
+
+
+def test_every_page_has_a_title_one_h1_a_skip_link_and_the_nav_marked(client: FlaskClient, app: Flask,
+                                                                      alice: User) -> None:
+    alice.service.save("a post to open")
+    app.extensions["ipfeed_worker"].call(alice.service.publish(), 60)
+    run(alice.service.sync())
+    cid = alice.service.timeline(1)[0].cid
+    me = alice.service.identity().name
+    for path, current in (("/", "Timeline"), ("/following", "Following"), ("/profile", "Profile"),
+                          (f"/feed/{me}", "My feed"), (f"/post/{cid}", None), ("/search?q=post", None),
+                          ("/nope", None), ("/open?name=bob", None)):
+        page = client.get(path, base_url=BASE).get_data(as_text=True)
+        assert page.count("<h1") == 1, path
+        title = re.search(r"<title>([^<]+)</title>", page)
+        assert title and title.group(1).strip() not in ("", "ipfeed"), path
+        assert '<a class="skip" href="#main">' in page and '<main id="main"' in page, path
+        assert 'rel="icon" href="/static/favicon.svg"' in page and 'rel="manifest"' in page, path
+        if current:
+            assert re.search(rf'aria-current="page">{current}</a>', page), path
+    with client.get("/static/favicon.svg", base_url=BASE) as icon:
+        assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    with client.get("/static/manifest.webmanifest", base_url=BASE) as manifest:
+        assert manifest.status_code == 200 and json.loads(manifest.data)["start_url"] == "/"
+        assert "manifest-src 'self'" in manifest.headers["Content-Security-Policy"]
+    with client.get("/static/ui.js", base_url=BASE) as js:
+        script = js.get_data(as_text=True)
+        assert not re.search(r"\beval\(", script) and "innerHTML" not in script
+
+
+def test_search_matches_prefixes_plurals_and_people_with_highlights(client: FlaskClient, app: Flask,
+                                                                    alice: User) -> None:
+    alice.service.save("two foxes <b>jumped</b> over the fence")
+    alice.service.save("unrelated")
+    friend = plant_feed(alice, "Robert <i>Bobby</i> Tables", "hi")
+    app.extensions["ipfeed_worker"].call(alice.service.follow(friend, "bob"), 60)
+    for q in ("fox", "jump", "foxes", "FENCES"):
+        page = get(client, f"/search?q={q}")
+        assert "<mark>" in page and "unrelated" not in page, q
+    page = get(client, "/search?q=foxes+jump")
+    assert "two <mark>foxes</mark> &lt;b&gt;<mark>jumped</mark>&lt;/b&gt;" in page
+    assert '<form class="search-page open" action="/search"' in page and 'value="foxes jump"' in page
+    page = get(client, "/search?q=tables")
+    people = page.split('id="people-title"')[1].split("</section>")[0]
+    assert f'href="/feed/{friend}"' in people and "Robert &lt;i&gt;Bobby&lt;/i&gt; Tables" in people
+    assert f'href="/feed/{friend}"' in get(client, "/search?q=BOB")  # your alias for them too
+    page = get(client, "/search?q=%3Cmark%3E")
+    assert "<mark>&lt;" not in page and "&lt;mark&gt;" in page
+
+
+def test_atom_has_image_enclosures_and_json_feed_the_avatar(client: FlaskClient, app: Flask,
+                                                            alice: User, tmp_path: Any) -> None:
+    f = tmp_path / "pic.png"
+    f.write_bytes(PNG)
+    alice.service.save("with a picture", None, [f])
+    post(client, "/profile", {"name": "Alice", "bio": "", "avatar": (io.BytesIO(PNG), "me.png")},
+         content_type="multipart/form-data")
+    run(alice.service.sync())
+    name = alice.service.identity().name
+    root = ElementTree.fromstring(client.get(f"/feed/{name}.atom", base_url=BASE).data)
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    [enc] = root.findall("a:entry/a:link[@rel='enclosure']", ns)
+    assert enc.get("type") == "image/png" and enc.get("length") == str(len(PNG))
+    assert "/attachment/" in (enc.get("href") or "")
+    doc = json.loads(client.get(f"/feed/{name}.json", base_url=BASE).data)
+    assert doc["icon"] == f"{BASE}/avatar/{name}" and doc["favicon"] == doc["icon"]

@@ -17,6 +17,8 @@ from werkzeug.datastructures import FileStorage
 from ipfeed import identity, media, post
 from ipfeed.errors import InvalidInput
 
+from . import names
+
 STAGING = "web-staging"
 MAX_AGE = 24 * 3600  # staged uploads of a form nobody came back to are removed after a day
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{22}\Z")
@@ -56,15 +58,25 @@ class Form:
 
 def split_recipients(text: str) -> list[str]:
     """Recipients as typed: separated by commas (a display name may have spaces), or by
-    spaces when every word is an IPNS name."""
+    spaces when every word is an IPNS name (or a pasted feed link)."""
     out: list[str] = []
     for part in re.split(r"[,;\n]", text):
-        words = part.split()
+        words = [_pasted(w) for w in part.split()]
         if len(words) > 1 and all(_is_name(w) for w in words):
             out += words
         elif part.strip():
-            out.append(part.strip())
+            out.append(_pasted(part.strip()))
     return out
+
+
+def _pasted(word: str) -> str:
+    """A feed link pasted as a recipient (…/feed/k51…, ipns://k51…) as its name."""
+    if "/" not in word:
+        return word
+    try:
+        return names.parse(word)
+    except InvalidInput:
+        return word
 
 
 def _is_name(word: str) -> bool:

@@ -8,7 +8,7 @@ import unicodedata
 
 from markupsafe import Markup, escape
 
-from ipfeed.timefmt import age, format_ms
+from ipfeed.timefmt import age, format_ms, iso_ms
 
 _URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}"
@@ -70,3 +70,25 @@ def display_name(name: object) -> str:
             run = 0
         out.append(c)
     return "".join(out)
+
+
+def iso(ms: int | None) -> str:
+    """A time in ms since the epoch for a `<time datetime>` attribute."""
+    return iso_ms(ms or 0)
+
+
+def highlight(text: str, terms: list[str]) -> Markup:
+    """Escaped text with the words that start with a search term in <mark> (matched on the
+    raw text, each piece escaped on its own: no markup of the text ever survives)."""
+    words = sorted({t for t in terms if t}, key=len, reverse=True)
+    if not words:
+        return Markup(escape(text))
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")\w*", re.IGNORECASE)
+    out: list[str] = []
+    pos = 0
+    for m in pattern.finditer(text):
+        out.append(str(escape(text[pos:m.start()])))
+        out.append(f"<mark>{escape(m.group(0))}</mark>")
+        pos = m.end()
+    out.append(str(escape(text[pos:])))
+    return Markup("".join(out))

@@ -5,21 +5,42 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
-from ipfeed import identity, media, post, private
-from ipfeed.errors import IdentityError, InvalidInput, IpfeedError, MissingIdentity, NotFound
+from ipfeed import media, node, people, post, private, threads
+from ipfeed.errors import (
+    IdentityError,
+    InvalidInput,
+    IpfeedError,
+    KuboNotFound,
+    MissingIdentity,
+    NodeUnavailable,
+    NotFound,
+)
 from ipfeed.feed import Profile
-from ipfeed.index import IndexedPost
+from ipfeed.index import IndexedPost, search_stems
 from ipfeed.service import Service
 
 from . import compose as drafts
-from . import feeds, identicon, text
+from . import feeds, identicon, names, state, text
 from .worker import Worker
 
 bp = Blueprint("ui", __name__)
@@ -43,6 +64,8 @@ def install_filters(app: Flask) -> None:
     app.jinja_env.filters["linkify"] = text.linkify
     app.jinja_env.filters["when"] = text.when
     app.jinja_env.filters["ago"] = text.ago
+    app.jinja_env.filters["iso"] = text.iso
+    app.jinja_env.filters["highlight"] = text.highlight
     app.jinja_env.filters["short"] = text.short
     app.jinja_env.filters["handle"] = text.handle
     app.jinja_env.filters["display_name"] = text.display_name
@@ -57,15 +80,41 @@ def install_filters(app: Flask) -> None:
             me = svc().identity().name
         except IpfeedError:
             me = None
-        return {"me": me, "publish": worker().status, "pending": _pending()}
+        settings = svc().settings
+        line = state.strip(settings, worker(), _pending())
+        if line and session.get("dismissed") == line.key:
+            line = None
+        return {"me": me, "strip": line, "node": state.node_state(settings), "here": _here()}
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> tuple[str, int]:
-        return render_template("error.html", code=e.code, title=e.name, message=e.description), e.code or 500
+        code = e.code or 500
+        title, message = TITLES.get(code, ("Something went wrong", e.description or ""))
+        return render_template("error.html", code=code, title=title,
+                               message=e.description if code in (400, 403, 404) else message), code
 
     @app.errorhandler(MissingIdentity)
     def no_identity(e: MissingIdentity) -> tuple[str, int]:
         return render_template("error.html", code=503, title="No identity yet", message=str(e)), 503
+
+
+TITLES = {  # error pages in plain words (no "502 Bad Gateway")
+    400: ("That did not work", ""),
+    403: ("Refused", ""),
+    404: ("Nothing here", ""),
+    405: ("Not possible here", "This address does not take that kind of request."),
+    413: ("That upload is too large",
+          f"A post takes up to {post.MAX_ATTACHMENTS} images of "
+          f"{post.MAX_ATTACHMENT_SIZE // 2**20} MiB each."),
+    500: ("Something went wrong", "ipfeed hit an error of its own; your saved posts are safe. "
+                                  "Try again, and if it keeps happening, look at the terminal."),
+}
+
+
+def _node_failed(title: str, message: str, e: Exception) -> Exception:
+    """An error page for node work that failed: plain words, the cause folded away."""
+    return HTTPException(response=current_app.make_response((
+        render_template("error.html", code=502, title=title, message=message, detail=str(e)), 502)))
 
 
 def _pending() -> int:
@@ -75,11 +124,17 @@ def _pending() -> int:
         return 0
 
 
-def _names(posts: list[IndexedPost]) -> dict[str, str]:
-    """Display names of the authors and recipients on a page, from their verified profiles."""
-    wanted = sorted({p.name for p in posts} | {r for p in posts for r in p.recipients})
+def _cards(posts: Sequence[IndexedPost]) -> dict[str, Any]:
+    """What the post cards of a page need besides the posts, from verified profiles: display
+    names of authors and recipients (and of the authors replied to), who has an avatar, and
+    the author of each post replied to (None: not known here)."""
+    parents = threads.authors(svc().settings, [p.reply_to for p in posts if p.reply_to])
+    wanted = sorted({p.name for p in posts} | {r for p in posts for r in p.recipients}
+                    | set(parents.values()))
     states = svc().feed_states(wanted)
-    return {n: (st.profile.get("name") if (st := states.get(n)) else "") or "" for n in wanted}
+    names = {n: (st.profile.get("name") if (st := states.get(n)) else "") or "" for n in wanted}
+    avatars = {n for n, st in states.items() if st.profile.get("avatar")}
+    return {"names": names, "avatars": avatars, "parents": parents}
 
 
 def _timeline(form: drafts.Form | None = None, error: str = "", status: int = 200) -> tuple[str, int]:
@@ -90,8 +145,13 @@ def _timeline(form: drafts.Form | None = None, error: str = "", status: int = 20
     except InvalidInput as e:
         abort(400, description=str(e))
     form = form or drafts.Form(reply_to=request.args.get("reply_to", "").strip())
-    return render_template("timeline.html", posts=posts, names=_names(posts), form=form, error=error,
-                           follows=_follow_choices(),
+    me = svc().identity().name
+    welcome = not svc().own_profile().name
+    share = url_for("ui.feed_page", name=me, _external=True)
+    open_composer = bool(error or form.text or form.kept or form.reply_to or form.to) or not posts
+    return render_template("timeline.html", posts=posts, **_cards(posts), form=form, error=error,
+                           follows=_follow_choices(), welcome=welcome, share=share,
+                           open_composer=open_composer,
                            next=posts[-1].cursor if len(posts) == size else None), status
 
 
@@ -119,7 +179,7 @@ def compose() -> WerkzeugResponse | tuple[str, int]:
         return _again(form, "; ".join(problems))
     if form.meant_private and not form.recipients() and not form.public_ok:
         form.public_check = True
-        return _timeline(form, f"This draft was private (to {form.meant_private}) and now has no "
+        return _composer(form, f"This draft was private (to {form.meant_private}) and now has no "
                                "recipients: add them again, or tick “Post publicly” to publish it "
                                "for everyone.", 400)
     try:
@@ -132,7 +192,26 @@ def compose() -> WerkzeugResponse | tuple[str, int]:
         pass  # saved as a draft before this failed (e.g. the feed lock was busy): publish retries
     form.discard()
     worker().publish_soon()
+    if _from_thread(form):  # a reply goes back to its conversation
+        return redirect(url_for("ui.post_page", cid=form.reply_to) + "#replies", 303)
     return redirect(url_for("ui.timeline"), 303)
+
+
+def _from_thread(form: drafts.Form) -> bool:
+    """Whether the form is a post page's reply box (for an indexed post)."""
+    if request.form.get("from") != "thread" or not form.reply_to:
+        return False
+    try:
+        return svc().indexed_post(form.reply_to)[0] is not None
+    except InvalidInput:
+        return False
+
+
+def _composer(form: drafts.Form, error: str, status: int = 400) -> tuple[str, int]:
+    """The form back where it was filled in: the reply box of a post's page, or the timeline."""
+    if _from_thread(form):
+        return _post_page(form.reply_to, form, error, status)
+    return _timeline(form, error, status)
 
 
 def _again(form: drafts.Form, error: str) -> tuple[str, int]:
@@ -140,17 +219,76 @@ def _again(form: drafts.Form, error: str) -> tuple[str, int]:
     stays marked private, so emptying the field later does not publish it in the clear."""
     if form.recipients():
         form.meant_private = ", ".join(form.recipients())
-    return _timeline(form, error, 400)
+    return _composer(form, error)
 
 
 def _feed_name(name: str) -> str:
     try:
-        return identity.normalize_name(name)
+        return names.parse(name)
     except InvalidInput as e:
         abort(404, description=str(e))
 
 
-def _ensure_synced(name: str) -> str:
+def _problem_page(problem: names.Problem, name: str = "", alias: str = "",
+                  followed: bool = False) -> tuple[str, int]:
+    """A name that could not be shown or followed, in plain words, with a retry (and, for a
+    name that may simply not be published yet, "follow anyway")."""
+    return render_template("problem.html", problem=problem, name=name, alias=alias,
+                           followed=followed), problem.status
+
+
+def _here() -> str:
+    """This page's path and query, for the buttons that come back to it (a page answering a
+    POST comes back to the timeline: its address takes no GET)."""
+    if request.method != "GET":
+        return url_for("ui.timeline")
+    return request.full_path.rstrip("?") if request.query_string else request.path
+
+
+def _back() -> WerkzeugResponse:
+    """Back to the page a header button was pressed on (a local path only, never elsewhere)."""
+    target = request.form.get("next", "")
+    if not target.startswith("/") or target.startswith("//") or "\\" in target or "\n" in target:
+        target = url_for("ui.timeline")
+    return redirect(target, 303)
+
+
+@bp.post("/dismiss")
+def dismiss() -> WerkzeugResponse:
+    """Hide the status strip's current line (a new state shows again)."""
+    session["dismissed"] = request.form.get("key", "")[:32]
+    return _back()
+
+
+@bp.post("/node/start")
+def start_node() -> WerkzeugResponse | tuple[str, int]:
+    """Start the managed node (the header's button), then publish what waits."""
+    try:
+        node.start(svc().settings)
+    except IpfeedError as e:
+        return render_template("error.html", code=503, title="Your node did not start",
+                               message="ipfeed could not start your IPFS node. The details below "
+                                       "say why; `ipfeed node start` in a terminal says the same.",
+                               detail=str(e)), 503
+    worker().publish_soon()
+    return _back()
+
+
+@bp.post("/publish")
+def publish_now() -> WerkzeugResponse:
+    """Publish what waits (the strip's button), in the background."""
+    worker().publish_soon()
+    return _back()
+
+
+@bp.post("/sync")
+def sync_now() -> WerkzeugResponse:
+    """Sync every followed feed now, in the background (the strip says how it went)."""
+    worker().sync_soon()
+    return _back()
+
+
+def _ensure_synced(name: str) -> names.Problem | None:
     """A feed nobody synced yet is fetched and verified now (explicit: the user opened it);
     returns why that failed, if it did. Only for the user's own navigation: another site's
     <img> must not make the node fetch."""
@@ -161,24 +299,26 @@ def _ensure_synced(name: str) -> str:
         try:
             [result] = worker().call(svc().sync([name]), _node_timeout())
         except IpfeedError as e:
-            return f"could not fetch {name}: {e}"
+            return names.explain(name, str(e), st)
         if result.error:
-            return f"could not fetch and verify {name}: {result.error}"
-    return ""
+            return names.explain(name, result.error, st)
+    return None
 
 
 @bp.get("/feed/<name>")
 def feed_page(name: str) -> str | tuple[str, int]:
-    name = _feed_name(name)
+    try:
+        name = names.parse(name)
+    except InvalidInput as e:
+        return _problem_page(names.invalid(e))
     problem = _ensure_synced(name)
     followed = {f.name for f in svc().follows()} if _has_identity() else set()
     if problem:  # the page that asks before following a name nobody can find now
-        return render_template("follow_confirm.html", name=name, alias="", message=problem,
-                               followed=name in followed), 502
+        return _problem_page(problem, name, followed=name in followed)
     st = svc().feed_state(name)
     size = current_app.config["PAGE_SIZE"]
     posts = svc().feed_posts(name, size, request.args.get("before") or None)
-    return render_template("feed.html", name=name, st=st, posts=posts, names=_names(posts),
+    return render_template("feed.html", name=name, st=st, posts=posts, **_cards(posts),
                            followed=name in followed, forks=svc().forks(name),
                            next=posts[-1].cursor if len(posts) == size else None)
 
@@ -218,7 +358,7 @@ def feed_json(name: str) -> Response:
 
 
 @bp.post("/follow/<name>")
-def follow(name: str) -> WerkzeugResponse | str:
+def follow(name: str) -> WerkzeugResponse | str | tuple[str, int]:
     """Follow a feed that can be found; one that cannot gets a page asking "follow anyway?"."""
     name = _feed_name(name)
     alias = request.form.get("alias", "").strip()
@@ -226,46 +366,70 @@ def follow(name: str) -> WerkzeugResponse | str:
     try:
         worker().call(svc().follow(name, alias, force=force), 2 * _node_timeout())
     except NotFound as e:
-        return render_template("follow_confirm.html", name=name, alias=alias, message=str(e))
+        return _problem_page(names.explain(name, str(e), svc().feed_state(name)), name, alias)
     except InvalidInput as e:
         abort(400, description=str(e))
     except IpfeedError as e:
-        abort(502, description=f"could not publish your follow list: {e}")
+        return _problem_page(_publish_problem(e), name, alias)
     worker().submit(svc().sync([name]))
     if force:  # its page would only say again that it cannot be fetched
         return redirect(url_for("ui.following"), 303)
     return redirect(url_for("ui.feed_page", name=name), 303)
 
 
+def _publish_problem(e: IpfeedError) -> names.Problem:
+    """A follow-list change that could not be published, in plain words."""
+    if isinstance(e, NodeUnavailable | KuboNotFound):
+        return names.Problem("node-down", "Your node is not running",
+                             "Your follow list is signed and published through your own node, "
+                             "and it is stopped: nothing was changed.",
+                             "Start the node with the button at the top, then try again.", str(e), 503)
+    return names.Problem("publish", "Your follow list could not be published now",
+                         "Nothing was changed.", "Try again in a moment.", str(e), 503)
+
+
 @bp.post("/unfollow/<name>")
-def unfollow(name: str) -> WerkzeugResponse:
+def unfollow(name: str) -> WerkzeugResponse | tuple[str, int]:
     name = _feed_name(name)
     try:
         worker().call(svc().unfollow(name), _node_timeout())
     except InvalidInput as e:
         abort(400, description=str(e))
     except IpfeedError as e:
-        abort(502, description=f"could not publish your follow list: {e}")
+        return _problem_page(_publish_problem(e), name)
     return redirect(url_for("ui.feed_page", name=name), 303)
 
 
 @bp.get("/open")
-def open_feed() -> WerkzeugResponse:
-    """The 'open a feed by name' box."""
-    return redirect(url_for("ui.feed_page", name=_feed_name(request.args.get("name", "").strip())), 303)
+def open_feed() -> WerkzeugResponse | tuple[str, int]:
+    """The 'open a feed by name' box: a name, or a feed URL or ipns:// link pasted whole."""
+    try:
+        name = names.parse(request.args.get("name", ""))
+    except InvalidInput as e:
+        return _problem_page(names.invalid(e))
+    return redirect(url_for("ui.feed_page", name=name), 303)
 
 
 @bp.get("/post/<cid>")
-def post_page(cid: str) -> str:
+def post_page(cid: str) -> str | tuple[str, int]:
+    return _post_page(cid)
+
+
+def _post_page(cid: str, form: drafts.Form | None = None, error: str = "",
+               status: int = 200) -> tuple[str, int]:
+    """A post in its whole known conversation, with a reply box under it (focused when the
+    user came by "Reply", or back after a failed reply with everything entered)."""
     try:
-        p, replies = svc().indexed_post(cid)
+        t = threads.thread(svc().settings, cid)
     except InvalidInput as e:
         abort(404, description=str(e))
-    if p is None:
+    if t is None:
         abort(404, description=f"post {cid} is not in the local index")
-    parent = svc().indexed_post(p.reply_to)[0] if p.reply_to else None
-    shown = [x for x in (parent, p, *replies) if x]
-    return render_template("post.html", post=p, parent=parent, replies=replies, names=_names(shown))
+    form = form or drafts.Form(reply_to=t.post.cid)
+    shown = [*t.ancestors, t.post, *(r for _, r in t.replies)]
+    focus = bool(error) or request.args.get("reply") == "1"
+    return render_template("post.html", t=t, post=t.post, form=form, error=error, focus=focus,
+                           **_cards(shown)), status
 
 
 @bp.get("/following")
@@ -307,14 +471,45 @@ def profile() -> str | WerkzeugResponse | tuple[str, int]:
         return render_template("profile.html", profile=typed, error=f"not saved: {e}"), 502
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if request.form.get("next"):  # the welcome form of the timeline goes back there
+        flash("Saved: your display name is published with your feed.")
+        return _back()
     return redirect(url_for("ui.feed_page", name=svc().identity().name), 303)
+
+
+@bp.post("/peer")
+def peer_add() -> WerkzeugResponse | tuple[str, int]:
+    """Connect to a friend's node by its multiaddr and keep it as a peering (`node peer add`)."""
+    maddr = request.form.get("maddr", "").strip()
+    try:
+        if not maddr.startswith("/") or "/p2p/" not in maddr:
+            raise InvalidInput("a node address starts with /ip4/, /ip6/ or /dns4/ and ends with "
+                               "/p2p/ and the node's ID (12D3Koo…): ask your friend for the output of "
+                               "`ipfeed node addrs`")
+        worker().call(svc().peer_add(maddr), _node_timeout())
+    except InvalidInput as e:
+        return render_template("error.html", code=400, title="That is not a node address",
+                               message=str(e)), 400
+    except IpfeedError as e:
+        down = isinstance(e, NodeUnavailable | KuboNotFound)
+        return render_template(
+            "error.html", code=503, title="Could not connect to that node",
+            message=("Your node is not running: start it with the button at the top, then try again."
+                     if down else "The address is kept as a peering of your node (it is tried "
+                     "again at every start), but the node did not answer now: it may be offline "
+                     "or behind a firewall."), detail=str(e)), 503
+    flash("Connected to that node; it is kept as a peering of yours. Now open your friend's feed by name.")
+    return redirect(url_for("ui.timeline"), 303)
 
 
 @bp.get("/search")
 def search() -> str:
-    q = request.args.get("q", "").strip()
+    """Posts by their words (prefixes and plurals too) and people by their display names."""
+    q = request.args.get("q", "").strip()[:200]
     posts = svc().search(q) if q else []
-    return render_template("search.html", q=q, posts=posts, names=_names(posts))
+    found = people.find(svc().settings, q, svc().follows() if _has_identity() else ()) if q else []
+    return render_template("search.html", q=q, posts=posts, people=found, terms=search_stems(q),
+                           **_cards(posts))
 
 
 def _file_response(data: bytes, kind: str, name: str) -> Response:
@@ -342,9 +537,13 @@ def attachment(post_cid: str, cid: str) -> Response:
         if sealed:
             data = private.decrypt_file(bytes.fromhex(meta["key"]), bytes.fromhex(meta["nonce"]), data)
     except IpfeedError as e:
-        abort(502, description=f"attachment {cid}: {e}")
+        raise _node_failed("This file cannot be fetched now",
+                           "Neither your node nor the nodes it asked had this file in time: its "
+                           "author's node may be offline. Try again later.", e) from e
     if len(data) != int(meta["size"]):
-        abort(502, description=f"attachment {cid} is not the size its post declares")
+        raise _node_failed("This file is not what its post says",
+                           "The file is not the size its post declares, so it is not shown.",
+                           ValueError(f"attachment {cid}: {len(data)} bytes"))
     return _file_response(data, str(meta["type"]), str(meta["name"]))
 
 
@@ -357,7 +556,8 @@ def avatar(name: str) -> Response:
     try:
         data = worker().call(svc().cat(str(cid), media.MAX_AVATAR_BYTES), _node_timeout())
     except IpfeedError as e:
-        abort(502, description=f"avatar {cid}: {e}")
+        raise _node_failed("This avatar cannot be fetched now",
+                           "Your node could not fetch it in time; try again later.", e) from e
     kind = media.sniff_image(data[:16])
     if kind is None:
         abort(404, description=f"the avatar is not a {media.IMAGE_NAMES} image")

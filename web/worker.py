@@ -12,7 +12,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ipfeed.errors import IpfeedError
+from ipfeed.errors import AnotherHome, IpfeedError, KuboNotFound, NodeTimeout, NodeUnavailable
 from ipfeed.service import Service
 
 T = TypeVar("T")
@@ -22,9 +22,21 @@ T = TypeVar("T")
 class PublishStatus:
     """What the page header shows about the user's own publishing."""
 
-    state: str = "idle"  # idle | publishing | published | failed
+    state: str = "idle"  # idle | publishing | published | failed (syncing | synced for a sync)
     message: str = ""
     at: float = 0.0
+    detail: str = ""  # the technical reason of a failure (shown on hover, not as the message)
+
+
+def plain_reason(e: IpfeedError) -> str:
+    """Why node work failed, in words for a person (the exception's text goes in `detail`)."""
+    if isinstance(e, NodeUnavailable | KuboNotFound):
+        return "your node is not running"
+    if isinstance(e, AnotherHome):
+        return str(e)
+    if isinstance(e, NodeTimeout) or "did not finish" in str(e):
+        return "your node did not answer in time"
+    return "the network did not take it yet"
 
 
 class Worker:
@@ -35,6 +47,7 @@ class Worker:
         self.pin = pin
         self.interval = interval or service.settings.sync_interval
         self.status = PublishStatus()
+        self.sync_status = PublishStatus()
         self._guard = threading.Lock()
         self._wanted = 0
         self._loop = asyncio.new_event_loop()
@@ -79,11 +92,32 @@ class Worker:
                 r = await self.service.publish()
                 status = PublishStatus("published", f"published ({r.count} posts)", time.time())
             except IpfeedError as e:
-                status = PublishStatus("failed", f"not published yet, your post is saved: {e}",
-                                       time.time())
+                status = PublishStatus("failed", plain_reason(e), time.time(), str(e))
             with self._guard:
                 if self._wanted == 0:
                     self.status = status
+
+    def sync_soon(self) -> None:
+        """Sync every followed feed now, whatever its backoff (the "sync now" button)."""
+        with self._guard:
+            if self.sync_status.state == "syncing":
+                return
+            self.sync_status = PublishStatus("syncing", "syncing the feeds you follow…", time.time())
+        self.submit(self._sync())
+
+    async def _sync(self) -> None:
+        try:
+            results = await self.service.sync(force=True)
+            failed = [r for r in results if r.error and r.name != self.service.identity().name]
+            new = sum(r.new_posts for r in results)
+            message = f"synced: {new} new post{'' if new == 1 else 's'}"
+            if failed:
+                message += f"; {len(failed)} of the feeds you follow could not be checked (see Following)"
+            status = PublishStatus("synced", message, time.time())
+        except IpfeedError as e:
+            status = PublishStatus("failed", f"could not sync: {plain_reason(e)}", time.time(), str(e))
+        with self._guard:
+            self.sync_status = status
 
     async def _home_loop(self) -> None:
         from ipfeed.home import serve_forever
@@ -95,9 +129,11 @@ class Worker:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         if not self._thread.is_alive():
-            for task in asyncio.all_tasks(self._loop):
+            tasks = asyncio.all_tasks(self._loop)
+            for task in tasks:
                 task.cancel()
-            self._loop.run_until_complete(asyncio.sleep(0))
+            if tasks:  # let each cancelled task unwind here, in the loop's own thread
+                self._loop.run_until_complete(asyncio.wait(tasks, timeout=5))
             self._loop.close()
 
 

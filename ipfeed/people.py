@@ -1,0 +1,30 @@
+"""Finding people by what they call themselves: display names from verified profiles of the
+feeds this index holds, and the aliases the user gave the feeds they follow."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .config import Settings
+from .feed import Follow
+from .index import FeedState, Index
+
+
+def find(settings: Settings, query: str, follows: Sequence[Follow] = (), limit: int = 20) -> list[FeedState]:
+    """Feeds whose display name or alias contains every word of `query` (case-folded), those
+    the user follows first."""
+    words = [w.casefold() for w in query.split()][:20]
+    if not words:
+        return []
+    aliases = {f.name: f.alias for f in follows}
+    index = Index(settings.index_path)
+    try:
+        found = []
+        for st in index.feeds():
+            said = f"{st.profile.get('name') or ''} {aliases.get(st.name, '')}".casefold()
+            if st.root_cid is not None and all(w in said for w in words):
+                found.append(st)
+    finally:
+        index.close()
+    found.sort(key=lambda st: (st.name not in aliases, str(st.profile.get("name") or "").casefold()))
+    return found[:limit]

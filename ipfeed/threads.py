@@ -1,0 +1,73 @@
+"""Conversations as the index knows them: the chain of posts a post replies to, and the
+replies of its replies, each bounded (a hostile feed can make a chain as long as it likes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from . import codec
+from .config import Settings
+from .index import Index, IndexedPost
+
+MAX_ANCESTORS = 50
+MAX_REPLIES = 300
+MAX_DEPTH = 6  # deeper replies are still shown, indented no further
+
+
+@dataclass(frozen=True)
+class Thread:
+    """A post in its conversation: ancestors oldest first, then replies in reading order
+    (each reply after its parent, with its depth below the post, 1 for a direct reply)."""
+
+    post: IndexedPost
+    ancestors: list[IndexedPost]
+    replies: list[tuple[int, IndexedPost]]
+    missing_parent: str | None  # the CID the oldest known ancestor replies to, not indexed here
+
+
+def thread(settings: Settings, cid: str) -> Thread | None:
+    """The conversation around one indexed post, or None if the post is not indexed."""
+    cid = codec.parse_cid(cid)
+    index = Index(settings.index_path)
+    try:
+        post = index.post(cid)
+        if post is None:
+            return None
+        ancestors: list[IndexedPost] = []
+        seen = {post.cid}
+        parent = post.reply_to
+        while parent and parent not in seen and len(ancestors) < MAX_ANCESTORS:
+            found = index.post(parent)
+            if found is None:
+                break
+            seen.add(found.cid)
+            ancestors.append(found)
+            parent = found.reply_to
+        missing = parent if parent and parent not in seen else None
+        replies: list[tuple[int, IndexedPost]] = []
+
+        def walk(of: str, depth: int) -> None:
+            for r in index.replies(of, MAX_REPLIES):
+                if len(replies) >= MAX_REPLIES or r.cid in seen:
+                    continue
+                seen.add(r.cid)
+                replies.append((min(depth, MAX_DEPTH), r))
+                walk(r.cid, depth + 1)
+
+        walk(post.cid, 1)
+        return Thread(post, ancestors[::-1], replies, missing)
+    finally:
+        index.close()
+
+
+def authors(settings: Settings, cids: Sequence[str]) -> dict[str, str]:
+    """The author (feed name) of each of these posts that the index holds."""
+    wanted = sorted(set(cids))
+    if not wanted:
+        return {}
+    index = Index(settings.index_path)
+    try:
+        return {c: p.name for c in wanted if (p := index.post(c)) is not None}
+    finally:
+        index.close()
