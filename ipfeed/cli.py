@@ -313,7 +313,7 @@ def key_export(c: Context, file: Path, passphrase_file: Path | None, strength: s
 @pass_ctx
 def key_import(c: Context, file: Path, passphrase_file: Path | None) -> None:
     """Restore your key from FILE into this home."""
-    name = c.service.key_import(file, _passphrase(passphrase_file, confirm=False))
+    name = c.service.restore_key(file, _passphrase(passphrase_file, confirm=False))
     click.echo(f"restored {name}; your feed is fetched from the network (or `ipfeed import`) "
                "before your next post, so it continues where it was")
 

@@ -15,8 +15,8 @@ from conftest import DEFAULTS, User, run
 from ipfeed import feed, node, post
 from ipfeed.errors import InvalidInput, InvalidObject
 from ipfeed.feed import Profile
+from ipfeed.keys import ensure_node_key
 from ipfeed.outbox import Outbox
-from ipfeed.service import _ensure_key
 
 
 def name_of(u: User) -> str:
@@ -96,7 +96,7 @@ def publish_root(u: User, root: feed.Root, blocks: tuple[bytes, ...] = (), lifet
         async with await u.kubo() as k:
             for b in (*blocks, root.block):
                 await k.block_put(b)
-            key = await _ensure_key(k, u.service.identity())
+            key = await ensure_node_key(k, u.service.identity())
             await k.name_publish(key, root.cid, lifetime=lifetime, ttl="1s")
     run(go())
 
