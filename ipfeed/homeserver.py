@@ -7,7 +7,7 @@ import contextlib
 import functools
 from collections.abc import Callable
 
-from . import bulk, following, node, push, reading, sync
+from . import following, node, push, reading, stream, sync
 from .errors import IpfeedError
 from .homedir import Home, latest_root, now_ms
 from .ipfs import Kubo
@@ -45,15 +45,15 @@ async def listen(home: Home, on_sync: Callable[[SyncResult], None] | None = None
 
 async def share(home: Home, ready: Callable[[], None] | None = None) -> None:
     """Offer the feeds this home holds (its own and those it synced) to peers as one
-    stream each (ipfeed.bulk); runs until cancelled, coming back after a node restart."""
+    stream each (ipfeed.stream); runs until cancelled, coming back after a node restart."""
     while True:
         with contextlib.suppress(IpfeedError, OSError):  # the node is away: try again
             async with home.kubo() as kubo:
-                await bulk.serve(kubo, functools.partial(_held, home), ready)
+                await stream.serve(kubo, functools.partial(_held, home), ready)
         await asyncio.sleep(2)
 
 
-async def _held(home: Home, kubo: Kubo, name: str) -> bulk.Held | None:
+async def _held(home: Home, kubo: Kubo, name: str) -> stream.Held | None:
     """A feed this home can stream: its own from the outbox (every block of it is there),
     another it synced from the node."""
     if name == home.identity().name:
@@ -63,11 +63,11 @@ async def _held(home: Home, kubo: Kubo, name: str) -> bulk.Held | None:
                 return None
             follows = box.block(root.follows) if root.follows else None
             posts = [b for _, b in box.post_blocks(0)]
-        return root.cid, bulk.listed([root.block, *([follows] if follows else []), *posts])
+        return root.cid, stream.listed([root.block, *([follows] if follows else []), *posts])
     state = reading.feed_state(home, name)
     if state is None or state.root_cid is None:
         return None
-    return state.root_cid, bulk.node_blocks(kubo, state.root_cid)
+    return state.root_cid, stream.node_blocks(kubo, state.root_cid)
 
 
 async def republish(home: Home) -> int:

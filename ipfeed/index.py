@@ -335,11 +335,6 @@ class Index:
         sql += " ORDER BY sort DESC, seq DESC, cid DESC LIMIT ?"
         return [_post(r) for r in self.db.execute(sql, [*args, limit])]
 
-    def posts_of(self, name: str) -> list[IndexedPost]:
-        """Every indexed post of one feed, newest first."""
-        return [_post(r) for r in self.db.execute(
-            f"SELECT {_POST_COLUMNS} FROM posts WHERE name = ? AND hidden = 0 ORDER BY seq DESC", (name,))]
-
     def post(self, cid: str) -> IndexedPost | None:
         """One indexed post by CID."""
         row = self.db.execute(f"SELECT {_POST_COLUMNS} FROM posts WHERE cid = ? AND hidden = 0",

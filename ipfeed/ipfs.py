@@ -32,7 +32,7 @@ Params = Sequence[tuple[str, str]]
 RPC_CALLS = {
     "id": "the node's peer ID, addresses and agent (node addrs, watermarks per node)",
     "swarm/connect": "connect to a peer now (node connect, peer add)",
-    "swarm/peers": "connected peers, and with identify which speak ipfeed's bulk protocol",
+    "swarm/peers": "connected peers, and with identify which speak ipfeed's stream protocol",
     "stats/dht": "peers in the DHT routing tables (a record put before they fill reaches nobody)",
     "config": "read and set one config value (Peering.Peers)",
     "p2p/listen": "serve /x/ipfeed/feed/1 streams (Libp2pStreamMounting), held in the foreground",

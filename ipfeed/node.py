@@ -66,7 +66,7 @@ def _ipfs(settings: Settings, *args: str, timeout: float = 60) -> str:
 
 FEATURES = {  # Kubo settings ipfeed relies on, in every managed repo
     "Pubsub.Enabled": True,  # home servers hear new posts at once (ipfeed.push)
-    "Experimental.Libp2pStreamMounting": True,  # home servers stream whole feeds (ipfeed.bulk)
+    "Experimental.Libp2pStreamMounting": True,  # home servers stream whole feeds (ipfeed.stream)
 }
 
 # Kubo's "auto" placeholders are filled from an AutoConf URL run by a team whose IPFS work has

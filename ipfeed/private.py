@@ -24,6 +24,7 @@ import nacl.secret
 import nacl.signing
 
 from . import codec
+from .content import MAX_ATTACHMENTS, MAX_TEXT_BYTES, file_meta
 from .errors import InvalidBlock, InvalidInput, InvalidPost
 from .identity import Identity, normalize_name, public_from_name
 from .schema import Fields
@@ -154,8 +155,6 @@ def check_files(opened: Opened, files: tuple[str, ...], what: str) -> None:
 
 def _content(c: object, key: bytes, what: str) -> Opened:
     """Validate decrypted content by the same rules as a public post's fields."""
-    from .post import MAX_ATTACHMENTS, MAX_TEXT_BYTES, file_meta  # post imports this module
-
     f = Fields(c, what, InvalidPost, frozenset({"text", "to", "pad"}),
                frozenset({"reply_to", "attachments"}))
     text = f.text("text", MAX_TEXT_BYTES)
