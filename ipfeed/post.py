@@ -6,37 +6,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from . import codec
-from .content import (  # the rules a private post's content shares, re-exported here
-    BIDI_CONTROLS as BIDI_CONTROLS,
-)
-from .content import (
-    CONTROLS as CONTROLS,
-)
-from .content import (
-    MAX_ATTACHMENT_SIZE as MAX_ATTACHMENT_SIZE,
-)
-from .content import (
-    MAX_ATTACHMENTS as MAX_ATTACHMENTS,
-)
-from .content import (
-    MAX_MEDIA_TYPE_BYTES as MAX_MEDIA_TYPE_BYTES,
-)
-from .content import (
-    MAX_NAME_BYTES as MAX_NAME_BYTES,
-)
-from .content import (
-    MAX_TEXT_BYTES as MAX_TEXT_BYTES,
-)
-from .content import (
-    MEDIA_TYPE as MEDIA_TYPE,
-)
-from .content import (
-    file_meta as file_meta,
-)
-from .content import (
-    file_name_problem as file_name_problem,
-)
+from . import codec, content
 from .errors import InvalidBlock, InvalidInput, InvalidPost
 from .identity import Identity, verify
 from .private import check_box
@@ -45,6 +15,17 @@ from .schema import MAX_SAFE_INT, Fields
 TYPE = "ipfeed.post"
 VERSION = 1
 MAX_POST_BYTES = 16 * 1024
+# The rules a private post's content shares live in ipfeed.content; post.X names them too.
+MAX_TEXT_BYTES = content.MAX_TEXT_BYTES
+MAX_ATTACHMENTS = content.MAX_ATTACHMENTS
+MAX_ATTACHMENT_SIZE = content.MAX_ATTACHMENT_SIZE
+MAX_NAME_BYTES = content.MAX_NAME_BYTES
+MAX_MEDIA_TYPE_BYTES = content.MAX_MEDIA_TYPE_BYTES
+MEDIA_TYPE = content.MEDIA_TYPE
+CONTROLS = content.CONTROLS
+BIDI_CONTROLS = content.BIDI_CONTROLS
+file_meta = content.file_meta
+file_name_problem = content.file_name_problem
 
 _REQUIRED = frozenset({"type", "v", "author", "seq", "created", "text", "sig"})
 _OPTIONAL = frozenset({"prev", "skip", "reply_to", "attachments", "box", "files"})
