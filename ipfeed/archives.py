@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import archive, codec, feed, post, publishing, sync
 from .car import car_bytes, read_car, varint
-from .errors import InvalidInput, IpfeedError, NotFound
+from .errors import Fork, InvalidArchive, InvalidInput, IpfeedError, NotFound, WouldFork
 from .homedir import Home, bounded, latest_root, now_ms, read_file
 from .identity import Identity
 from .outbox import Outbox, feed_lock
@@ -78,11 +78,11 @@ async def import_archive(home: Home, path: Path) -> archive.Archive:
         if known and known.head and at_have is not None and at_have.cid != known.head:
             index.add_fork(arch.name, [(have, known.head, None), (have, at_have.cid, at_have.block)],
                            now_ms())
-            raise sync.Fork(f"archive of {arch.name}: fork at seq {have}: known post {known.head}, "
+            raise Fork(f"archive of {arch.name}: fork at seq {have}: known post {known.head}, "
                             f"the archive has {at_have.cid}; both kept as evidence, nothing stored")
         if arch.base > 0 and not (known and have >= arch.base
                                   and index.post_by_seq(arch.name, arch.base) == arch.posts[-1].prev):
-            raise archive.InvalidArchive(
+            raise InvalidArchive(
                 f"archive of {arch.name} continues from post {arch.base} ({arch.posts[-1].prev}), "
                 f"which this node has not verified; import the earlier archive first")
         async with home.kubo() as kubo:
@@ -112,7 +112,7 @@ async def import_archive(home: Home, path: Path) -> archive.Archive:
             if mine is not None and mine.count > arch.root.count:
                 pass  # this home's feed is newer than the archive: keep it
             elif not on_chain:
-                raise IpfeedError(f"the archive's chain does not contain your newest post "
+                raise WouldFork(f"the archive's chain does not contain your newest post "
                                   f"{mine.head if mine else ''}: importing it would fork your feed")
             elif mine is None or mine.seq < arch.root.seq:
                 box.add_root(arch.root.seq, arch.root.cid, arch.root.block,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import codec, feed, identity, media, post, private, reading
-from .errors import InvalidInput, IpfeedError, MissingIdentity
+from .errors import InvalidInput, MissingIdentity, OutboxDamaged
 from .faults import crashpoint
 from .feed import Follow
 from .homedir import Home, latest_root, now_ms, read_file
@@ -183,7 +183,7 @@ def seal(home: Home, me: Identity, box: Outbox,
     if prev_root is None:
         raise MissingIdentity("this home has no feed root; run `ipfeed init`")
     if prev_root.author != me.public:
-        raise IpfeedError(f"{home.settings.outbox_path} holds another identity's feed; "
+        raise OutboxDamaged(f"{home.settings.outbox_path} holds another identity's feed; "
                           "this key cannot continue it")
     posts: list[Post] = []
     opened: dict[str, private.Opened] = {}

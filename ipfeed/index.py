@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import sqlite
-from .errors import InvalidInput, IpfeedError
+from .errors import InvalidInput, NewerSchema
 from .feed import Root
 from .post import Post
 from .private import Opened
@@ -189,7 +189,7 @@ class Index:
         with self.transaction() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
-                raise IpfeedError(f"{path} is from a newer ipfeed (schema {version})")
+                raise NewerSchema(f"{path} is from a newer ipfeed (schema {version})")
             for number in range(version, len(MIGRATIONS)):
                 for statement in _statements(MIGRATIONS[number]):
                     db.execute(statement)

@@ -15,6 +15,8 @@ from .car import car_bytes
 from .drafts import PostResult
 from .errors import (
     AnotherHome,
+    ChainError,
+    FeedNotAdopted,
     InvalidInput,
     InvalidObject,
     IpfeedError,
@@ -205,7 +207,7 @@ async def adopt_head(home: Home, kubo: Kubo, me: Identity, box: Outbox) -> None:
             feed.parse_follows(block, root.follows)
             linked = (block,)
     except NotFound as e:
-        raise IpfeedError(
+        raise FeedNotAdopted(
             f"this home has your key but not your feed, and the network has no feed for "
             f"{me.name} now ({e}); ipfeed will not start a second chain that could fork it. "
             "Connect to a node that holds your feed (e.g. a friend's home server) and try "
@@ -306,7 +308,7 @@ async def _skip_targets(kubo: Kubo, box: Outbox, me: Identity) -> dict[int, str]
         assert nxt is not None
         older = post_rules.parse(await kubo.block_get(nxt, post_rules.MAX_POST_BYTES), nxt)
         if older.author != me.public:
-            raise IpfeedError(f"post {nxt} in your feed is not yours")
+            raise ChainError(f"post {nxt} in your feed is not yours")
         at = older
     return {target: at.cid}
 

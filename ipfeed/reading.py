@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import codec, feed, identity, post, private, sync
-from .errors import InvalidInput, IpfeedError
+from .errors import Fork, InvalidInput, IpfeedError, OutboxDamaged
 from .feed import Follow, Profile, Root
 from .homedir import Home, bounded, latest_root, now_ms
 from .identity import Identity
@@ -54,7 +54,7 @@ async def show(home: Home, name: str, limit: int = 20) -> FeedView:
     with home.index() as index:
         known = index.feed(name)
         if known and known.fork:
-            raise sync.Fork(f"{name}: this feed is flagged as forked (its author signed two posts "
+            raise Fork(f"{name}: this feed is flagged as forked (its author signed two posts "
                             "or two roots with one sequence number; both kept as evidence, see `ipfeed "
                             "status`); `show` prints nothing of it: `ipfeed timeline` has its posts "
                             "verified on the known chain")
@@ -77,7 +77,7 @@ async def show(home: Home, name: str, limit: int = 20) -> FeedView:
                                    known.head, f"{name}: root {root.cid}")
             elif known and known.count and posts and posts[-1].seq == known.count + 1 \
                     and posts[-1].prev != known.head:
-                raise sync.Fork(f"{name}: root {root.cid}: post {posts[-1].cid} (seq {posts[-1].seq}) "
+                raise Fork(f"{name}: root {root.cid}: post {posts[-1].cid} (seq {posts[-1].seq}) "
                                 f"does not follow the known post {known.head}; not shown")
     try:
         me: Identity | None = home.identity()
@@ -98,7 +98,7 @@ def follows(home: Home) -> tuple[Follow, ...]:
             return cached[1]
         block = box.block(root.follows)
     if block is None:
-        raise IpfeedError(f"the follow list {root.follows} is missing from the outbox")
+        raise OutboxDamaged(f"the follow list {root.follows} is missing from the outbox")
     follows = feed.parse_follows(block, root.follows)
     home.follows_cache = (root.follows, follows)
     return follows

@@ -20,12 +20,21 @@ from dataclasses import dataclass, field
 from . import codec, feed, pins, post, stream
 from .car import car_bytes
 from .config import Settings
-from .errors import ChainError, InvalidObject, IpfeedError, NotFound
+from .errors import (  # Rollback, Fork, Equivocation: also importable from here, as before
+    ChainError,
+    Equivocation,
+    Fork,
+    InvalidObject,
+    InvalidRecord,
+    IpfeedError,
+    NotFound,
+    Rollback,
+)
 from .faults import crashpoint
 from .identity import Identity, public_from_name
 from .index import FeedState, Index
 from .ipfs import Kubo
-from .ipns import InvalidRecord, Record, parse_record
+from .ipns import Record, parse_record
 from .post import Post
 from .private import Opened, open_box
 
@@ -33,18 +42,6 @@ Progress = Callable[[str, int, int], None]  # name, posts done, posts to do
 OFFLINE = ("this node has no peers, so the feed could not be checked on the network; what is "
            "shown is the last verified state")
 STREAM_MIN = 256  # new posts from which a first sync asks peers for the whole feed in one stream
-
-
-class Rollback(InvalidObject):
-    """A feed offered a root or record older than the one already verified."""
-
-
-class Fork(ChainError):
-    """Two different posts with the same author and sequence number."""
-
-
-class Equivocation(InvalidObject):
-    """Two different roots with the same author and sequence number."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ipfeed.errors import IpfeedError
+from ipfeed.errors import IpfeedError, NodeTimeout
 from ipfeed.service import Service
 
 T = TypeVar("T")
@@ -59,7 +59,7 @@ class Worker:
             return future.result(timeout)
         except concurrent.futures.TimeoutError as e:
             future.cancel()
-            raise IpfeedError(f"the node did not finish in {timeout:g}s") from e
+            raise NodeTimeout(f"the node did not finish in {timeout:g}s") from e
 
     def publish_soon(self) -> None:
         """Publish pending posts in the background; the status shows how it went. Requests
