@@ -184,7 +184,7 @@ def show(c: Context, name: str, limit: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(view.to_json(), indent=2, ensure_ascii=False))
     else:
-        _print_feed(view)
+        print_feed(view)
 
 
 def _when(ms: int) -> str:
@@ -225,7 +225,8 @@ def safe_for_terminal(text: object) -> str:
     return "".join(out)
 
 
-def _print_feed(view: FeedView) -> None:
+def print_feed(view: FeedView) -> None:
+    """Print a verified feed as `ipfeed show` does."""
     p = view.root.profile
     click.echo(f"{safe_for_terminal(p.name) or '(no name)'}  {view.name}")
     if p.bio:

@@ -54,13 +54,15 @@ async def _with(task: Awaitable[None], ready: asyncio.Event, body: Callable[[], 
 
 def _blocks_held_offline(u: User, root: str) -> int:
     out = subprocess.run([node.find_ipfs(u.settings), "refs", "-r", "--unique", "--offline", root],
-                         env=node._env(u.settings), capture_output=True, text=True, timeout=120, check=False)
+                         env=node.ipfs_env(u.settings), capture_output=True, text=True, timeout=120,
+                         check=False)
     assert out.returncode == 0, out.stderr
     return len(out.stdout.split())
 
 
 def _gc(u: User) -> None:
-    gc = subprocess.run([node.find_ipfs(u.settings), "repo", "gc", "--quiet"], env=node._env(u.settings),
+    gc = subprocess.run([node.find_ipfs(u.settings), "repo", "gc", "--quiet"],
+                        env=node.ipfs_env(u.settings),
                         capture_output=True, text=True, timeout=120, check=False)
     assert gc.returncode == 0, gc.stderr
 
