@@ -79,7 +79,7 @@ async def import_archive(home: Home, path: Path) -> archive.Archive:
             index.add_fork(arch.name, [(have, known.head, None), (have, at_have.cid, at_have.block)],
                            now_ms())
             raise Fork(f"archive of {arch.name}: fork at seq {have}: known post {known.head}, "
-                            f"the archive has {at_have.cid}; both kept as evidence, nothing stored")
+                       f"the archive has {at_have.cid}; both kept as evidence, nothing stored")
         if arch.base > 0 and not (known and have >= arch.base
                                   and index.post_by_seq(arch.name, arch.base) == arch.posts[-1].prev):
             raise InvalidArchive(
@@ -113,7 +113,7 @@ async def import_archive(home: Home, path: Path) -> archive.Archive:
                 pass  # this home's feed is newer than the archive: keep it
             elif not on_chain:
                 raise WouldFork(f"the archive's chain does not contain your newest post "
-                                  f"{mine.head if mine else ''}: importing it would fork your feed")
+                                f"{mine.head if mine else ''}: importing it would fork your feed")
             elif mine is None or mine.seq < arch.root.seq:
                 box.add_root(arch.root.seq, arch.root.cid, arch.root.block,
                              (arch.blocks[arch.root.follows],) if arch.root.follows else ())

@@ -184,7 +184,7 @@ def seal(home: Home, me: Identity, box: Outbox,
         raise MissingIdentity("this home has no feed root; run `ipfeed init`")
     if prev_root.author != me.public:
         raise OutboxDamaged(f"{home.settings.outbox_path} holds another identity's feed; "
-                          "this key cannot continue it")
+                            "this key cannot continue it")
     posts: list[Post] = []
     opened: dict[str, private.Opened] = {}
     seq, prev = prev_root.count, prev_root.head

@@ -55,16 +55,16 @@ async def show(home: Home, name: str, limit: int = 20) -> FeedView:
         known = index.feed(name)
         if known and known.fork:
             raise Fork(f"{name}: this feed is flagged as forked (its author signed two posts "
-                            "or two roots with one sequence number; both kept as evidence, see `ipfeed "
-                            "status`); `show` prints nothing of it: `ipfeed timeline` has its posts "
-                            "verified on the known chain")
+                       "or two roots with one sequence number; both kept as evidence, see `ipfeed "
+                       "status`); `show` prints nothing of it: `ipfeed timeline` has its posts "
+                       "verified on the known chain")
         async with home.kubo() as kubo:
             head = await sync.verified_head(kubo, index, name, home.settings, now_ms(), stale=False)
             root = head.root or feed.parse(await kubo.block_get(head.cid, feed.MAX_ROOT_BYTES), head.cid)
             n = min(limit, root.count)
             first = list(root.recent[:n])
             blocks = await bounded(home.settings.fetch_concurrency,
-                                    [kubo.block_get(c, post.MAX_POST_BYTES) for c in first])
+                                   [kubo.block_get(c, post.MAX_POST_BYTES) for c in first])
             posts = [post.parse(b, c) for b, c in zip(blocks, first, strict=True)]
             while len(posts) < n:
                 prev = posts[-1].prev
@@ -78,7 +78,7 @@ async def show(home: Home, name: str, limit: int = 20) -> FeedView:
             elif known and known.count and posts and posts[-1].seq == known.count + 1 \
                     and posts[-1].prev != known.head:
                 raise Fork(f"{name}: root {root.cid}: post {posts[-1].cid} (seq {posts[-1].seq}) "
-                                f"does not follow the known post {known.head}; not shown")
+                           f"does not follow the known post {known.head}; not shown")
     try:
         me: Identity | None = home.identity()
     except IpfeedError:
