@@ -17,13 +17,12 @@ from ipfeed.cli import cli
 
 def test_public_api_is_pinned() -> None:
     assert ipfeed.__all__ == [
-        "__version__", "AnotherHome", "ChainError", "Equivocation", "FeedLocked", "FeedNotAdopted",
-        "FeedView",
+        "AnotherHome", "ChainError", "Equivocation", "FeedLocked", "FeedNotAdopted", "FeedView",
         "Fork", "HomeError", "IdentityError", "InsecureKeyFile", "InvalidArchive", "InvalidBlock",
         "InvalidFollows", "InvalidInput", "InvalidObject", "InvalidPost", "InvalidRecord", "InvalidRoot",
         "IpfeedError", "KuboNotFound", "MissingIdentity", "NewerSchema", "NodeError", "NodeFailed",
         "NodeTimeout", "NodeUnavailable", "NotFound", "OutboxDamaged", "PostResult", "PublishPending",
-        "PublishResult", "Rollback", "Service", "Settings", "SyncResult", "WouldFork",
+        "PublishResult", "Rollback", "Service", "Settings", "SyncResult", "WouldFork", "__version__",
     ]
 
 
