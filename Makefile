@@ -74,6 +74,7 @@ soak: install
 lint: install
 	$(VENV)/bin/ruff check ipfeed web tests bench
 	$(VENV)/bin/mypy ipfeed web bench
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache $(PEERS)/ssb/node_modules $(PEERS)/nostr/.venv

@@ -20,7 +20,8 @@ from ipfeed import feed
 from ipfeed.car import car_bytes
 from ipfeed.identity import Identity
 from ipfeed.ipfs import Kubo
-from ipfeed.service import Service, _ensure_key, now_ms
+from ipfeed.keys import ensure_node_key
+from ipfeed.service import Service, now_ms
 
 from . import cli, posts
 from .homes import NODE_TIMEOUT, new_home, set_follows
@@ -51,7 +52,7 @@ async def _publish_feeds(a: BenchNode, count: int) -> list[str]:
 
         async def publish(me: Identity, root: feed.Root) -> None:
             async with sem:
-                key = await _ensure_key(kubo, me)
+                key = await ensure_node_key(kubo, me)
                 await kubo.name_publish(key, root.cid, lifetime=s.ipns_lifetime, ttl=s.ipns_ttl)
         await asyncio.gather(*(publish(m, r) for m, r in zip(ids, roots, strict=True)))
     return [m.name for m in ids]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ipfeed import bulk
+from ipfeed import stream
 from ipfeed import sync as sync_module
 from ipfeed.ipfs import Kubo
 
@@ -49,7 +49,7 @@ def first_sync(a: BenchNode, b: BenchNode, work: Path, n: int, runs: int, baseli
                verify: float) -> list[Row]:
     """Node B follows a fresh n-post feed of node A and syncs (a fresh home and feed per run,
     so every block crosses the network): with the author's home server running, which streams
-    the feed (ipfeed.bulk), and without one (bitswap only). The CLI walk of a feed B has not
+    the feed (ipfeed.stream), and without one (bitswap only). The CLI walk of a feed B has not
     seen is the baseline; Kubo's own bitswap fetch (`pin add`) is shown beside."""
     return asyncio.run(_first_sync(a, b, work, n, runs, baseline_posts, verify))
 
@@ -58,7 +58,7 @@ def first_sync(a: BenchNode, b: BenchNode, work: Path, n: int, runs: int, baseli
 class _Syncs:
     seconds: list[float] = field(default_factory=list)
     waiting: list[float] = field(default_factory=list)  # on node B's Kubo RPC calls
-    stream: list[float] = field(default_factory=list)  # in bulk.fetch (reading the peer's stream)
+    stream: list[float] = field(default_factory=list)  # in stream.fetch (reading the peer's stream)
     trips: list[int] = field(default_factory=list)
     seen: list[calls.Call] = field(default_factory=list)
 
@@ -80,8 +80,8 @@ class _Syncs:
 
 @contextmanager
 def _stream_timed(into: list[float]) -> Iterator[None]:
-    """Time `bulk.fetch` (how sync reads a peer's stream) while the block runs."""
-    original = bulk.fetch
+    """Time `stream.fetch` (how sync reads a peer's stream) while the block runs."""
+    original = stream.fetch
 
     async def timed(*args: Any, **kwargs: Any) -> dict[str, bytes]:
         t0 = time.perf_counter()
@@ -89,15 +89,15 @@ def _stream_timed(into: list[float]) -> Iterator[None]:
             return await original(*args, **kwargs)
         finally:
             into.append(time.perf_counter() - t0)
-    bulk.fetch = timed
+    stream.fetch = timed
     try:
         yield
     finally:
-        bulk.fetch = original
+        stream.fetch = original
 
 
 async def _serving(home: Home, reader: BenchNode) -> asyncio.Task[None]:
-    """Start `home`'s bulk server (as its home server runs it) and wait, bounded, until the
+    """Start `home`'s stream server (as its home server runs it) and wait, bounded, until the
     reader's node lists the protocol for that peer."""
     ready = asyncio.Event()
     task = asyncio.create_task(home.service.share(ready.set))
@@ -106,11 +106,11 @@ async def _serving(home: Home, reader: BenchNode) -> asyncio.Task[None]:
         peer = str((await k.id())["ID"])
     async with Kubo(reader.api, NODE_TIMEOUT) as k:
         for _ in range(int(NODE_TIMEOUT * 10)):
-            if peer in await k.peers_speaking(bulk.PROTOCOL):
+            if peer in await k.peers_speaking(stream.PROTOCOL):
                 return task
             await asyncio.sleep(0.1)
     task.cancel()
-    raise RuntimeError(f"node B never learned that {peer} speaks {bulk.PROTOCOL}")
+    raise RuntimeError(f"node B never learned that {peer} speaks {stream.PROTOCOL}")
 
 
 async def _first_sync(a: BenchNode, b: BenchNode, work: Path, n: int, runs: int, baseline_posts: int,
@@ -148,7 +148,8 @@ async def _first_sync(a: BenchNode, b: BenchNode, work: Path, n: int, runs: int,
     rate = streamed.rate(n)
     met = rate >= TARGET and rate >= verify / 5
     name = first_sync_case(n)
-    note = (f"The author's home server streams the feed (ipfeed.bulk): of {median(streamed.seconds):.2f} s, "
+    note = (f"The author's home server streams the feed (ipfeed.stream): "
+            f"of {median(streamed.seconds):.2f} s, "
             f"{median(streamed.stream):.2f} s go to reading the stream and "
             f"{median(streamed.waiting):.2f} s to node B's RPC calls, whose dag_import runs while ipfeed "
             f"verifies (in a thread) and indexes the posts (last run: {calls.summary(streamed.seen)}).")

@@ -1,6 +1,82 @@
-"""ipfeed: a social feed of signed posts on your own IPFS node, named by your key in IPNS."""
+"""ipfeed: a social feed of signed posts on your own IPFS node, named by your key in IPNS.
 
-from .errors import IpfeedError
+The public API is what `__all__` lists (pinned by tests/test_exported_members.py): the
+`Service` facade, its `Settings` and results, and the exception tree of `ipfeed.errors`.
+"""
+
+from .config import Settings
+from .errors import (
+    AnotherHome,
+    ChainError,
+    Equivocation,
+    FeedLocked,
+    FeedNotAdopted,
+    Fork,
+    HomeError,
+    IdentityError,
+    InsecureKeyFile,
+    InvalidArchive,
+    InvalidBlock,
+    InvalidFollows,
+    InvalidInput,
+    InvalidObject,
+    InvalidPost,
+    InvalidRecord,
+    InvalidRoot,
+    IpfeedError,
+    KuboNotFound,
+    MissingIdentity,
+    NewerSchema,
+    NodeError,
+    NodeFailed,
+    NodeTimeout,
+    NodeUnavailable,
+    NotFound,
+    OutboxDamaged,
+    PublishPending,
+    Rollback,
+    WouldFork,
+)
+from .service import FeedView, PostResult, PublishResult, Service
+from .sync import SyncResult
 
 __version__ = "0.1.0"
-__all__ = ["IpfeedError", "__version__"]
+__all__ = [
+    "AnotherHome",
+    "ChainError",
+    "Equivocation",
+    "FeedLocked",
+    "FeedNotAdopted",
+    "FeedView",
+    "Fork",
+    "HomeError",
+    "IdentityError",
+    "InsecureKeyFile",
+    "InvalidArchive",
+    "InvalidBlock",
+    "InvalidFollows",
+    "InvalidInput",
+    "InvalidObject",
+    "InvalidPost",
+    "InvalidRecord",
+    "InvalidRoot",
+    "IpfeedError",
+    "KuboNotFound",
+    "MissingIdentity",
+    "NewerSchema",
+    "NodeError",
+    "NodeFailed",
+    "NodeTimeout",
+    "NodeUnavailable",
+    "NotFound",
+    "OutboxDamaged",
+    "PostResult",
+    "PublishPending",
+    "PublishResult",
+    "Rollback",
+    "Service",
+    "Settings",
+    "SyncResult",
+    "WouldFork",
+    "__version__",
+]

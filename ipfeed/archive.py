@@ -17,15 +17,11 @@ import cbrrr
 
 from . import codec, feed, post
 from .car import _varint, car_bytes, read_car, varint
-from .errors import InvalidBlock, InvalidObject
+from .errors import InvalidArchive, InvalidBlock
 from .feed import Root
 from .identity import name_from_public
 from .ipns import Record, parse_record
 from .post import Post
-
-
-class InvalidArchive(InvalidObject):
-    """An archive is damaged, incomplete or not what it claims to be."""
 
 
 @dataclass(frozen=True)

@@ -184,7 +184,7 @@ def show(c: Context, name: str, limit: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(view.to_json(), indent=2, ensure_ascii=False))
     else:
-        _print_feed(view)
+        print_feed(view)
 
 
 def _when(ms: int) -> str:
@@ -225,7 +225,8 @@ def safe_for_terminal(text: object) -> str:
     return "".join(out)
 
 
-def _print_feed(view: FeedView) -> None:
+def print_feed(view: FeedView) -> None:
+    """Print a verified feed as `ipfeed show` does."""
     p = view.root.profile
     click.echo(f"{safe_for_terminal(p.name) or '(no name)'}  {view.name}")
     if p.bio:
@@ -313,7 +314,7 @@ def key_export(c: Context, file: Path, passphrase_file: Path | None, strength: s
 @pass_ctx
 def key_import(c: Context, file: Path, passphrase_file: Path | None) -> None:
     """Restore your key from FILE into this home."""
-    name = c.service.key_import(file, _passphrase(passphrase_file, confirm=False))
+    name = c.service.restore_key(file, _passphrase(passphrase_file, confirm=False))
     click.echo(f"restored {name}; your feed is fetched from the network (or `ipfeed import`) "
                "before your next post, so it continues where it was")
 

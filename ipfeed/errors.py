@@ -7,7 +7,12 @@
     │   ├── InvalidPost                 a post broke a rule of docs/FORMAT.md
     │   ├── InvalidRoot                 a feed root broke a rule of docs/FORMAT.md
     │   ├── InvalidFollows              a follow list broke a rule of docs/FORMAT.md
+    │   ├── InvalidRecord               an IPNS record that does not verify
+    │   ├── InvalidArchive              an archive that is damaged, incomplete or not what it claims
+    │   ├── Rollback                    a root or record older than the one already verified
+    │   ├── Equivocation                two roots with one author and sequence number
     │   └── ChainError                  posts that do not form the chain their root claims
+    │       └── Fork                    two posts with one author and sequence number
     ├── IdentityError
     │   ├── MissingIdentity             no key in this home (run `ipfeed init`)
     │   └── InsecureKeyFile             the key file is readable by others
@@ -18,9 +23,17 @@
     │   └── NodeFailed                  the node answered with an error
     ├── NotFound                        a name or object could not be found
     ├── PublishPending                  a post is saved locally but not yet published
-    └── AnotherHome                     another home publishes this feed with the same key
-"""
+    ├── HomeError                       this home's own files cannot be used as they are
+    │   ├── NewerSchema                 a database written by a newer ipfeed
+    │   ├── FeedLocked                  another ipfeed process holds the feed's writer lock
+    │   └── OutboxDamaged               the outbox lacks or contradicts what it must hold
+    └── WouldFork                       going on would fork the user's own feed
+        ├── AnotherHome                 another home publishes this feed with the same key
+        └── FeedNotAdopted              a restored key whose feed the network does not offer now
 
+Where a class used to live (sync.Fork, ipns.InvalidRecord, archive.InvalidArchive, …), that
+module still imports it, so the old names keep working.
+"""
 
 class IpfeedError(Exception):
     """Root of every error ipfeed raises on purpose."""
@@ -50,8 +63,28 @@ class InvalidFollows(InvalidObject):
     """A follow list failed validation."""
 
 
+class InvalidRecord(InvalidObject):
+    """An IPNS record failed verification."""
+
+
+class InvalidArchive(InvalidObject):
+    """An archive is damaged, incomplete or not what it claims to be."""
+
+
+class Rollback(InvalidObject):
+    """A feed offered a root or record older than the one already verified."""
+
+
+class Equivocation(InvalidObject):
+    """Two different roots with the same author and sequence number."""
+
+
 class ChainError(InvalidObject):
     """Posts do not form the chain their feed root claims."""
+
+
+class Fork(ChainError):
+    """Two different posts with the same author and sequence number."""
 
 
 class IdentityError(IpfeedError):
@@ -94,6 +127,30 @@ class PublishPending(IpfeedError):
     """A post is safely saved locally but could not be published yet."""
 
 
-class AnotherHome(IpfeedError):
+class HomeError(IpfeedError):
+    """This home's own files (outbox, index, lock) cannot be used as they are."""
+
+
+class NewerSchema(HomeError):
+    """A database of this home was written by a newer ipfeed."""
+
+
+class FeedLocked(HomeError):
+    """Another ipfeed process holds this feed's writer lock."""
+
+
+class OutboxDamaged(HomeError):
+    """The outbox lacks or contradicts something it must hold."""
+
+
+class WouldFork(IpfeedError):
+    """Going on would fork the user's own feed, so nothing was signed or changed."""
+
+
+class FeedNotAdopted(WouldFork):
+    """A restored key's feed is not on the network now, and a new chain could fork it."""
+
+
+class AnotherHome(WouldFork):
     """The network's newest record for the user's own name points at a root this home did not
     sign: another home uses the same key, and publishing here would fork the feed."""

@@ -19,7 +19,7 @@ async def serve_forever(service: Service, interval: float, rounds: int = 0,
                         log: Callable[[str], None] = print) -> None:
     """Sync every `interval` seconds (±20 % jitter), at once when a followed feed announces a
     new record (push), re-put follows' records hourly, and serve the feeds held here to peers
-    in bulk (ipfeed.bulk); `rounds` > 0 stops after N rounds."""
+    as one stream each (ipfeed.stream); `rounds` > 0 stops after N rounds."""
     def heard(r: SyncResult) -> None:
         if r.new_posts:
             log(f"push {r.name}: {r.new_posts} new posts")

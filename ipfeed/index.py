@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import sqlite
-from .errors import InvalidInput, IpfeedError
+from .errors import InvalidInput, NewerSchema
 from .feed import Root
 from .post import Post
 from .private import Opened
@@ -189,7 +189,7 @@ class Index:
         with self.transaction() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
-                raise IpfeedError(f"{path} is from a newer ipfeed (schema {version})")
+                raise NewerSchema(f"{path} is from a newer ipfeed (schema {version})")
             for number in range(version, len(MIGRATIONS)):
                 for statement in _statements(MIGRATIONS[number]):
                     db.execute(statement)
@@ -339,11 +339,6 @@ class Index:
             args += [sort, sort, seq, seq, cid]
         sql += " ORDER BY sort DESC, seq DESC, cid DESC LIMIT ?"
         return [_post(r) for r in self.db.execute(sql, [*args, limit])]
-
-    def posts_of(self, name: str) -> list[IndexedPost]:
-        """Every indexed post of one feed, newest first."""
-        return [_post(r) for r in self.db.execute(
-            f"SELECT {_POST_COLUMNS} FROM posts WHERE name = ? AND hidden = 0 ORDER BY seq DESC", (name,))]
 
     def post(self, cid: str) -> IndexedPost | None:
         """One indexed post by CID."""

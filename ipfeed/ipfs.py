@@ -2,7 +2,7 @@
 
 aioipfs provides the HTTP session and the API URL from a multiaddr; several of its endpoint
 methods are broken against current Kubo and aiohttp (README, design notes), so every call goes
-through `Kubo._call` with the exact parameters Kubo expects. Foreign errors become
+through `Kubo.call` with the exact parameters Kubo expects. Foreign errors become
 ipfeed's NodeError family here and nowhere else.
 """
 
@@ -28,11 +28,11 @@ Params = Sequence[tuple[str, str]]
 
 # Every Kubo RPC call ipfeed makes, and what for: the one list to check a new Kubo (or a fork)
 # against. tests/test_kubo_contract.py holds one contract test per entry against the pinned
-# Kubo; `Kubo._call` refuses a path that is not listed here.
+# Kubo; `Kubo.call` refuses a path that is not listed here.
 RPC_CALLS = {
     "id": "the node's peer ID, addresses and agent (node addrs, watermarks per node)",
     "swarm/connect": "connect to a peer now (node connect, peer add)",
-    "swarm/peers": "connected peers, and with identify which speak ipfeed's bulk protocol",
+    "swarm/peers": "connected peers, and with identify which speak ipfeed's stream protocol",
     "stats/dht": "peers in the DHT routing tables (a record put before they fill reaches nobody)",
     "config": "read and set one config value (Peering.Peers)",
     "p2p/listen": "serve /x/ipfeed/feed/1 streams (Libp2pStreamMounting), held in the foreground",
@@ -82,7 +82,7 @@ class Kubo:
         if self._client is not None:
             await self._client.close()
 
-    async def _call(self, path: str, params: Params = (), data: Any = None, *,
+    async def call(self, path: str, params: Params = (), data: Any = None, *,
                     timeout: float | None = None, max_bytes: int | None = None) -> bytes:
         """POST one RPC call; return the body, bounded by `max_bytes` and `timeout`."""
         assert self._client is not None, "use `async with Kubo(...)`"
@@ -109,7 +109,7 @@ class Kubo:
 
     async def _json(self, path: str, params: Params = (), data: Any = None, *,
                     timeout: float | None = None) -> Any:
-        body = await self._call(path, params, data, timeout=timeout)
+        body = await self.call(path, params, data, timeout=timeout)
         try:
             return json.loads(body)
         except ValueError as e:
@@ -132,7 +132,7 @@ class Kubo:
 
     async def dht_peers(self) -> int:
         """How many peers the node's DHT routing tables (WAN and LAN) hold."""
-        body = await self._call("stats/dht", timeout=10)
+        body = await self.call("stats/dht", timeout=10)
         try:
             tables = [json.loads(line) for line in body.splitlines() if line.strip()]
             return sum(len(b.get("Peers") or []) for t in tables for b in t.get("Buckets") or [])
@@ -223,7 +223,7 @@ class Kubo:
     async def block_put(self, block: bytes) -> str:
         """Store exact dag-cbor bytes; check the node's CID is the one computed locally."""
         res = await self._json("block/put", [("cid-codec", "dag-cbor"), ("mhtype", "sha2-256")],
-                               _file(block, name="block"))
+                               file_part(block, name="block"))
         want = codec.cid_of(block)
         if res.get("Key") != want:
             raise NodeFailed(f"the node stored a block as {res.get('Key')}, expected {want}")
@@ -234,7 +234,7 @@ class Kubo:
         """Fetch a block (from the network if needed, unless `offline`) and check its bytes
         against its CID."""
         try:
-            data = await self._call("block/get", [("arg", cid), ("offline", str(offline).lower())],
+            data = await self.call("block/get", [("arg", cid), ("offline", str(offline).lower())],
                                     max_bytes=max_bytes, timeout=timeout)
         except NodeTimeout as e:
             raise NotFound(f"block {cid} could not be fetched in time") from e
@@ -246,7 +246,7 @@ class Kubo:
     async def has_block(self, cid: str) -> bool:
         """Whether the node holds a block now (never fetched for this)."""
         try:
-            await self._call("block/stat", [("arg", cid), ("offline", "true")], timeout=10)
+            await self.call("block/stat", [("arg", cid), ("offline", "true")], timeout=10)
         except NodeFailed as e:
             if "not found" in str(e) or "block was not found" in str(e):
                 return False
@@ -256,7 +256,7 @@ class Kubo:
     async def refs(self, cid: str, timeout: float | None = None, *, offline: bool = False) -> list[str]:
         """Every CID under `cid`, each once (fetching what is missing, unless `offline`: then
         a missing block is an error)."""
-        body = await self._call("refs", [("arg", cid), ("recursive", "true"), ("unique", "true"),
+        body = await self.call("refs", [("arg", cid), ("recursive", "true"), ("unique", "true"),
                                          ("offline", str(offline).lower())], timeout=timeout)
         out = []
         for line in body.splitlines():
@@ -270,12 +270,12 @@ class Kubo:
         """Add file bytes as UnixFS (CIDv1, raw leaves), pinned; return (CID, dag size)."""
         res = await self._json("add", [("cid-version", "1"), ("raw-leaves", "true"),
                                        ("pin", "true"), ("progress", "false")],
-                               _file(data, name=name))
+                               file_part(data, name=name))
         return codec.parse_cid(res["Hash"], codec.FILE_PREFIXES), int(res["Size"])
 
     async def cat(self, cid: str, max_bytes: int, timeout: float | None = None) -> bytes:
         """The bytes of a UnixFS file, refusing more than `max_bytes`."""
-        return await self._call("cat", [("arg", cid)], max_bytes=max_bytes, timeout=timeout)
+        return await self.call("cat", [("arg", cid)], max_bytes=max_bytes, timeout=timeout)
 
     async def pin_add(self, cids: str | Sequence[str], timeout: float | None = None, *,
                       recursive: bool = True) -> None:
@@ -309,7 +309,7 @@ class Kubo:
         """Import a private key (libp2p protobuf framing); return its IPNS name."""
         res = await self._json("key/import", [("arg", name), ("ipns-base", "base36"),
                                               ("format", "libp2p-protobuf-cleartext")],
-                               _file(libp2p_key, name="key"))
+                               file_part(libp2p_key, name="key"))
         return str(res["Id"])
 
     async def name_publish(self, key: str, cid: str, *, lifetime: str, ttl: str,
@@ -328,7 +328,7 @@ class Kubo:
         has not put it in its DHT table yet."""
         if offline:
             try:
-                return await self._call("name/get", [("arg", name), ("offline", "true")],
+                return await self.call("name/get", [("arg", name), ("offline", "true")],
                                         timeout=min(timeout, 10), max_bytes=10 * 1024)
             except (NodeFailed, NodeTimeout) as e:
                 raise NotFound(f"this node holds no record for {name}: {e}") from e
@@ -338,7 +338,7 @@ class Kubo:
         settled = loop.time() + min(timeout, ROUTING_SETTLE)
         while True:
             try:
-                return await self._call("name/get", [("arg", name)], timeout=max(deadline - loop.time(), 0.1),
+                return await self.call("name/get", [("arg", name)], timeout=max(deadline - loop.time(), 0.1),
                                         max_bytes=10 * 1024)
             except NodeFailed as e:
                 if "not found" not in str(e) or loop.time() + 0.25 >= settled:
@@ -349,26 +349,26 @@ class Kubo:
 
     async def name_put(self, name: str, record: bytes, timeout: float | None = None) -> None:
         """Store someone's signed IPNS record in the routing system again, unchanged."""
-        await self._call("name/put", [("arg", name), ("allow-offline", "true")],
-                         _file(record, name="record"), timeout=timeout)
+        await self.call("name/put", [("arg", name), ("allow-offline", "true")],
+                         file_part(record, name="record"), timeout=timeout)
 
     async def dag_import(self, car: bytes, timeout: float | None = None) -> None:
         """Store every block of a CAR (blocks are hashed and checked by Kubo; nothing pinned)."""
-        await self._call("dag/import", [("pin-roots", "false"), ("stats", "false")],
-                         _file(car, name="car"), timeout=timeout)
+        await self.call("dag/import", [("pin-roots", "false"), ("stats", "false")],
+                         file_part(car, name="car"), timeout=timeout)
 
     async def dag_export(self, cid: str, max_bytes: int, timeout: float | None = None, *,
                          offline: bool = False) -> bytes:
         """A CAR of the whole DAG under `cid` (fetching what is missing, unless `offline`),
         bounded in size."""
-        return await self._call("dag/export", [("arg", cid), ("progress", "false"),
+        return await self.call("dag/export", [("arg", cid), ("progress", "false"),
                                                ("offline", str(offline).lower())],
                                 max_bytes=max_bytes, timeout=timeout)
 
     async def pubsub_pub(self, topic: str, data: bytes) -> None:
         """Publish a message on a pubsub topic (needs Pubsub.Enabled on the node)."""
-        await self._call("pubsub/pub", [("arg", _multibase(topic.encode()))],
-                         _file(data, name="data"), timeout=10)
+        await self.call("pubsub/pub", [("arg", _multibase(topic.encode()))],
+                         file_part(data, name="data"), timeout=10)
 
     async def pubsub_sub(self, topic: str, max_bytes: int = 16 * 1024) -> AsyncIterator[bytes]:
         """Messages on a pubsub topic as they arrive (data only; each bounded), until the
@@ -400,7 +400,7 @@ class Kubo:
             raise NodeUnavailable(f"pubsub subscription to {topic} lost ({e.__class__.__name__})") from e
 
 
-def _file(data: bytes, name: str) -> aiohttp.MultipartWriter:
+def file_part(data: bytes, name: str) -> aiohttp.MultipartWriter:
     """A multipart upload of bytes, as Kubo's `file` argument (streamed from memory, so a
     large CAR does not block the event loop)."""
     with aiohttp.MultipartWriter("form-data") as form:

@@ -8,16 +8,12 @@ from datetime import UTC, datetime
 import cbrrr
 
 from .codec import protobuf_fields
-from .errors import InvalidBlock, InvalidObject
+from .errors import InvalidBlock, InvalidRecord
 from .identity import public_from_name, verify
 
 MAX_RECORD_BYTES = 10 * 1024
 _SIGNATURE_PREFIX = b"ipns-signature:"
 _DATA_KEYS = {"Value", "Validity", "ValidityType", "Sequence", "TTL"}
-
-
-class InvalidRecord(InvalidObject):
-    """An IPNS record failed verification."""
 
 
 @dataclass(frozen=True)

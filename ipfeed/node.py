@@ -44,7 +44,8 @@ def _version(path: str) -> str:
     return out.stdout.strip()
 
 
-def _env(settings: Settings) -> dict[str, str]:
+def ipfs_env(settings: Settings) -> dict[str, str]:
+    """The environment an `ipfs` command for this home runs in (its repo, no telemetry)."""
     env = dict(os.environ)
     env.update(IPFS_PATH=str(settings.node_dir), IPFS_TELEMETRY="off")
     env.setdefault("GOMEMLIMIT", "1GiB")
@@ -55,7 +56,7 @@ def _ipfs(settings: Settings, *args: str, timeout: float = 60) -> str:
     """Run one offline `ipfs` command on the managed repo."""
     cmd = [find_ipfs(settings), *args]
     try:
-        out = subprocess.run(cmd, env=_env(settings), capture_output=True, text=True,
+        out = subprocess.run(cmd, env=ipfs_env(settings), capture_output=True, text=True,
                              timeout=timeout, check=False)
     except subprocess.TimeoutExpired as e:
         raise NodeFailed(f"`ipfs {' '.join(args)}` did not finish in {timeout:g}s") from e
@@ -66,7 +67,7 @@ def _ipfs(settings: Settings, *args: str, timeout: float = 60) -> str:
 
 FEATURES = {  # Kubo settings ipfeed relies on, in every managed repo
     "Pubsub.Enabled": True,  # home servers hear new posts at once (ipfeed.push)
-    "Experimental.Libp2pStreamMounting": True,  # home servers stream whole feeds (ipfeed.bulk)
+    "Experimental.Libp2pStreamMounting": True,  # home servers stream whole feeds (ipfeed.stream)
 }
 
 # Kubo's "auto" placeholders are filled from an AutoConf URL run by a team whose IPFS work has
@@ -383,7 +384,7 @@ def start(settings: Settings) -> NodeStatus:
         init_repo(settings)
         notes = _configure(settings)
         (settings.node_dir / "api").unlink(missing_ok=True)  # left by a killed daemon
-        pid = _spawn([find_ipfs(settings), "daemon"], _env(settings), settings.home / "node.log")
+        pid = _spawn([find_ipfs(settings), "daemon"], ipfs_env(settings), settings.home / "node.log")
         _pid_path(settings).write_text(f"{pid}\n")
         deadline = time.monotonic() + settings.start_timeout
         while time.monotonic() < deadline:

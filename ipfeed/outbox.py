@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from . import sqlite
 from .codec import cid_of
-from .errors import IpfeedError
+from .errors import FeedLocked, NewerSchema
 
 SCHEMA_VERSION = 2
 _SCHEMA = """
@@ -90,7 +90,7 @@ class Outbox:
                 self.db.execute("ALTER TABLE drafts ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]'")
                 self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             elif version > SCHEMA_VERSION:
-                raise IpfeedError(f"{self.path} is from a newer ipfeed (schema {version})")
+                raise NewerSchema(f"{self.path} is from a newer ipfeed (schema {version})")
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """One atomic, durable write."""
@@ -217,9 +217,9 @@ def _try_lock(f: IO[str]) -> bool:
     return True
 
 
-def _lock_error(timeout: float) -> IpfeedError:
-    return IpfeedError(f"another ipfeed process has held this feed for {timeout:g}s; "
-                       "saved posts stay saved: run `ipfeed publish` later")
+def _lock_error(timeout: float) -> FeedLocked:
+    return FeedLocked(f"another ipfeed process has held this feed for {timeout:g}s; "
+                      "saved posts stay saved: run `ipfeed publish` later")
 
 
 @contextmanager

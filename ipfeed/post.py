@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from . import codec
+from . import codec, content
 from .errors import InvalidBlock, InvalidInput, InvalidPost
 from .identity import Identity, verify
 from .private import check_box
@@ -16,12 +15,17 @@ from .schema import MAX_SAFE_INT, Fields
 TYPE = "ipfeed.post"
 VERSION = 1
 MAX_POST_BYTES = 16 * 1024
-MAX_TEXT_BYTES = 8000
-MAX_ATTACHMENTS = 8
-MAX_ATTACHMENT_SIZE = 64 * 1024 * 1024
-MAX_NAME_BYTES = 255
-MAX_MEDIA_TYPE_BYTES = 127
-MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*\Z")
+# The rules a private post's content shares live in ipfeed.content; post.X names them too.
+MAX_TEXT_BYTES = content.MAX_TEXT_BYTES
+MAX_ATTACHMENTS = content.MAX_ATTACHMENTS
+MAX_ATTACHMENT_SIZE = content.MAX_ATTACHMENT_SIZE
+MAX_NAME_BYTES = content.MAX_NAME_BYTES
+MAX_MEDIA_TYPE_BYTES = content.MAX_MEDIA_TYPE_BYTES
+MEDIA_TYPE = content.MEDIA_TYPE
+CONTROLS = content.CONTROLS
+BIDI_CONTROLS = content.BIDI_CONTROLS
+file_meta = content.file_meta
+file_name_problem = content.file_name_problem
 
 _REQUIRED = frozenset({"type", "v", "author", "seq", "created", "text", "sig"})
 _OPTIONAL = frozenset({"prev", "skip", "reply_to", "attachments", "box", "files"})
@@ -236,40 +240,3 @@ def _attachments(f: Fields) -> tuple[Attachment, ...]:
             raise a.fail(str(e)) from e
         out.append(Attachment(cid, *file_meta(a)))
     return tuple(out)
-
-
-def file_meta(a: Fields) -> tuple[str, int, str]:
-    """(media type, size, name) of an attachment, by the rules of docs/FORMAT.md."""
-    media = a.text("type", MAX_MEDIA_TYPE_BYTES, 3)
-    if not MEDIA_TYPE.match(media):
-        raise a.fail(f"type {media!r} is not a lower-case media type")
-    size = a.integer("size", 0, MAX_ATTACHMENT_SIZE)
-    name = a.text("name", MAX_NAME_BYTES, 1)
-    if problem := file_name_problem(name):
-        raise a.fail(problem)
-    return media, size, name
-
-
-# Unicode general category Cc, and the bidi controls that would reorder how a name reads.
-CONTROLS = "\x00-\x1f\x7f-\x9f"
-BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-_NAME_BAD = re.compile(f"[{CONTROLS}{BIDI_CONTROLS}\ud800-\udfff/\\\\]")
-
-
-def file_name_problem(name: str) -> str | None:
-    """What makes `name` unusable as an attachment's file name (FORMAT.md section 3), or None:
-    the one rule for names read from posts, from private content and from the local disk."""
-    if m := _NAME_BAD.search(name):
-        c = m.group()
-        if "\ud800" <= c <= "\udfff":
-            return "name must be a plain file name: it is not valid UTF-8"
-        if c in "/\\":
-            return f"name must be a plain file name: no {c}"
-        kind = "bidi control" if re.match(f"[{BIDI_CONTROLS}]", c) else "control character"
-        return f"name must be a plain file name: no {kind} (U+{ord(c):04X})"
-    n = len(name.encode("utf-8"))
-    if not 1 <= n <= MAX_NAME_BYTES:
-        return f"name must be a plain file name of 1 … {MAX_NAME_BYTES} bytes, not {n}"
-    if name in (".", ".."):
-        return f"name must be a plain file name, not {name}"
-    return None

@@ -24,6 +24,7 @@ import nacl.secret
 import nacl.signing
 
 from . import codec
+from .content import MAX_ATTACHMENTS, MAX_TEXT_BYTES, file_meta
 from .errors import InvalidBlock, InvalidInput, InvalidPost
 from .identity import Identity, normalize_name, public_from_name
 from .schema import Fields
@@ -57,7 +58,7 @@ def _x25519_private(me: Identity) -> nacl.public.PrivateKey:
     return me.signing_key.to_curve25519_private_key()
 
 
-def _pad(content: dict[str, Any]) -> bytes:
+def pad(content: dict[str, Any]) -> bytes:
     """DAG-CBOR of the content with a `pad` field that brings it to its size class: the
     smallest one the encoding can land on exactly. (A byte string's length prefix grows at 24
     and 256 bytes, so a gap of exactly 24 or 257 bytes cannot be filled: the next class then.)"""
@@ -88,7 +89,7 @@ def seal(me: Identity, recipients: list[str], text: str, reply_to: str | None = 
         content["attachments"] = attachments
     key = content_key or os.urandom(32)
     nonce = os.urandom(NONCE_BYTES)
-    ct = nacl.secret.SecretBox(key).encrypt(_pad(content), nonce).ciphertext
+    ct = nacl.secret.SecretBox(key).encrypt(pad(content), nonce).ciphertext
     slots = [bytes(nacl.public.SealedBox(nacl.public.PublicKey(k)).encrypt(key)) for k in keys]
     size = 2
     while size < len(slots):
@@ -154,8 +155,6 @@ def check_files(opened: Opened, files: tuple[str, ...], what: str) -> None:
 
 def _content(c: object, key: bytes, what: str) -> Opened:
     """Validate decrypted content by the same rules as a public post's fields."""
-    from .post import MAX_ATTACHMENTS, MAX_TEXT_BYTES, file_meta  # post imports this module
-
     f = Fields(c, what, InvalidPost, frozenset({"text", "to", "pad"}),
                frozenset({"reply_to", "attachments"}))
     text = f.text("text", MAX_TEXT_BYTES)

@@ -17,34 +17,31 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from . import bulk, codec, feed, pins, post
+from . import codec, feed, pins, post, stream
 from .car import car_bytes
 from .config import Settings
-from .errors import ChainError, InvalidObject, IpfeedError, NotFound
+from .errors import (  # Rollback, Fork, Equivocation: also importable from here, as before
+    ChainError,
+    Equivocation,
+    Fork,
+    InvalidObject,
+    InvalidRecord,
+    IpfeedError,
+    NotFound,
+    Rollback,
+)
 from .faults import crashpoint
 from .identity import Identity, public_from_name
 from .index import FeedState, Index
 from .ipfs import Kubo
-from .ipns import InvalidRecord, Record, parse_record
+from .ipns import Record, parse_record
 from .post import Post
 from .private import Opened, open_box
 
 Progress = Callable[[str, int, int], None]  # name, posts done, posts to do
 OFFLINE = ("this node has no peers, so the feed could not be checked on the network; what is "
            "shown is the last verified state")
-BULK_MIN = 256  # new posts from which a first sync asks peers for the whole feed in one stream
-
-
-class Rollback(InvalidObject):
-    """A feed offered a root or record older than the one already verified."""
-
-
-class Fork(ChainError):
-    """Two different posts with the same author and sequence number."""
-
-
-class Equivocation(InvalidObject):
-    """Two different roots with the same author and sequence number."""
+STREAM_MIN = 256  # new posts from which a first sync asks peers for the whole feed in one stream
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,7 @@ class SyncResult:
     fetched: int = 0  # blocks read from the node for this sync
     root: str | None = None
     error: str | None = None
-    streamed: int = 0  # blocks taken from a peer's bulk stream instead (ipfeed.bulk)
+    streamed: int = 0  # blocks taken from a peer's stream instead (ipfeed.stream)
 
 
 @dataclass
@@ -70,11 +67,11 @@ class _Fetcher:
     storing: asyncio.Future[None] | None = None  # the node storing the stream's blocks
 
     async def ask_peers(self, name: str, root: feed.Root) -> None:
-        """Take the feed from a peer's stream (ipfeed.bulk) if one has it: the node stores its
+        """Take the feed from a peer's stream (ipfeed.stream) if one has it: the node stores its
         blocks (as it stores what bitswap brings, before ipfeed checks them; `stored` waits
         for it) while a thread parses and verifies the posts among them."""
         limit = _stream_limit(root, self.settings)
-        self.streamed = blocks = await bulk.fetch(self.kubo, name, limit, self.settings.sync_timeout / 2)
+        self.streamed = blocks = await stream.fetch(self.kubo, name, limit, self.settings.sync_timeout / 2)
         if not blocks:
             return
         self.storing = asyncio.ensure_future(self.kubo.dag_import(
@@ -255,9 +252,10 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
     if new <= len(root.recent):
         posts = await f.posts(list(root.recent[:new]))
     else:
-        if new >= BULK_MIN and 2 * new >= root.count:  # most of the feed is new: ask for all of it
+        if new >= STREAM_MIN and 2 * new >= root.count:  # most of the feed is new: ask for all of it
             await f.ask_peers(name, root)
-        posts = await _bulk(f, root, old_count, settings, lambda done: progress and progress(name, done, new))
+        posts = await _fetch_many(f, root, old_count, settings,
+                                  lambda done: progress and progress(name, done, new))
     feed.check_page(root, posts)
     if known and old_count:
         # The new chain must run through the known head: else the author signed two histories.
@@ -301,8 +299,8 @@ def open_all(me: Identity | None, posts: list[Post]) -> dict[str, Opened]:
     return out
 
 
-async def _bulk(f: _Fetcher, root: feed.Root, old_count: int, settings: Settings,
-                tick: Callable[[int], object]) -> list[Post]:
+async def _fetch_many(f: _Fetcher, root: feed.Root, old_count: int, settings: Settings,
+                      tick: Callable[[int], object]) -> list[Post]:
     """Many new posts: fetch them level by level along `prev` and `skip` links (any post is
     O(log n) hops from the head), many at a time, each verified (signature, author, the
     sequence number its referrer implies) before its own links are followed."""

@@ -16,11 +16,10 @@ from typing import Any, TypeVar
 import pytest
 from click.testing import CliRunner, Result
 
-from ipfeed import node
+from ipfeed import Service, node
 from ipfeed.cli import cli
 from ipfeed.config import Settings
 from ipfeed.ipfs import Kubo
-from ipfeed.service import Service
 
 T = TypeVar("T")
 DATA = Path(__file__).parent / "data"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import test_settings as settings_for
 
+from ipfeed import Service
 from ipfeed.errors import InvalidInput
-from ipfeed.service import Service
 
 
 @pytest.fixture

@@ -171,11 +171,11 @@ def test_fork_warning_is_shown(web: str, page: Page, alice: User, bob: User) -> 
     root = feed.build(me, seq=99, updated=6, profile=Profile(), count=2, recent=[evil.cid, p1.cid])
 
     async def publish() -> Any:
-        from ipfeed.service import _ensure_key
+        from ipfeed.keys import ensure_node_key
         async with await bob.kubo() as k:
             await k.block_put(evil.block)
             await k.block_put(root.block)
-            await k.name_publish(await _ensure_key(k, me), root.cid, lifetime="1h", ttl="1s")
+            await k.name_publish(await ensure_node_key(k, me), root.cid, lifetime="1h", ttl="1s")
     run(publish())
     run(alice.service.sync())
     page.goto(f"{web}/feed/{name}")

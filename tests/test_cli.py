@@ -16,7 +16,14 @@ from ipfeed.cli import cli
 
 
 def test_public_api_is_pinned() -> None:
-    assert ipfeed.__all__ == ["IpfeedError", "__version__"]
+    assert ipfeed.__all__ == [
+        "AnotherHome", "ChainError", "Equivocation", "FeedLocked", "FeedNotAdopted", "FeedView",
+        "Fork", "HomeError", "IdentityError", "InsecureKeyFile", "InvalidArchive", "InvalidBlock",
+        "InvalidFollows", "InvalidInput", "InvalidObject", "InvalidPost", "InvalidRecord", "InvalidRoot",
+        "IpfeedError", "KuboNotFound", "MissingIdentity", "NewerSchema", "NodeError", "NodeFailed",
+        "NodeTimeout", "NodeUnavailable", "NotFound", "OutboxDamaged", "PostResult", "PublishPending",
+        "PublishResult", "Rollback", "Service", "Settings", "SyncResult", "WouldFork", "__version__",
+    ]
 
 
 def test_init_with_home_flag_then_second_init_is_a_noop(tmp_path: Path) -> None:
@@ -185,7 +192,7 @@ def test_show_prints_a_hostile_profile_and_post_defanged(monkeypatch: pytest.Mon
                                                             "cid": "b"}]})
     out: list[str] = []
     monkeypatch.setattr(cli_mod.click, "echo", lambda s="", **_: out.append(str(s)))
-    cli_mod._print_feed(view)
+    cli_mod.print_feed(view)
     text = "\n".join(out)
     assert "\u202e" not in text and "\x1b" not in text and "\u0301" * 4 not in text
     assert text.count("x\\u202eexe.txt\\x1b[2J") == 4

@@ -81,7 +81,8 @@ def test_garbage_collection_after_a_crash_removes_nothing_needed(alice: User, bo
     assert cli(bob, "sync", crash="indexed").returncode == -9  # indexed "two", pin not yet moved
     assert cli(alice, "post", "three", crash="stored").returncode == -9  # stored, not pinned
     for u in (alice, bob):
-        gc = subprocess.run([node.find_ipfs(u.settings), "repo", "gc", "--quiet"], env=node._env(u.settings),
+        gc = subprocess.run([node.find_ipfs(u.settings), "repo", "gc", "--quiet"],
+                            env=node.ipfs_env(u.settings),
                             capture_output=True, text=True, timeout=120, check=False)
         assert gc.returncode == 0, gc.stderr
     assert cli(bob, "sync").returncode == 0  # Bob moves his pin (refetching what gc took)

@@ -51,14 +51,14 @@ def test_two_concurrent_starts_do_not_clash(make_user: Any) -> None:
 
 
 def test_keystore_name_equals_the_offline_derivation(alice: User) -> None:
-    key_name = run(alice.service.import_key())
+    key_name = run(alice.service.ensure_node_key())
     me = alice.service.identity()
 
     async def keys() -> dict[str, str]:
         async with await alice.kubo() as k:
             return await k.key_names()
     assert run(keys())[key_name] == me.name  # what Kubo reports for the imported key
-    assert run(alice.service.import_key()) == key_name  # importing again is a no-op
+    assert run(alice.service.ensure_node_key()) == key_name  # importing again is a no-op
     assert stat.S_IMODE(alice.settings.key_path.stat().st_mode) == 0o600
 
 

@@ -131,7 +131,7 @@ def hostile_box(to: Identity, content: dict[str, Any], commit: bytes | None = No
     import nacl.secret
 
     key, nonce = os.urandom(32), os.urandom(24)
-    ct = nacl.secret.SecretBox(key).encrypt(private._pad(content), nonce).ciphertext
+    ct = nacl.secret.SecretBox(key).encrypt(private.pad(content), nonce).ciphertext
     slot = nacl.public.SealedBox(nacl.public.PublicKey(private.x25519_public(to.public))).encrypt(key)
     return {"commit": commit or private.commitment(key), "ct": ct, "keys": [bytes(slot), bytes(slot)],
             "nonce": nonce}

@@ -15,8 +15,8 @@ from conftest import User, run
 from ipfeed import codec, feed, node, post
 from ipfeed.errors import NotFound
 from ipfeed.feed import Profile
+from ipfeed.keys import ensure_node_key
 from ipfeed.outbox import Outbox
-from ipfeed.service import _ensure_key
 
 
 def shown(reader: User, name: str, limit: int = 50) -> dict[str, Any]:
@@ -131,7 +131,7 @@ def publish_raw(u: User, block: bytes, extra: tuple[bytes, ...] = ()) -> str:
         async with await u.kubo() as k:
             for b in [*extra, block]:
                 await k.block_put(b)
-            key = await _ensure_key(k, u.service.identity())
+            key = await ensure_node_key(k, u.service.identity())
             return await k.name_publish(key, codec.cid_of(block), lifetime="1h", ttl="1s")
     return run(go())
 

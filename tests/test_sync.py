@@ -15,8 +15,8 @@ from conftest import DEFAULTS, User, run
 from ipfeed import feed, node, post
 from ipfeed.errors import InvalidInput, InvalidObject
 from ipfeed.feed import Profile
+from ipfeed.keys import ensure_node_key
 from ipfeed.outbox import Outbox
-from ipfeed.service import _ensure_key
 
 
 def name_of(u: User) -> str:
@@ -96,7 +96,7 @@ def publish_root(u: User, root: feed.Root, blocks: tuple[bytes, ...] = (), lifet
         async with await u.kubo() as k:
             for b in (*blocks, root.block):
                 await k.block_put(b)
-            key = await _ensure_key(k, u.service.identity())
+            key = await ensure_node_key(k, u.service.identity())
             await k.name_publish(key, root.cid, lifetime=lifetime, ttl="1s")
     run(go())
 
@@ -516,7 +516,7 @@ def test_a_10000_post_feed_syncs_to_another_node(alice: User, bob: User) -> None
 
 def test_a_feed_claiming_more_new_posts_than_the_limit_is_refused_before_fetching(alice: User,
                                                                                    bob: User) -> None:
-    from ipfeed.service import Service
+    from ipfeed import Service
 
     bob.connect(alice)
     alice.service.save_many([f"p{i}" for i in range(300)])
@@ -564,7 +564,8 @@ def test_pins_follow_a_big_feed_cheaply_and_survive_gc(alice: User, bob: User) -
     [r] = sync(bob, name_of(alice))
     assert r.error is None and r.new_posts == 5
     for u in (alice, bob):
-        gc = subprocess.run([node.find_ipfs(u.settings), "repo", "gc", "--quiet"], env=node._env(u.settings),
+        gc = subprocess.run([node.find_ipfs(u.settings), "repo", "gc", "--quiet"],
+                            env=node.ipfs_env(u.settings),
                             capture_output=True, text=True, timeout=120, check=False)
         assert gc.returncode == 0, gc.stderr
 
@@ -581,7 +582,7 @@ def has_block(u: User, cid: str) -> bool:
     async def go() -> bool:
         async with await u.kubo() as k:
             try:
-                await k._call("block/stat", [("arg", cid), ("offline", "true")], timeout=5)
+                await k.call("block/stat", [("arg", cid), ("offline", "true")], timeout=5)
             except Exception:
                 return False
             return True
@@ -629,7 +630,8 @@ def test_an_attachment_larger_than_declared_is_never_fetched_or_pinned(alice: Us
             return [honest_cid, *await k.refs(honest_cid, offline=True)]
     kept = run(honest_blocks())
     assert len(kept) == 3
-    gc = subprocess.run([node.find_ipfs(bob.settings), "repo", "gc", "--quiet"], env=node._env(bob.settings),
+    gc = subprocess.run([node.find_ipfs(bob.settings), "repo", "gc", "--quiet"],
+                        env=node.ipfs_env(bob.settings),
                         capture_output=True, text=True, timeout=120, check=False)
     assert gc.returncode == 0, gc.stderr
     assert all(has_block(bob, c) for c in kept)  # the honest photo is pinned and survives gc
@@ -731,7 +733,7 @@ def test_an_attachment_whose_root_lies_about_its_size_is_refused_at_its_first_le
     import os
 
     from ipfeed import codec
-    from ipfeed.ipfs import _file
+    from ipfeed.ipfs import file_part
     from ipfeed.post import Attachment
 
     bob.connect(alice)
@@ -745,8 +747,8 @@ def test_an_attachment_whose_root_lies_about_its_size_is_refused_at_its_first_le
     async def put() -> None:
         async with await alice.kubo() as k:
             for block, kind in ((leaf, "raw"), (lying, "dag-pb")):
-                await k._call("block/put", [("cid-codec", kind), ("mhtype", "sha2-256"), ("pin", "true")],
-                              _file(block, name="block"))
+                await k.call("block/put", [("cid-codec", kind), ("mhtype", "sha2-256"), ("pin", "true")],
+                              file_part(block, name="block"))
     run(put())
     me = alice.service.identity()
     last = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")

@@ -19,6 +19,8 @@ from ipfeed.web import create_app
 from ipfeed.web.worker import Worker
 from test_e2e import PNG
 
+from ipfeed import Service
+
 BASE = "http://127.0.0.1:8787"
 
 
@@ -288,7 +290,7 @@ def test_open_box_redirects_to_the_feed_and_rejects_junk(client: FlaskClient, al
 def test_home_without_identity_gets_a_clear_page(tmp_path: Any, alice: User) -> None:
     from conftest import test_settings
     settings = test_settings(tmp_path / "empty")
-    worker = Worker(__import__("ipfeed.service", fromlist=["Service"]).Service(settings))
+    worker = Worker(Service(settings))
     try:
         c = create_app(settings, worker=worker).test_client()
         r = c.get("/", base_url=BASE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from ipfeed.errors import (
     IpfeedError,
     KuboNotFound,
     MissingIdentity,
+    NodeError,
     NodeUnavailable,
     NotFound,
 )
@@ -93,9 +94,23 @@ def install_filters(app: Flask) -> None:
         return render_template("error.html", code=code, title=title,
                                message=e.description if code in (400, 403, 404) else message), code
 
-    @app.errorhandler(MissingIdentity)
-    def no_identity(e: MissingIdentity) -> tuple[str, int]:
-        return render_template("error.html", code=503, title="No identity yet", message=str(e)), 503
+    # Each error family has one status here; views catch an error only to add to it.
+    for family, code, title in ERROR_PAGES:
+        app.register_error_handler(family, _error_page(code, title))
+
+
+# The one mapping of ipfeed's error families to pages (the most specific class wins).
+ERROR_PAGES: tuple[tuple[type[IpfeedError], int, str], ...] = (
+    (InvalidInput, 400, "Bad Request"), (NotFound, 404, "Not Found"), (NodeError, 502, "Bad Gateway"),
+    (NodeUnavailable, 503, "Node unavailable"), (KuboNotFound, 503, "Node unavailable"),
+    (MissingIdentity, 503, "No identity yet"))
+
+
+def _error_page(code: int, title: str) -> Callable[[IpfeedError], tuple[str, int]]:
+    """The error page of one family: its status, and the error's own one line."""
+    def page(e: IpfeedError) -> tuple[str, int]:
+        return render_template("error.html", code=code, title=title, message=str(e)), code
+    return page
 
 
 TITLES = {  # error pages in plain words (no "502 Bad Gateway")
@@ -140,10 +155,7 @@ def _cards(posts: Sequence[IndexedPost]) -> dict[str, Any]:
 def _timeline(form: drafts.Form | None = None, error: str = "", status: int = 200) -> tuple[str, int]:
     before = request.args.get("before") or None
     size = current_app.config["PAGE_SIZE"]
-    try:
-        posts = svc().timeline(size, before)
-    except InvalidInput as e:
-        abort(400, description=str(e))
+    posts = svc().timeline(size, before)
     form = form or drafts.Form(reply_to=request.args.get("reply_to", "").strip())
     me = svc().identity().name
     welcome = not svc().own_profile().name

@@ -72,7 +72,7 @@ class Worker:
             return future.result(timeout)
         except concurrent.futures.TimeoutError as e:
             future.cancel()
-            raise IpfeedError(f"the node did not finish in {timeout:g}s") from e
+            raise NodeTimeout(f"the node did not finish in {timeout:g}s") from e
 
     def publish_soon(self) -> None:
         """Publish pending posts in the background; the status shows how it went. Requests

@@ -1,4 +1,5 @@
-"""Bulk transfer of a whole feed between home servers, over one libp2p stream.
+"""Streaming a whole feed between home servers, over one libp2p stream (not to be confused
+with "bulk publish", `post_many`).
 
 Bitswap fetches one block per want and a feed of n posts is n blocks: on a 2-core machine
 Kubo itself fetches about 1,300 such blocks a second. So a home server also offers the feeds
@@ -37,7 +38,7 @@ Source = Callable[[Kubo, str], Awaitable[Held | None]]  # what this home holds o
 
 
 async def serve(kubo: Kubo, source: Source, ready: Callable[[], None] | None = None) -> None:
-    """Answer bulk requests until cancelled or until the node drops the listener; `source`
+    """Answer stream requests until cancelled or until the node drops the listener; `source`
     gives the newest verified root this home holds of a feed and its blocks (None: not
     served)."""
     turns = asyncio.Semaphore(SERVE_AT_ONCE)

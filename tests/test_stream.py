@@ -1,4 +1,4 @@
-"""Bulk transfer: a home server streams a whole feed to a peer's first sync (ipfeed.bulk)."""
+"""Streaming a feed: a home server streams a whole feed to a peer's first sync (ipfeed.stream)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from typing import Any, TypeVar
 import pytest
 from conftest import User, run
 
-from ipfeed import bulk, codec, node
+from ipfeed import codec, node, stream
 from ipfeed.car import CarReader, car_bytes, car_header, read_car, varint
 from ipfeed.errors import InvalidBlock
 from ipfeed.identity import Identity
 
 T = TypeVar("T")
-POSTS = 600  # above sync.BULK_MIN: a first sync of this feed asks peers for a stream
+POSTS = 600  # above sync.STREAM_MIN: a first sync of this feed asks peers for a stream
 
 
 def name_of(u: User) -> str:
@@ -30,14 +30,14 @@ async def _peer_id(u: User) -> str:
 
 
 async def _until_speaking(reader: User, server: User) -> None:
-    """Bounded wait until the reader's node learned (identify) that the server speaks bulk."""
+    """Bounded wait until the reader's node learned (identify) that the server speaks the stream protocol."""
     peer = await _peer_id(server)
     async with await reader.kubo() as k:
         for _ in range(100):  # 10 s
-            if peer in await k.peers_speaking(bulk.PROTOCOL):
+            if peer in await k.peers_speaking(stream.PROTOCOL):
                 return
             await asyncio.sleep(0.1)
-    raise AssertionError(f"{peer} never listed {bulk.PROTOCOL}")
+    raise AssertionError(f"{peer} never listed {stream.PROTOCOL}")
 
 
 async def _with(task: Awaitable[None], ready: asyncio.Event, body: Callable[[], Awaitable[T]]) -> T:
@@ -54,13 +54,15 @@ async def _with(task: Awaitable[None], ready: asyncio.Event, body: Callable[[], 
 
 def _blocks_held_offline(u: User, root: str) -> int:
     out = subprocess.run([node.find_ipfs(u.settings), "refs", "-r", "--unique", "--offline", root],
-                         env=node._env(u.settings), capture_output=True, text=True, timeout=120, check=False)
+                         env=node.ipfs_env(u.settings), capture_output=True, text=True, timeout=120,
+                         check=False)
     assert out.returncode == 0, out.stderr
     return len(out.stdout.split())
 
 
 def _gc(u: User) -> None:
-    gc = subprocess.run([node.find_ipfs(u.settings), "repo", "gc", "--quiet"], env=node._env(u.settings),
+    gc = subprocess.run([node.find_ipfs(u.settings), "repo", "gc", "--quiet"],
+                        env=node.ipfs_env(u.settings),
                         capture_output=True, text=True, timeout=120, check=False)
     assert gc.returncode == 0, gc.stderr
 
@@ -99,7 +101,7 @@ def test_a_first_sync_streams_the_feed_from_a_home_server_verified_and_pinned(al
         async def body() -> list[Any]:
             await _until_speaking(bob, alice)
             async with await bob.kubo() as k:  # a feed the server does not hold: no answer
-                assert await bulk.fetch(k, Identity.generate().name, 1 << 20, 10) == {}
+                assert await stream.fetch(k, Identity.generate().name, 1 << 20, 10) == {}
             return await bob.service.sync([name])
         return await _with(alice.service.share(ready.set), ready, body)
 
@@ -166,7 +168,7 @@ def test_a_peer_streaming_corrupt_blocks_is_ignored_and_bitswap_used(alice: User
             server = await asyncio.start_server(liar, "127.0.0.1", 0)
             port = server.sockets[0].getsockname()[1]
             async with server, await alice.kubo() as k, \
-                    k.p2p_foreground("listen", [bulk.PROTOCOL, f"/ip4/127.0.0.1/tcp/{port}"]) as ended:
+                    k.p2p_foreground("listen", [stream.PROTOCOL, f"/ip4/127.0.0.1/tcp/{port}"]) as ended:
                 ready.set()
                 await ended()
 

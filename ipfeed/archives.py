@@ -1,0 +1,141 @@
+"""Archives: export the user's feed as a CAR file, and import (verify, store, pin) one."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from . import archive, codec, feed, post, publishing, sync
+from .car import car_bytes, read_car, varint
+from .errors import Fork, InvalidArchive, InvalidInput, IpfeedError, NotFound, WouldFork
+from .homedir import Home, bounded, latest_root, now_ms, read_file
+from .identity import Identity
+from .outbox import Outbox, feed_lock
+
+MAX_BLOCK = 2 * 1024 * 1024  # Kubo's block size limit
+
+
+async def export(home: Home, path: Path, since: str | None = None) -> tuple[int, int]:
+    """Write the user's feed (blocks, attachments, newest signed record) as a CAR archive;
+    with `since` (a root or post CID of an earlier export), only what came after it.
+    Returns (posts, bytes written)."""
+    me = home.identity()
+    await publishing.publish(home)  # the archive holds the newest root and its record
+    with home.outbox() as box:
+        root = latest_root(box)
+        assert root is not None
+        base = _base_of(box, since) if since else 0
+        own = {seq: block for seq, block in box.post_blocks(base)}
+        follows = box.block(root.follows) if root.follows else None
+    async with home.kubo() as kubo:
+        record = await kubo.name_get(me.name, home.settings.resolve_timeout)
+        if base == 0:  # everything the root reaches, fetched by the node if needed
+            cids = await kubo.refs(root.cid, timeout=home.settings.sync_timeout)
+            data_blocks = await bounded(home.settings.fetch_concurrency, [
+                kubo.block_get(c, MAX_BLOCK, timeout=home.settings.sync_timeout) for c in cids])
+            blocks = list(zip(cids, data_blocks, strict=True))
+            posts = root.count
+        else:
+            news = [post.parse(b) for b in own.values()]
+            files = [a.cid for p in news for a in p.attachments] + [c for p in news for c in p.files]
+            if root.profile.avatar:
+                files.append(root.profile.avatar)
+            blocks = [(p.cid, p.block) for p in news]
+            if follows and root.follows:
+                blocks.append((root.follows, follows))
+            for cid in files:
+                car = await kubo.dag_export(cid, home.settings.max_export_bytes,
+                                            timeout=home.settings.sync_timeout)
+                blocks += list(read_car(car))
+            posts = len(news)
+    data = archive.build(record, root, blocks)
+    archive.read(data)  # never write an archive that would not import
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.rename(path)
+    return posts, len(data)
+
+
+async def import_archive(home: Home, path: Path) -> archive.Archive:
+    """Verify an archive whole, then store, pin and index it (and republish its record).
+    An archive of the user's own feed also restores the outbox's root, so the next post
+    continues the chain. Nothing is stored unless everything verifies."""
+    data = read_file(path, home.settings.max_export_bytes)  # the bound an export keeps to
+    arch = archive.read(data)
+    with home.index() as index:
+        known = index.feed(arch.name)
+
+        async def in_archive(cid: str, limit: int) -> bytes:
+            block = arch.blocks.get(cid)
+            if block is None or len(block) > limit:
+                raise NotFound(f"archive of {arch.name}: block {cid} is not in it")
+            return block
+        # The same rules as a sync (rollback, equivocation, `recent` against known posts).
+        await sync.check_root(index, arch.name, known, arch.root, in_archive, now_ms(),
+                              what=f"archive of {arch.name}", keeping="nothing stored")
+        have = known.count if known else 0
+        at_have = next((p for p in arch.posts if p.seq == have), None)
+        if known and known.head and at_have is not None and at_have.cid != known.head:
+            index.add_fork(arch.name, [(have, known.head, None), (have, at_have.cid, at_have.block)],
+                           now_ms())
+            raise Fork(f"archive of {arch.name}: fork at seq {have}: known post {known.head}, "
+                       f"the archive has {at_have.cid}; both kept as evidence, nothing stored")
+        if arch.base > 0 and not (known and have >= arch.base
+                                  and index.post_by_seq(arch.name, arch.base) == arch.posts[-1].prev):
+            raise InvalidArchive(
+                f"archive of {arch.name} continues from post {arch.base} ({arch.posts[-1].prev}), "
+                f"which this node has not verified; import the earlier archive first")
+        async with home.kubo() as kubo:
+            await kubo.dag_import(_car_of(arch.root.cid, arch.blocks))
+            with contextlib.suppress(IpfeedError):  # the routing system has a newer one: fine
+                await kubo.name_put(arch.name, arch.record.raw)
+            eol = int(arch.record.validity.timestamp() * 1000)
+            try:
+                reader: Identity | None = home.identity()
+            except IpfeedError:
+                reader = None
+            index.apply(arch.name, arch.root, arch.posts, now_ms(), arch.record.raw,
+                        arch.record.sequence, eol, opened=sync.open_all(reader, arch.posts))
+            state = index.feed(arch.name)
+            assert state is not None
+            # Pinned as a sync pins: attachments only once no larger than declared.
+            await sync.pin_feed(kubo, index, state, arch.root, arch.posts, True, home.settings)
+    try:
+        me = home.identity()
+    except IpfeedError:
+        return arch
+    if me.name == arch.name:
+        with home.outbox() as box, feed_lock(home.settings.home, home.settings.lock_timeout):
+            mine = latest_root(box)
+            on_chain = mine is None or mine.count == 0 or any(
+                p.seq == mine.count and p.cid == mine.head for p in arch.posts)
+            if mine is not None and mine.count > arch.root.count:
+                pass  # this home's feed is newer than the archive: keep it
+            elif not on_chain:
+                raise WouldFork(f"the archive's chain does not contain your newest post "
+                                f"{mine.head if mine else ''}: importing it would fork your feed")
+            elif mine is None or mine.seq < arch.root.seq:
+                box.add_root(arch.root.seq, arch.root.cid, arch.root.block,
+                             (arch.blocks[arch.root.follows],) if arch.root.follows else ())
+    return arch
+
+
+def _base_of(box: Outbox, since: str) -> int:
+    """The post count an earlier export ended at, from its root or head post CID."""
+    cid = codec.parse_cid(since)
+    for seq, block in box.post_blocks(0):
+        if codec.cid_of(block) == cid:
+            return seq
+    for block in box.root_blocks():
+        if codec.cid_of(block) == cid:
+            return feed.parse(block, cid).count
+    raise InvalidInput(f"{cid} is neither a post nor a root of your feed known to this home")
+
+
+def _car_of(root: str, blocks: dict[str, bytes]) -> bytes:
+    """A CAR of any verified blocks (dag-cbor, raw or dag-pb), for `dag import`."""
+    parts = [car_bytes([codec.cid_to_bytes(root)], [])]
+    for cid, block in blocks.items():
+        raw = codec.cid_to_bytes(cid)
+        parts.append(varint(len(raw) + len(block)) + raw + block)
+    return b"".join(parts)

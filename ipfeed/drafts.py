@@ -1,0 +1,307 @@
+"""Writing posts: drafts saved durably, their attachments staged, and signing them into posts."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import codec, feed, identity, media, post, private, reading
+from .errors import InvalidInput, MissingIdentity, OutboxDamaged
+from .faults import crashpoint
+from .feed import Follow
+from .homedir import Home, latest_root, now_ms, read_file
+from .identity import Identity
+from .index import FeedState
+from .outbox import Draft, Outbox, feed_lock
+from .post import Attachment, Post
+
+_UNSIGNED_CID = re.compile(r"\Apost \S+: ")  # how post.build names a post it refused
+
+
+@dataclass(frozen=True)
+class PostResult:
+    """What `post` did: the post (if it could be signed yet) and whether it is published."""
+
+    seq: int | None
+    cid: str | None
+    published: bool
+    draft_id: int = 0
+
+
+def save(home: Home, text: str, reply_to: str | None = None, attach: Sequence[Path] = (),
+         to: Sequence[str] = (), *, seal: bool = True) -> PostResult:
+    """Write a post to the outbox (never lost from here on) and sign it if no node is needed
+    (and `seal`); publishing is a separate step (`publish`). With `to`, or in reply to a
+    private post, it is end-to-end encrypted to those recipients."""
+    me = home.identity()
+    post.check_text(text, len(attach))
+    reply = codec.parse_cid(reply_to) if reply_to else None
+    recipients = _recipients(home, me, to, reply)
+    if len(attach) > post.MAX_ATTACHMENTS:
+        raise InvalidInput(f"at most {post.MAX_ATTACHMENTS} attachments per post")
+    for p in attach:  # every name checked before any file is copied
+        _attachment_name(p)
+    with home.outbox() as box:
+        files = [_stage(box.files, p) for p in attach]
+        # A dry run through the one post validator, so no draft can fail to seal later.
+        placeholder = codec.cid_str(codec.PREFIX_RAW + bytes(32))
+        try:
+            post.build(me, seq=1, prev=None, created=now_ms(), text=text, reply_to=reply,
+                       attachments=tuple(Attachment(placeholder, f["type"], f["size"], f["name"])
+                                         for f in files))
+            if recipients:
+                private.seal(me, recipients, text, reply,
+                             [{"cid": codec.cid_to_bytes(placeholder), "type": f["type"],
+                               "size": f["size"], "name": f["name"], "nonce": bytes(24)}
+                              for f in files])
+        except InvalidInput as e:
+            for f in files:
+                Path(f["path"]).unlink(missing_ok=True)
+            raise InvalidInput(refused(e)) from e
+        draft_id = box.add_draft(now_ms(), text, reply, files, recipients)
+        crashpoint("saved", home.settings.home)
+        if seal and not files:
+            with feed_lock(home.settings.home, home.settings.lock_timeout):
+                seal_offline(home, me, box)
+        sealed = box.post_of_draft(draft_id)
+    return PostResult(sealed[0] if sealed else None, sealed[1] if sealed else None, False,
+                      draft_id)
+
+
+def save_many(home: Home, texts: Sequence[str]) -> int:
+    """Write many text posts at once: one transaction, one new root; publish them with
+    `publish` (or use `post_many`). Returns how many were signed."""
+    me = home.identity()
+    with home.outbox() as box:
+        add_texts(box, texts)
+        with feed_lock(home.settings.home, home.settings.lock_timeout):
+            return seal_offline(home, me, box)
+
+
+def resolve_recipient(home: Home, text: str) -> str:
+    """The IPNS name a recipient stands for: a name itself, else the one followed feed whose
+    alias (yours, so it wins) or else verified display name is `text` (case-insensitive)."""
+    text = text.strip()
+    try:
+        return identity.normalize_name(text)
+    except InvalidInput as e:
+        reason = str(e)
+    wanted = text.casefold()
+    follows = reading.follows(home)
+    states = reading.feed_states(home, [f.name for f in follows])
+    by_alias = [f.name for f in follows if f.alias.strip().casefold() == wanted]
+    by_name = [f.name for f in follows if (st := states.get(f.name))
+               and str(st.profile.get("name") or "").strip().casefold() == wanted]
+    found = by_alias or by_name
+    if len(found) == 1:
+        return found[0]
+    if found:
+        listed = "; ".join(f"{n} ({_label(n, follows, states)})" for n in found)
+        raise InvalidInput(f"{text!r} could be any of {len(found)} feeds you follow: {listed}; "
+                           "give the name (k51…) of the one you mean")
+    raise InvalidInput(f"{reason}, nor the alias or display name of a feed you follow")
+
+
+def _label(name: str, follows: Sequence[Follow], states: dict[str, FeedState]) -> str:
+    alias = next((f.alias for f in follows if f.name == name), "")
+    shown = str(states[name].profile.get("name") or "") if name in states else ""
+    return ", ".join(x for x in (f"alias {alias!r}" if alias else "",
+                                 f"display name {shown!r}" if shown else "") if x) or "no name"
+
+
+def _recipients(home: Home, me: Identity, to: Sequence[str], reply: str | None) -> list[str]:
+    """Names a post is encrypted to: as given (names, aliases or display names of
+    follows: resolve_recipient), or a private parent's thread."""
+    names = {resolve_recipient(home, n) for n in to if n.strip()}
+    if reply and not names:
+        with home.index() as index:
+            parent = index.post(reply)
+        if parent and parent.private:
+            names = {*parent.recipients, parent.name}
+    return sorted(names - {me.name})
+
+
+def drafts(home: Home) -> list[Draft]:
+    """The user's posts that are saved but not signed yet, oldest first."""
+    with home.outbox() as box:
+        return box.drafts()
+
+
+def drop_draft(home: Home, draft_id: int) -> Draft:
+    """Give up a post that was never signed (one that cannot be published blocks those
+    after it); under the feed lock, so no publish is signing it meanwhile."""
+    with home.outbox() as box, feed_lock(home.settings.home, home.settings.lock_timeout):
+        draft = box.drop_draft(draft_id)
+    if draft is None:
+        raise InvalidInput(f"there is no unsigned draft {draft_id} (see `ipfeed drafts`)")
+    return draft
+
+
+def pending(home: Home) -> int:
+    """How many of the user's posts wait for the node (drafts) or for publishing."""
+    with home.outbox() as box:
+        drafts = len(box.drafts())
+        latest = box.latest_root()
+        published = {v for k, v in box.items("published:")}
+    root_cid = codec.cid_of(latest) if latest else None
+    return drafts + (0 if root_cid in published or root_cid is None else 1)
+
+
+def seal_chunk(home: Home, me: Identity, limit: int) -> int:
+    """Sign up to `limit` text drafts through a connection of its own (it runs in a thread)."""
+    with home.outbox() as box:
+        return seal_offline(home, me, box, limit)
+
+
+def seal_offline(home: Home, me: Identity, box: Outbox, limit: int | None = None) -> int:
+    """Sign the oldest drafts that need no node (text only; at most `limit`), in order,
+    under one new root; return how many (none while the home has no feed root yet)."""
+    if box.latest_root() is None:
+        return 0
+    batch: list[tuple[Draft, tuple[Attachment, ...], PrivateParts | None]] = []
+    for d in box.drafts(limit):
+        if d.attachments:
+            break
+        batch.append((d, (), PrivateParts(os.urandom(32), [], ()) if d.recipients else None))
+    return seal(home, me, box, batch)
+
+
+def seal(home: Home, me: Identity, box: Outbox,
+         batch: Sequence[tuple[Draft, tuple[Attachment, ...], PrivateParts | None]],
+         found: dict[int, str] | None = None) -> int:
+    """Sign drafts (in order) into posts and one root listing them; return how many.
+    `found` maps sequence numbers to CIDs of older posts fetched for skip links."""
+    found = found or {}
+    if not batch:
+        return 0
+    prev_root = latest_root(box)
+    if prev_root is None:
+        raise MissingIdentity("this home has no feed root; run `ipfeed init`")
+    if prev_root.author != me.public:
+        raise OutboxDamaged(f"{home.settings.outbox_path} holds another identity's feed; "
+                            "this key cannot continue it")
+    posts: list[Post] = []
+    opened: dict[str, private.Opened] = {}
+    seq, prev = prev_root.count, prev_root.head
+    by_seq: dict[int, str] = {}  # this batch's posts, for skip links (no quadratic scan)
+    for d, atts, secret in batch:
+        seq += 1
+        target = post.skip_target(seq)
+        skip = None
+        if target is not None:
+            skip = by_seq.get(target) or box.post_cid(target) or found.get(target)
+            if skip is None:
+                break  # a restored feed's old post not fetched yet: seal the rest with the node
+        try:
+            if secret is None:
+                p = post.build(me, seq=seq, prev=prev, created=d.created, text=d.text,
+                               reply_to=d.reply_to, attachments=atts, skip=skip)
+            else:
+                sealed_box = private.seal(me, d.recipients, d.text, d.reply_to, secret.meta,
+                                          content_key=secret.key)
+                p = post.build(me, seq=seq, prev=prev, created=d.created, text="", box=sealed_box,
+                               files=secret.files, skip=skip)
+        except InvalidInput as e:
+            raise InvalidInput(f"draft {d.id} cannot be signed: {refused(e)}; it holds back the "
+                               f"posts after it (`ipfeed drafts drop {d.id}` gives it up)") from e
+        if secret is not None:
+            content = private.open_box(me, sealed_box, f"post {p.cid}", p.files)
+            assert content is not None
+            opened[p.cid] = content
+        posts.append(p)
+        by_seq[p.seq] = p.cid
+        prev = p.cid
+    if not posts:
+        return 0
+    batch = batch[:len(posts)]
+    root = feed.advance(me, prev_root, updated=now_ms(), heads=[p.cid for p in posts])
+    box.seal([(d.id, p.seq, p.cid, p.block) for (d, _, _), p in zip(batch, posts, strict=True)],
+             root.seq, root.cid, root.block)
+    crashpoint("sealed", home.settings.home)
+    for d, _, _ in batch:
+        for a in d.attachments:
+            Path(a["path"]).unlink(missing_ok=True)
+    # The index is a cache: show the user's own posts at once, before any sync, but only
+    # where they continue what the index holds (else a sync fills the gap first).
+    with home.index() as index:
+        known = index.feed(me.name)
+        if (known.count if known else 0) == posts[0].seq - 1:
+            index.apply(me.name, root, posts, now_ms(), None, None, None, opened=opened)
+    return len(posts)
+
+
+def add_texts(box: Outbox, texts: Sequence[str]) -> None:
+    """Save text posts as drafts in one durable transaction (all valid, or none saved)."""
+    for t in texts:  # text is all a text post has that could be invalid
+        post.check_text(t)
+    now = now_ms()
+    box.add_drafts([(now, t, None, []) for t in texts])
+
+
+def refused(e: InvalidInput) -> str:
+    """Why post.build refused a draft, without the CID of the post it never signed."""
+    return _UNSIGNED_CID.sub("cannot post: ", str(e), count=1)
+
+
+def _attachment_name(src: Path) -> str:
+    """The file name an attachment gets, by the same rule every reader applies (post.py)."""
+    if problem := post.file_name_problem(src.name):
+        # A name that is not UTF-8 arrives with surrogate escapes: show its bytes as \xNN.
+        shown = os.fsencode(src).decode("utf-8", "backslashreplace")
+        raise InvalidInput(f"cannot attach {shown}: the file {problem}")
+    return src.name
+
+
+# What a compressed file is (mimetypes gives `a.tar.gz` the type of what is inside, x-tar).
+_COMPRESSED = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz",
+               "compress": "application/x-compress"}
+
+
+def media_type_of(name: str) -> str:
+    """The media type an attachment is declared with: that of the bytes as they are (a
+    compressed file is its compression's type), application/octet-stream when unsure."""
+    guessed, encoding = mimetypes.guess_type(name)
+    if encoding is not None:
+        return _COMPRESSED.get(encoding, "application/octet-stream")
+    media = (guessed or "application/octet-stream").lower()
+    return media if post.MEDIA_TYPE.match(media) else "application/octet-stream"
+
+
+def check_avatar(path: Path) -> bytes:
+    """An avatar's bytes: a PNG, JPEG, GIF or WebP image (by its bytes) of at most 5 MiB."""
+    data = read_file(path, media.MAX_AVATAR_BYTES)
+    if media.sniff_image(data[:16]) is None:
+        raise InvalidInput(f"{path.name}: an avatar must be a {media.IMAGE_NAMES} image "
+                           f"(up to {media.MAX_AVATAR_BYTES // (1024 * 1024)} MiB); this file is not one")
+    return data
+
+
+def _stage(folder: Path, src: Path) -> dict[str, Any]:
+    """Copy an attachment into the outbox so the draft survives the original's deletion; an
+    image's type is what its bytes are, whatever its file name says."""
+    name = _attachment_name(src)
+    data = read_file(src, post.MAX_ATTACHMENT_SIZE)
+    kind = media.sniff_image(data[:16]) or media_type_of(name)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    dest = folder / f"{now_ms()}-{codec.cid_of(data)[-16:]}"
+    tmp = dest.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.rename(dest)
+    return {"path": str(dest), "name": name, "type": kind, "size": len(data)}
+
+
+@dataclass(frozen=True)
+class PrivateParts:
+    """What a private draft needs to be sealed: its content key and encrypted attachments."""
+
+    key: bytes
+    meta: list[dict[str, Any]]  # inside the box: {cid (bytes), type, size, name, nonce}
+    files: tuple[str, ...]  # outside: links to the encrypted blobs, so pins keep them

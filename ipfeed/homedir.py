@@ -1,0 +1,103 @@
+"""One home on disk: its settings, and the key, outbox, index and Kubo client it opens."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from . import feed, identity, node
+from .config import Settings
+from .errors import InvalidInput
+from .feed import Follow, Root
+from .identity import Identity
+from .index import Index
+from .ipfs import Kubo
+from .outbox import Outbox
+
+T = TypeVar("T")
+
+
+def now_ms() -> int:
+    """The current time in milliseconds since the Unix epoch."""
+    return time.time_ns() // 1_000_000
+
+
+class _IndexContext:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> Index:
+        self.index = Index(self.path)
+        return self.index
+
+    def __exit__(self, *exc: object) -> None:
+        self.index.close()
+
+
+class _OutboxContext:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> Outbox:
+        self.box = Outbox(self.path)
+        return self.box
+
+    def __exit__(self, *exc: object) -> None:
+        self.box.close()
+
+
+@dataclass
+class Home:
+    """One home: its settings, and the stores and node client each use case opens from them."""
+
+    settings: Settings
+    follows_cache: tuple[str, tuple[Follow, ...]] | None = None  # (list CID, parsed): pages ask a lot
+
+    def identity(self) -> Identity:
+        """The home's key (refused if missing or readable by others)."""
+        return identity.load(self.settings.key_path)
+
+    def outbox(self) -> _OutboxContext:
+        """The outbox, open for one `with` block."""
+        return _OutboxContext(self.settings.outbox_path)
+
+    def index(self) -> _IndexContext:
+        """The index, open for one `with` block."""
+        return _IndexContext(self.settings.index_path)
+
+    def kubo(self) -> Kubo:
+        """A client of this home's node (use it as `async with`)."""
+        return Kubo(node.api_address(self.settings), self.settings.timeout)
+
+
+def latest_root(box: Outbox) -> Root | None:
+    """The newest root in the outbox, parsed."""
+    block = box.latest_root()
+    return feed.parse(block) if block is not None else None
+
+
+def read_file(path: Path, limit: int) -> bytes:
+    """A local file's bytes, refused (InvalidInput) over `limit` or if unreadable."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise InvalidInput(f"{path.name} is {size} bytes, over the limit of {limit} bytes "
+                               f"({limit / (1024 * 1024):g} MiB)")
+        return path.read_bytes()
+    except OSError as e:
+        raise InvalidInput(f"cannot read {path}: {e.strerror}") from e
+
+
+async def bounded(limit: int, aws: Sequence[Awaitable[T]]) -> list[T]:
+    """Await all, at most `limit` at a time, results in order."""
+    sem = asyncio.Semaphore(limit)
+
+    async def one(aw: Awaitable[T]) -> T:
+        async with sem:
+            return await aw
+
+    return list(await asyncio.gather(*(one(a) for a in aws)))

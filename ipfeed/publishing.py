@@ -1,0 +1,346 @@
+"""Publishing: seal drafts, store, pin and publish the feed; the own-head check and node watermarks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import codec, drafts, feed, ipfs, keys, node, pins, private, push
+from . import post as post_rules
+from .car import car_bytes
+from .drafts import PostResult
+from .errors import (
+    AnotherHome,
+    ChainError,
+    FeedNotAdopted,
+    InvalidInput,
+    InvalidObject,
+    IpfeedError,
+    MissingIdentity,
+    NodeError,
+    NotFound,
+    PublishPending,
+)
+from .faults import crashpoint
+from .feed import Profile, Root
+from .homedir import Home, bounded, latest_root, now_ms, read_file
+from .identity import Identity
+from .ipfs import Kubo
+from .ipns import parse_record
+from .outbox import Draft, Outbox, feed_lock_async
+from .post import Attachment
+
+OWN_HEAD_TIMEOUT = 5.0  # seconds the check for another home publishing this feed may take
+YOUNG_NODE = 60.0  # seconds after a start during which publishing waits for the DHT table
+BULK_CHUNK = 1000  # posts `post_many` signs at a time while the node stores the chunk before
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What `publish` did."""
+
+    name: str
+    root: str
+    count: int
+    sealed: int  # drafts turned into signed posts
+
+
+async def post_many(home: Home, texts: Sequence[str], chunk: int = BULK_CHUNK) -> PublishResult:
+    """Write and publish many text posts (an import) with one IPNS update: all saved
+    durably first, then signed CHUNK at a time in a thread while the node stores the
+    chunk before (so both cores work), then pinned and published once."""
+    me = home.identity()
+    with home.outbox() as box:
+        drafts.add_texts(box, texts)
+        try:
+            return await flush(home, me, box, chunk=chunk)
+        except IpfeedError as e:
+            raise PublishPending(f"{len(texts)} posts are saved but not all published: {e}") from e
+
+
+async def post(home: Home, text: str, reply_to: str | None = None,
+               attach: Sequence[Path] = (), to: Sequence[str] = ()) -> PostResult:
+    """Write a post: saved durably first, then signed (once the network shows no other home
+    publishing this feed, or the node is offline), stored, pinned and published."""
+    saved = drafts.save(home, text, reply_to, attach, to, seal=False)
+    with home.outbox() as box:
+        try:
+            await flush(home, home.identity(), box)
+        except IpfeedError as e:
+            sealed = box.post_of_draft(saved.draft_id)
+            where = f"post {sealed[1]} (seq {sealed[0]})" if sealed else "your post"
+            raise PublishPending(f"{where} is saved but not published: {e}") from e
+        sealed = box.post_of_draft(saved.draft_id)
+    assert sealed is not None
+    return PostResult(sealed[0], sealed[1], True, saved.draft_id)
+
+
+async def publish(home: Home) -> PublishResult:
+    """Seal pending drafts and bring the node and IPNS up to the newest root."""
+    me = home.identity()
+    with home.outbox() as box:
+        return await flush(home, me, box)
+
+
+async def profile_set(home: Home, name: str | None = None, bio: str | None = None,
+                      avatar: Path | None = None) -> PublishResult:
+    """Change the profile in a new root and publish it."""
+    me = home.identity()
+    with home.outbox() as box:
+        avatar_cid = None
+        if avatar is not None:
+            data = drafts.check_avatar(avatar)
+            async with home.kubo() as kubo:
+                avatar_cid, _ = await kubo.add(data, avatar.name)
+        async with feed_lock_async(home.settings.home, home.settings.lock_timeout):
+            await ensure_root(home, me, box)
+            await check_own_head(home, me, box)
+            prev = latest_root(box)
+            old = prev.profile if prev else Profile()
+            new = Profile(old.name if name is None else name, old.bio if bio is None else bio,
+                          avatar_cid or old.avatar)
+            root = feed.advance(me, prev, updated=now_ms(), profile=new)
+            box.add_root(root.seq, root.cid, root.block)
+        return await flush(home, me, box)
+
+
+async def flush(home: Home, me: Identity, box: Outbox, chunk: int | None = None) -> PublishResult:
+    """Under the feed lock: seal drafts (`chunk` at a time while the node stores them, if
+    given), store blocks, move the pin, publish the name."""
+    async with feed_lock_async(home.settings.home, home.settings.lock_timeout):
+        await check_own_head(home, me, box)
+        stored = 0
+        if chunk is None or box.latest_root() is None:
+            sealed = drafts.seal_offline(home, me, box)
+        else:
+            sealed, stored = await seal_while_storing(home, me, box, chunk)
+        async with home.kubo() as kubo:
+            if box.latest_root() is None:
+                await adopt_head(home, kubo, me, box)
+            for d in box.drafts():
+                found = await _skip_targets(kubo, box, me)
+                try:
+                    if d.recipients and d.attachments:
+                        parts = await _add_private_attachments(kubo, d)
+                    elif d.recipients:
+                        parts = drafts.PrivateParts(os.urandom(32), [], ())
+                    else:
+                        parts = None
+                    atts = await _add_attachments(kubo, d) if parts is None else ()
+                except InvalidInput as e:
+                    raise InvalidInput(f"draft {d.id} cannot be published: {e}; it holds back the "
+                                       f"posts after it (`ipfeed drafts drop {d.id}` gives it up)") from e
+                sealed += drafts.seal(home, me, box, [(d, atts, parts)], found)
+            root = latest_root(box)
+            if root is None:
+                raise MissingIdentity("this home has no feed root; run `ipfeed init`")
+            await sync_node(home, kubo, me, box, root, stored)
+    with contextlib.suppress(IpfeedError):  # outside the lock: the announcement is a courtesy
+        async with home.kubo() as kubo:
+            await push.announce(kubo, me.name, home.settings.resolve_timeout)
+    return PublishResult(me.name, root.cid, root.count, sealed)
+
+
+async def check_own_head(home: Home, me: Identity, box: Outbox) -> None:
+    """Before signing: the network's newest record for this home's own name must point at a
+    root this home signed (or an older root of its chain); else another home publishes this
+    feed with the same key, and going on here would fork it. With no peers, or no record
+    found in OWN_HEAD_TIMEOUT, this home proceeds (the offline case)."""
+    mine = latest_root(box)
+    if mine is None:
+        return  # a restored key: _adopt_head continues the network's feed
+    try:
+        async with home.kubo() as kubo:
+            if not await kubo.swarm_peers():
+                return
+            raw = await kubo.name_get(me.name, min(home.settings.resolve_timeout, OWN_HEAD_TIMEOUT))
+            record = parse_record(raw, me.name)
+            if record.expired():
+                return
+            cid = codec.parse_cid(record.value)
+            if box.has_root(cid):
+                return
+            try:
+                other: Root | None = feed.parse(
+                    await kubo.block_get(cid, feed.MAX_ROOT_BYTES, timeout=OWN_HEAD_TIMEOUT), cid)
+            except IpfeedError:
+                other = None
+    except (NodeError, NotFound, InvalidInput, InvalidObject):
+        return  # offline, nothing found, or nothing valid: nothing newer is known
+    first = box.first_root_seq()
+    if other is not None and other.author == me.public and first is not None and other.seq < first \
+            and other.count <= mine.count and box.post_cid(other.count) in (other.head, None):
+        return  # a root of this chain from before this home adopted it (a stale record)
+    about = (f"root {cid} (root seq {other.seq}, {other.count} posts, newest post {other.head})"
+             if other is not None else f"root {cid} (not fetched)")
+    raise AnotherHome(
+        f"the network's newest record for your feed {me.name} (record sequence {record.sequence}) "
+        f"points at {about}, which this home did not sign: another home is publishing this feed "
+        f"with the same key. This home's newest root is {mine.cid} (root seq {mine.seq}, "
+        f"{mine.count} posts); publishing here would fork your feed, so nothing was signed or "
+        "published, and your drafts stay saved. Stop one of the two homes; to go on here, run "
+        "`ipfeed export FILE` in the other home and `ipfeed import FILE` here")
+
+
+async def ensure_root(home: Home, me: Identity, box: Outbox) -> None:
+    """Before changing the root of a home that has none (a restored key): adopt the feed's."""
+    if box.latest_root() is None:
+        async with home.kubo() as kubo:
+            await adopt_head(home, kubo, me, box)
+
+
+async def adopt_head(home: Home, kubo: Kubo, me: Identity, box: Outbox) -> None:
+    """A restored key: continue the feed the network has for it, verified, or refuse."""
+    try:
+        raw = await kubo.name_get(me.name, home.settings.resolve_timeout)
+        record = parse_record(raw, me.name)
+        cid = codec.parse_cid(record.value)
+        root = feed.parse(await kubo.block_get(cid, feed.MAX_ROOT_BYTES), cid)
+        feed.check_root_author(root, me.public, me.name)
+        linked: tuple[bytes, ...] = ()
+        if root.follows:  # the follow list travels with the root, or following breaks
+            block = await kubo.block_get(root.follows, feed.MAX_FOLLOWS_BYTES)
+            feed.parse_follows(block, root.follows)
+            linked = (block,)
+    except NotFound as e:
+        raise FeedNotAdopted(
+            f"this home has your key but not your feed, and the network has no feed for "
+            f"{me.name} now ({e}); ipfeed will not start a second chain that could fork it. "
+            "Connect to a node that holds your feed (e.g. a friend's home server) and try "
+            "again, or run `ipfeed init --fresh` if this key never published"
+        ) from e
+    box.add_root(root.seq, root.cid, root.block, linked)
+
+
+async def seal_while_storing(home: Home, me: Identity, box: Outbox, chunk: int) -> tuple[int, int]:
+    """Sign text drafts `chunk` at a time in a thread (its own database connections) while
+    the node stores the chunk signed before; return how many were signed and the sequence
+    number up to which the node now holds the posts (their pin comes later, in _sync_node)."""
+    sealed = stored = 0
+    storing: asyncio.Future[int] | None = None
+    async with home.kubo() as kubo:
+        try:
+            while n := await asyncio.to_thread(drafts.seal_chunk, home, me, chunk):
+                sealed += n
+                if storing is not None:
+                    stored = await storing
+                root = latest_root(box)
+                assert root is not None
+                blocks = [b for _, b in box.post_blocks(root.count - n)]
+                storing = asyncio.ensure_future(_store(kubo, root, blocks, home.settings.timeout))
+        finally:
+            if storing is not None:
+                stored = await storing
+    return sealed, stored
+
+
+async def sync_node(home: Home, kubo: Kubo, me: Identity, box: Outbox, root: Root, stored: int = 0) -> None:
+    """Make the node hold, pin and publish `root`; each step is a per-node watermark.
+    Posts up to seq `stored` were stored by this same call a moment ago."""
+    peer = (await kubo.id())["ID"]
+    # Blocks count as kept only once a pinned root covers them: a crash (and a garbage
+    # collection) between storing and pinning just means storing them again.
+    covered_key, pinned_key, published_key = (f"{k}:{peer}" for k in ("covered", "pinned", "published"))
+    covered = int(box.get(covered_key, "0") or 0)
+    pending = list(box.post_blocks(covered))
+    await _store(kubo, root, [b for seq, b in pending if seq > stored], home.settings.timeout,
+                 home.settings.fetch_concurrency)
+    if root.follows and (follows_block := box.block(root.follows)) is not None:
+        await kubo.block_put(follows_block)
+    await kubo.block_put(root.block)
+    crashpoint("stored", home.settings.home)
+    pinned = box.get(pinned_key)
+    if pinned != root.cid:
+        news = [post_rules.parse(b, signed_here=True) for _, b in pending]
+        await pins.advance(kubo, pinned, root, news, home.settings.sync_timeout,
+                           walk_ok=True)  # the user's own files, added by this home
+        box.set(pinned_key, root.cid)
+    box.set(covered_key, str(root.count))
+    crashpoint("pinned", home.settings.home)
+    unreached_key = f"unreached:{peer}"
+    if box.get(published_key) == root.cid and not await _holds_record(kubo, me.name, root.cid):
+        box.set(published_key, "")  # the node lost it: Kubo 0.43 drops records of older layouts
+    if box.get(published_key) != root.cid:
+        key = await keys.ensure_node_key(kubo, me)
+        # A node started a moment ago is still connecting to its peerings: a record put
+        # now would reach nobody and wait hours for Kubo's republisher.
+        uptime = node.started_ago(home.settings)
+        young = uptime is not None and uptime < YOUNG_NODE
+        reached = await kubo.routing_warm(ipfs.ROUTING_WARMUP if young else 0)
+        await kubo.name_publish(key, root.cid, lifetime=home.settings.ipns_lifetime,
+                                ttl=home.settings.ipns_ttl)
+        crashpoint("published", home.settings.home)
+        box.set(published_key, root.cid)
+        box.set(unreached_key, "" if reached else root.cid)
+    elif box.get(unreached_key) == root.cid and await kubo.dht_peers():
+        # Published while no peer could take it: put the record into the DHT again now.
+        await kubo.name_put(me.name, await kubo.name_get(me.name, home.settings.resolve_timeout))
+        box.set(unreached_key, "")
+
+
+async def _store(kubo: Kubo, root: Root, blocks: Sequence[bytes], timeout: float, at_once: int = 16) -> int:
+    """Put post blocks into the node (many: one CAR import; few: a call each); return the
+    sequence number of `root`, which lists the newest of them."""
+    if len(blocks) > 64:
+        await kubo.dag_import(car_bytes([codec.cid_bytes_of(root.block)], blocks),
+                              timeout=timeout + len(blocks) / 1000)
+    else:
+        await bounded(at_once, [kubo.block_put(b) for b in blocks])
+    return root.count
+
+
+async def _skip_targets(kubo: Kubo, box: Outbox, me: Identity) -> dict[int, str]:
+    """For a feed restored from the network (its old posts are not in the outbox): the CID of
+    the post the next post's skip link needs, found in O(log n) verified hops from the head."""
+    root = latest_root(box)
+    if root is None or root.head is None:
+        return {}
+    target = post_rules.skip_target(root.count + 1)
+    if target is None or box.post_cid(target):
+        return {}
+    at = post_rules.parse(await kubo.block_get(root.head, post_rules.MAX_POST_BYTES), root.head)
+    while at.seq > target:
+        jump = post_rules.skip_target(at.seq)
+        nxt = at.skip if jump is not None and jump >= target else at.prev
+        assert nxt is not None
+        older = post_rules.parse(await kubo.block_get(nxt, post_rules.MAX_POST_BYTES), nxt)
+        if older.author != me.public:
+            raise ChainError(f"post {nxt} in your feed is not yours")
+        at = older
+    return {target: at.cid}
+
+
+async def _add_private_attachments(kubo: Kubo, d: Draft) -> drafts.PrivateParts:
+    key = os.urandom(32)
+    meta, files = [], []
+    for a in d.attachments:
+        data = read_file(Path(a["path"]), post_rules.MAX_ATTACHMENT_SIZE)
+        nonce, blob = private.encrypt_file(key, data)
+        cid, _ = await kubo.add(blob, "blob")
+        meta.append({"cid": codec.cid_to_bytes(cid), "type": a["type"], "size": len(data),
+                     "name": a["name"], "nonce": nonce})
+        files.append(cid)
+    return drafts.PrivateParts(key, meta, tuple(files))
+
+
+async def _add_attachments(kubo: Kubo, d: Draft) -> tuple[Attachment, ...]:
+    out = []
+    for a in d.attachments:
+        data = read_file(Path(a["path"]), post_rules.MAX_ATTACHMENT_SIZE)
+        cid, _ = await kubo.add(data, a["name"])
+        out.append(Attachment(cid, a["type"], len(data), a["name"]))
+    return tuple(out)
+
+
+async def _holds_record(kubo: Kubo, name: str, root: str) -> bool:
+    """Whether the node itself stores a valid record of `name` pointing at `root` (one local
+    read: no network)."""
+    try:
+        record = parse_record(await kubo.name_get(name, 10, offline=True), name)
+    except (NotFound, InvalidObject):
+        return False
+    return record.value == f"/ipfs/{root}" and not record.expired()

@@ -1,0 +1,174 @@
+"""Reading feeds: `show` (fetched and verified now) and the queries over the local index."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import codec, feed, identity, post, private, sync
+from .errors import Fork, InvalidInput, IpfeedError, OutboxDamaged
+from .feed import Follow, Profile, Root
+from .homedir import Home, bounded, latest_root, now_ms
+from .identity import Identity
+from .index import FeedState, IndexedPost
+from .post import Post
+
+
+@dataclass(frozen=True)
+class FeedView:
+    """A verified feed: its root and its newest posts, newest first."""
+
+    name: str
+    root: Root
+    posts: list[Post] = field(default_factory=list)  # private ones only if they opened
+    opened: dict[str, private.Opened] = field(default_factory=dict)
+
+    def post_json(self, p: Post) -> dict[str, Any]:
+        """One post for output, decrypted if it is private."""
+        out = p.to_json()
+        if (o := self.opened.get(p.cid)) is not None:
+            out.update(text=o.text, reply_to=o.reply_to, recipients=o.to,
+                       attachments=[{k: a[k] for k in ("cid", "type", "size", "name")}
+                                    for a in o.attachments])
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The feed for `ipfeed show --json`."""
+        return {
+            "name": self.name,
+            "root": self.root.cid,
+            "count": self.root.count,
+            "updated": self.root.updated,
+            "profile": self.root.profile.to_json(),
+            "posts": [self.post_json(p) for p in self.posts],
+        }
+
+
+async def show(home: Home, name: str, limit: int = 20) -> FeedView:
+    """Resolve a name and fetch, verify and return its root and newest `limit` posts."""
+    public = identity.public_from_name(name)
+    name = identity.name_from_public(public)
+    if limit < 0:
+        raise InvalidInput("--limit must not be negative")
+    with home.index() as index:
+        known = index.feed(name)
+        if known and known.fork:
+            raise Fork(f"{name}: this feed is flagged as forked (its author signed two posts "
+                       "or two roots with one sequence number; both kept as evidence, see `ipfeed "
+                       "status`); `show` prints nothing of it: `ipfeed timeline` has its posts "
+                       "verified on the known chain")
+        async with home.kubo() as kubo:
+            head = await sync.verified_head(kubo, index, name, home.settings, now_ms(), stale=False)
+            root = head.root or feed.parse(await kubo.block_get(head.cid, feed.MAX_ROOT_BYTES), head.cid)
+            n = min(limit, root.count)
+            first = list(root.recent[:n])
+            blocks = await bounded(home.settings.fetch_concurrency,
+                                   [kubo.block_get(c, post.MAX_POST_BYTES) for c in first])
+            posts = [post.parse(b, c) for b, c in zip(blocks, first, strict=True)]
+            while len(posts) < n:
+                prev = posts[-1].prev
+                assert prev is not None  # seq > 1 always has prev (post.parse checks)
+                posts.append(post.parse(await kubo.block_get(prev, post.MAX_POST_BYTES), prev))
+            feed.check_page(root, posts)
+            if known and known.count and known.head and posts and posts[-1].seq > known.count + 1:
+                # The page ends above the known head: it must still lead down to it.
+                await sync.reaches(lambda c, lim: kubo.block_get(c, lim), posts[-1], known.count,
+                                   known.head, f"{name}: root {root.cid}")
+            elif known and known.count and posts and posts[-1].seq == known.count + 1 \
+                    and posts[-1].prev != known.head:
+                raise Fork(f"{name}: root {root.cid}: post {posts[-1].cid} (seq {posts[-1].seq}) "
+                           f"does not follow the known post {known.head}; not shown")
+    try:
+        me: Identity | None = home.identity()
+    except IpfeedError:
+        me = None
+    opened = sync.open_all(me, posts)
+    return FeedView(name, root, [p for p in posts if not p.private or p.cid in opened], opened)
+
+
+def follows(home: Home) -> tuple[Follow, ...]:
+    """The user's follow list, as their newest root says."""
+    with home.outbox() as box:
+        root = latest_root(box)
+        if root is None or root.follows is None:
+            return ()
+        cached = home.follows_cache
+        if cached is not None and cached[0] == root.follows:
+            return cached[1]
+        block = box.block(root.follows)
+    if block is None:
+        raise OutboxDamaged(f"the follow list {root.follows} is missing from the outbox")
+    follows = feed.parse_follows(block, root.follows)
+    home.follows_cache = (root.follows, follows)
+    return follows
+
+
+def timeline(home: Home, limit: int = 20, before: str | None = None) -> list[IndexedPost]:
+    """The user's and followed feeds merged, newest first, from the index."""
+    names = [home.identity().name, *(f.name for f in follows(home))]
+    with home.index() as index:
+        return index.timeline(names, limit, before)
+
+
+def status(home: Home) -> list[tuple[Follow, FeedState | None]]:
+    """Each follow with what the index knows of it (last sync, head, errors, fork)."""
+    listed = follows(home)
+    with home.index() as index:
+        return [(f, index.feed(f.name)) for f in listed]
+
+
+def feed_state(home: Home, name: str) -> FeedState | None:
+    """What the index knows of one feed."""
+    with home.index() as index:
+        return index.feed(identity.normalize_name(name))
+
+
+def feed_states(home: Home, names: Sequence[str]) -> dict[str, FeedState]:
+    """What the index knows of several feeds (canonical names; unknown ones left out)."""
+    with home.index() as index:
+        return {st.name: st for st in index.feeds(names)}
+
+
+def feed_posts(home: Home, name: str, limit: int = 20, before: str | None = None) -> list[IndexedPost]:
+    """One feed's indexed posts, newest first."""
+    with home.index() as index:
+        return index.timeline([identity.normalize_name(name)], limit, before)
+
+
+def indexed_post(home: Home, cid: str) -> tuple[IndexedPost | None, list[IndexedPost]]:
+    """A post by CID and its known replies."""
+    cid = codec.parse_cid(cid)
+    with home.index() as index:
+        return index.post(cid), index.replies(cid)
+
+
+def search(home: Home, query: str, limit: int = 50) -> list[IndexedPost]:
+    """Indexed posts whose text contains every word of `query`."""
+    with home.index() as index:
+        return index.search(query, limit)
+
+
+def attachment(home: Home, post_cid: str, cid: str) -> dict[str, Any] | None:
+    """Verified metadata of an attachment, as the post that carries it declares it."""
+    with home.index() as index:
+        return index.attachment(codec.parse_cid(post_cid), cid)
+
+
+def own_profile(home: Home) -> Profile:
+    """The user's current profile (from the outbox)."""
+    with home.outbox() as box:
+        root = latest_root(box)
+    return root.profile if root else Profile()
+
+
+async def cat(home: Home, cid: str, max_bytes: int) -> bytes:
+    """A file from the node, refusing more than `max_bytes`."""
+    async with home.kubo() as kubo:
+        return await kubo.cat(cid, max_bytes, timeout=home.settings.timeout)
+
+
+def forks(home: Home, name: str) -> list[tuple[int, str]]:
+    """Fork evidence kept for a feed."""
+    with home.index() as index:
+        return index.forks(identity.normalize_name(name))

@@ -1,0 +1,24 @@
+"""The public API is what `ipfeed.__all__` lists, and it lists every public name (httpx's rule)."""
+
+from __future__ import annotations
+
+import types
+
+import ipfeed
+from ipfeed import errors
+
+
+def test_all_public_names_are_exported() -> None:
+    included_private_members = ["__version__"]
+    public = [name for name, value in vars(ipfeed).items()
+              if not isinstance(value, types.ModuleType)  # submodules are importable, not members
+              and (not name.startswith("_") or name in included_private_members)]
+    assert len(ipfeed.__all__) == len(set(ipfeed.__all__))
+    assert sorted(ipfeed.__all__) == sorted(public)
+
+
+def test_every_error_class_is_exported() -> None:
+    classes = {name for name, value in vars(errors).items()
+               if isinstance(value, type) and issubclass(value, errors.IpfeedError)}
+    assert classes <= set(ipfeed.__all__)
+    assert all(getattr(ipfeed, name) is getattr(errors, name) for name in classes)
