@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -26,28 +28,46 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class _Held(threading.local):
+    """The stores a `Home.held()` scope keeps open for its thread (None: open per use)."""
+
+    index: Index | None = None
+    outbox: Outbox | None = None
+    depth: int = 0
+
+
 class _IndexContext:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, held: _Held) -> None:
+        self.path, self.held = path, held
 
     def __enter__(self) -> Index:
+        if self.held.depth:
+            if self.held.index is None:
+                self.held.index = Index(self.path)
+            return self.held.index
         self.index = Index(self.path)
         return self.index
 
     def __exit__(self, *exc: object) -> None:
-        self.index.close()
+        if not self.held.depth:
+            self.index.close()
 
 
 class _OutboxContext:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, held: _Held) -> None:
+        self.path, self.held = path, held
 
     def __enter__(self) -> Outbox:
+        if self.held.depth:
+            if self.held.outbox is None:
+                self.held.outbox = Outbox(self.path)
+            return self.held.outbox
         self.box = Outbox(self.path)
         return self.box
 
     def __exit__(self, *exc: object) -> None:
-        self.box.close()
+        if not self.held.depth:
+            self.box.close()
 
 
 @dataclass
@@ -56,6 +76,23 @@ class Home:
 
     settings: Settings
     follows_cache: tuple[str, tuple[Follow, ...]] | None = None  # (list CID, parsed): pages ask a lot
+    _held: _Held = field(default_factory=_Held, repr=False)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Within this scope (per thread) the index and the outbox are opened once and reused:
+        one web page asks both several times. Writes still commit one transaction each."""
+        held = self._held
+        held.depth += 1
+        try:
+            yield
+        finally:
+            held.depth -= 1
+            if not held.depth:
+                for store in (held.index, held.outbox):
+                    if store is not None:
+                        store.close()
+                held.index = held.outbox = None
 
     def identity(self) -> Identity:
         """The home's key (refused if missing or readable by others)."""
@@ -63,11 +100,11 @@ class Home:
 
     def outbox(self) -> _OutboxContext:
         """The outbox, open for one `with` block."""
-        return _OutboxContext(self.settings.outbox_path)
+        return _OutboxContext(self.settings.outbox_path, self._held)
 
     def index(self) -> _IndexContext:
         """The index, open for one `with` block."""
-        return _IndexContext(self.settings.index_path)
+        return _IndexContext(self.settings.index_path, self._held)
 
     def kubo(self) -> Kubo:
         """A client of this home's node (use it as `async with`)."""

@@ -321,11 +321,12 @@ class Kubo:
         ], timeout=timeout)
         return str(res["Name"])
 
-    async def name_get(self, name: str, timeout: float, *, offline: bool = False) -> bytes:
+    async def name_get(self, name: str, timeout: float, *, offline: bool = False,
+                       settle: float = ROUTING_SETTLE) -> bytes:
         """The best signed IPNS record the routing system has for a name (raw protobuf), or
         with `offline` only the one this node stores. A quick "not found" is asked again for
-        ROUTING_SETTLE seconds: a node that has just connected to the peer holding the record
-        has not put it in its DHT table yet."""
+        `settle` seconds: a node that has just connected to the peer holding the record has
+        not put it in its DHT table yet."""
         if offline:
             try:
                 return await self.call("name/get", [("arg", name), ("offline", "true")],
@@ -335,7 +336,7 @@ class Kubo:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         await self.routing_warm(min(timeout / 2, ROUTING_WARMUP))  # else: only our own, old copy
-        settled = loop.time() + min(timeout, ROUTING_SETTLE)
+        settled = loop.time() + min(timeout, settle)
         while True:
             try:
                 return await self.call("name/get", [("arg", name)], timeout=max(deadline - loop.time(), 0.1),

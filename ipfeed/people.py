@@ -5,26 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .config import Settings
 from .feed import Follow
-from .index import FeedState, Index
+from .homedir import Home
+from .index import FeedState
 
 
-def find(settings: Settings, query: str, follows: Sequence[Follow] = (), limit: int = 20) -> list[FeedState]:
+def find(home: Home, query: str, follows: Sequence[Follow] = (), limit: int = 20) -> list[FeedState]:
     """Feeds whose display name or alias contains every word of `query` (case-folded), those
     the user follows first."""
     words = [w.casefold() for w in query.split()][:20]
     if not words:
         return []
     aliases = {f.name: f.alias for f in follows}
-    index = Index(settings.index_path)
-    try:
-        found = []
-        for st in index.feeds():
-            said = f"{st.profile.get('name') or ''} {aliases.get(st.name, '')}".casefold()
-            if st.root_cid is not None and all(w in said for w in words):
-                found.append(st)
-    finally:
-        index.close()
+    with home.index() as index:
+        found = [st for st in index.feeds() if st.root_cid is not None and all(
+            w in f"{st.profile.get('name') or ''} {aliases.get(st.name, '')}".casefold() for w in words)]
     found.sort(key=lambda st: (st.name not in aliases, str(st.profile.get("name") or "").casefold()))
     return found[:limit]

@@ -157,7 +157,12 @@ async def check_own_head(home: Home, me: Identity, box: Outbox) -> None:
         async with home.kubo() as kubo:
             if not await kubo.swarm_peers():
                 return
-            raw = await kubo.name_get(me.name, min(home.settings.resolve_timeout, OWN_HEAD_TIMEOUT))
+            # No settle retry (it cost every first publish 3 s): the DHT table holds a peer by
+            # now (name_get waits for one), so a quick "not found" means no reachable node has
+            # a record for this name, this one included; a second chain could only have been
+            # started on purpose, with a copied key and `ipfeed init --fresh`.
+            raw = await kubo.name_get(me.name, min(home.settings.resolve_timeout, OWN_HEAD_TIMEOUT),
+                                      settle=0)
             record = parse_record(raw, me.name)
             if record.expired():
                 return

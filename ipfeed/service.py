@@ -4,10 +4,23 @@ each a delegation into the module that owns the concern (README, "Development").
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from . import archive, archives, drafts, following, homeserver, keys, peers, publishing, reading
+from . import (
+    archive,
+    archives,
+    drafts,
+    following,
+    homeserver,
+    keys,
+    peers,
+    people,
+    publishing,
+    reading,
+    threads,
+)
 from .config import Settings
 from .drafts import PostResult, check_avatar, media_type_of
 from .feed import Follow, Profile
@@ -18,6 +31,7 @@ from .outbox import Draft
 from .publishing import BULK_CHUNK, PublishResult
 from .reading import FeedView
 from .sync import Progress, SyncResult
+from .threads import Thread
 
 __all__ = ["FeedView", "PostResult", "PublishResult", "Service", "check_avatar", "media_type_of", "now_ms"]
 
@@ -122,6 +136,22 @@ class Service:
     def indexed_post(self, cid: str) -> tuple[IndexedPost | None, list[IndexedPost]]:
         """A post by CID and its known replies."""
         return reading.indexed_post(self.home, cid)
+
+    def thread(self, cid: str) -> Thread | None:
+        """A post in its conversation (ancestors and replies of replies), from the index."""
+        return threads.thread(self.home, cid)
+
+    def reply_authors(self, cids: Sequence[str]) -> dict[str, str]:
+        """The author of each of these posts that the index holds (for "in reply to")."""
+        return threads.authors(self.home, cids)
+
+    def find_people(self, query: str, follows: Sequence[Follow] = ()) -> list[FeedState]:
+        """Feeds whose display name or alias (from `follows`) holds every word of `query`."""
+        return people.find(self.home, query, follows)
+
+    def held(self) -> AbstractContextManager[None]:
+        """A scope (per thread) in which the index and the outbox are opened once: a page."""
+        return self.home.held()
 
     def search(self, query: str, limit: int = 50) -> list[IndexedPost]:
         """Indexed posts whose text contains every word of `query`."""

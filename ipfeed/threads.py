@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import codec
-from .config import Settings
-from .index import Index, IndexedPost
+from .homedir import Home
+from .index import IndexedPost
 
 MAX_ANCESTORS = 50
 MAX_REPLIES = 300
@@ -26,11 +26,10 @@ class Thread:
     missing_parent: str | None  # the CID the oldest known ancestor replies to, not indexed here
 
 
-def thread(settings: Settings, cid: str) -> Thread | None:
+def thread(home: Home, cid: str) -> Thread | None:
     """The conversation around one indexed post, or None if the post is not indexed."""
     cid = codec.parse_cid(cid)
-    index = Index(settings.index_path)
-    try:
+    with home.index() as index:
         post = index.post(cid)
         if post is None:
             return None
@@ -57,17 +56,12 @@ def thread(settings: Settings, cid: str) -> Thread | None:
 
         walk(post.cid, 1)
         return Thread(post, ancestors[::-1], replies, missing)
-    finally:
-        index.close()
 
 
-def authors(settings: Settings, cids: Sequence[str]) -> dict[str, str]:
+def authors(home: Home, cids: Sequence[str]) -> dict[str, str]:
     """The author (feed name) of each of these posts that the index holds."""
     wanted = sorted(set(cids))
     if not wanted:
         return {}
-    index = Index(settings.index_path)
-    try:
+    with home.index() as index:
         return {c: p.name for c in wanted if (p := index.post(c)) is not None}
-    finally:
-        index.close()

@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g
 
 from ipfeed.config import Settings
 from ipfeed.service import Service
@@ -51,6 +51,18 @@ def create_app(settings: Settings | None = None, *, worker: Worker | None = None
     app.extensions["ipfeed"] = service
     app.extensions["ipfeed_worker"] = worker or Worker(service, pin=pin)
     install_security(app)
+
+    @app.before_request
+    def hold_stores() -> None:  # one page opens the index and the outbox once, not per question
+        g.ipfeed_held = service.held()
+        g.ipfeed_held.__enter__()
+
+    @app.teardown_request
+    def release_stores(exc: BaseException | None) -> None:
+        held = g.pop("ipfeed_held", None)
+        if held is not None:
+            held.__exit__(None, None, None)
+
     from . import views
 
     app.register_blueprint(views.bp)
