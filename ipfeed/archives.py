@@ -72,7 +72,7 @@ async def import_archive(home: Home, path: Path) -> archive.Archive:
             return block
         # The same rules as a sync (rollback, equivocation, `recent` against known posts).
         await history.check_root(index, arch.name, known, arch.root, in_archive, now_ms(),
-                              what=f"archive of {arch.name}", keeping="nothing stored")
+                                 what=f"archive of {arch.name}", keeping="nothing stored")
         have = known.count if known else 0
         at_have = next((p for p in arch.posts if p.seq == have), None)
         if known and known.head and at_have is not None and at_have.cid != known.head:

@@ -74,7 +74,7 @@ async def show(home: Home, name: str, limit: int = 20) -> FeedView:
             if known and known.count and known.head and posts and posts[-1].seq > known.count + 1:
                 # The page ends above the known head: it must still lead down to it.
                 await history.reaches(lambda c, lim: kubo.block_get(c, lim), posts[-1], known.count,
-                                   known.head, f"{name}: root {root.cid}")
+                                      known.head, f"{name}: root {root.cid}")
             elif known and known.count and posts and posts[-1].seq == known.count + 1 \
                     and posts[-1].prev != known.head:
                 raise Fork(f"{name}: root {root.cid}: post {posts[-1].cid} (seq {posts[-1].seq}) "
