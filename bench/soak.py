@@ -17,7 +17,6 @@ import functools
 import json
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -26,10 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ipfeed import archive, codec, feed, ipns, node, post
+from ipfeed import archive, codec, feed, ipns, node, post, sqlite
 from ipfeed.car import CarReader, read_car
 from ipfeed.errors import InvalidInput, InvalidObject
-from ipfeed.faults import POST_STEPS, SYNC_STEPS
+from ipfeed.faults import POST_STEPS, SYNC_STEPS, run_ipfeed
 from ipfeed.outbox import Outbox
 
 from .nodes import bench_settings
@@ -173,19 +172,8 @@ def fuzz(count: int, seed: int) -> dict[str, dict[str, int]]:
 
 def _cli(home: Path, settings_env: dict[str, str], *args: str, crash: str | None = None,
          kill: str = "self") -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, **settings_env, IPFEED_HOME=str(home))
-    if crash:
-        env.update(IPFEED_CRASH_AT=crash, IPFEED_CRASH_KILL=kill)
-    return subprocess.run([sys.executable, "-m", "ipfeed", *args], env=env, capture_output=True,
-                          text=True, timeout=180, check=False)
-
-
-def _integrity(path: Path) -> str:
-    db = sqlite3.connect(path)
-    try:
-        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
-    finally:
-        db.close()
+    return run_ipfeed(dict(os.environ, **settings_env, IPFEED_HOME=str(home)), *args, crash=crash,
+                      kill=kill, timeout=180)
 
 
 def crashes(kills: int) -> dict[str, int]:
@@ -234,7 +222,7 @@ def crashes(kills: int) -> dict[str, int]:
                             node.start(settings[n])
                             _cli(homes["alice"], env, "node", "connect", bob_addr)
                     _cli(homes["alice"], env, "publish")
-                    if _integrity(settings[who].index_path) != "ok":
+                    if sqlite.integrity(settings[who].index_path) != "ok":
                         figures["index_broken"] += 1
             for n in homes:  # converge: everyone up, everything published and synced
                 if not node.status(settings[n]).running:
@@ -256,7 +244,7 @@ def crashes(kills: int) -> dict[str, int]:
             _cli(homes["bob"], env, "sync")
             for n in homes:
                 for path in (settings[n].index_path, settings[n].outbox_path):
-                    if path.exists() and _integrity(path) != "ok":
+                    if path.exists() and sqlite.integrity(path) != "ok":
                         figures["index_broken"] += 1
         finally:
             for s in settings.values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from . import archive, codec, feed, post, publishing, sync
+from . import archive, codec, feed, history, post, publishing, sync
 from .car import car_bytes, read_car, varint
 from .errors import Fork, InvalidArchive, InvalidInput, IpfeedError, NotFound, WouldFork
 from .homedir import Home, bounded, latest_root, now_ms, read_file
@@ -71,8 +71,8 @@ async def import_archive(home: Home, path: Path) -> archive.Archive:
                 raise NotFound(f"archive of {arch.name}: block {cid} is not in it")
             return block
         # The same rules as a sync (rollback, equivocation, `recent` against known posts).
-        await sync.check_root(index, arch.name, known, arch.root, in_archive, now_ms(),
-                              what=f"archive of {arch.name}", keeping="nothing stored")
+        await history.check_root(index, arch.name, known, arch.root, in_archive, now_ms(),
+                                 what=f"archive of {arch.name}", keeping="nothing stored")
         have = known.count if known else 0
         at_have = next((p for p in arch.posts if p.seq == have), None)
         if known and known.head and at_have is not None and at_have.cid != known.head:

@@ -1,8 +1,8 @@
 """The local index: SQLite (WAL) cache of verified feeds and posts, and sync state.
 
 Everything here was verified before it was written, and everything can be rebuilt by a sync:
-deleting `index.sqlite` loses nothing. The schema is versioned (PRAGMA user_version) and
-migrated forward on open.
+deleting `index.sqlite` loses nothing. The schema is versioned and migrated forward on open
+(ipfeed.migrations).
 """
 
 from __future__ import annotations
@@ -15,86 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import sqlite
-from .errors import InvalidInput, NewerSchema
+from . import migrations, sqlite
+from .errors import InvalidInput
 from .feed import Root
 from .post import Post
 from .private import Opened
 
 FUTURE_SLACK_MS = 10 * 60 * 1000  # clocks disagree a little; more is a future-dated post
-
-MIGRATIONS: list[str] = [
-    # 1: feeds, posts, forks
-    """
-    CREATE TABLE feeds (
-        name TEXT PRIMARY KEY,
-        root_cid TEXT, root_seq INTEGER, count INTEGER NOT NULL DEFAULT 0,
-        updated INTEGER, profile TEXT NOT NULL DEFAULT '{}',
-        head TEXT,
-        record BLOB, record_seq INTEGER, record_eol INTEGER,
-        pinned TEXT,
-        last_sync INTEGER, last_ok INTEGER, last_error TEXT,
-        failures INTEGER NOT NULL DEFAULT 0, next_try INTEGER NOT NULL DEFAULT 0,
-        fork INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE posts (
-        cid TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        prev TEXT,
-        created INTEGER NOT NULL,
-        seen INTEGER NOT NULL,
-        sort INTEGER NOT NULL,  -- min(created, seen): a post dated in the future cannot jump ahead
-        text TEXT NOT NULL,
-        reply_to TEXT,
-        attachments TEXT NOT NULL,
-        UNIQUE (name, seq)
-    );
-    CREATE INDEX posts_sort ON posts (sort DESC, cid DESC);
-    CREATE INDEX posts_reply ON posts (reply_to);
-    CREATE TABLE forks (
-        name TEXT NOT NULL, seq INTEGER NOT NULL, cid TEXT NOT NULL, block BLOB,
-        seen INTEGER NOT NULL, PRIMARY KEY (name, cid)
-    );
-    """,
-    # 2: full-text search over post text (SQLite FTS5, kept in step by triggers)
-    """
-    CREATE VIRTUAL TABLE posts_fts USING fts5(text, content='posts', content_rowid='rowid');
-    INSERT INTO posts_fts (rowid, text) SELECT rowid, text FROM posts;
-    CREATE TRIGGER posts_fts_insert AFTER INSERT ON posts BEGIN
-        INSERT INTO posts_fts (rowid, text) VALUES (new.rowid, new.text);
-    END;
-    CREATE TRIGGER posts_fts_delete AFTER DELETE ON posts BEGIN
-        INSERT INTO posts_fts (posts_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
-    END;
-    """,
-    # 3: whom each feed follows (from its verified follow list)
-    """
-    ALTER TABLE feeds ADD COLUMN follows TEXT NOT NULL DEFAULT '[]';
-    """,
-    # 4: private posts: shown decrypted to their recipients, hidden (but kept) for others
-    """
-    ALTER TABLE posts ADD COLUMN private INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE posts ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]';
-    ALTER TABLE posts ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
-    """,
-    # 5: a total timeline order: equal times (an import) fall back to the feed's own order
-    """
-    DROP INDEX posts_sort;
-    CREATE INDEX posts_order ON posts (sort DESC, seq DESC, cid DESC);
-    """,
-    # 6: fork evidence also for roots (two roots signed with one seq)
-    """
-    ALTER TABLE forks ADD COLUMN kind TEXT NOT NULL DEFAULT 'post';
-    """,
-    # 7: files refused (not pinned, never served), e.g. larger than the post declares
-    """
-    CREATE TABLE refused_files (
-        post TEXT NOT NULL, cid TEXT NOT NULL, problem TEXT NOT NULL, seen INTEGER NOT NULL,
-        PRIMARY KEY (post, cid)
-    );
-    """,
-]
 
 
 @dataclass(frozen=True)
@@ -177,23 +104,11 @@ class Index:
 
     def __init__(self, path: Path) -> None:
         self.db = sqlite.connect(path, "NORMAL")
-        self._migrate(path)
+        migrations.migrate(self.db, path)
 
     def close(self) -> None:
         """Close the database."""
         self.db.close()
-
-    def _migrate(self, path: Path) -> None:
-        if self.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
-            return  # current: no write lock just to look (pages open the index per request)
-        with self.transaction() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > len(MIGRATIONS):
-                raise NewerSchema(f"{path} is from a newer ipfeed (schema {version})")
-            for number in range(version, len(MIGRATIONS)):
-                for statement in _statements(MIGRATIONS[number]):
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """One atomic write."""
@@ -398,22 +313,6 @@ def search_stems(query: str) -> list[str]:
         if w:
             stems.append(w)
     return stems
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration into statements (trigger bodies end in `END;`)."""
-    out, current = [], ""
-    for part in script.split(";"):
-        current += part + ";"
-        body = current.strip()
-        if body == ";":
-            current = ""
-            continue
-        if "CREATE TRIGGER" in body and not body.upper().endswith("END;"):
-            continue
-        out.append(body)
-        current = ""
-    return out
 
 
 def _cursor(text: str) -> tuple[int, int, str]:

@@ -9,53 +9,23 @@ ipfeed's NodeError family here and nowhere else.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import aioipfs
 
-from . import codec
+from . import codec, rpc
 from .errors import InvalidBlock, NodeFailed, NodeTimeout, NodeUnavailable, NotFound
 
 Params = Sequence[tuple[str, str]]
+T = TypeVar("T")
 
-# Every Kubo RPC call ipfeed makes, and what for: the one list to check a new Kubo (or a fork)
-# against. tests/test_kubo_contract.py holds one contract test per entry against the pinned
-# Kubo; `Kubo.call` refuses a path that is not listed here.
-RPC_CALLS = {
-    "id": "the node's peer ID, addresses and agent (node addrs, watermarks per node)",
-    "swarm/connect": "connect to a peer now (node connect, peer add)",
-    "swarm/peers": "connected peers, and with identify which speak ipfeed's stream protocol",
-    "stats/dht": "peers in the DHT routing tables (a record put before they fill reaches nobody)",
-    "config": "read and set one config value (Peering.Peers)",
-    "p2p/listen": "serve /x/ipfeed/feed/1 streams (Libp2pStreamMounting), held in the foreground",
-    "p2p/forward": "open a /x/ipfeed/feed/1 stream to a peer, held in the foreground",
-    "block/put": "store exact DAG-CBOR bytes (posts, roots, follow lists)",
-    "block/get": "fetch a block by CID, bounded, from the network or offline",
-    "block/stat": "whether the node holds a block, offline (no fetch)",
-    "refs": "every CID under a root (export; streaming a held feed)",
-    "add": "store an attachment or avatar as UnixFS, CIDv1 raw leaves",
-    "cat": "read an attachment or avatar, bounded",
-    "pin/add": "pin a root (recursive) or new blocks (direct), in batches",
-    "pin/rm": "drop the previous root's direct pin",
-    "pin/ls": "whether a CID is pinned, and how",
-    "key/list": "find the feed key in the node's keystore",
-    "key/import": "put the feed key into the keystore (to publish its IPNS name)",
-    "name/publish": "publish the feed's newest root under its IPNS name",
-    "name/get": "the best signed IPNS record the routing system has for a name",
-    "name/put": "store someone's signed record again, unchanged (home servers, archives)",
-    "dag/import": "store many blocks in one call (a CAR)",
-    "dag/export": "a CAR of an attachment's DAG (incremental export)",
-    "pubsub/pub": "announce a new record on /ipfeed/1/announce",
-    "pubsub/sub": "hear announcements on /ipfeed/1/announce",
-}
 ROUTING_SETTLE = 3.0  # seconds a quick "not found" from the DHT is asked again (see name_get)
 ROUTING_WARMUP = 20.0  # seconds IPNS calls wait for a DHT routing table that is still empty
 PIN_BATCH = 500  # CIDs per pin/add call: ~30 KB of URL, far below Kubo's header limit
@@ -86,7 +56,7 @@ class Kubo:
                     timeout: float | None = None, max_bytes: int | None = None) -> bytes:
         """POST one RPC call; return the body, bounded by `max_bytes` and `timeout`."""
         assert self._client is not None, "use `async with Kubo(...)`"
-        assert path in RPC_CALLS, f"{path} is not in ipfs.RPC_CALLS"
+        assert path in rpc.RPC_CALLS, f"{path} is not in rpc.RPC_CALLS"
         limit = self.timeout if timeout is None else timeout
         query = [*params, ("timeout", f"{limit:.3f}s")]
         url = self._client.api_endpoint(path)
@@ -162,13 +132,8 @@ class Kubo:
 
     async def config_get(self, key: str) -> Any:
         """One config value, or None if it is not set."""
-        try:
-            res = await self._json("config", [("arg", key)])
-        except NodeFailed as e:
-            if "not found" in str(e) or "failed to get config value" in str(e):
-                return None
-            raise
-        return res.get("Value")
+        res = await _unless(self._json("config", [("arg", key)]), "not found", "failed to get config value")
+        return None if res is None else res.get("Value")
 
     async def config_set(self, key: str, value: Any) -> None:
         """Set one config value (JSON)."""
@@ -245,13 +210,8 @@ class Kubo:
 
     async def has_block(self, cid: str) -> bool:
         """Whether the node holds a block now (never fetched for this)."""
-        try:
-            await self.call("block/stat", [("arg", cid), ("offline", "true")], timeout=10)
-        except NodeFailed as e:
-            if "not found" in str(e) or "block was not found" in str(e):
-                return False
-            raise
-        return True
+        stat = self.call("block/stat", [("arg", cid), ("offline", "true")], timeout=10)
+        return await _unless(stat, "not found", "block was not found") is not None
 
     async def refs(self, cid: str, timeout: float | None = None, *, offline: bool = False) -> list[str]:
         """Every CID under `cid`, each once (fetching what is missing, unless `offline`: then
@@ -291,13 +251,8 @@ class Kubo:
 
     async def pinned(self, cid: str, kind: str = "recursive") -> bool:
         """Whether a CID is pinned this way (recursive, direct)."""
-        try:
-            res = await self._json("pin/ls", [("arg", cid), ("type", kind)])
-        except NodeFailed as e:
-            if "not pinned" in str(e):
-                return False
-            raise
-        return cid in (res.get("Keys") or {})
+        res = await _unless(self._json("pin/ls", [("arg", cid), ("type", kind)]), "not pinned")
+        return res is not None and cid in (res.get("Keys") or {})
 
     # -- keys and names ---------------------------------------------------------------
     async def key_names(self) -> dict[str, str]:
@@ -368,7 +323,7 @@ class Kubo:
 
     async def pubsub_pub(self, topic: str, data: bytes) -> None:
         """Publish a message on a pubsub topic (needs Pubsub.Enabled on the node)."""
-        await self.call("pubsub/pub", [("arg", _multibase(topic.encode()))],
+        await self.call("pubsub/pub", [("arg", rpc.multibase(topic.encode()))],
                          file_part(data, name="data"), timeout=10)
 
     async def pubsub_sub(self, topic: str, max_bytes: int = 16 * 1024) -> AsyncIterator[bytes]:
@@ -378,7 +333,7 @@ class Kubo:
         url = self._client.api_endpoint("pubsub/sub")
         try:
             async with self._client.session.post(
-                    url, params=[("arg", _multibase(topic.encode()))],
+                    url, params=[("arg", rpc.multibase(topic.encode()))],
                     timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as resp:
                 if resp.status != 200:
                     raise _api_error("pubsub/sub", resp.status, await resp.read())
@@ -392,13 +347,23 @@ class Kubo:
                     *lines, buf = buf.split(b"\n")
                     for line in lines:
                         if line and len(line) <= 4 * max_bytes:
-                            data = _message_data(line)
+                            data = rpc.message_data(line)
                             if data is not None and len(data) <= max_bytes:
                                 yield data
         except TimeoutError as e:
             raise NodeTimeout(f"pubsub subscription to {topic} timed out") from e
         except (aiohttp.ClientError, OSError) as e:
             raise NodeUnavailable(f"pubsub subscription to {topic} lost ({e.__class__.__name__})") from e
+
+
+async def _unless(answer: Awaitable[T], *errors: str) -> T | None:
+    """The answer, or None if the node refused it with one of these (expected) errors."""
+    try:
+        return await answer
+    except NodeFailed as e:
+        if any(error in str(e) for error in errors):
+            return None
+        raise
 
 
 def file_part(data: bytes, name: str) -> aiohttp.MultipartWriter:
@@ -409,26 +374,6 @@ def file_part(data: bytes, name: str) -> aiohttp.MultipartWriter:
         part.set_content_disposition("form-data", name="file", filename=name)
         form.append_payload(part)
     return form
-
-
-def _message_data(line: bytes) -> bytes | None:
-    """The data of one pubsub message line (JSON with multibase data), or None if malformed."""
-    try:
-        return _unmultibase(str(json.loads(line).get("data", "")))
-    except (ValueError, TypeError, AttributeError):
-        return None
-
-
-def _multibase(data: bytes) -> str:
-    """Multibase base64url (no padding), as Kubo's pubsub API wants topics."""
-    return "u" + base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _unmultibase(text: str) -> bytes:
-    if not text.startswith("u"):
-        raise ValueError("not multibase base64url")
-    body = text[1:]
-    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
 
 
 async def _read(resp: aiohttp.ClientResponse, max_bytes: int | None) -> bytes:

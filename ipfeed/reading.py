@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import codec, feed, identity, post, private, sync
+from . import codec, feed, history, identity, post, private, sync
 from .errors import Fork, InvalidInput, IpfeedError, OutboxDamaged
 from .feed import Follow, Profile, Root
 from .homedir import Home, bounded, latest_root, now_ms
@@ -59,7 +59,7 @@ async def show(home: Home, name: str, limit: int = 20) -> FeedView:
                        "status`); `show` prints nothing of it: `ipfeed timeline` has its posts "
                        "verified on the known chain")
         async with home.kubo() as kubo:
-            head = await sync.verified_head(kubo, index, name, home.settings, now_ms(), stale=False)
+            head = await history.verified_head(kubo, index, name, home.settings, now_ms(), stale=False)
             root = head.root or feed.parse(await kubo.block_get(head.cid, feed.MAX_ROOT_BYTES), head.cid)
             n = min(limit, root.count)
             first = list(root.recent[:n])
@@ -73,8 +73,8 @@ async def show(home: Home, name: str, limit: int = 20) -> FeedView:
             feed.check_page(root, posts)
             if known and known.count and known.head and posts and posts[-1].seq > known.count + 1:
                 # The page ends above the known head: it must still lead down to it.
-                await sync.reaches(lambda c, lim: kubo.block_get(c, lim), posts[-1], known.count,
-                                   known.head, f"{name}: root {root.cid}")
+                await history.reaches(lambda c, lim: kubo.block_get(c, lim), posts[-1], known.count,
+                                      known.head, f"{name}: root {root.cid}")
             elif known and known.count and posts and posts[-1].seq == known.count + 1 \
                     and posts[-1].prev != known.head:
                 raise Fork(f"{name}: root {root.cid}: post {posts[-1].cid} (seq {posts[-1].seq}) "

@@ -1,4 +1,5 @@
-"""The SQLite plumbing the outbox and the index share: private files, WAL, transactions."""
+"""The SQLite plumbing the outbox and the index share: private files, WAL, transactions, and
+the integrity check the crash tests make."""
 
 from __future__ import annotations
 
@@ -29,3 +30,12 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def integrity(path: Path) -> str:
+    """SQLite's own check of a database file: "ok", or what is broken."""
+    db = sqlite3.connect(path)
+    try:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        db.close()

@@ -138,7 +138,7 @@ def test_cid_computed_locally_is_the_cid_kubo_stores(alice: User) -> None:
 
 
 def test_remote_text_cannot_send_escape_sequences_to_the_terminal() -> None:
-    from ipfeed.cli import safe_for_terminal as safe
+    from ipfeed.cli.terminal import safe_for_terminal as safe
 
     assert safe("FORK\x1b[1A\x1b[2Khidden\x07") == "FORK\\x1b[1A\\x1b[2Khidden\\x07"
     assert safe("plain text, ünïcode ✓") == "plain text, ünïcode ✓"
@@ -162,13 +162,13 @@ def test_every_environment_variable_the_code_reads_is_documented() -> None:
 @pytest.mark.parametrize("c", ["\u061c", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F)),
                                *map(chr, range(0x2066, 0x206A))], ids=lambda c: f"U+{ord(c):04X}")
 def test_bidi_controls_in_remote_text_are_shown_not_obeyed(c: str) -> None:
-    from ipfeed.cli import safe_for_terminal as safe
+    from ipfeed.cli.terminal import safe_for_terminal as safe
 
     assert safe(f"alice{c}ecila é") == f"alice\\u{ord(c):04x}ecila é"
 
 
 def test_runs_of_combining_marks_are_cut_to_three() -> None:
-    from ipfeed.cli import safe_for_terminal as safe
+    from ipfeed.cli.terminal import safe_for_terminal as safe
 
     zalgo = "Z" + "\u0301\u0302\u0303\u0304\u0305" * 20 + "o" + "\u20dd" * 5  # Mn, then Me
     assert safe(zalgo) == "Z\u0301\u0302\u0303" + "o" + "\u20dd" * 3
@@ -181,7 +181,7 @@ def test_show_prints_a_hostile_profile_and_post_defanged(monkeypatch: pytest.Mon
     """Every remote string _print_feed shows goes through the one rule."""
     from types import SimpleNamespace
 
-    from ipfeed import cli as cli_mod
+    from ipfeed.cli import feeds as cli_mod
 
     evil = "x\u202eexe.txt\x1b[2J" + "\u0301" * 9
     view: Any = SimpleNamespace(

@@ -4,16 +4,13 @@ then restart and check that nothing was lost, nothing forked, and everything con
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from conftest import User, run
 
-from ipfeed import feed, node
-from ipfeed.faults import POST_STEPS, SYNC_STEPS
+from ipfeed import feed, node, sqlite
+from ipfeed.faults import POST_STEPS, SYNC_STEPS, run_ipfeed
 from ipfeed.outbox import Outbox
 
 ROUNDS = 2  # per step and per victim
@@ -22,19 +19,7 @@ FIGURES: dict[str, int] = {"crashes": 0, "lost": 0, "duplicates": 0}
 
 def cli(u: User, *args: str, crash: str | None = None,
         kill: str = "self") -> subprocess.CompletedProcess[str]:
-    env = u.env()
-    if crash:
-        env.update(IPFEED_CRASH_AT=crash, IPFEED_CRASH_KILL=kill)
-    return subprocess.run([sys.executable, "-m", "ipfeed", *args], env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
-
-
-def integrity(path: Path) -> str:
-    db = sqlite3.connect(path)
-    try:
-        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
-    finally:
-        db.close()
+    return run_ipfeed(u.env(), *args, crash=crash, kill=kill)
 
 
 def test_kill_at_every_step_of_posting_loses_nothing_and_never_forks(alice: User) -> None:
@@ -60,8 +45,8 @@ def test_kill_at_every_step_of_posting_loses_nothing_and_never_forks(alice: User
     FIGURES["duplicates"] += len(texts) - len(set(texts))
     assert texts == written  # in order, none lost, none twice
     assert [p["seq"] for p in out["posts"]] == list(range(len(written), 0, -1))
-    assert integrity(alice.settings.outbox_path) == "ok"
-    assert integrity(alice.settings.index_path) == "ok"
+    assert sqlite.integrity(alice.settings.outbox_path) == "ok"
+    assert sqlite.integrity(alice.settings.index_path) == "ok"
     box = Outbox(alice.settings.outbox_path)
     try:
         latest = feed.parse(box.latest_root() or b"")
@@ -111,7 +96,7 @@ def test_kill_during_sync_leaves_a_consistent_index(alice: User, bob: User, step
         r = cli(bob, "sync", crash=step)
         FIGURES["crashes"] += 1
         assert r.returncode == -9
-        assert integrity(bob.settings.index_path) == "ok"
+        assert sqlite.integrity(bob.settings.index_path) == "ok"
     assert cli(bob, "sync").returncode == 0
     assert [p.text for p in bob.service.timeline(10)] == ["p2", "p1", "p0"]
 

@@ -1,4 +1,4 @@
-"""The contract ipfeed has with Kubo: one test per group of RPC calls in `ipfs.RPC_CALLS`,
+"""The contract ipfeed has with Kubo: one test per group of RPC calls in `rpc.RPC_CALLS`,
 against the pinned Kubo, asserting what ipfeed relies on. A later Kubo, or a fork, is
 qualified by running this file against it (`IPFEED_IPFS_BIN=/path/to/ipfs`)."""
 
@@ -19,7 +19,8 @@ from ipfeed.car import car_bytes, read_car
 from ipfeed.config import KUBO_VERSION
 from ipfeed.errors import InvalidBlock, NodeFailed, NotFound
 from ipfeed.identity import Identity
-from ipfeed.ipfs import RPC_CALLS, Kubo
+from ipfeed.ipfs import Kubo
+from ipfeed.rpc import RPC_CALLS
 
 # Which test covers which calls: together, every call ipfeed makes.
 CONTRACT = {

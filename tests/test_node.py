@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from conftest import User, run
 
-from ipfeed import node
+from ipfeed import node, nodeconfig
 from ipfeed.errors import NodeUnavailable
 
 
@@ -122,14 +122,14 @@ def test_a_managed_node_has_no_auto_placeholders_and_logs_no_error(make_user: An
 def test_network_settings_replace_every_auto_and_keep_what_the_user_set() -> None:
     kubo_042 = {"Bootstrap": ["auto"], "Routing": {"Type": "auto", "DelegatedRouters": ["auto"]},
                 "Ipns": {"DelegatedPublishers": ["auto"]}, "DNS": {"Resolvers": {".": "auto"}}}
-    changes = node.network_settings(kubo_042)
-    assert changes["Bootstrap"] == list(node.BOOTSTRAP) and changes["Routing.Type"] == "dht"
+    changes = nodeconfig.network_settings(kubo_042)
+    assert changes["Bootstrap"] == list(nodeconfig.BOOTSTRAP) and changes["Routing.Type"] == "dht"
     assert changes["Routing.DelegatedRouters"] == changes["Ipns.DelegatedPublishers"] == []
     assert changes["DNS.Resolvers"] == {} and changes["AutoConf.Enabled"] is False
     mine = {"Bootstrap": ["/ip4/192.0.2.1/tcp/4001/p2p/12D3KooWExample"], "Routing": {"Type": "dhtclient",
             "DelegatedRouters": []}, "Ipns": {"DelegatedPublishers": []}, "DNS": {"Resolvers": {}},
             "AutoConf": {"Enabled": False}}
-    assert node.network_settings(mine) == {}
+    assert nodeconfig.network_settings(mine) == {}
 
 
 def test_a_home_made_with_kubo_042_keeps_working_on_the_pinned_kubo(tmp_path: Path) -> None:

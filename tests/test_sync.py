@@ -704,12 +704,13 @@ def test_unixfs_file_nodes_must_add_up(block: bytes, problem: str | None) -> Non
 
 
 def test_an_index_of_schema_5_migrates_keeping_its_fork_evidence(tmp_path: Any) -> None:
-    from ipfeed.index import MIGRATIONS, Index, _statements
+    from ipfeed.index import Index
+    from ipfeed.migrations import MIGRATIONS, statements
 
     path = tmp_path / "index.sqlite"
     db = sqlite3.connect(path)
     for script in MIGRATIONS[:5]:
-        for statement in _statements(script):
+        for statement in statements(script):
             db.execute(statement)
     db.execute("INSERT INTO forks VALUES ('k51old', 2, 'bafyold', NULL, 1)")
     db.execute("PRAGMA user_version=5")

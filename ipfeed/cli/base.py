@@ -1,0 +1,60 @@
+"""What every `ipfeed` command shares: its Context, run(), and the one place IpfeedError
+becomes one clear line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import traceback
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+from ..config import Settings
+from ..errors import IpfeedError
+from ..service import Service
+
+T = TypeVar("T")
+
+
+@dataclass
+class Context:
+    """What every command gets: the settings and the service."""
+
+    settings: Settings
+    verbose: bool
+
+    @property
+    def service(self) -> Service:
+        """The service for this home."""
+        return Service(self.settings)
+
+
+class Group(click.Group):
+    """Turns IpfeedError into one line on stderr and exit 1 (-v adds the traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IpfeedError as e:
+            if isinstance(ctx.obj, Context) and ctx.obj.verbose:
+                traceback.print_exc()
+            raise click.ClickException(str(e)) from e
+
+
+def run(aw: Awaitable[T]) -> T:
+    """Run one service coroutine to completion."""
+    async def main() -> T:
+        return await aw
+
+    return asyncio.run(main())
+
+
+def echo_json(value: Any) -> None:
+    """Print what --json asks for: indented, non-ASCII text as it is."""
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+pass_ctx = click.make_pass_decorator(Context)

@@ -1,0 +1,181 @@
+"""Your feed's commands: init, id, post, publish, profile, show and drafts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+import click
+
+from .. import media, node
+from .. import post as post_rules
+from ..service import FeedView
+from ..timefmt import format_ms
+from .base import Context, Group, echo_json, pass_ctx, run
+from .terminal import safe_for_terminal
+
+
+@click.command()
+@click.option("--name", default="", help="Display name for your profile.")
+@click.option("--fresh", is_flag=True,
+              help="For a key restored by hand: start a new feed (only if it never published).")
+@pass_ctx
+def init(c: Context, name: str, fresh: bool) -> None:
+    """Create your identity key (0600) and your feed; a no-op if it exists."""
+    me, created = c.service.init(name, fresh=fresh)
+    if not created:
+        click.echo(f"already initialized: {me.name} (key {c.settings.key_path}); nothing changed")
+        return
+    click.echo(f"created identity {me.name}")
+    click.echo(f"key: {c.settings.key_path} (mode 600; back it up)")
+    if c.settings.api or node.managed_api(c.settings):
+        result = run(c.service.publish())
+        click.echo(f"published feed root {result.root}")
+    else:
+        click.echo("start your node with `ipfeed node start`, then `ipfeed publish`")
+
+
+@click.command("id")
+@pass_ctx
+def id_(c: Context) -> None:
+    """Print your feed's IPNS name."""
+    click.echo(c.service.identity().name)
+
+
+@click.command()
+@click.argument("text", required=False, default="")
+@click.option("--reply-to", metavar="CID", help="The post this one answers (from any feed).")
+@click.option("--attach", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help=f"Attach a file of any type, up to {post_rules.MAX_ATTACHMENT_SIZE // 2**20} MiB "
+                   f"(repeatable, at most {post_rules.MAX_ATTACHMENTS}).")
+@click.option("--to", "to", multiple=True, metavar="NAME",
+              help="Encrypt the post end to end for NAME (repeatable): only they and you can read it. "
+                   "NAME is an IPNS name, or the alias or display name of a feed you follow.")
+@click.option("--many", type=click.File("r", encoding="utf-8"), metavar="FILE",
+              help="Post every line of FILE, each a JSON string (- for stdin), with one IPNS update.")
+@pass_ctx
+def post(c: Context, text: str, reply_to: str | None, attach: tuple[Path, ...], to: tuple[str, ...],
+         many: TextIO | None) -> None:
+    """Sign and publish a post; print its CID. Use - as TEXT to read stdin."""
+    if many is not None:
+        if text or reply_to or attach or to:
+            raise click.UsageError("--many takes no TEXT, --reply-to, --attach or --to")
+        r = run(c.service.post_many(_json_lines(many)))
+        click.echo(f"published {r.name} -> {r.root} ({r.count} posts, {r.sealed} newly signed)")
+        return
+    if text == "-":
+        text = sys.stdin.read()
+    result = run(c.service.post(text, reply_to, attach, to))
+    click.echo(result.cid)
+
+
+def _json_lines(f: TextIO) -> list[str]:
+    """The texts of a JSON Lines file of strings (blank lines skipped); all checked first."""
+    texts = []
+    for number, line in enumerate(f, 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as e:
+            raise click.ClickException(f"{f.name}, line {number}: not JSON ({e})") from e
+        if not isinstance(value, str):
+            raise click.ClickException(f"{f.name}, line {number}: a JSON string is expected, "
+                                       f"not {type(value).__name__}")
+        texts.append(value)
+    return texts
+
+
+@click.command()
+@pass_ctx
+def publish(c: Context) -> None:
+    """Send saved posts and the newest feed root to the node and IPNS."""
+    r = run(c.service.publish())
+    click.echo(f"published {r.name} -> {r.root} ({r.count} posts, {r.sealed} newly signed)")
+
+
+@click.group(cls=Group)
+def profile() -> None:
+    """Your profile."""
+
+
+@profile.command("set")
+@click.option("--name", help="Display name.")
+@click.option("--bio", help="A short text about you.")
+@click.option("--avatar", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help=f"A {media.IMAGE_NAMES} image, up to {media.MAX_AVATAR_BYTES // 2**20} MiB.")
+@pass_ctx
+def profile_set(c: Context, name: str | None, bio: str | None, avatar: Path | None) -> None:
+    """Change your profile and publish it."""
+    r = run(c.service.profile_set(name, bio, avatar))
+    click.echo(f"published {r.name} -> {r.root}")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(0, 100000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def show(c: Context, name: str, limit: int, as_json: bool) -> None:
+    """Resolve NAME, verify its feed, and print its newest posts."""
+    view = run(c.service.show(name, limit))
+    if as_json:
+        echo_json(view.to_json())
+    else:
+        print_feed(view)
+
+
+def print_feed(view: FeedView) -> None:
+    """Print a verified feed as `ipfeed show` does."""
+    p = view.root.profile
+    click.echo(f"{safe_for_terminal(p.name) or '(no name)'}  {view.name}")
+    if p.bio:
+        click.echo(safe_for_terminal(p.bio))
+    click.echo(f"{view.root.count} posts, updated {format_ms(view.root.updated)}; newest first:")
+    for item in map(view.post_json, view.posts):
+        click.echo("")
+        click.echo(f"#{item['seq']}  {format_ms(item['created'])}  {item['cid']}")
+        if item["private"]:
+            click.echo(f"  [private, to {', '.join(item['recipients'])}]")
+        if item["reply_to"]:
+            click.echo(f"  reply to {item['reply_to']}")
+        for line in item["text"].splitlines() or [""]:
+            click.echo(f"  {safe_for_terminal(line)}")
+        for a in item["attachments"]:
+            name = safe_for_terminal(a["name"])
+            click.echo(f"  [attachment] {name} ({a['type']}, {a['size']} bytes) {a['cid']}")
+
+
+@click.group(cls=Group, invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def drafts(ctx: click.Context, as_json: bool) -> None:
+    """Your posts that are saved but not signed yet (the next `publish` signs them)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    found = ctx.find_object(Context)
+    assert found is not None
+    waiting = found.service.drafts()
+    if as_json:
+        echo_json([{"id": d.id, "created": d.created, "text": d.text, "reply_to": d.reply_to,
+                    "attachments": [a["name"] for a in d.attachments], "to": d.recipients}
+                   for d in waiting])
+        return
+    for d in waiting:
+        extra = f"  [{len(d.attachments)} attachments]" if d.attachments else ""
+        click.echo(f"{d.id}  {format_ms(d.created)}  {safe_for_terminal(d.text[:60])}{extra}")
+
+
+@drafts.command("drop")
+@click.argument("draft_id", type=int)
+@pass_ctx
+def drafts_drop(c: Context, draft_id: int) -> None:
+    """Give up draft DRAFT_ID (e.g. its attachment cannot be read); its text is printed."""
+    d = c.service.drop_draft(draft_id)
+    click.echo(f"dropped draft {d.id}; its text was:")
+    click.echo(safe_for_terminal(d.text))
+
+
+COMMANDS = (init, id_, post, publish, profile, show, drafts)

@@ -1,0 +1,156 @@
+"""Following and reading others: follow, unfollow, following, sync, timeline, status."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+from ..timefmt import age, format_ms
+from .base import Context, echo_json, pass_ctx, run
+from .terminal import safe_for_terminal
+
+
+@click.command()
+@click.argument("name")
+@click.option("--as", "alias", default="", help="A name of your own for this feed.")
+@click.option("--force", is_flag=True,
+              help="Follow without checking that the name can be found now (e.g. a feed not published yet).")
+@pass_ctx
+def follow(c: Context, name: str, alias: str, force: bool) -> None:
+    """Follow a feed that can be found now (your follow list is public, in your signed feed root)."""
+    service = c.service
+    if force and not service.known_feed(name):
+        click.echo(f"warning: following {name} without checking that it can be found (--force): "
+                   "if it is mistyped, the typo goes into your public follow list", err=True)
+    run(service.follow(name, alias, force=force))
+    click.echo(f"following {name}; run `ipfeed sync` to fetch it")
+
+
+@click.command()
+@click.argument("name")
+@pass_ctx
+def unfollow(c: Context, name: str) -> None:
+    """Stop following a feed."""
+    run(c.service.unfollow(name))
+    click.echo(f"unfollowed {name}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def following(c: Context, as_json: bool) -> None:
+    """The feeds you follow, with their sync state."""
+    rows = [_status_json(f, s) for f, s in c.service.status()]
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        flag = "  FORK" if r["fork"] else ""
+        label = r["alias"] or r["display_name"] or "?"
+        click.echo(f"{r['name']}  {safe_for_terminal(label)}  {r['count']} posts{flag}")
+
+
+SYNC_FAILED = 4  # exit status of `ipfeed sync` when a feed it was asked for (or a follow) failed
+
+
+@click.command("sync")
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: per feed its name, new posts, "
+              "blocks fetched and error.")
+@pass_ctx
+def sync_(c: Context, names: tuple[str, ...], as_json: bool) -> None:
+    """Fetch, verify, index and pin what is new in followed feeds (or only NAMES), now.
+
+    Exits 4 if any feed could not be synced (each is named, with why)."""
+    def progress(name: str, done: int, total: int) -> None:
+        if total >= 1000 and sys.stderr.isatty() and not as_json:
+            width = 30
+            filled = width * done // max(total, 1)
+            end = "\n" if done >= total else ""
+            click.echo(f"\r{name[-12:]} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} posts",
+                       err=True, nl=False)
+            click.echo(end, err=True, nl=False)
+
+    results = run(c.service.sync(names, progress, force=True))
+    failed = [r for r in results if r.error]
+    if as_json:
+        echo_json([{"name": r.name, "new_posts": r.new_posts, "fetched": r.fetched,
+                    "streamed": r.streamed, "root": r.root, "error": r.error} for r in results])
+    else:
+        for r in results:
+            if r.error:
+                click.echo(f"{r.name}: FAILED: {safe_for_terminal(r.error)}", err=True)
+            else:
+                click.echo(f"{r.name}: {r.new_posts} new posts ({r.fetched} blocks fetched)")
+    if failed:
+        if not as_json:
+            click.echo(f"{len(failed)} of {len(results)} feeds could not be synced", err=True)
+        raise SystemExit(SYNC_FAILED)
+
+
+@click.command()
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--before", metavar="CURSOR", help="Continue after this cursor (printed at the end).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def timeline(c: Context, limit: int, before: str | None, as_json: bool) -> None:
+    """Your and followed feeds merged, newest first (from the local index)."""
+    posts = c.service.timeline(limit, before)
+    more = posts[-1].cursor if len(posts) == limit else None
+    if as_json:
+        echo_json({"posts": [p.to_json() for p in posts], "next": more})
+        return
+    for p in posts:
+        click.echo(f"{format_ms(p.created)}  {p.name[-8:]} #{p.seq}  {p.cid}")
+        for line in p.text.splitlines() or [""]:
+            click.echo(f"  {safe_for_terminal(line)}")
+    if more:
+        click.echo(f"-- more: ipfeed timeline --before {more}")
+
+
+def _status_json(f: Any, s: Any) -> dict[str, Any]:
+    now = time.time_ns() // 1_000_000
+    return {
+        "name": f.name, "alias": f.alias,
+        "display_name": (s.profile.get("name") if s else None),
+        "count": s.count if s else 0, "head": s.head if s else None,
+        "root": s.root_cid if s else None,
+        "state": s.health(now) if s else "never",
+        "last_check": s.last_sync if s else None, "last_ok": s.last_ok if s else None,
+        "updated": s.updated if s else None,
+        "lag_ms": (now - s.updated) if s and s.updated else None,
+        "last_error": s.last_error if s else None, "fork": bool(s and s.fork),
+        "record_expires": s.record_eol if s else None,
+        "stale": bool(s and s.record_eol and s.record_eol <= now),
+    }
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def status(c: Context, as_json: bool) -> None:
+    """Each follow: state of the last check, post count, age of the verified feed, errors."""
+    rows = [_status_json(f, s) for f, s in c.service.status()]
+    if as_json:
+        echo_json(rows)
+        return
+    now = time.time_ns() // 1_000_000
+    for r in rows:
+        line = f"{r['name']}  {r['count']} posts  {r['state'].upper()}"
+        if r["updated"] is not None:
+            line += f"  verified feed from {age(r['updated'], now)} ago"
+        if r["state"] == "stale":
+            line += " (its record expired)"
+        if r["last_check"] is not None:
+            line += f"  last check {age(r['last_check'], now)} ago"
+        if r["fork"]:
+            line += "  FORK"
+        if r["last_error"]:
+            line += f"  error: {safe_for_terminal(r['last_error'])}"
+        click.echo(line)
+
+
+COMMANDS = (follow, unfollow, following, sync_, timeline, status)

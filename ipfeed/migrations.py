@@ -1,0 +1,114 @@
+"""The index's SQL schema as its migrations, in order, and bringing a database up to the
+newest (PRAGMA user_version counts the migrations applied)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from . import sqlite
+from .errors import NewerSchema
+
+MIGRATIONS: list[str] = [
+    # 1: feeds, posts, forks
+    """
+    CREATE TABLE feeds (
+        name TEXT PRIMARY KEY,
+        root_cid TEXT, root_seq INTEGER, count INTEGER NOT NULL DEFAULT 0,
+        updated INTEGER, profile TEXT NOT NULL DEFAULT '{}',
+        head TEXT,
+        record BLOB, record_seq INTEGER, record_eol INTEGER,
+        pinned TEXT,
+        last_sync INTEGER, last_ok INTEGER, last_error TEXT,
+        failures INTEGER NOT NULL DEFAULT 0, next_try INTEGER NOT NULL DEFAULT 0,
+        fork INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE posts (
+        cid TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        prev TEXT,
+        created INTEGER NOT NULL,
+        seen INTEGER NOT NULL,
+        sort INTEGER NOT NULL,  -- min(created, seen): a post dated in the future cannot jump ahead
+        text TEXT NOT NULL,
+        reply_to TEXT,
+        attachments TEXT NOT NULL,
+        UNIQUE (name, seq)
+    );
+    CREATE INDEX posts_sort ON posts (sort DESC, cid DESC);
+    CREATE INDEX posts_reply ON posts (reply_to);
+    CREATE TABLE forks (
+        name TEXT NOT NULL, seq INTEGER NOT NULL, cid TEXT NOT NULL, block BLOB,
+        seen INTEGER NOT NULL, PRIMARY KEY (name, cid)
+    );
+    """,
+    # 2: full-text search over post text (SQLite FTS5, kept in step by triggers)
+    """
+    CREATE VIRTUAL TABLE posts_fts USING fts5(text, content='posts', content_rowid='rowid');
+    INSERT INTO posts_fts (rowid, text) SELECT rowid, text FROM posts;
+    CREATE TRIGGER posts_fts_insert AFTER INSERT ON posts BEGIN
+        INSERT INTO posts_fts (rowid, text) VALUES (new.rowid, new.text);
+    END;
+    CREATE TRIGGER posts_fts_delete AFTER DELETE ON posts BEGIN
+        INSERT INTO posts_fts (posts_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    END;
+    """,
+    # 3: whom each feed follows (from its verified follow list)
+    """
+    ALTER TABLE feeds ADD COLUMN follows TEXT NOT NULL DEFAULT '[]';
+    """,
+    # 4: private posts: shown decrypted to their recipients, hidden (but kept) for others
+    """
+    ALTER TABLE posts ADD COLUMN private INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE posts ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE posts ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 5: a total timeline order: equal times (an import) fall back to the feed's own order
+    """
+    DROP INDEX posts_sort;
+    CREATE INDEX posts_order ON posts (sort DESC, seq DESC, cid DESC);
+    """,
+    # 6: fork evidence also for roots (two roots signed with one seq)
+    """
+    ALTER TABLE forks ADD COLUMN kind TEXT NOT NULL DEFAULT 'post';
+    """,
+    # 7: files refused (not pinned, never served), e.g. larger than the post declares
+    """
+    CREATE TABLE refused_files (
+        post TEXT NOT NULL, cid TEXT NOT NULL, problem TEXT NOT NULL, seen INTEGER NOT NULL,
+        PRIMARY KEY (post, cid)
+    );
+    """,
+]
+
+
+
+def migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Apply the migrations `db` lacks, in one transaction; refuse a schema from a newer ipfeed."""
+    if db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
+        return  # current: no write lock just to look (pages open the index per request)
+    with sqlite.transaction(db) as tx:
+        version = tx.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise NewerSchema(f"{path} is from a newer ipfeed (schema {version})")
+        for number in range(version, len(MIGRATIONS)):
+            for statement in statements(MIGRATIONS[number]):
+                tx.execute(statement)
+        tx.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
+
+
+def statements(script: str) -> list[str]:
+    """Split a migration into statements (trigger bodies end in `END;`)."""
+    out, current = [], ""
+    for part in script.split(";"):
+        current += part + ";"
+        body = current.strip()
+        if body == ";":
+            current = ""
+            continue
+        if "CREATE TRIGGER" in body and not body.upper().endswith("END;"):
+            continue
+        out.append(body)
+        current = ""
+    return out
