@@ -1,4 +1,4 @@
-"""What of a v2 feed is live (docs/FORMAT.md sections 10 and 11): the fold of a chain into its
+"""What of a v2 feed is live (docs/FORMAT.md sections 11 and 12): the fold of a chain into its
 live posts, current versions, reactions and reposts (`live`), and the `ipfeed.contents` /
 `ipfeed.part` tree that lists exactly the live content blocks, so that pinning a root keeps
 them and nothing deleted.

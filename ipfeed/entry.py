@@ -1,4 +1,4 @@
-"""Format v2 chain entries (`ipfeed.entry`, docs/FORMAT.md section 8): one signed, sequenced
+"""Format v2 chain entries (`ipfeed.entry`, docs/FORMAT.md section 7): one signed, sequenced
 envelope for every kind, and the chain rules across v1 posts and v2 entries.
 
 Pure. A reader verifies every envelope whatever its kind; a kind it does not know is kept as

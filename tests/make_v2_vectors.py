@@ -2,7 +2,7 @@
 vectors with an entry of every kind, two content blocks, a v2 root and its contents tree.
 
 `python tests/make_v2_vectors.py` writes them into tests/data/vectors.json (key `v2`);
-`--markdown` prints them as docs/FORMAT.md section 13 shows them. Deterministic (fixed seeds,
+`--markdown` prints them as docs/FORMAT.md section 14 shows them. Deterministic (fixed seeds,
 fixed times); tests/test_entry.py checks that ipfeed still builds them byte for byte and that
 independent code (dag-cbor, multiformats, raw libsodium, hashlib) verifies every one.
 """
@@ -122,7 +122,7 @@ def markdown() -> str:
     for v in vectors()["objects"]:
         hexs = "\n".join(v["hex"][i:i + 96] for i in range(0, len(v["hex"]), 96))
         shown = json.dumps(v["object"], indent=1, ensure_ascii=False)
-        parts.append(f"### {v['comment']} ({v['kind']})\n\n```json\n{shown}\n```\n\n"
+        parts.append(f"#### {v['comment']} ({v['kind']})\n\n```json\n{shown}\n```\n\n"
                      f"bytes (hex):\n```\n{hexs}\n```\n\nCID: `{v['cid']}`\n")
     return "\n".join(parts)
 

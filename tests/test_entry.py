@@ -13,6 +13,7 @@ import pytest
 from conftest import DATA, DROP, from_dag_json, mutation, sign_object
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from make_v2_vectors import markdown
 from make_v2_vectors import vectors as rebuilt_vectors
 
 from ipfeed import codec, contentblock, contents, entry, feed, kinds, post
@@ -64,6 +65,10 @@ def test_v2_vector_parses_with_ipfeed(case: dict[str, Any]) -> None:
 
 def test_ipfeed_builds_the_v2_vectors_byte_for_byte() -> None:
     assert rebuilt_vectors() == V2
+
+
+def test_format_md_shows_every_v2_vector_as_it_is() -> None:
+    assert markdown().strip() in (DATA.parent.parent / "docs" / "FORMAT.md").read_text()
 
 
 def test_the_v2_vector_feed_is_one_chain_from_the_v1_posts() -> None:

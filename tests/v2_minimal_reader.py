@@ -1,4 +1,4 @@
-"""A minimal, independent reader of an ipfeed chain (docs/FORMAT.md sections 3 and 8), written
+"""A minimal, independent reader of an ipfeed chain (docs/FORMAT.md sections 3 and 7), written
 from the spec with other code than ipfeed's: the `dag-cbor` package, libsodium through
 nacl.bindings, and hashlib. It knows the v1 post, the v2 envelope and the `post` kind only,
 which is what the growth rule asks of the oldest v2 reader: every other kind is verified as
