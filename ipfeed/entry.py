@@ -139,7 +139,9 @@ def _link(f: Fields, key: str, absent: bool, extra: str, missing: str) -> str | 
 
 
 def parse_chained(block: bytes, cid: str | None = None) -> Chained:
-    """A block of a feed's chain, v1 post or v2 entry (told apart by `type`), fully verified."""
+    """A block of a feed's chain, v1 post or v2 entry (told apart by `type`), fully verified.
+    It decodes the block twice (to read `type`, then to verify): a caller that knows what the
+    block is calls post.parse or parse_entry."""
     try:
         type_ = codec.decode(block, max_size=MAX_ENTRY_BYTES, what="chain block").get("type")
     except (InvalidBlock, AttributeError):

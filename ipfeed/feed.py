@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import codec
-from .contents import RootPost
+from .contents import Live, RootPost
 from .entry import Chained, check_next, check_skip, is_post
 from .errors import ChainError, InvalidBlock, InvalidFollows, InvalidInput, InvalidRoot
 from .identity import Identity, normalize_name, verify
@@ -213,6 +213,28 @@ def _profile(p: Fields) -> Profile:
     bio = p.text("bio", MAX_BIO_BYTES)
     avatar = _link(p, p.obj["avatar"], "avatar", codec.FILE_PREFIXES) if p.has("avatar") else None
     return Profile(name, bio, avatar)
+
+
+def check_listing(root: Root, state: Live, listed: Sequence[str] | None) -> None:
+    """A v2 root against its whole chain (`state` = contents.live of every entry down to seq 1;
+    `listed` = the items of the root's contents tree, None without one): `posts` is exactly the
+    newest live posts with their current contents, and the tree lists exactly the live
+    content blocks in order (FORMAT.md sections 10 – 12)."""
+    what = f"root {root.cid}"
+    if root.posts != state.posts[:RECENT]:
+        wrong = next((i for i, (a, b) in enumerate(zip(root.posts, state.posts, strict=False)) if a != b),
+                     min(len(root.posts), len(state.posts)))
+        raise InvalidRoot(f"{what}: posts[{wrong}] is not the newest live post at that place with its "
+                          "current content (a deleted post, an old version, or one left out)")
+    if (root.contents is None) != (listed is None):
+        raise InvalidRoot(f"{what}: contents must be given exactly when the listing is")
+    got = tuple(listed or ())
+    if got != state.contents:
+        extra = next((c for c in got if c not in state.contents), None)
+        missing = next((c for c in state.contents if c not in got), None)
+        why = (f"lists {extra}, which is not a live content block" if extra else
+               f"leaves out the live content block {missing}" if missing else "lists them out of order")
+        raise InvalidRoot(f"{what}: its contents tree {why}")
 
 
 def check_root_author(root: Root, public: bytes, name: str) -> None:

@@ -10,7 +10,8 @@ from conftest import DROP, sign_object
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ipfeed import codec, contentblock, contents, entry, feed
+from ipfeed import codec, contentblock, contents, entry, feed, kinds
+from ipfeed.content import Ref
 from ipfeed.contents import PART_ITEMS, RootPost, append, build_tree, remove
 from ipfeed.errors import InvalidBlock, InvalidContents, InvalidRoot, NewerFormat
 from ipfeed.identity import Identity
@@ -200,6 +201,29 @@ def test_check_posts_rejects_what_a_root_may_not_list() -> None:
 
 
 AVATAR = codec.cid_str(codec.PREFIX_RAW + bytes(32))
+
+
+def test_check_listing_holds_a_root_to_the_whole_chain() -> None:
+    chain, state, tree = a_feed()
+    f = entry.build_entry(ME, seq=6, prev=chain[-1].cid, created=6, kind="delete",
+                          body=kinds.Delete(Ref(chain[4].cid, ME.public)))
+    after = contents.live([*chain, f])
+
+    def root_with(posts: tuple[RootPost, ...], tree_cid: str | None) -> feed.Root:
+        return feed.build(ME, seq=1, updated=1, profile=feed.Profile(), count=len(chain),
+                          recent=[o.cid for o in reversed(chain)], listing=feed.Listing(posts, tree_cid))
+
+    feed.check_listing(root_with(state.posts, tree.contents.cid), state, tree.items)
+    with pytest.raises(InvalidRoot, match=r"posts\[0\] is not the newest live post"):
+        feed.check_listing(root_with(state.posts, tree.contents.cid), after, tree.items)
+    with pytest.raises(InvalidRoot, match="which is not a live content block"):
+        feed.check_listing(root_with(after.posts, tree.contents.cid), after, tree.items)
+    with pytest.raises(InvalidRoot, match="leaves out the live content block"):
+        feed.check_listing(root_with(state.posts, tree.contents.cid), state, tree.items[:-1])
+    with pytest.raises(InvalidRoot, match="out of order"):
+        feed.check_listing(root_with(state.posts, tree.contents.cid), state, tree.items[::-1])
+    with pytest.raises(InvalidRoot, match="exactly when"):
+        feed.check_listing(root_with(state.posts, None), state, tree.items)
 
 
 def test_the_largest_v2_root_fits_under_the_root_size_limit() -> None:
