@@ -153,19 +153,25 @@ def check_next(newer: Chained | ChainItem, older: Chained | ChainItem) -> None:
     """`older` must be exactly what `newer.prev` names, one sequence number before it, by the
     same author (v1 posts and v2 entries alike)."""
     if newer.prev != older.cid:
-        raise ChainError(f"entry {newer.cid}: prev is {newer.prev}, not {older.cid}")
+        raise ChainError(f"{_noun(newer)} {newer.cid}: prev is {newer.prev}, not {older.cid}")
     if older.seq != newer.seq - 1:
-        raise ChainError(f"entry {older.cid}: seq {older.seq} does not precede {newer.seq}")
+        raise ChainError(f"{_noun(older)} {older.cid}: seq {older.seq} does not precede {newer.seq}")
     if older.author != newer.author:
-        raise ChainError(f"entry {older.cid}: another author than entry {newer.cid}")
+        raise ChainError(f"{_noun(older)} {older.cid}: another author than {_noun(newer)} {newer.cid}")
 
 
 def check_skip(newer: Chained | ChainItem, older: Chained | ChainItem) -> None:
     """`older` must be what `newer.skip` names, at the seq skip_target gives, whatever its kind."""
     if newer.skip != older.cid:
-        raise ChainError(f"entry {newer.cid}: skip is {newer.skip}, not {older.cid}")
+        raise ChainError(f"{_noun(newer)} {newer.cid}: skip is {newer.skip}, not {older.cid}")
     if older.seq != skip_target(newer.seq) or older.author != newer.author:
-        raise ChainError(f"entry {older.cid}: not the entry at seq {skip_target(newer.seq)} of this feed")
+        raise ChainError(f"{_noun(older)} {older.cid}: not the entry at seq {skip_target(newer.seq)} "
+                         "of this feed")
+
+
+def _noun(obj: Chained | ChainItem) -> str:
+    """How messages name a chain object: "post" for a v1 post (as before v2), else "entry"."""
+    return "post" if isinstance(obj, Post) or (isinstance(obj, ChainItem) and obj.version == 1) else "entry"
 
 
 def is_post(obj: Chained) -> bool:
