@@ -50,6 +50,16 @@ def decode(data: bytes, *, max_size: int, what: str) -> Any:
     return value
 
 
+def open_block(block: bytes, cid: str | None, noun: str, max_size: int) -> tuple[str, str, Any]:
+    """(computed CID, "noun CID" for messages, decoded value) of a block that must hash to
+    `cid` when given, checked by `decode`: how every object validator starts."""
+    computed = cid_of(block)
+    what = f"{noun} {cid or computed}"
+    if cid is not None and cid != computed:
+        raise InvalidBlock(f"{what}: block bytes hash to {computed}")
+    return computed, what, decode(block, max_size=max_size, what=what)
+
+
 class _BadLink(ValueError):
     """A tag 42 whose bytes after the 00 prefix are not a binary CIDv1."""
 

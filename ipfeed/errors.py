@@ -5,6 +5,10 @@
     ├── InvalidObject (ValueError)     data from elsewhere failed verification
     │   ├── InvalidBlock                bytes that are not canonical DAG-CBOR or not their CID
     │   ├── InvalidPost                 a post broke a rule of docs/FORMAT.md
+    │   ├── InvalidEntry                a chain entry (format v2) broke a rule of docs/FORMAT.md
+    │   ├── InvalidContent              a content block (format v2) broke a rule of docs/FORMAT.md
+    │   ├── InvalidContents             a contents or part block broke a rule of docs/FORMAT.md
+    │   ├── NewerFormat                 an object of a newer format version: upgrade ipfeed
     │   ├── InvalidRoot                 a feed root broke a rule of docs/FORMAT.md
     │   ├── InvalidFollows              a follow list broke a rule of docs/FORMAT.md
     │   ├── InvalidRecord               an IPNS record that does not verify
@@ -53,6 +57,22 @@ class InvalidBlock(InvalidObject):
 
 class InvalidPost(InvalidObject):
     """A post failed validation."""
+
+
+class InvalidEntry(InvalidObject):
+    """A chain entry (ipfeed.entry, format v2) failed validation."""
+
+
+class InvalidContent(InvalidObject):
+    """A content block (ipfeed.content, format v2) failed validation."""
+
+
+class InvalidContents(InvalidObject):
+    """A contents or part block (the live-content tree of a v2 root) failed validation."""
+
+
+class NewerFormat(InvalidObject):
+    """An object declares a format version newer than this ipfeed reads: upgrade ipfeed."""
 
 
 class InvalidRoot(InvalidObject):

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import codec
+from .contents import Live, RootPost
+from .entry import Chained, check_next, check_skip, is_post
 from .errors import ChainError, InvalidBlock, InvalidFollows, InvalidInput, InvalidRoot
 from .identity import Identity, normalize_name, verify
 from .post import Post, skip_target
-from .schema import MAX_SAFE_INT, Fields
+from .schema import MAX_SAFE_INT, Fields, check_version
 
 TYPE = "ipfeed.root"
 FOLLOWS_TYPE = "ipfeed.follows"
-VERSION = 1
+VERSION = 1  # what a root without v2 listings is written as (follow lists are v 1 too)
+VERSION_2 = 2  # a root with `posts` and `contents` (docs/FORMAT.md section 10)
 MAX_ROOT_BYTES = 16 * 1024
 RECENT = 64  # newest posts linked from the root: the newest page costs two round trips
 MAX_DISPLAY_NAME_BYTES = 100
@@ -25,6 +28,7 @@ MAX_ALIAS_BYTES = 100
 
 _REQUIRED = frozenset({"type", "v", "author", "seq", "updated", "profile", "count", "sig"})
 _OPTIONAL = frozenset({"recent", "follows"})
+_OPTIONAL_2 = _OPTIONAL | {"posts", "contents"}
 _PROFILE_REQUIRED = frozenset({"name", "bio"})
 _PROFILE_OPTIONAL = frozenset({"avatar"})
 
@@ -62,6 +66,9 @@ class Root:
     count: int  # number of posts = seq of the head post
     recent: tuple[str, ...] = field(default=())  # newest first; recent[0] is the head
     follows: str | None = None  # link to a follow list block
+    version: int = VERSION  # 2: a v2 root, with the two listings below
+    posts: tuple[RootPost, ...] = ()  # v2: the newest live posts (≤ 64), newest first
+    contents: str | None = None  # v2: link to the ipfeed.contents tree of live content blocks
 
     @property
     def head(self) -> str | None:
@@ -69,17 +76,31 @@ class Root:
         return self.recent[0] if self.recent else None
 
 
+@dataclass(frozen=True)
+class Listing:
+    """What a v2 root lists besides v1's fields: the newest live posts and the contents tree
+    (from contents.live and contents.build_tree)."""
+
+    posts: tuple[RootPost, ...] = ()
+    contents: str | None = None
+
+
 def build(identity: Identity, *, seq: int, updated: int, profile: Profile, count: int,
-          recent: Sequence[str], follows: str | None = None) -> Root:
-    """Sign a new root; it must pass the same checks a reader applies."""
+          recent: Sequence[str], follows: str | None = None, listing: Listing | None = None) -> Root:
+    """Sign a new root (v 2 when a `listing` is given, else v 1); it must pass the same checks
+    a reader applies. `recent` lists entries of any kind; `listing.posts` at most RECENT."""
     obj: dict[str, Any] = {
-        "type": TYPE, "v": VERSION, "author": identity.public, "seq": seq,
-        "updated": updated, "profile": profile.to_obj(), "count": count,
+        "type": TYPE, "v": VERSION if listing is None else VERSION_2, "author": identity.public,
+        "seq": seq, "updated": updated, "profile": profile.to_obj(), "count": count,
     }
     if recent:
         obj["recent"] = [codec.link(c) for c in recent]
     if follows is not None:
         obj["follows"] = codec.link(follows)
+    if listing is not None and listing.posts:
+        obj["posts"] = [p.to_obj() for p in listing.posts]
+    if listing is not None and listing.contents is not None:
+        obj["contents"] = codec.link(listing.contents)
     obj["sig"] = identity.sign(codec.encode(obj))
     try:
         return parse(codec.encode(obj))
@@ -89,9 +110,10 @@ def build(identity: Identity, *, seq: int, updated: int, profile: Profile, count
 
 def advance(identity: Identity, previous: Root | None, *, updated: int,
             heads: Sequence[str] = (), profile: Profile | None = None,
-            follows: str | None = None) -> Root:
-    """The next root after `previous`: optionally new posts (`heads`, oldest first), a new
-    profile and/or a new follow list."""
+            follows: str | None = None, listing: Listing | None = None) -> Root:
+    """The next root after `previous`: optionally new entries (`heads`, oldest first), a new
+    profile, a new follow list and/or a new v2 listing (None keeps the previous root's: a v2
+    root stays v2)."""
     if previous is None:
         seq, count, old_profile, old_follows = 1, 0, Profile(), None
         recent: tuple[str, ...] = ()
@@ -102,8 +124,10 @@ def advance(identity: Identity, previous: Root | None, *, updated: int,
         count, recent = count + len(heads), (*reversed(heads), *recent)[:RECENT]
     if follows is not None:
         old_follows = follows
+    if listing is None and previous is not None and previous.version == VERSION_2:
+        listing = Listing(previous.posts, previous.contents)
     return build(identity, seq=seq, updated=updated, profile=profile or old_profile,
-                 count=count, recent=recent, follows=old_follows)
+                 count=count, recent=recent, follows=old_follows, listing=listing)
 
 
 def parse(block: bytes, cid: str | None = None) -> Root:
@@ -113,9 +137,8 @@ def parse(block: bytes, cid: str | None = None) -> Root:
     if cid is not None and cid != computed:
         raise InvalidBlock(f"{what}: block bytes hash to {computed}")
     obj = codec.decode(block, max_size=MAX_ROOT_BYTES, what=what)
-    f = Fields(obj, what, InvalidRoot, _REQUIRED, _OPTIONAL)
-    f.const("type", TYPE)
-    f.const("v", VERSION)
+    version = check_version(obj, TYPE, VERSION_2, what, InvalidRoot, oldest=VERSION)
+    f = Fields(obj, what, InvalidRoot, _REQUIRED, _OPTIONAL if version == VERSION else _OPTIONAL_2)
     author = f.blob("author", 32)
     seq = f.integer("seq", 1)
     updated = f.integer("updated", 0, MAX_SAFE_INT)
@@ -136,10 +159,46 @@ def parse(block: bytes, cid: str | None = None) -> Root:
         if len(set(recent)) != len(recent):
             raise f.fail("recent lists a post twice")
     follows = _link(f, obj["follows"], "follows", (codec.PREFIX_DAG_CBOR,)) if f.has("follows") else None
+    posts = _posts(f) if f.has("posts") else ()
+    contents = _link(f, obj["contents"], "contents", (codec.PREFIX_DAG_CBOR,)) if f.has("contents") else None
     unsigned = {k: v for k, v in obj.items() if k != "sig"}
     if not verify(author, codec.encode(unsigned), sig):
         raise f.fail("signature does not verify with the author's key")
-    return Root(computed, block, author, seq, updated, profile, count, recent, follows)
+    return Root(computed, block, author, seq, updated, profile, count, recent, follows, version,
+                posts, contents)
+
+
+def _posts(f: Fields) -> tuple[RootPost, ...]:
+    """A v2 root's `posts`: 1 … RECENT maps {entry, content?}, no entry twice."""
+    out = []
+    for i, item in enumerate(f.items("posts", RECENT)):
+        p = Fields(item, f"{f.what}: posts[{i}]", InvalidRoot, frozenset({"entry"}), frozenset({"content"}))
+        entry = _link(p, item["entry"], "entry", (codec.PREFIX_DAG_CBOR,))
+        content = _link(p, item["content"], "content", (codec.PREFIX_DAG_CBOR,)) if p.has("content") else None
+        out.append(RootPost(entry, content))
+    if len({p.entry for p in out}) != len(out):
+        raise f.fail("posts lists an entry twice")
+    return tuple(out)
+
+
+def check_posts(root: Root, held: Mapping[str, Chained]) -> None:
+    """A v2 root's `posts` against the entries a reader holds (`held`: CID -> verified v1 post
+    or entry): each is a post by the root's author, seqs strictly decreasing, `content` absent
+    for a v1 post and present for a v2 one. Whether `content` is the newest live edit's, and
+    that no deleted post is listed, is `contents.live`'s to say when the reader holds it all."""
+    last: int | None = None
+    for i, p in enumerate(root.posts):
+        obj = held.get(p.entry)
+        if obj is None:
+            continue
+        what = f"root {root.cid}: posts[{i}] {p.entry}"
+        if not is_post(obj) or obj.author != root.author:
+            raise InvalidRoot(f"{what}: not a post of this feed")
+        if (p.content is None) != isinstance(obj, Post):
+            raise InvalidRoot(f"{what}: content must be given for a v2 post and only for it")
+        if last is not None and obj.seq >= last:
+            raise InvalidRoot(f"{what}: seq {obj.seq} is not below the one listed before it ({last})")
+        last = obj.seq
 
 
 def _link(f: Fields, value: object, key: str, prefixes: tuple[bytes, ...]) -> str:
@@ -156,32 +215,37 @@ def _profile(p: Fields) -> Profile:
     return Profile(name, bio, avatar)
 
 
+def check_listing(root: Root, state: Live, listed: Sequence[str] | None) -> None:
+    """A v2 root against its whole chain (`state` = contents.live of every entry down to seq 1;
+    `listed` = the items of the root's contents tree, None without one): `posts` is exactly the
+    newest live posts with their current contents, and the tree lists exactly the live
+    content blocks in order (FORMAT.md sections 10 – 12)."""
+    what = f"root {root.cid}"
+    if root.posts != state.posts[:RECENT]:
+        wrong = next((i for i, (a, b) in enumerate(zip(root.posts, state.posts, strict=False)) if a != b),
+                     min(len(root.posts), len(state.posts)))
+        raise InvalidRoot(f"{what}: posts[{wrong}] is not the newest live post at that place with its "
+                          "current content (a deleted post, an old version, or one left out)")
+    if (root.contents is None) != (listed is None):
+        raise InvalidRoot(f"{what}: contents must be given exactly when the listing is")
+    got = tuple(listed or ())
+    if got != state.contents:
+        extra = next((c for c in got if c not in state.contents), None)
+        missing = next((c for c in state.contents if c not in got), None)
+        why = (f"lists {extra}, which is not a live content block" if extra else
+               f"leaves out the live content block {missing}" if missing else "lists them out of order")
+        raise InvalidRoot(f"{what}: its contents tree {why}")
+
+
 def check_root_author(root: Root, public: bytes, name: str) -> None:
     """The root must be signed by the key inside the name it was resolved from."""
     if root.author != public:
         raise InvalidRoot(f"root {root.cid}: signed by another key than the one in {name}")
 
 
-def check_next(newer: Post, older: Post) -> None:
-    """`older` must be exactly the post `newer.prev` names, one sequence number before it."""
-    if newer.prev != older.cid:
-        raise ChainError(f"post {newer.cid}: prev is {newer.prev}, not {older.cid}")
-    if older.seq != newer.seq - 1:
-        raise ChainError(f"post {older.cid}: seq {older.seq} does not precede {newer.seq}")
-    if older.author != newer.author:
-        raise ChainError(f"post {older.cid}: another author than post {newer.cid}")
-
-
-def check_skip(newer: Post, older: Post) -> None:
-    """`older` must be the post `newer.skip` names, at the sequence number the rule gives."""
-    if newer.skip != older.cid:
-        raise ChainError(f"post {newer.cid}: skip is {newer.skip}, not {older.cid}")
-    if older.seq != skip_target(newer.seq) or older.author != newer.author:
-        raise ChainError(f"post {older.cid}: not the post at seq {skip_target(newer.seq)} of this feed")
-
-
-def check_page(root: Root, posts: Sequence[Post]) -> None:
-    """Posts given newest first must be the head and its consecutive predecessors."""
+def check_page(root: Root, posts: Sequence[Chained]) -> None:
+    """Chain entries (v1 posts, v2 entries) given newest first must be the head and its
+    consecutive predecessors."""
     for i, p in enumerate(posts):
         if p.author != root.author:
             raise ChainError(f"post {p.cid}: not by the feed's author")

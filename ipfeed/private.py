@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import nacl.encoding
@@ -24,7 +24,7 @@ import nacl.secret
 import nacl.signing
 
 from . import codec
-from .content import MAX_ATTACHMENTS, MAX_TEXT_BYTES, file_meta
+from .content import EXTRA_FIELDS, MAX_ATTACHMENTS, MAX_TEXT_BYTES, Extras, file_meta, parse_extras
 from .errors import InvalidBlock, InvalidInput, InvalidPost
 from .identity import Identity, normalize_name, public_from_name
 from .schema import Fields
@@ -44,6 +44,7 @@ class Opened:
     reply_to: str | None
     attachments: list[dict[str, Any]]  # {cid (encrypted file), type, size, name, nonce, key} (hex)
     to: list[str]  # the recipients' names (the author is not listed)
+    extras: Extras = field(default_factory=Extras)  # format v2 content: quote, mentions, tags, cw, …
 
 
 def x25519_public(public: bytes) -> bytes:
@@ -74,8 +75,9 @@ def pad(content: dict[str, Any]) -> bytes:
 
 def seal(me: Identity, recipients: list[str], text: str, reply_to: str | None = None,
          attachments: list[dict[str, Any]] | None = None,
-         content_key: bytes | None = None) -> dict[str, Any]:
-    """The `box` of a private post from `me` to `recipients` (IPNS names)."""
+         content_key: bytes | None = None, extras: Extras | None = None) -> dict[str, Any]:
+    """The `box` of a private post from `me` to `recipients` (IPNS names); `extras` only in a
+    format v2 content block's box (quote, mentions, tags, cw, sensitive)."""
     names = sorted(set(recipients) - {me.name})
     if not names:
         raise InvalidInput("a private post needs at least one recipient besides you")
@@ -87,6 +89,8 @@ def seal(me: Identity, recipients: list[str], text: str, reply_to: str | None = 
         content["reply_to"] = codec.cid_to_bytes(reply_to)
     if attachments:
         content["attachments"] = attachments
+    if extras is not None:
+        content.update(extras.to_obj())
     key = content_key or os.urandom(32)
     nonce = os.urandom(NONCE_BYTES)
     ct = nacl.secret.SecretBox(key).encrypt(pad(content), nonce).ciphertext
@@ -126,10 +130,12 @@ def content_key(me: Identity, box: dict[str, Any], what: str) -> bytes | None:
 
 
 def open_box(me: Identity, box: dict[str, Any], what: str,
-             files: tuple[str, ...] | None = None) -> Opened | None:
+             files: tuple[str, ...] | None = None, *, v2: bool = False) -> Opened | None:
     """The content of a box for `me`, or None if it was not sent to `me`. `files` is the
-    post's `files` (Post.files); a reader passes it, and the content's attachments must be
-    exactly those blobs (None skips that check, for a box without its post)."""
+    post's `files` (Post.files, or Content.files of a v2 content block); a reader passes it,
+    and the content's attachments must be exactly those blobs (None skips that check, for a box
+    without its post). `v2`: the box of a content block, whose content may also hold the v2
+    fields quote, mentions, tags, cw and sensitive."""
     key = content_key(me, box, what)
     if key is None:
         return None
@@ -138,7 +144,7 @@ def open_box(me: Identity, box: dict[str, Any], what: str,
     except nacl.exceptions.CryptoError as e:
         raise InvalidPost(f"{what}: the box does not decrypt with its own key") from e
     c = codec.decode(plain, max_size=SIZE_CLASSES[-1], what=f"{what}: private content")
-    opened = _content(c, key, f"{what}: private content")
+    opened = _content(c, key, f"{what}: private content", v2)
     if files is not None:
         check_files(opened, files, what)
     return opened
@@ -153,10 +159,11 @@ def check_files(opened: Opened, files: tuple[str, ...], what: str) -> None:
                           f"content ({len(inside)}), in the same order")
 
 
-def _content(c: object, key: bytes, what: str) -> Opened:
-    """Validate decrypted content by the same rules as a public post's fields."""
-    f = Fields(c, what, InvalidPost, frozenset({"text", "to", "pad"}),
-               frozenset({"reply_to", "attachments"}))
+def _content(c: object, key: bytes, what: str, v2: bool = False) -> Opened:
+    """Validate decrypted content by the same rules as a public post's fields (and, in v2, the
+    content block's quote, mentions, tags, cw and sensitive)."""
+    optional = frozenset({"reply_to", "attachments"}) | (EXTRA_FIELDS if v2 else frozenset())
+    f = Fields(c, what, InvalidPost, frozenset({"text", "to", "pad"}), optional)
     text = f.text("text", MAX_TEXT_BYTES)
     to = f.items("to", MAX_RECIPIENTS)
     for n in to:
@@ -185,7 +192,8 @@ def _content(c: object, key: bytes, what: str) -> Opened:
         nonce = a.blob("nonce", NONCE_BYTES)
         atts.append({"cid": cid, "type": media, "size": size, "name": name, "nonce": nonce.hex(),
                      "key": key.hex()})
-    return Opened(text, reply, atts, list(to))
+    extras = parse_extras(f, text, InvalidPost) if v2 else Extras()
+    return Opened(text, reply, atts, list(to), extras)
 
 
 def check_box(box: object, what: str) -> dict[str, Any]:

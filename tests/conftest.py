@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import json
 import os
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 from click.testing import CliRunner, Result
+from multiformats import CID
 
 from ipfeed import Service, node
 from ipfeed.cli import cli
@@ -151,8 +153,56 @@ def bob(make_user: Any) -> User:
     return make_user("bob")
 
 
+def from_dag_json(v: Any) -> Any:
+    """The vectors' objects are written in DAG-JSON; turn them into dag_cbor package values."""
+    if isinstance(v, dict) and set(v) == {"/"}:
+        inner = v["/"]
+        if isinstance(inner, dict):
+            b64 = inner["bytes"]
+            return base64.b64decode(b64 + "=" * (-len(b64) % 4))
+        return CID.decode(inner)
+    if isinstance(v, dict):
+        return {k: from_dag_json(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [from_dag_json(x) for x in v]
+    return v
+
+
+def mutation(block: bytes, data: Any) -> bytes:
+    """A random mutation of `block` drawn from hypothesis `data`: a flipped bit, a truncation,
+    bytes appended, or bytes spliced in (the hostile-input tests of every signed object)."""
+    from hypothesis import strategies as st
+
+    op = data.draw(st.sampled_from(["flip", "truncate", "extend", "splice"]))
+    if op == "flip":
+        i = data.draw(st.integers(0, len(block) * 8 - 1))
+        mutated = bytearray(block)
+        mutated[i // 8] ^= 1 << (i % 8)
+        return bytes(mutated)
+    if op == "truncate":
+        return block[: data.draw(st.integers(0, len(block) - 1))]
+    if op == "extend":
+        return block + data.draw(st.binary(min_size=1, max_size=16))
+    i = data.draw(st.integers(0, len(block)))
+    return block[:i] + data.draw(st.binary(min_size=1, max_size=8)) + block[i:]
+
+
+DROP = object()  # a field value meaning "leave this field out" in the rule tests
+
+
+def sign_object(obj: dict[str, Any], key: Any) -> bytes:
+    """Sign any object the way ipfeed signs (without `sig`, fields set to DROP left out), so
+    that only the rule under test is broken."""
+    from ipfeed import codec
+
+    obj = {k: v for k, v in obj.items() if k != "sig" and v is not DROP}
+    obj["sig"] = key.sign(codec.encode(obj))
+    return bytes(codec.encode(obj))
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the figures the hostile-input tests gathered."""
+    import test_entry
     import test_format
     import test_ipns
 
@@ -161,6 +211,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(
             f"mutated posts/roots/follow lists tried: {m['tried']}, rejected with a typed error: "
             f"{m['rejected']}")
+    m = test_entry.MUTATED
+    if m["tried"]:
+        terminalreporter.write_line(
+            f"mutated v2 entries/roots tried: {m['tried']}, rejected with a typed error: {m['rejected']}")
     r = test_ipns.COUNTS
     if r["tried"]:
         terminalreporter.write_line(
