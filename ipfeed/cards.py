@@ -332,6 +332,8 @@ class _Meta(HTMLParser):
         self._seen_title = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.done:
+            return
         if tag == "meta" and len(self.meta) < 1000:
             a = {k.lower(): v or "" for k, v in attrs}
             key = (a.get("property") or a.get("name") or "").strip().lower()

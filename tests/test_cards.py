@@ -4,6 +4,7 @@ loopback is allowed only by the test-only setting, and no test leaves loopback."
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import shutil
 import socket
 import ssl
@@ -17,6 +18,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ipfeed import cards
 from ipfeed.cards import MAX_HTML_BYTES, MAX_IMAGE_BYTES, Card, CardImage, address_problem, make_card
@@ -325,3 +328,36 @@ def test_the_test_setting_allows_loopback_and_nothing_else(address: str) -> None
     assert address_problem(address, allow_loopback=True) is None
     assert address_problem("10.0.0.1", allow_loopback=True) is not None
     assert address_problem("169.254.169.254", allow_loopback=True) is not None
+
+
+def test_the_page_is_read_up_to_the_end_of_its_head(site: Site) -> None:
+    site.page("/", '<html><head><title>head</title></head><body><meta property="og:title" content="body">'
+              + "<a " * 100_000)
+    card, _ = make_card(site.url("/"), LOOPBACK)
+    assert card is not None and card.title == "head"
+
+
+def test_the_charset_comes_from_the_header_or_the_page(site: Site) -> None:
+    site.page("/h", "<title>café</title>".encode("latin-1"), "text/html; charset=ISO-8859-1")
+    site.page("/m", '<meta charset="latin-1"><title>café</title>'.encode("latin-1"), "text/html")
+    site.page("/x", "<title>café</title>".encode(), "text/html; charset=base64")
+    for path in ("/h", "/m", "/x"):
+        card, why = make_card(site.url(path), LOOPBACK)
+        assert card is not None and card.title == "café", (path, why)
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_an_ipv4_address_and_its_ipv6_mapped_form_get_the_same_verdict(n: int) -> None:
+    v4 = ipaddress.IPv4Address(n)
+    mapped = ipaddress.IPv6Address(0xFFFF00000000 | n)
+    assert (address_problem(str(v4)) is None) == (address_problem(str(mapped)) is None)
+    if v4.is_private or v4.is_loopback or v4.is_multicast or not v4.is_global:
+        assert address_problem(str(v4)) is not None
+
+
+@given(st.integers(0, 2**128 - 1))
+def test_every_ipv6_address_gets_a_verdict(n: int) -> None:
+    ip = ipaddress.IPv6Address(n)
+    problem = address_problem(str(ip))
+    if not ip.is_global or ip.is_multicast:
+        assert problem is not None

@@ -137,7 +137,7 @@ def test_render_shows_only_the_posts_own_tags() -> None:
 @pytest.mark.parametrize("mention", [
     Mention(BOB, 0, 99), Mention(BOB, -1, 2), Mention(BOB, 2, 2), Mention(BOB, 1, 2),
     Mention("k51nope", 0, 2), Mention(BOB.upper(), 0, 2), Mention(True, 0, 2),  # type: ignore[arg-type]
-    Mention(BOB, 0, True),  # type: ignore[arg-type]
+    Mention(BOB, 0, True),
 ], ids=repr)
 def test_render_ignores_a_mention_off_the_text_or_off_a_character_boundary(mention: Mention) -> None:
     assert render("éa", [mention]) == [Segment("text", "éa")]
