@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .errors import InvalidInput
+
 KUBO_VERSION = "0.43.1"
 
 
@@ -43,6 +45,8 @@ class Settings:
     sync_interval: float = 60.0  # seconds between the home server's sync rounds
     max_export_bytes: int = 1 << 30  # bound on one attachment an export reads, and on an archive imported
     max_sync_posts: int = 1_000_000  # new posts one sync takes from a feed; a feed claiming more is refused
+    link_cards: bool = True  # the author's node fetches the first link of a new post once for its card
+    cards_allow_loopback: bool = False  # tests only: link cards may fetch from 127.0.0.1 / ::1
 
     @property
     def node_dir(self) -> Path:
@@ -89,4 +93,17 @@ class Settings:
         for name in ("fetch_concurrency", "sync_concurrency", "max_export_bytes", "max_sync_posts"):
             if v := env.get("IPFEED_" + name.upper()):
                 changes[name] = int(v)
+        for name in ("link_cards", "cards_allow_loopback"):
+            if v := env.get("IPFEED_" + name.upper()):
+                changes[name] = _switch("IPFEED_" + name.upper(), v)
         return replace(s, **changes)  # type: ignore[arg-type]
+
+
+def _switch(variable: str, value: str) -> bool:
+    """An on/off variable: on, off, true, false, yes, no, 1 or 0."""
+    v = value.strip().lower()
+    if v in ("on", "true", "yes", "1"):
+        return True
+    if v in ("off", "false", "no", "0"):
+        return False
+    raise InvalidInput(f"{variable} must be on or off, not {value!r}")
