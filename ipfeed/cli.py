@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import shlex
 import sys
 import time
 import traceback
@@ -83,9 +84,14 @@ def cli(ctx: click.Context, home: Path | None, api: str | None, verbose: bool) -
               help="For a key restored by hand: start a new feed (only if it never published).")
 @pass_ctx
 def init(c: Context, name: str, fresh: bool) -> None:
-    """Create your identity key (0600) and your feed; a no-op if it exists."""
+    """Create your identity key (0600) and your feed; a no-op if it exists (then --name is
+    refused unless it is already your display name: `ipfeed profile set --name` changes it)."""
     me, created = c.service.init(name, fresh=fresh)
     if not created:
+        if name and name != c.service.own_profile().name:
+            raise click.ClickException(
+                f"already initialized: {me.name}; --name does not change an existing feed. To "
+                f"change your display name, run: ipfeed profile set --name {shlex.quote(name)}")
         click.echo(f"already initialized: {me.name} (key {c.settings.key_path}); nothing changed")
         return
     click.echo(f"created identity {me.name}")
