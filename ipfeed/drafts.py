@@ -13,7 +13,7 @@ from typing import Any
 from . import codec, feed, identity, media, post, private, reading
 from .errors import InvalidInput, MissingIdentity, OutboxDamaged
 from .faults import crashpoint
-from .feed import Follow
+from .feed import Follow, Root
 from .homedir import Home, latest_root, now_ms, read_file
 from .identity import Identity
 from .index import FeedState
@@ -226,13 +226,22 @@ def seal(home: Home, me: Identity, box: Outbox,
     for d, _, _ in batch:
         for a in d.attachments:
             Path(a["path"]).unlink(missing_ok=True)
-    # The index is a cache: show the user's own posts at once, before any sync, but only
-    # where they continue what the index holds (else a sync fills the gap first).
+    show_own(home, me, root, posts, opened=opened)
+    return len(posts)
+
+
+def show_own(home: Home, me: Identity, root: Root, posts: Sequence[Post] = (), *,
+             opened: dict[str, private.Opened] | None = None,
+             follows: Sequence[Follow] | None = None) -> None:
+    """Show a new root of the user's own (posts, profile, follow list) at once, before any
+    sync: the index is a cache, so only where the root continues what it holds (else a
+    sync fills the gap first); `follows` is the list the root links to, if it changed."""
     with home.index() as index:
         known = index.feed(me.name)
-        if (known.count if known else 0) == posts[0].seq - 1:
-            index.apply(me.name, root, posts, now_ms(), None, None, None, opened=opened)
-    return len(posts)
+        if (known.count if known else 0) == root.count - len(posts):
+            index.apply(me.name, root, posts, now_ms(), None, None, None,
+                        None if follows is None else [{"name": f.name, "alias": f.alias} for f in follows],
+                        opened=opened)
 
 
 def add_texts(box: Outbox, texts: Sequence[str]) -> None:

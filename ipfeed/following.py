@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from . import feed, identity, publishing, reading, sync
+from . import drafts, feed, identity, publishing, reading, sync
 from .errors import InvalidInput, IpfeedError, KuboNotFound, NodeUnavailable, NotFound
 from .feed import Follow
 from .homedir import Home, latest_root, now_ms
@@ -65,7 +65,8 @@ async def unfollow(home: Home, name: str) -> PublishResult:
 
 async def _set_follows(home: Home, me: Identity,
                        change: Callable[[dict[str, Follow]], None]) -> PublishResult:
-    """Read, change and write the follow list under the feed lock (no lost update)."""
+    """Read, change and write the follow list under the feed lock (no lost update); with
+    the node down it is kept and published later (PublishPending)."""
     with home.outbox() as box:
         async with feed_lock_async(home.settings.home, home.settings.lock_timeout):
             await publishing.ensure_root(home, me, box)
@@ -76,7 +77,8 @@ async def _set_follows(home: Home, me: Identity,
             prev = latest_root(box)
             root = feed.advance(me, prev, updated=now_ms(), follows=cid)
             box.add_root(root.seq, root.cid, root.block, (block,))
-        return await publishing.flush(home, me, box)
+            drafts.show_own(home, me, root, follows=list(current.values()))
+        return await publishing.flush_change(home, me, box, "your follow list")
 
 
 async def sync_follows(home: Home, names: Sequence[str] = (), progress: sync.Progress | None = None, *,

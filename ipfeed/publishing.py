@@ -20,8 +20,10 @@ from .errors import (
     InvalidInput,
     InvalidObject,
     IpfeedError,
+    KuboNotFound,
     MissingIdentity,
     NodeError,
+    NodeUnavailable,
     NotFound,
     PublishPending,
 )
@@ -88,14 +90,20 @@ async def publish(home: Home) -> PublishResult:
 
 async def profile_set(home: Home, name: str | None = None, bio: str | None = None,
                       avatar: Path | None = None) -> PublishResult:
-    """Change the profile in a new root and publish it."""
+    """Change the profile in a new root (shown at once) and publish it; with the node down
+    the root is kept in the outbox and published later, like a post (PublishPending)."""
     me = home.identity()
     with home.outbox() as box:
         avatar_cid = None
         if avatar is not None:
             data = drafts.check_avatar(avatar)
-            async with home.kubo() as kubo:
-                avatar_cid, _ = await kubo.add(data, avatar.name)
+            try:
+                async with home.kubo() as kubo:
+                    avatar_cid, _ = await kubo.add(data, avatar.name)
+            except (NodeUnavailable, KuboNotFound) as e:
+                raise NodeUnavailable(f"an avatar is stored in your node, which is not running: "
+                                      f"nothing was changed; start it (`ipfeed node start`) and "
+                                      f"save again ({e})") from e
         async with feed_lock_async(home.settings.home, home.settings.lock_timeout):
             await ensure_root(home, me, box)
             await check_own_head(home, me, box)
@@ -105,7 +113,20 @@ async def profile_set(home: Home, name: str | None = None, bio: str | None = Non
                           avatar_cid or old.avatar)
             root = feed.advance(me, prev, updated=now_ms(), profile=new)
             box.add_root(root.seq, root.cid, root.block)
+            drafts.show_own(home, me, root)
+        return await flush_change(home, me, box, "your profile")
+
+
+async def flush_change(home: Home, me: Identity, box: Outbox, what: str) -> PublishResult:
+    """Publish a profile or follow change already kept in the outbox; if that fails, say
+    plainly that it is saved and will be published later (as a post would be)."""
+    try:
         return await flush(home, me, box)
+    except IpfeedError as e:
+        when = ("when your node is back (`ipfeed node start`; `ipfeed serve` then publishes it, "
+                "or run `ipfeed publish`)" if isinstance(e, NodeUnavailable | KuboNotFound)
+                else "at the next try (`ipfeed publish`)")
+        raise PublishPending(f"{what} is saved here and will be published {when}: {e}") from e
 
 
 async def flush(home: Home, me: Identity, box: Outbox, chunk: int | None = None) -> PublishResult:

@@ -4,8 +4,10 @@ feed says ever runs as script."""
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -239,9 +241,11 @@ def test_a_private_draft_survives_an_error_and_hostile_names_stay_in_their_boxes
     # 6-8. Hostile display names: isolated, clipped, and told apart by handle and identicon.
     page.goto(web + "/")
     page.wait_for_selector("text=a name of 50 combining marks")
-    for a in page.locator("article .author").all():
+    for card in page.locator("article").all():
+        a = card.locator(".author")
         assert a.locator("bdi.dname").count() == 1, a.inner_html()
-        assert a.locator("img.identicon").count() == 1
+        # One face per card: the avatar or else the identicon, beside the name, not again in it.
+        assert a.locator("img.identicon").count() == 0 and card.locator(".face img").count() == 1
     rlo_card = page.locator("article", has_text="right-to-left override")
     name_box = rlo_card.locator("bdi.dname").bounding_box()
     handle_box = rlo_card.locator(".author .handle").bounding_box()
@@ -433,3 +437,84 @@ def test_several_images_show_as_a_gallery_with_alt_text(web: str, page: Page, al
     shoot(page, "29-gallery")
     page.set_viewport_size(PHONE)
     no_sideways_scroll(page)
+
+
+def picture(width: int, height: int, hue: int) -> bytes:
+    """A PNG of a colour gradient (a preview of it is visibly an image, not a dot)."""
+    rows = b"".join(b"\0" + bytes(c for x in range(width)
+                                  for c in ((x * 255 // width + hue) % 256, y * 255 // height, hue, 255))
+                    for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+def test_picked_images_show_as_previews_before_posting_under_the_strict_csp(
+        web: str, page: Page, alice: User, tmp_path: Path) -> None:
+    shots = []
+    for i, (w, h) in enumerate(((300, 200), (160, 240))):
+        f = tmp_path / f"holiday-{i + 1}.png"
+        f.write_bytes(picture(w, h, 60 * i + 40))
+        shots.append(f)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    response = page.goto(web + "/")
+    assert response is not None
+    csp = response.headers["content-security-policy"]
+    assert "img-src 'self';" in csp and "blob:" not in csp and "data:" not in csp  # unchanged
+    page.fill("textarea[name=text]", "two photos from the holiday")
+    page.set_input_files("input[name=attach]", [*map(str, shots), str(notes)])
+    previews = page.locator("ul.previews li")
+    page.locator("ul.previews li.shown").nth(1).wait_for()
+    assert previews.count() == 3
+    for i, f in enumerate(shots):  # drawn from the local file: pixels on the canvas, not blank
+        item = previews.nth(i)
+        assert f.name in item.inner_text()
+        assert item.locator("canvas").get_attribute("aria-label") == f"Preview of {f.name}"
+        drawn = page.evaluate("(c) => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height)"
+                              ".data; return [c.width, c.height, d.some((v, k) => k % 4 !== 3 && v > 0)]; }",
+                              item.locator("canvas").element_handle())
+        assert drawn[0] > 100 and drawn[1] > 100 and drawn[2], drawn
+    assert "not accepted: PNG, JPEG, GIF or WebP only" in previews.nth(2).inner_text()
+    shoot(page, "30-composer-previews")
+    page.set_input_files("input[name=attach]", [str(f) for f in shots])  # a new pick replaces them
+    page.locator("ul.previews li.shown").nth(1).wait_for()
+    assert previews.count() == 2 and "not accepted" not in page.inner_text("ul.previews")
+    page.set_viewport_size(PHONE)
+    no_sideways_scroll(page)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.click("button:has-text('Post')")
+    reload_until(page, "two photos from the holiday")
+    assert page.locator("article .gallery-2 img").count() == 2
+    assert violations == [] and page.dialogs == []  # type: ignore[attr-defined]
+
+
+def test_a_saved_profile_shows_at_once_on_the_feed_page_and_the_cards(web: str, page: Page, alice: User,
+                                                                      tmp_path: Path) -> None:
+    alice.service.save("a post before the new name")
+    run(alice.service.publish())
+    avatar = tmp_path / "face.png"
+    avatar.write_bytes(picture(96, 96, 200))
+    page.goto(web + "/profile")
+    page.fill("input[name=name]", "Alice Liddell")
+    page.fill("textarea[name=bio]", "curiouser and curiouser")
+    page.set_input_files("input[name=avatar]", str(avatar))
+    page.click("button:has-text('Save and publish')")
+    page.wait_for_url(f"**/feed/{alice.service.identity().name}")
+    assert page.locator("h1").inner_text() == "Alice Liddell"  # no sync between: shown at once
+    assert "curiouser and curiouser" in page.inner_text("main")
+    assert "Unnamed feed" not in page.content()
+    face = page.locator("article .avatar-sm").first
+    face.wait_for()
+    assert "/avatar/" in (face.get_attribute("src") or "")
+    page.wait_for_function("() => [...document.querySelectorAll('img')]"
+                           ".every(i => i.complete && i.naturalWidth)")
+    assert page.locator("article").first.locator("img.identicon").count() == 0  # one face per card
+    shoot(page, "31-profile-saved")
+    page.goto(web + "/")
+    assert "Alice Liddell" in page.locator("article").first.inner_text()

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from conftest import DATA, User, run
 
 import ipfeed
+from ipfeed import Service, Settings
 from ipfeed.cli import cli
 
 
@@ -26,7 +27,7 @@ def test_public_api_is_pinned() -> None:
     ]
 
 
-def test_init_with_home_flag_then_second_init_is_a_noop(tmp_path: Path) -> None:
+def test_init_with_home_flag_then_second_init_is_a_noop_and_says_how_to_rename(tmp_path: Path) -> None:
     home = tmp_path / "h"
     runner = CliRunner()
     first = runner.invoke(cli, ["--home", str(home), "init", "--name", "Zoe"], env={"IPFEED_API": ""})
@@ -35,9 +36,16 @@ def test_init_with_home_flag_then_second_init_is_a_noop(tmp_path: Path) -> None:
     key = home / "identity.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     before = key.read_bytes()
-    second = runner.invoke(cli, ["--home", str(home), "init", "--name", "Other"])
+    second = runner.invoke(cli, ["--home", str(home), "init"])
     assert second.exit_code == 0 and "already initialized" in second.stdout
+    same = runner.invoke(cli, ["--home", str(home), "init", "--name", "Zoe"])  # already so: fine
+    assert same.exit_code == 0 and "already initialized" in same.stdout
+    renamed = runner.invoke(cli, ["--home", str(home), "init", "--name", "Zoë's cat"])
+    assert renamed.exit_code == 1, renamed.output  # asked for a name it did not set: an error
+    assert "ipfeed profile set --name 'Zoë'\"'\"'s cat'" in renamed.output, renamed.output
+    assert "Traceback" not in renamed.output
     assert key.read_bytes() == before
+    assert Service(Settings.from_env({}).with_(home=home)).own_profile().name == "Zoe"
     name = runner.invoke(cli, ["--home", str(home), "id"]).stdout.strip()
     assert name in first.stdout
 

@@ -110,6 +110,47 @@ def test_profile_set_updates_the_root(alice: User, bob: User, tmp_path: Path) ->
     assert shown(bob, alice.service.identity().name)["profile"]["name"] == "Alice A."
 
 
+def test_profile_and_follows_changed_with_the_node_down_are_kept_and_published_later(
+        alice: User, bob: User, tmp_path: Path) -> None:
+    me, bobs = alice.service.identity().name, bob.service.identity().name
+    alice.connect(bob)
+    bob.cli_ok("post", "hello from Bob")
+    run(alice.service.sync([bobs]))  # Bob's feed verified here once: known, so followable offline
+    alice.stop()
+    r = alice.cli("profile", "set", "--name", "Alice Offline", "--bio", "written offline")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "your profile is saved here and will be published when your node is back" in r.output
+    assert "ipfeed node start" in r.output
+    r = alice.cli("follow", bobs, "--as", "bobby")
+    assert r.exit_code == 1 and "your follow list is saved here and will be published" in r.output
+    avatar = tmp_path / "me.png"
+    avatar.write_bytes(b"\x89PNG\r\n\x1a\n avatar")
+    r = alice.cli("profile", "set", "--avatar", str(avatar))  # a file needs the node: refused whole
+    assert r.exit_code == 1 and "nothing was changed" in r.output and "start it" in r.output
+    # Shown at once here (the index), though not published yet.
+    st = alice.service.feed_state(me)
+    assert st is not None and st.profile["name"] == "Alice Offline"
+    assert st.follows == [{"name": bobs, "alias": "bobby"}]
+    assert alice.service.pending() == 1
+    box = Outbox(alice.settings.outbox_path)
+    try:
+        kept = feed.parse(box.latest_root() or b"")
+    finally:
+        box.close()
+
+    alice.start()
+    bob.connect(alice)
+    alice.cli_ok("publish")
+    assert alice.service.pending() == 0
+    out = shown(bob, me)  # resolved and verified through Bob's node
+    assert out["root"] == kept.cid
+    assert out["profile"]["name"] == "Alice Offline" and out["profile"]["bio"] == "written offline"
+    [result] = run(bob.service.sync([me]))
+    assert result.error is None, result
+    st = bob.service.feed_state(me)
+    assert st is not None and st.follows == [{"name": bobs, "alias": "bobby"}]
+
+
 def test_show_walks_past_the_roots_recent_list(alice: User) -> None:
     me = alice.service.identity()
     box = Outbox(alice.settings.outbox_path)

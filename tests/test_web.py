@@ -243,6 +243,42 @@ def test_profile_edit(client: FlaskClient, app: Flask, alice: User) -> None:
     assert r.status_code == 200 and r.mimetype == "image/png"
 
 
+def test_a_saved_profile_shows_at_once_and_one_saved_offline_is_published_later(
+        client: FlaskClient, app: Flask, alice: User, bob: User) -> None:
+    me, bobs = alice.service.identity().name, bob.service.identity().name
+    run(alice.service.publish())
+    assert "Alice" in get(client, f"/feed/{me}")  # the own feed indexed, with the old profile
+    r = post(client, "/profile", {"name": "Alice Now", "bio": "a new bio"})
+    assert r.headers["Location"].endswith(f"/feed/{me}")
+    page = get(client, f"/feed/{me}")  # no sync in between
+    assert '<bdi class="dname">Alice Now</bdi>' in page and "a new bio" in page
+    assert "Unnamed feed" not in page
+    alice.service.save("a post of mine")
+    assert "Alice Now" in get(client, "/").split("a post of mine")[0].rsplit("<article", 1)[1]
+
+    alice.connect(bob)
+    bob.cli_ok("post", "hello from Bob")
+    [synced] = run(alice.service.sync([bobs]))  # known here, so followable with the node down
+    assert synced.error is None, synced
+    run(alice.service.publish())
+    alice.stop()
+    r = post(client, "/profile", {"name": "Alice Offline", "bio": "saved while stopped"})
+    page = get(client, r.headers["Location"])
+    assert "Saved: your profile will be published when your node is back (it is stopped now)." in page
+    assert '<bdi class="dname">Alice Offline</bdi>' in page and "not saved" not in page
+    r = post(client, "/follow/" + bobs, {"alias": "bobby"})
+    page = get(client, r.headers["Location"])
+    assert "Saved: you follow bobby; your follow list will be published when your node is back" in page
+    assert "Unfollow" in page
+    assert [f.name for f in alice.service.follows()] == [bobs]
+    assert alice.service.pending() == 1
+    strip = get(client, "/")
+    assert "Your node is stopped: 1 update of your feed (posts, profile, follows) is saved here" in strip
+    post(client, "/node/start", {"next": "/"})
+    wait_published(app, 60)
+    assert alice.service.pending() == 0
+
+
 def test_timeline_pagination_and_error_pages(client: FlaskClient, app: Flask, alice: User) -> None:
     app.config["PAGE_SIZE"] = 2
     for i in range(3):
@@ -774,7 +810,26 @@ def test_cards_have_faces_times_and_a_gallery_with_alt_text(client: FlaskClient,
     assert 'class="avatar-sm"' in card
     me = alice.service.identity().name  # the display name comes before the handle
     assert card.index('<bdi class="dname">Alice</bdi>') < card.index('<span class="handle">')
-    assert f'src="/identicon/{me}.svg"' in card
+    assert card.count(f'src="/identicon/{me}.svg"') == 1  # the face only, not again by the handle
+
+
+def test_each_card_shows_one_identicon_or_the_avatar(client: FlaskClient, app: Flask, alice: User,
+                                                     bob: User) -> None:
+    alice.connect(bob)
+    bob.cli_ok("post", "from a feed with no avatar")
+    me, bobs = alice.service.identity().name, bob.service.identity().name
+    post(client, "/profile", {"name": "Alice", "bio": "", "avatar": (io.BytesIO(PNG), "me.png")},
+         content_type="multipart/form-data")
+    alice.service.save("from a feed with an avatar")
+    app.extensions["ipfeed_worker"].call(alice.service.follow(bobs), 60)
+    run(alice.service.sync([bobs]))
+    page = get(client, "/")
+    cards = re.findall(r"<article.*?</article>", page, re.S)
+    by_text = {t: c for c in cards for t in ("no avatar", "an avatar") if t in c}
+    assert by_text["no avatar"].count(f"/identicon/{bobs}.svg") == 1
+    assert by_text["no avatar"].count("<img") == 1
+    mine = by_text["an avatar"]
+    assert f"/avatar/{me}" in mine and "/identicon/" not in mine and mine.count("<img") == 1
 
 
 def test_every_page_has_a_title_one_h1_a_skip_link_and_the_nav_marked(client: FlaskClient, app: Flask,

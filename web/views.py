@@ -38,6 +38,7 @@ from ipfeed.errors import (
     NodeError,
     NodeUnavailable,
     NotFound,
+    PublishPending,
 )
 from ipfeed.feed import Profile
 from ipfeed.index import IndexedPost, search_stems
@@ -399,6 +400,8 @@ def follow(name: str) -> WerkzeugResponse | str | tuple[str, int]:
         worker().call(svc().follow(name, alias, force=force), 2 * _node_timeout())
     except NotFound as e:
         return _problem_page(names.explain(name, str(e), svc().feed_state(name)), name, alias)
+    except PublishPending as e:
+        flash(_kept(f"Saved: you follow {alias or name}; your follow list", e))
     except InvalidInput as e:
         abort(400, description=str(e))
     except IpfeedError as e:
@@ -409,12 +412,20 @@ def follow(name: str) -> WerkzeugResponse | str | tuple[str, int]:
     return redirect(url_for("ui.feed_page", name=name), 303)
 
 
+def _kept(what: str, e: PublishPending) -> str:
+    """A change kept in the outbox whose publishing failed, in plain words."""
+    if isinstance(e.__cause__, NodeUnavailable | KuboNotFound):
+        return f"{what} will be published when your node is back (it is stopped now)."
+    return f"{what} will be published at the next try (the network did not take it now)."
+
+
 def _publish_problem(e: IpfeedError) -> names.Problem:
     """A follow-list change that could not be published, in plain words."""
     if isinstance(e, NodeUnavailable | KuboNotFound):
         return names.Problem("node-down", "Your node is not running",
-                             "Your follow list is signed and published through your own node, "
-                             "and it is stopped: nothing was changed.",
+                             "ipfeed checks that a feed exists before following it (a typo "
+                             "would go into your public follow list), and cannot while your "
+                             "node is stopped: nothing was changed.",
                              "Start the node with the button at the top, then try again.", str(e), 503)
     return names.Problem("publish", "Your follow list could not be published now",
                          "Nothing was changed.", "Try again in a moment.", str(e), 503)
@@ -425,6 +436,8 @@ def unfollow(name: str) -> WerkzeugResponse | tuple[str, int]:
     name = _feed_name(name)
     try:
         worker().call(svc().unfollow(name), _node_timeout())
+    except PublishPending as e:
+        flash(_kept(f"Saved: you no longer follow {name}; your follow list", e))
     except InvalidInput as e:
         abort(400, description=str(e))
     except IpfeedError as e:
@@ -497,6 +510,10 @@ def profile() -> str | WerkzeugResponse | tuple[str, int]:
             finally:
                 avatar.close()  # a big upload is a spooled temporary file: close it now
         worker().call(svc().profile_set(typed.name, typed.bio, path), _node_timeout())
+    except PublishPending as e:
+        flash(_kept("Saved: your profile", e))
+        return _back() if request.form.get("next") else \
+            redirect(url_for("ui.feed_page", name=svc().identity().name), 303)
     except InvalidInput as e:
         return render_template("profile.html", profile=typed, error=f"not saved: {e}"), 400
     except IpfeedError as e:

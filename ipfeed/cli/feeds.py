@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -23,9 +24,14 @@ from .terminal import safe_for_terminal
               help="For a key restored by hand: start a new feed (only if it never published).")
 @pass_ctx
 def init(c: Context, name: str, fresh: bool) -> None:
-    """Create your identity key (0600) and your feed; a no-op if it exists."""
+    """Create your identity key (0600) and your feed; a no-op if it exists (then --name is
+    refused unless it is already your display name: `ipfeed profile set --name` changes it)."""
     me, created = c.service.init(name, fresh=fresh)
     if not created:
+        if name and name != c.service.own_profile().name:
+            raise click.ClickException(
+                f"already initialized: {me.name}; --name does not change an existing feed. To "
+                f"change your display name, run: ipfeed profile set --name {shlex.quote(name)}")
         click.echo(f"already initialized: {me.name} (key {c.settings.key_path}); nothing changed")
         return
     click.echo(f"created identity {me.name}")
