@@ -11,20 +11,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import DATA, User, run
 
-import ipfeed
 from ipfeed import Service, Settings
 from ipfeed.cli import cli
-
-
-def test_public_api_is_pinned() -> None:
-    assert ipfeed.__all__ == [
-        "AnotherHome", "ChainError", "Equivocation", "FeedLocked", "FeedNotAdopted", "FeedView",
-        "Fork", "HomeError", "IdentityError", "InsecureKeyFile", "InvalidArchive", "InvalidBlock",
-        "InvalidFollows", "InvalidInput", "InvalidObject", "InvalidPost", "InvalidRecord", "InvalidRoot",
-        "IpfeedError", "KuboNotFound", "MissingIdentity", "NewerSchema", "NodeError", "NodeFailed",
-        "NodeTimeout", "NodeUnavailable", "NotFound", "OutboxDamaged", "PostResult", "PublishPending",
-        "PublishResult", "Rollback", "Service", "Settings", "SyncResult", "WouldFork", "__version__",
-    ]
 
 
 def test_init_with_home_flag_then_second_init_is_a_noop_and_says_how_to_rename(tmp_path: Path) -> None:

@@ -22,3 +22,16 @@ def test_every_error_class_is_exported() -> None:
                if isinstance(value, type) and issubclass(value, errors.IpfeedError)}
     assert classes <= set(ipfeed.__all__)
     assert all(getattr(ipfeed, name) is getattr(errors, name) for name in classes)
+
+
+def test_public_api_is_pinned() -> None:
+    """A name added to or removed from the public API is a decision, made here on purpose."""
+    assert ipfeed.__all__ == [
+        "AnotherHome", "ChainError", "Equivocation", "FeedLocked", "FeedNotAdopted", "FeedView",
+        "Fork", "HomeError", "IdentityError", "InsecureKeyFile", "InvalidArchive", "InvalidBlock",
+        "InvalidContent", "InvalidContents", "InvalidEntry", "InvalidFollows", "InvalidInput",
+        "InvalidObject", "InvalidPost", "InvalidRecord", "InvalidRoot", "IpfeedError", "KuboNotFound",
+        "MissingIdentity", "NewerFormat", "NewerSchema", "NodeError", "NodeFailed", "NodeTimeout",
+        "NodeUnavailable", "NotFound", "OutboxDamaged", "PostResult", "PublishPending", "PublishResult",
+        "Rollback", "Service", "Settings", "SyncResult", "WouldFork", "__version__",
+    ]

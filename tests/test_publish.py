@@ -202,7 +202,7 @@ def test_show_rejects_a_root_listing_another_authors_post(alice: User, make_user
 def test_show_rejects_a_name_pointing_at_something_else(alice: User) -> None:
     name = publish_raw(alice, codec.encode({"hello": "not a feed"}))
     r = alice.cli("show", name)
-    assert r.exit_code == 1 and "missing field" in r.output
+    assert r.exit_code == 1 and "type must be 'ipfeed.root'" in r.output
 
 
 def test_show_reports_a_missing_post_block_by_cid(make_user: Any) -> None:
