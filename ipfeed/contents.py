@@ -208,6 +208,22 @@ def append(tree: Tree | None, cid: str) -> Tree:
     return Tree(build_contents([p.cid for p in parts]), parts)
 
 
+def extend(tree: Tree | None, cids: Sequence[str]) -> Tree | None:
+    """The tree with `cids` listed last, in order (as `append` of each, but the last part and
+    the contents block are built once: bulk posting stays linear)."""
+    listed = set(tree.items) if tree else set()
+    new = [c for c in dict.fromkeys(cids) if c not in listed]
+    if not new:
+        return tree
+    if tree is None:
+        return build_tree(new)
+    last = tree.parts[-1]
+    tail = build_tree([*last.items, *new])
+    assert tail is not None
+    parts = (*tree.parts[:-1], *tail.parts)
+    return Tree(build_contents([p.cid for p in parts]), parts)
+
+
 def remove(tree: Tree | None, cids: Collection[str]) -> Tree | None:
     """The tree without `cids`: only the parts that listed them (dropped when emptied) and the
     contents block are new; None when nothing is left."""

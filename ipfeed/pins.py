@@ -16,10 +16,13 @@ here, trusted) may still be pinned from its first root recursively.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 
 from . import codec
-from .errors import InvalidBlock
+from .contentblock import Content
+from .entry import Chained
+from .errors import InvalidBlock, IpfeedError
 from .feed import Root
 from .ipfs import Kubo
 from .post import MAX_ATTACHMENT_SIZE, Post
@@ -163,3 +166,58 @@ async def advance(kubo: Kubo, previous: str | None, root: Root, new_posts: Seque
     await kubo.pin_add(root.cid, timeout, recursive=False)  # last: the root pinned = all of it pinned
     if previous is not None and previous != root.cid and await kubo.pinned(previous, "direct"):
         await kubo.pin_rm(previous)  # a first, recursive root (older ipfeed) stays: it holds the history
+
+
+def content_files(c: Content) -> list[tuple[str, int]]:
+    """(CID, most bytes it may hold) of each file a content block links: its attachments, a
+    card's thumbnail, a private content's encrypted blobs."""
+    out = [(a.cid, a.size) for a in c.attachments]
+    if c.card is not None and c.card.thumb is not None:
+        out.append((c.card.thumb.cid, c.card.thumb.size))
+    return out + [(f, MAX_ATTACHMENT_SIZE + SECRETBOX_OVERHEAD) for f in c.files]
+
+
+async def advance_v2(kubo: Kubo, previous: Root | None, root: Root, entries: Sequence[Chained],
+                     new: Sequence[Content], gone: Sequence[Content], tree: Sequence[str],
+                     timeout: float, *, check: bool, walk_ok: bool = True,
+                     refused: Refused | None = None) -> None:
+    """Pin a v2 root given the root pinned before: its new entries directly (the chain never
+    links content, so a deleted content is not kept through it); the live contents through
+    the contents tree, recursively (moved with `pin update`, which walks only the changed
+    parts) when every file in it proved no larger than declared (`check`: followed feeds);
+    else the direct-pin fallback: the content, part and contents blocks (`tree`: the CIDs of
+    the new tree's blocks) directly and each checked file recursively, and what was deleted
+    (`gone`) unpinned."""
+    await kubo.pin_add([e.cid for e in entries] + ([root.follows] if root.follows else []), timeout,
+                       recursive=False)
+    wanted = [(c.cid, f, size) for c in new for f, size in content_files(c)]
+    ok = [f for _, f, _ in wanted]
+    if check:
+        problems = await asyncio.gather(*(file_problem(kubo, f, size, timeout) for _, f, size in wanted))
+        ok = []
+        for (owner, f, _), problem in zip(wanted, problems, strict=True):
+            if problem is None:
+                ok.append(f)
+            elif refused is not None:
+                refused(owner, f, f"file {f}: {problem}")
+    old_tree = previous.contents if previous is not None and previous.version == 2 else None
+    if root.contents is not None and walk_ok and len(ok) == len(wanted):
+        if old_tree and old_tree != root.contents and await kubo.pinned(old_tree):
+            await kubo.pin_update(old_tree, root.contents, timeout)
+        else:
+            await kubo.pin_add(root.contents, timeout)
+    else:
+        await kubo.pin_add(list(tree) + [c.cid for c in new], timeout, recursive=False)
+        await kubo.pin_add(ok, timeout)
+        for c in gone:
+            for cid in [c.cid, *(f for f, _ in content_files(c))]:
+                with contextlib.suppress(IpfeedError):
+                    await kubo.pin_rm(cid)
+    if root.profile.avatar:
+        await kubo.pin_add(root.profile.avatar, timeout)
+    await kubo.pin_add(root.cid, timeout, recursive=False)
+    if previous is not None and previous.cid != root.cid and await kubo.pinned(previous.cid, "direct"):
+        await kubo.pin_rm(previous.cid)
+    if previous is not None and previous.version == 2 and previous.cid != root.cid \
+            and await kubo.pinned(previous.cid):
+        await kubo.pin_rm(previous.cid)  # a recursive v2 root pin would keep deleted contents

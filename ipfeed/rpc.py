@@ -24,6 +24,7 @@ RPC_CALLS = {
     "cat": "read an attachment or avatar, bounded",
     "pin/add": "pin a root (recursive) or new blocks (direct), in batches",
     "pin/rm": "drop the previous root's direct pin",
+    "pin/update": "move the recursive pin of a v2 feed's contents tree to the new tree",
     "pin/ls": "whether a CID is pinned, and how",
     "key/list": "find the feed key in the node's keystore",
     "key/import": "put the feed key into the keystore (to publish its IPNS name)",
