@@ -26,10 +26,12 @@ class FeedView:
     posts: list[Chained] = field(default_factory=list)  # private ones only if they opened
     opened: dict[str, private.Opened] = field(default_factory=dict)
     contents: dict[str, Content] = field(default_factory=dict)  # v2: a post's current content
+    counts: dict[str, dict[str, Any]] = field(default_factory=dict)  # what the index counts of each
 
     def post_json(self, p: Chained) -> dict[str, Any]:
         """One post for output, decrypted if it is private."""
         out = p.to_json() if isinstance(p, Post) else livesync.entry_json(p, self.contents.get(p.cid))
+        out.update(self.counts.get(p.cid, {}))
         if (o := self.opened.get(p.cid)) is not None:
             out.update(text=o.text, reply_to=o.reply_to, recipients=o.to,
                        attachments=[{k: a[k] for k in ("cid", "type", "size", "name")}
@@ -71,7 +73,7 @@ async def show(home: Home, name: str, limit: int = 20) -> FeedView:
                                           home.settings.fetch_concurrency)
                 opened = livesync.open_contents(_identity(home), entries, {c.cid: c for c in got.values()})
                 return FeedView(name, root, [e for e in entries if not (got.get(e.cid) and got[e.cid].private)
-                                             or e.cid in opened], opened, got)
+                                             or e.cid in opened], opened, got, _counts(home, entries))
             n = min(limit, root.count)
             first = list(root.recent[:n])
             blocks = await bounded(home.settings.fetch_concurrency,
@@ -92,7 +94,7 @@ async def show(home: Home, name: str, limit: int = 20) -> FeedView:
                            f"does not follow the known post {known.head}; not shown")
     opened = sync.open_all(_identity(home), posts)
     return FeedView(name, root, [p for p in posts if not (isinstance(p, Post) and p.private)
-                                 or p.cid in opened], opened)
+                                 or p.cid in opened], opened, counts=_counts(home, posts))
 
 
 def follows(home: Home) -> tuple[Follow, ...]:
@@ -126,6 +128,19 @@ def versions(home: Home, cid: str) -> list[IndexedPost]:
     """A post's live versions, newest first."""
     with home.index() as index:
         return index.history(codec.parse_cid(cid))
+
+
+def _counts(home: Home, posts: Sequence[Chained]) -> dict[str, dict[str, Any]]:
+    """What the index counts of these posts (reactions, reposts, quotes, replies, edited)."""
+    out = {}
+    with home.index() as index:
+        index.me = _me(home)
+        for p in posts:
+            if (known := index.post(p.cid)) is not None:
+                j = known.to_json()
+                out[p.cid] = {k: j[k] for k in ("reactions", "likes", "reposts", "quotes", "replies",
+                                                "my_reaction", "reposted", "edited")}
+    return out
 
 
 def _identity(home: Home) -> Identity | None:

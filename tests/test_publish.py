@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from conftest import User, run
 
-from ipfeed.entry import parse_chained
 from ipfeed import codec, feed, node, post
+from ipfeed.entry import parse_chained
 from ipfeed.errors import NotFound
 from ipfeed.feed import Profile
 from ipfeed.keys import ensure_node_key
