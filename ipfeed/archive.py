@@ -18,7 +18,7 @@ import cbrrr
 from . import codec, contentblock, contents, feed
 from .car import _varint, car_bytes, read_car, varint
 from .contentblock import Content
-from .entry import Chained, parse_chained
+from .entry import Chained, Entry, parse_chained
 from .errors import InvalidArchive, InvalidBlock
 from .feed import Root
 from .identity import name_from_public
@@ -142,12 +142,14 @@ def _live(root: Root, posts: list[Chained], blocks: dict[str, bytes],
         need = list(top.parts)
         parts = [contents.parse_part(blocks[c], c) for c in top.parts]
         items = [c for p in parts for c in p.items]
-        need = items
-        live = {c: contentblock.parse_content(blocks[c], c) for c in items}
+        whole = bool(posts) and posts[-1].seq == 1
+        named = {e.content for e in posts if isinstance(e, Entry) and e.content}
+        need = [c for c in items if whole or c in named]  # an incremental archive: the new ones
+        live = {c: contentblock.parse_content(blocks[c], c) for c in need}
     except KeyError as e:
         raise InvalidArchive(f"archive: block {e.args[0]} of the contents tree is missing "
                              f"(one of {len(need)})") from e
-    if posts and posts[-1].seq == 1:
+    if whole:
         feed.check_listing(root, contents.live(posts), items)
     else:
         feed.check_posts(root, {p.cid: p for p in posts})

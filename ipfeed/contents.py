@@ -32,7 +32,7 @@ class RootPost:
     """One live post as a v2 root lists it: its entry (or v1 post) and its current content."""
 
     entry: str
-    content: str | None  # the newest live edit's content, else the post's; None for a v1 post
+    content: str | None  # the newest live edit's content, else the post's; None: an unedited v1 post
 
     def to_obj(self) -> dict[str, Any]:
         """The listing as encoded in a root (links, so that pinning the root keeps them)."""

@@ -192,6 +192,9 @@ def _about(db: sqlite3.Connection, name: str, cid: str) -> None:
 def add_version(db: sqlite3.Connection, post: str, e: Entry, c: Content | None, o: Opened | None) -> None:
     """Record an edit's new version (before its entry is applied)."""
     text, _, atts, extra, _, _ = _version(c, o)
+    # A v1 post's own version is kept only once it is edited (its text is in its block).
+    db.execute("INSERT OR IGNORE INTO versions SELECT cid, cid, seq, created, NULL, text, attachments, "
+               "extra FROM posts WHERE cid = ? AND content IS NULL", (post,))
     db.execute("INSERT OR IGNORE INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                (post, e.cid, e.seq, e.created, e.content, text, atts, json.dumps(extra)))
 

@@ -131,11 +131,7 @@ def edit(home: Home, cid: str, text: str, *, cw: str | None = None, sensitive: b
     about = _own_post(home, me, cid, "edit")
     with home.index() as index:
         old = index.post(about["cid"])
-        version = index.entry(about["cid"])
     assert old is not None
-    if version is None:
-        raise InvalidInput(f"cannot edit {about['cid']}: it was written before format 2; delete it and "
-                           "post again")
     if old.private:
         raise InvalidInput(f"cannot edit {about['cid']}: a private post cannot be edited; delete it and "
                            "post again")

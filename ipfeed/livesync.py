@@ -26,9 +26,12 @@ Get = Callable[[str, int], Awaitable[bytes]]  # CID, byte limit -> the block, ch
 
 async def fetch_contents(get: Get, chain: Sequence[Chained], at_once: int = 16) -> dict[str, Content]:
     """The content blocks the known-kind entries of `chain` name (post, edit), by CID, each
-    verified against the CID its signed entry names."""
+    verified against the CID its signed entry names; not those `chain` deletes (nobody who
+    honours the delete keeps them: asking for them would only wait)."""
+    deleted = {e.body.subject.cid for e in chain if isinstance(e, Entry) and isinstance(e.body, kinds.Delete)}
     wanted = sorted({e.content for e in chain if isinstance(e, Entry) and e.content
-                     and e.kind in kinds.WITH_CONTENT})
+                     and e.kind in kinds.WITH_CONTENT and e.cid not in deleted
+                     and not (isinstance(e.body, kinds.Edit) and e.body.subject.cid in deleted)})
     sem = asyncio.Semaphore(at_once)
 
     async def one(cid: str) -> Content:

@@ -178,7 +178,8 @@ def content_files(c: Content) -> list[tuple[str, int]]:
 
 
 async def advance_v2(kubo: Kubo, previous: Root | None, root: Root, entries: Sequence[Chained],
-                     new: Sequence[Content], gone: Sequence[Content], tree: Sequence[str],
+                     new: Sequence[Content], gone: Sequence[Content],
+                     tree: Callable[[], Awaitable[Sequence[str]]],
                      timeout: float, *, check: bool, walk_ok: bool = True,
                      refused: Refused | None = None) -> None:
     """Pin a v2 root given the root pinned before: its new entries directly (the chain never
@@ -207,7 +208,7 @@ async def advance_v2(kubo: Kubo, previous: Root | None, root: Root, entries: Seq
         else:
             await kubo.pin_add(root.contents, timeout)
     else:
-        await kubo.pin_add(list(tree) + [c.cid for c in new], timeout, recursive=False)
+        await kubo.pin_add([*await tree(), *(c.cid for c in new)], timeout, recursive=False)
         await kubo.pin_add(ok, timeout)
         for c in gone:
             for cid in [c.cid, *(f for f, _ in content_files(c))]:

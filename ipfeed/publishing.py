@@ -272,7 +272,7 @@ async def seal_while_storing(home: Home, me: Identity, box: Outbox, chunk: int) 
                     stored = await storing
                 root = latest_root(box)
                 assert root is not None
-                blocks = [b for _, b in box.post_blocks(root.count - n)]
+                blocks = writing.with_contents([b for _, b in box.post_blocks(root.count - n)], box.block)
                 storing = asyncio.ensure_future(_store(kubo, root, blocks, home.settings.timeout))
         finally:
             if storing is not None:
@@ -290,15 +290,17 @@ async def sync_node(home: Home, kubo: Kubo, me: Identity, box: Outbox, root: Roo
     covered = int(box.get(covered_key, "0") or 0)
     pending = list(box.post_blocks(covered))
     chained = [parse_chained(b) for _, b in pending]
-    new_contents = [contentblock.parse_content(c) for e in chained
-                    if isinstance(e, Entry) and e.content and (c := box.block(e.content)) is not None]
+    named = [(e.seq, contentblock.parse_content(c)) for e in chained
+             if isinstance(e, Entry) and e.content and (c := box.block(e.content)) is not None]
+    new_contents = [c for _, c in named]
+    unstored = [c.block for seq, c in named if seq > stored]  # the others rode with their entries
     tree_key = f"tree:{peer}"
     old_tree = writing.load_tree(_root(box.root_block(box.get(tree_key))), box.block)
     tree = writing.load_tree(root, box.block)
     old_blocks = {c for c, _ in old_tree.blocks()} if old_tree else set()
     tree_blocks = [(c, b) for c, b in tree.blocks() if c not in old_blocks] if tree else []
     await _store(kubo, root, [b for seq, b in pending if seq > stored]
-                 + [c.block for c in new_contents] + [b for _, b in tree_blocks],
+                 + unstored + [b for _, b in tree_blocks],
                  home.settings.timeout, home.settings.fetch_concurrency)
     if root.follows and (follows_block := box.block(root.follows)) is not None:
         await kubo.block_put(follows_block)
@@ -310,9 +312,10 @@ async def sync_node(home: Home, kubo: Kubo, me: Identity, box: Outbox, root: Roo
         live = set(tree.items) if tree else set()
         gone = [contentblock.parse_content(b) for c in (old_tree.items if old_tree else ())
                 if c not in live and (b := box.block(c)) is not None]
-        await pins.advance_v2(kubo, previous, root, chained, new_contents, gone,
-                              [c for c, _ in tree.blocks()] if tree else [], home.settings.sync_timeout,
-                              check=False)  # the user's own files, added by this home
+        async def tree_cids() -> list[str]:
+            return [c for c, _ in tree.blocks()] if tree else []
+        await pins.advance_v2(kubo, previous, root, chained, new_contents, gone, tree_cids,
+                              home.settings.sync_timeout, check=False)  # own files, added here
         box.set(pinned_key, root.cid)
         box.set(tree_key, root.cid)
     elif pinned != root.cid:

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from . import codec, feed, kinds, livesync, pins, post, stream
+from . import codec, contents, feed, kinds, livesync, pins, post, stream
 from .car import car_bytes
 from .config import Settings
 from .contentblock import Content
@@ -146,7 +146,7 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
             raise Fork(f"{name}: fork at seq {old_count}: known post {known.head}, new chain has "
                        f"{other}; both kept as evidence, nothing of the new branch indexed")
     got = await livesync.fetch_contents(f.block, posts, settings.fetch_concurrency)
-    tree = await livesync.fetch_tree(f.block, root)
+    tree = await livesync.fetch_tree(f.block, root) if old_count == 0 else None  # whole: check all
     livesync.check_root(root, posts, tree, whole=old_count == 0)
     follows = None
     if root.follows:
@@ -168,9 +168,11 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
 
 
 def _stream_limit(root: feed.Root, settings: Settings) -> int:
-    """The most bytes a peer's stream of this feed may take: every post at its size limit."""
+    """The most bytes a peer's stream of this feed may take: every entry and content block at
+    its size limit, and the contents tree."""
     return min(settings.max_export_bytes,
-               (root.count + 1) * post.MAX_POST_BYTES + feed.MAX_FOLLOWS_BYTES + feed.MAX_ROOT_BYTES)
+               (2 * root.count + 1) * post.MAX_POST_BYTES + feed.MAX_FOLLOWS_BYTES + feed.MAX_ROOT_BYTES
+               + (root.count // contents.PART_ITEMS + 2) * contents.MAX_TREE_BLOCK_BYTES)
 
 
 def open_all(me: Identity | None, posts: Sequence[Chained]) -> dict[str, Opened]:
@@ -258,13 +260,17 @@ async def pin_feed(kubo: Kubo, index: Index, state: FeedState, root: feed.Root |
         if state.pinned and await kubo.pinned(state.pinned, "direct"):
             previous = feed.parse(await get(state.pinned, feed.MAX_ROOT_BYTES), state.pinned)
         v2 = v2 or V2()
-        entries = list(new_posts or []) if previous is not None else await history()
-        tree = v2.tree or await livesync.fetch_tree(get, root)
-        new = list(v2.contents.values()) if previous is not None else \
+        whole = new_posts is not None and len(new_posts) == root.count  # a first sync: all at hand
+        entries = list(new_posts or []) if previous is not None or whole else await history()
+        new = list(v2.contents.values()) if previous is not None or whole else \
             list((await livesync.fetch_contents(get, entries)).values())
+
+        async def tree_cids() -> list[str]:  # only for the direct-pin fallback
+            tree = v2.tree if v2 and v2.tree else await livesync.fetch_tree(get, root)
+            return [c for c, _ in tree.blocks()] if tree else []
         await pins.advance_v2(kubo, previous, root, entries, new, await livesync.held_contents(get, v2.gone),
-                              [c for c, _ in tree.blocks()] if tree else [], settings.sync_timeout,
-                              check=True, walk_ok=not index.has_refused(state.name), refused=refused)
+                              tree_cids, settings.sync_timeout, check=True,
+                              walk_ok=not index.has_refused(state.name), refused=refused)
     else:
         await pins.advance(kubo, state.pinned, root, [p for p in new_posts or [] if isinstance(p, Post)]
                            if new_posts is not None else None, settings.sync_timeout,

@@ -15,7 +15,7 @@ from . import codec, contents, feed, kinds, private
 from .content import Extras, Mention, Ref
 from .contentblock import Attachment, Card, Content, build_content
 from .contents import RootPost, Tree
-from .entry import Chained, Entry, build_entry
+from .entry import Chained, Entry, build_entry, parse_chained
 from .errors import InvalidInput
 from .identity import Identity, public_from_name
 from .outbox import Draft
@@ -136,6 +136,16 @@ def listing(previous: feed.Root | None, tree: Tree | None, new: Sequence[Entry],
         posts = list(state.posts)
         tree = contents.remove(tree, set(tree.items if tree else ()) - set(state.contents))
     return feed.Listing(tuple(posts[:feed.RECENT]), tree.contents.cid if tree else None), tree
+
+
+def with_contents(blocks: Sequence[bytes], kept: Blocks) -> list[bytes]:
+    """Entry blocks and the content blocks they name (one CAR carries both to the node)."""
+    out = list(blocks)
+    for b in blocks:
+        e = parse_chained(b)
+        if isinstance(e, Entry) and e.content and (c := kept(e.content)) is not None:
+            out.append(c)
+    return out
 
 
 def placeholder() -> str:
