@@ -192,6 +192,7 @@ async def advance_v2(kubo: Kubo, previous: Root | None, root: Root, entries: Seq
     await kubo.pin_add([e.cid for e in entries] + ([root.follows] if root.follows else []), timeout,
                        recursive=False)
     wanted = [(c.cid, f, size) for c in new for f, size in content_files(c)]
+    v1 = [(p.cid, f, size) for p in entries if isinstance(p, Post) for f, size in declared_files(p)]
     ok = [f for _, f, _ in wanted]
     if check:
         problems = await asyncio.gather(*(file_problem(kubo, f, size, timeout) for _, f, size in wanted))
@@ -201,6 +202,9 @@ async def advance_v2(kubo: Kubo, previous: Root | None, root: Root, entries: Seq
                 ok.append(f)
             elif refused is not None:
                 refused(owner, f, f"file {f}: {problem}")
+    # A v1 post's files are not under the contents tree: pinned on their own once checked.
+    await kubo.pin_add(await _checked(kubo, [p for p in entries if isinstance(p, Post)], root, timeout,
+                                      refused) if check else [f for _, f, _ in v1], timeout)
     old_tree = previous.contents if previous is not None and previous.version == 2 else None
     if root.contents is not None and walk_ok and len(ok) == len(wanted):
         if old_tree and old_tree != root.contents and await kubo.pinned(old_tree):
@@ -208,8 +212,13 @@ async def advance_v2(kubo: Kubo, previous: Root | None, root: Root, entries: Seq
         else:
             await kubo.pin_add(root.contents, timeout)
     else:
-        await kubo.pin_add([*await tree(), *(c.cid for c in new)], timeout, recursive=False)
+        blocks = [*await tree(), *(c.cid for c in new)]
+        if root.contents in blocks and await kubo.pinned(root.contents):  # pinned by the tree path before
+            blocks.remove(root.contents)
+        await kubo.pin_add(blocks, timeout, recursive=False)
         await kubo.pin_add(ok, timeout)
+        if old_tree and old_tree != root.contents and await kubo.pinned(old_tree):
+            await kubo.pin_rm(old_tree)  # the tree path's pin of an older tree: it may list the deleted
         for c in gone:
             for cid in [c.cid, *(f for f, _ in content_files(c))]:
                 with contextlib.suppress(IpfeedError):
