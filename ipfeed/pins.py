@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from . import codec
 from .contentblock import Content
+from .contents import Tree
 from .entry import Chained
 from .errors import InvalidBlock, IpfeedError
 from .feed import Root
@@ -179,7 +180,7 @@ def content_files(c: Content) -> list[tuple[str, int]]:
 
 async def advance_v2(kubo: Kubo, previous: Root | None, root: Root, entries: Sequence[Chained],
                      new: Sequence[Content], gone: Sequence[Content],
-                     tree: Callable[[], Awaitable[Sequence[str]]],
+                     tree: Callable[[], Awaitable[Tree | None]],
                      timeout: float, *, check: bool, walk_ok: bool = True,
                      refused: Refused | None = None) -> None:
     """Pin a v2 root given the root pinned before: its new entries directly (the chain never
@@ -212,13 +213,17 @@ async def advance_v2(kubo: Kubo, previous: Root | None, root: Root, entries: Seq
         else:
             await kubo.pin_add(root.contents, timeout)
     else:
-        blocks = [*await tree(), *(c.cid for c in new)]
+        live = await tree()
+        blocks = [*(c for c, _ in (live.blocks() if live else ())), *(c.cid for c in new)]
+        switching = old_tree is not None and old_tree != root.contents and await kubo.pinned(old_tree)
+        if switching and live is not None:  # the tree path pinned the older contents through its tree
+            blocks += live.items
         if root.contents in blocks and await kubo.pinned(root.contents):  # pinned by the tree path before
             blocks.remove(root.contents)
-        await kubo.pin_add(blocks, timeout, recursive=False)
+        await kubo.pin_add(list(dict.fromkeys(blocks)), timeout, recursive=False)
         await kubo.pin_add(ok, timeout)
-        if old_tree and old_tree != root.contents and await kubo.pinned(old_tree):
-            await kubo.pin_rm(old_tree)  # the tree path's pin of an older tree: it may list the deleted
+        if switching and old_tree is not None:
+            await kubo.pin_rm(old_tree)  # it may list what was deleted
         for c in gone:
             for cid in [c.cid, *(f for f, _ in content_files(c))]:
                 with contextlib.suppress(IpfeedError):

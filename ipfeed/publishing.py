@@ -13,6 +13,7 @@ from . import codec, contentblock, drafts, feed, ipfs, keys, node, pins, private
 from . import post as post_rules
 from .car import car_bytes
 from .contentblock import Attachment as ContentAttachment
+from .contents import Tree
 from .drafts import PostResult
 from .entry import Entry, parse_chained
 from .errors import (
@@ -312,8 +313,8 @@ async def sync_node(home: Home, kubo: Kubo, me: Identity, box: Outbox, root: Roo
         live = set(tree.items) if tree else set()
         gone = [contentblock.parse_content(b) for c in (old_tree.items if old_tree else ())
                 if c not in live and (b := box.block(c)) is not None]
-        async def tree_cids() -> list[str]:
-            return [c for c, _ in tree.blocks()] if tree else []
+        async def tree_cids() -> Tree | None:
+            return tree
         await pins.advance_v2(kubo, previous, root, chained, new_contents, gone, tree_cids,
                               home.settings.sync_timeout, check=False)  # own files, added here
         box.set(pinned_key, root.cid)

@@ -265,9 +265,8 @@ async def pin_feed(kubo: Kubo, index: Index, state: FeedState, root: feed.Root |
         new = list(v2.contents.values()) if previous is not None or whole else \
             list((await livesync.fetch_contents(get, entries)).values())
 
-        async def tree_cids() -> list[str]:  # only for the direct-pin fallback
-            tree = v2.tree if v2 and v2.tree else await livesync.fetch_tree(get, root)
-            return [c for c, _ in tree.blocks()] if tree else []
+        async def tree_cids() -> Tree | None:  # only for the direct-pin fallback
+            return v2.tree if v2 and v2.tree else await livesync.fetch_tree(get, root)
         await pins.advance_v2(kubo, previous, root, entries, new, await livesync.held_contents(get, v2.gone),
                               tree_cids, settings.sync_timeout, check=True,
                               walk_ok=not index.has_refused(state.name), refused=refused)

@@ -205,3 +205,25 @@ def test_delete_of_a_delete_and_edits_of_others_posts_are_refused(make_user: Any
     assert s.indexed_post(mine)[0] is None and s.timeline() == []
     with pytest.raises(InvalidInput, match="edit-of-deleted"):
         s.edit(mine, "too late")
+
+
+def test_reactions_over_the_cap_are_kept_but_not_counted(tmp_path: Path, monkeypatch: Any) -> None:
+    from ipfeed import entryindex
+    from ipfeed.identity import name_from_public
+    monkeypatch.setattr(entryindex, "CAP", 1)
+    alice, bob = Identity.generate(), Identity.generate()
+    index = _index(tmp_path)
+    root = _root_for(index, "x")
+    posts = []
+    for i in range(2):
+        c = build_content(f"post {i}")
+        p = build_entry(alice, seq=i + 1, prev=posts[-1].cid if posts else None, created=NOW + i,
+                        kind=kinds.POST, content=c.cid)
+        index.apply(name_from_public(alice.public), root, [p], NOW, None, None, None, contents={c.cid: c})
+        posts.append(p)
+    reactions: list[Entry] = []
+    for i, p in enumerate(posts):
+        reactions.append(_reaction(bob, i + 1, reactions[-1].cid if reactions else None, p, "❤"))
+    index.apply(name_from_public(bob.public), root, reactions, NOW, None, None, None)
+    likes = [index.post(p.cid).likes for p in posts]  # type: ignore[union-attr]
+    assert likes == [1, 0] and index.capped(name_from_public(bob.public)) == 1
