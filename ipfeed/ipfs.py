@@ -254,6 +254,11 @@ class Kubo:
         parts, unlike a chain, diffs cheaply); the old pin is dropped."""
         await self._json("pin/update", [("arg", old), ("arg", new), ("unpin", "true")], timeout=timeout)
 
+    async def pins(self, kind: str = "recursive") -> list[str]:
+        """Every CID pinned this way."""
+        res = await self._json("pin/ls", [("type", kind)])
+        return list(res.get("Keys") or {})
+
     async def pinned(self, cid: str, kind: str = "recursive") -> bool:
         """Whether a CID is pinned this way (recursive, direct)."""
         res = await _unless(self._json("pin/ls", [("arg", cid), ("type", kind)]), "not pinned")

@@ -25,7 +25,7 @@ RPC_CALLS = {
     "pin/add": "pin a root (recursive) or new blocks (direct), in batches",
     "pin/rm": "drop the previous root's direct pin",
     "pin/update": "move the recursive pin of a v2 feed's contents tree to the new tree",
-    "pin/ls": "whether a CID is pinned, and how",
+    "pin/ls": "whether a CID is pinned, and how; the recursive pins (a deletion drops a feed's older roots)",
     "key/list": "find the feed key in the node's keystore",
     "key/import": "put the feed key into the keystore (to publish its IPNS name)",
     "name/publish": "publish the feed's newest root under its IPNS name",
