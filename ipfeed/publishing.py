@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import codec, contentblock, drafts, feed, ipfs, keys, node, pins, private, push, writing
+from . import codec, contentblock, drafts, feed, ipfs, keys, livesync, node, pins, private, push, writing
 from . import post as post_rules
 from .car import car_bytes
 from .contentblock import Attachment as ContentAttachment
@@ -249,6 +249,8 @@ async def adopt_head(home: Home, kubo: Kubo, me: Identity, box: Outbox) -> None:
             block = await kubo.block_get(root.follows, feed.MAX_FOLLOWS_BYTES)
             feed.parse_follows(block, root.follows)
             linked = (block,)
+        tree = await livesync.fetch_tree(lambda c, limit: kubo.block_get(c, limit), root)
+        linked += tuple(b for _, b in tree.blocks()) if tree else ()  # v2: what the next post extends
     except NotFound as e:
         raise FeedNotAdopted(
             f"this home has your key but not your feed, and the network has no feed for "
