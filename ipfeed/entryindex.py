@@ -163,8 +163,8 @@ def _about(db: sqlite3.Connection, name: str, cid: str) -> None:
         return
     state = "live"
     if kind in (kinds.REACTION, kinds.REPOST):
-        used = db.execute("SELECT (SELECT count(*) FROM reactions WHERE name = ?) + "
-                          "(SELECT count(*) FROM reposts WHERE name = ?)", (name, name)).fetchone()[0]
+        row = db.execute("SELECT n FROM used WHERE name = ?", (name,)).fetchone()
+        used = row[0] if row else 0
         table = "reactions" if kind == kinds.REACTION else "reposts"
         old = db.execute(f"SELECT seq FROM {table} WHERE subject = ? AND name = ?",
                          (subject, name)).fetchone()
@@ -176,9 +176,11 @@ def _about(db: sqlite3.Connection, name: str, cid: str) -> None:
                            (subject, name, emoji, seq, cid))
             if old is None:
                 _bump(db, subject, "likes", +1)
+                _use(db, name, +1)
         elif old is None:
             db.execute("INSERT INTO reposts VALUES (?, ?, ?, ?, ?)", (subject, name, seq, cid, created))
             _bump(db, subject, "reposts", +1)
+            _use(db, name, +1)
     elif kind == kinds.EDIT:
         if owner != name:
             state = "rejected"
@@ -262,6 +264,7 @@ def _recount(db: sqlite3.Connection, name: str, subject: str, kind: str) -> None
     if newest is None:
         if had:
             _bump(db, subject, column, -1)
+            _use(db, name, -1)
         return
     entry, seq, emoji, created = newest
     if kind == kinds.REACTION:
@@ -270,6 +273,13 @@ def _recount(db: sqlite3.Connection, name: str, subject: str, kind: str) -> None
         db.execute("INSERT INTO reposts VALUES (?, ?, ?, ?, ?)", (subject, name, seq, entry, created))
     if not had:
         _bump(db, subject, column, +1)
+        _use(db, name, +1)
+
+
+def _use(db: sqlite3.Connection, name: str, step: int) -> None:
+    """Keep a feed's count of indexed reactions and reposts (its cap) without counting rows."""
+    db.execute("INSERT INTO used VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET n = n + ?",
+               (name, step, step))
 
 
 def capped(db: sqlite3.Connection, name: str) -> int:

@@ -117,6 +117,7 @@ MIGRATIONS: list[str] = [
         quotes INTEGER NOT NULL DEFAULT 0, replies INTEGER NOT NULL DEFAULT 0
     );
     CREATE TABLE tags (tag TEXT NOT NULL, cid TEXT NOT NULL, PRIMARY KEY (tag, cid));
+    CREATE TABLE used (name TEXT PRIMARY KEY, n INTEGER NOT NULL);  -- indexed reactions + reposts
     """,
 ]
 
