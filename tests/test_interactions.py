@@ -227,3 +227,17 @@ def test_reactions_over_the_cap_are_kept_but_not_counted(tmp_path: Path, monkeyp
     index.apply(name_from_public(bob.public), root, reactions, NOW, None, None, None)
     likes = [index.post(p.cid).likes for p in posts]  # type: ignore[union-attr]
     assert likes == [1, 0] and index.capped(name_from_public(bob.public)) == 1
+
+
+def test_an_interaction_with_the_node_down_is_saved_and_published_later(make_user: Any) -> None:
+    alice: User = make_user("alice", start=False)
+    mine = alice.service.save("written offline", card=False).cid
+    assert mine is not None
+    r = alice.cli("react", mine, "👍")
+    assert r.exit_code == 1 and "saved; will publish when the node is back" in r.output
+    p, _ = alice.service.indexed_post(mine)
+    assert p is not None and p.my_reaction == "👍"  # signed and shown here at once
+    alice.start()
+    assert "published" in alice.cli_ok("publish")
+    out = json.loads(alice.cli_ok("show", alice.service.identity().name, "--json"))
+    assert out["posts"][0]["cid"] == mine and out["posts"][0]["likes"] == 1

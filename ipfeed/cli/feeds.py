@@ -177,12 +177,14 @@ def drafts(ctx: click.Context, as_json: bool) -> None:
     waiting = found.service.drafts()
     if as_json:
         echo_json([{"id": d.id, "created": d.created, "text": d.text, "reply_to": d.reply_to,
-                    "attachments": [a["name"] for a in d.attachments], "to": d.recipients}
+                    "attachments": [a["name"] for a in d.attachments], "to": d.recipients,
+                    "kind": d.kind, "subject": d.subject["cid"] if d.subject else None}
                    for d in waiting])
         return
     for d in waiting:
         extra = f"  [{len(d.attachments)} attachments]" if d.attachments else ""
-        click.echo(f"{d.id}  {format_ms(d.created)}  {safe_for_terminal(d.text[:60])}{extra}")
+        what = "" if d.kind == "post" or not d.subject else f"[{d.kind} of {d.subject['cid']}] "
+        click.echo(f"{d.id}  {format_ms(d.created)}  {what}{safe_for_terminal(d.text[:60])}{extra}")
 
 
 @drafts.command("drop")
