@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cbrrr
 
-from . import codec, feed, post
+from . import codec, contentblock, contents, feed
 from .car import _varint, car_bytes, read_car, varint
+from .contentblock import Content
+from .entry import Chained, Entry, parse_chained
 from .errors import InvalidArchive, InvalidBlock
 from .feed import Root
 from .identity import name_from_public
@@ -31,8 +33,9 @@ class Archive:
     name: str
     record: Record
     root: Root
-    posts: list[Post]  # newest first, a verified chain from the head down
+    posts: list[Chained]  # newest first, a verified chain from the head down (v1 posts, v2 entries)
     blocks: dict[str, bytes]  # every block to store, each checked against its CID
+    contents: dict[str, Content] = field(default_factory=dict)  # v2: the live content blocks by CID
 
     @property
     def base(self) -> int:
@@ -83,10 +86,10 @@ def read(data: bytes) -> Archive:
     record = parse_record(blocks.pop(record_cid), name)
     if record.value != f"/ipfs/{root_cid}":
         raise InvalidArchive(f"archive: the IPNS record points at {record.value}, not at the root {root_cid}")
-    posts: list[Post] = []
+    posts: list[Chained] = []
     at = root.head
     while at is not None and at in blocks:
-        posts.append(post.parse(blocks[at], at))
+        posts.append(parse_chained(blocks[at], at))
         at = posts[-1].prev
     if root.head is not None and not posts:
         raise InvalidArchive(f"archive: the head post {root.head} is missing")
@@ -97,8 +100,17 @@ def read(data: bytes) -> Archive:
             raise InvalidArchive(f"archive: the follow list {root.follows} is missing")
         feed.parse_follows(blocks[root.follows], root.follows)
         verified[root.follows] = blocks[root.follows]
+    live = _live(root, posts, blocks, verified)
     files = [] if root.profile.avatar is None else [root.profile.avatar]
+    for c in live.values():
+        thumb = [c.card.thumb.cid] if c.card and c.card.thumb else []
+        for file in [*(a.cid for a in c.attachments), *c.files, *thumb]:
+            if file not in blocks:
+                raise InvalidArchive(f"archive: file {file} of content {c.cid} is missing")
+            files.append(file)
     for p in posts:
+        if not isinstance(p, Post):
+            continue
         for file in [*(a.cid for a in p.attachments), *p.files]:
             if file not in blocks:
                 raise InvalidArchive(f"archive: attachment {file} of post {p.cid} is missing")
@@ -115,7 +127,36 @@ def read(data: bytes) -> Archive:
         if other not in in_files:
             raise InvalidArchive(f"archive: block {other} is not part of any attachment or the avatar")
         verified[other] = block  # raw / dag-pb: attachment and avatar data, checked by hash
-    return Archive(name, record, root, posts, verified)
+    return Archive(name, record, root, posts, verified, live)
+
+
+def _live(root: Root, posts: list[Chained], blocks: dict[str, bytes],
+          verified: dict[str, bytes]) -> dict[str, Content]:
+    """A v2 root's contents tree and live content blocks, verified (against the chain too,
+    when the archive holds all of it); added to `verified`."""
+    if root.contents is None:
+        return {}
+    need = [root.contents]
+    try:
+        top = contents.parse_contents(blocks[root.contents], root.contents)
+        need = list(top.parts)
+        parts = [contents.parse_part(blocks[c], c) for c in top.parts]
+        items = [c for p in parts for c in p.items]
+        whole = bool(posts) and posts[-1].seq == 1
+        named = {e.content for e in posts if isinstance(e, Entry) and e.content}
+        need = [c for c in items if whole or c in named]  # an incremental archive: the new ones
+        live = {c: contentblock.parse_content(blocks[c], c) for c in need}
+    except KeyError as e:
+        raise InvalidArchive(f"archive: block {e.args[0]} of the contents tree is missing "
+                             f"(one of {len(need)})") from e
+    if whole:
+        feed.check_listing(root, contents.live(posts), items)
+    else:
+        feed.check_posts(root, {p.cid: p for p in posts})
+    verified[top.cid] = top.block
+    verified.update({p.cid: p.block for p in parts})
+    verified.update({c.cid: c.block for c in live.values()})
+    return live
 
 
 def _file_blocks(roots: list[str], blocks: dict[str, bytes]) -> set[str]:

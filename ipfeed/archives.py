@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from . import archive, codec, feed, history, post, publishing, sync
+from . import archive, codec, contentblock, feed, history, livesync, publishing, sync, writing
 from .car import car_bytes, read_car, varint
+from .contents import parse_contents
+from .entry import Entry, parse_chained
 from .errors import Fork, InvalidArchive, InvalidInput, IpfeedError, NotFound, WouldFork
 from .homedir import Home, bounded, latest_root, now_ms, read_file
 from .identity import Identity
 from .outbox import Outbox, feed_lock
+from .post import Post
 
 MAX_BLOCK = 2 * 1024 * 1024  # Kubo's block size limit
 
@@ -27,6 +30,9 @@ async def export(home: Home, path: Path, since: str | None = None) -> tuple[int,
         base = _base_of(box, since) if since else 0
         own = {seq: block for seq, block in box.post_blocks(base)}
         follows = box.block(root.follows) if root.follows else None
+        kept = {c: b for c in _tree_and_contents(box, root) if (b := box.block(c)) is not None}
+    box_blocks = kept.get
+    news_contents: list[tuple[str, bytes]] = []
     async with home.kubo() as kubo:
         record = await kubo.name_get(me.name, home.settings.resolve_timeout)
         if base == 0:  # everything the root reaches, fetched by the node if needed
@@ -36,11 +42,20 @@ async def export(home: Home, path: Path, since: str | None = None) -> tuple[int,
             blocks = list(zip(cids, data_blocks, strict=True))
             posts = root.count
         else:
-            news = [post.parse(b) for b in own.values()]
-            files = [a.cid for p in news for a in p.attachments] + [c for p in news for c in p.files]
+            news = [parse_chained(b) for b in own.values()]
+            files = [a.cid for p in news if isinstance(p, Post) for a in p.attachments] + \
+                [c for p in news if isinstance(p, Post) for c in p.files]
+            tree = writing.load_tree(root, box_blocks)
+            for cid in tree.items if tree else ():
+                if (b := box_blocks(cid)) is not None and any(
+                        isinstance(e, Entry) and e.content == cid for e in news):
+                    c = contentblock.parse_content(b, cid)
+                    news_contents.append((cid, b))
+                    files += [*(a.cid for a in c.attachments), *c.files,
+                              *([c.card.thumb.cid] if c.card and c.card.thumb else [])]
             if root.profile.avatar:
                 files.append(root.profile.avatar)
-            blocks = [(p.cid, p.block) for p in news]
+            blocks = [(p.cid, p.block) for p in news] + news_contents + (tree.blocks() if tree else [])
             if follows and root.follows:
                 blocks.append((root.follows, follows))
             for cid in files:
@@ -95,7 +110,10 @@ async def import_archive(home: Home, path: Path) -> archive.Archive:
             except IpfeedError:
                 reader = None
             index.apply(arch.name, arch.root, arch.posts, now_ms(), arch.record.raw,
-                        arch.record.sequence, eol, opened=sync.open_all(reader, arch.posts))
+                        arch.record.sequence, eol,
+                        opened={**sync.open_all(reader, arch.posts),
+                                **livesync.open_contents(reader, arch.posts, arch.contents)},
+                        contents=arch.contents)
             state = index.feed(arch.name)
             assert state is not None
             # Pinned as a sync pins: attachments only once no larger than declared.
@@ -115,9 +133,25 @@ async def import_archive(home: Home, path: Path) -> archive.Archive:
                 raise WouldFork(f"the archive's chain does not contain your newest post "
                                 f"{mine.head if mine else ''}: importing it would fork your feed")
             elif mine is None or mine.seq < arch.root.seq:
+                tree = [b for c, b in arch.blocks.items() if c in arch.contents or _in_tree(arch, c)]
                 box.add_root(arch.root.seq, arch.root.cid, arch.root.block,
-                             (arch.blocks[arch.root.follows],) if arch.root.follows else ())
+                             ((arch.blocks[arch.root.follows],) if arch.root.follows else ()) + tuple(tree))
     return arch
+
+
+def _tree_and_contents(box: Outbox, root: feed.Root) -> list[str]:
+    """The CIDs of the contents tree of the user's newest root and the content blocks it lists."""
+    tree = writing.load_tree(root, box.block)
+    return [c for c, _ in tree.blocks()] + list(tree.items) if tree else []
+
+
+def _in_tree(arch: archive.Archive, cid: str) -> bool:
+    """Whether a block of an archive is a block of its root's contents tree."""
+    if arch.root.contents is None:
+        return False
+    if cid == arch.root.contents:
+        return True
+    return cid in parse_contents(arch.blocks[arch.root.contents], arch.root.contents).parts
 
 
 def _base_of(box: Outbox, since: str) -> int:

@@ -32,7 +32,7 @@ class RootPost:
     """One live post as a v2 root lists it: its entry (or v1 post) and its current content."""
 
     entry: str
-    content: str | None  # the newest live edit's content, else the post's; None for a v1 post
+    content: str | None  # the newest live edit's content, else the post's; None: an unedited v1 post
 
     def to_obj(self) -> dict[str, Any]:
         """The listing as encoded in a root (links, so that pinning the root keeps them)."""
@@ -205,6 +205,22 @@ def append(tree: Tree | None, cid: str) -> Tree:
         parts = (*tree.parts[:-1], build_part([*last.items, cid]))
     else:
         parts = (*tree.parts, build_part([cid]))
+    return Tree(build_contents([p.cid for p in parts]), parts)
+
+
+def extend(tree: Tree | None, cids: Sequence[str]) -> Tree | None:
+    """The tree with `cids` listed last, in order (as `append` of each, but the last part and
+    the contents block are built once: bulk posting stays linear)."""
+    listed = set(tree.items) if tree else set()
+    new = [c for c in dict.fromkeys(cids) if c not in listed]
+    if not new:
+        return tree
+    if tree is None:
+        return build_tree(new)
+    last = tree.parts[-1]
+    tail = build_tree([*last.items, *new])
+    assert tail is not None
+    parts = (*tree.parts[:-1], *tail.parts)
     return Tree(build_contents([p.cid for p in parts]), parts)
 
 

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import codec, feed, identity, media, post, private, reading
+from . import codec, entry, feed, identity, interact, kinds, media, post, private, reading, writing
+from .contentblock import Attachment as ContentAttachment
+from .contentblock import Content
+from .entry import Chained, Entry
 from .errors import InvalidInput, MissingIdentity, OutboxDamaged
 from .faults import crashpoint
 from .feed import Follow, Root
@@ -18,7 +21,7 @@ from .homedir import Home, latest_root, now_ms, read_file
 from .identity import Identity
 from .index import FeedState
 from .outbox import Draft, Outbox, feed_lock
-from .post import Attachment, Post
+from .post import Attachment
 
 _UNSIGNED_CID = re.compile(r"\Apost \S+: ")  # how post.build names a post it refused
 
@@ -31,46 +34,63 @@ class PostResult:
     cid: str | None
     published: bool
     draft_id: int = 0
+    warnings: tuple[str, ...] = ()  # e.g. an @word that names no feed you follow
 
 
 def save(home: Home, text: str, reply_to: str | None = None, attach: Sequence[Path] = (),
-         to: Sequence[str] = (), *, seal: bool = True) -> PostResult:
+         to: Sequence[str] = (), *, seal: bool = True, quote: str | None = None, cw: str = "",
+         sensitive: bool = False, alts: Sequence[str] = (), card: bool = True) -> PostResult:
     """Write a post to the outbox (never lost from here on) and sign it if no node is needed
     (and `seal`); publishing is a separate step (`publish`). With `to`, or in reply to a
-    private post, it is end-to-end encrypted to those recipients."""
+    private post, it is end-to-end encrypted to those recipients. Mentions and tags are read
+    from the text; the first link gets a card (unless `card` is False or cards are off)."""
     me = home.identity()
-    post.check_text(text, len(attach))
+    post.check_text(text, len(attach) or (1 if quote else 0))
     reply = codec.parse_cid(reply_to) if reply_to else None
     recipients = _recipients(home, me, to, reply)
     if len(attach) > post.MAX_ATTACHMENTS:
         raise InvalidInput(f"at most {post.MAX_ATTACHMENTS} attachments per post")
+    if len(alts) > len(attach):
+        raise InvalidInput(f"{len(alts)} alt texts given for {len(attach)} attachments")
     for p in attach:  # every name checked before any file is copied
         _attachment_name(p)
+    extra, warnings = interact.post_extra(home, me, text, reply, quote, cw, sensitive, alts,
+                                          card and not recipients)
     with home.outbox() as box:
         files = [_stage(box.files, p) for p in attach]
-        # A dry run through the one post validator, so no draft can fail to seal later.
-        placeholder = codec.cid_str(codec.PREFIX_RAW + bytes(32))
+        thumb = extra.get("card", {}).pop("image", None)
+        if thumb is not None:
+            extra["card"]["thumb"] = _stage_bytes(box.files, thumb[0], thumb[1])
+        draft = Draft(0, now_ms(), text, reply, files, recipients, kinds.POST, None, extra)
         try:
-            post.build(me, seq=1, prev=None, created=now_ms(), text=text, reply_to=reply,
-                       attachments=tuple(Attachment(placeholder, f["type"], f["size"], f["name"])
-                                         for f in files))
-            if recipients:
-                private.seal(me, recipients, text, reply,
-                             [{"cid": codec.cid_to_bytes(placeholder), "type": f["type"],
-                               "size": f["size"], "name": f["name"], "nonce": bytes(24)}
-                              for f in files])
+            check_draft(me, draft)
         except InvalidInput as e:
-            for f in files:
+            for f in [*files, *([extra["card"]["thumb"]] if "thumb" in extra.get("card", {}) else [])]:
                 Path(f["path"]).unlink(missing_ok=True)
             raise InvalidInput(refused(e)) from e
-        draft_id = box.add_draft(now_ms(), text, reply, files, recipients)
+        draft_id = box.add_draft(draft.created, text, reply, files, recipients, extra=extra)
         crashpoint("saved", home.settings.home)
-        if seal and not files:
+        if seal and not files and "thumb" not in extra.get("card", {}):
             with feed_lock(home.settings.home, home.settings.lock_timeout):
                 seal_offline(home, me, box)
         sealed = box.post_of_draft(draft_id)
     return PostResult(sealed[0] if sealed else None, sealed[1] if sealed else None, False,
-                      draft_id)
+                      draft_id, tuple(warnings))
+
+
+def check_draft(me: Identity, d: Draft) -> None:
+    """A dry run through the one content and entry validators, so no draft can fail to seal."""
+    fake = writing.placeholder()
+    atts = tuple(Attachment(fake, f["type"], f["size"], f["name"]) for f in d.attachments)
+    secret = writing.Secret(bytes(32), [{"cid": codec.cid_to_bytes(fake), "type": f["type"],
+                                         "size": f["size"], "name": f["name"], "nonce": bytes(24)}
+                                        for f in d.attachments],
+                            tuple(fake for _ in d.attachments)) if d.recipients else None
+    t = d.extra.get("card", {}).get("thumb")
+    thumb = ContentAttachment(fake, t["type"], t["size"], t["name"]) if t else None
+    content = writing.content_of(me, d, atts, secret, thumb) if d.kind in kinds.WITH_CONTENT else None
+    fake_prev = codec.cid_str(codec.PREFIX_DAG_CBOR + bytes(32))
+    writing.entry_of(me, d, seq=2, prev=fake_prev, skip=None, content=content)
 
 
 def save_many(home: Home, texts: Sequence[str]) -> int:
@@ -165,7 +185,7 @@ def seal_offline(home: Home, me: Identity, box: Outbox, limit: int | None = None
         return 0
     batch: list[tuple[Draft, tuple[Attachment, ...], PrivateParts | None]] = []
     for d in box.drafts(limit):
-        if d.attachments:
+        if d.attachments or "thumb" in d.extra.get("card", {}):
             break
         batch.append((d, (), PrivateParts(os.urandom(32), [], ()) if d.recipients else None))
     return seal(home, me, box, batch)
@@ -173,10 +193,14 @@ def seal_offline(home: Home, me: Identity, box: Outbox, limit: int | None = None
 
 def seal(home: Home, me: Identity, box: Outbox,
          batch: Sequence[tuple[Draft, tuple[Attachment, ...], PrivateParts | None]],
-         found: dict[int, str] | None = None) -> int:
-    """Sign drafts (in order) into posts and one root listing them; return how many.
-    `found` maps sequence numbers to CIDs of older posts fetched for skip links."""
+         found: dict[int, str] | None = None,
+         thumbs: dict[int, ContentAttachment] | None = None) -> int:
+    """Sign drafts (in order) into v2 entries (with their content blocks) and one root listing
+    them; return how many. `found` maps sequence numbers to CIDs of older posts fetched for
+    skip links; `thumbs` a draft's link-card image, once in the node."""
     found = found or {}
+    thumbs = thumbs or {}
+    contents_of: dict[str, Content] = {}
     if not batch:
         return 0
     prev_root = latest_root(box)
@@ -185,10 +209,11 @@ def seal(home: Home, me: Identity, box: Outbox,
     if prev_root.author != me.public:
         raise OutboxDamaged(f"{home.settings.outbox_path} holds another identity's feed; "
                             "this key cannot continue it")
-    posts: list[Post] = []
+    posts: list[Entry] = []
+    linked: list[bytes] = []
     opened: dict[str, private.Opened] = {}
     seq, prev = prev_root.count, prev_root.head
-    by_seq: dict[int, str] = {}  # this batch's posts, for skip links (no quadratic scan)
+    by_seq: dict[int, str] = {}  # this batch's entries, for skip links (no quadratic scan)
     for d, atts, secret in batch:
         seq += 1
         target = post.skip_target(seq)
@@ -198,41 +223,50 @@ def seal(home: Home, me: Identity, box: Outbox,
             if skip is None:
                 break  # a restored feed's old post not fetched yet: seal the rest with the node
         try:
-            if secret is None:
-                p = post.build(me, seq=seq, prev=prev, created=d.created, text=d.text,
-                               reply_to=d.reply_to, attachments=atts, skip=skip)
-            else:
-                sealed_box = private.seal(me, d.recipients, d.text, d.reply_to, secret.meta,
-                                          content_key=secret.key)
-                p = post.build(me, seq=seq, prev=prev, created=d.created, text="", box=sealed_box,
-                               files=secret.files, skip=skip)
-        except InvalidInput as e:
-            raise InvalidInput(f"draft {d.id} cannot be signed: {refused(e)}; it holds back the "
-                               f"posts after it (`ipfeed drafts drop {d.id}` gives it up)") from e
-        if secret is not None:
-            content = private.open_box(me, sealed_box, f"post {p.cid}", p.files)
-            assert content is not None
-            opened[p.cid] = content
-        posts.append(p)
-        by_seq[p.seq] = p.cid
-        prev = p.cid
+            content = None
+            if d.kind in kinds.WITH_CONTENT:
+                content = writing.content_of(me, d, atts, secret, thumbs.get(d.id))
+                linked.append(content.block)
+            e = writing.entry_of(me, d, seq=seq, prev=prev, skip=skip, content=content)
+        except InvalidInput as err:
+            raise InvalidInput(f"draft {d.id} cannot be signed: {refused(err)}; it holds back the "
+                               f"posts after it (`ipfeed drafts drop {d.id}` gives it up)") from err
+        if content is not None and content.box is not None:
+            o = private.open_box(me, content.box, f"post {e.cid}", content.files, v2=True)
+            assert o is not None
+            opened[e.cid] = o
+        if content is not None:
+            contents_of[content.cid] = content
+        posts.append(e)
+        by_seq[e.seq] = e.cid
+        prev = e.cid
     if not posts:
         return 0
     batch = batch[:len(posts)]
-    root = feed.advance(me, prev_root, updated=now_ms(), heads=[p.cid for p in posts])
+    tree = writing.load_tree(prev_root, box.block)
+    listing, tree = writing.listing(prev_root, tree, posts, lambda: own_chain(box, posts))
+    root = feed.advance(me, prev_root, updated=now_ms(), heads=[p.cid for p in posts], listing=listing)
+    if tree is not None:
+        linked += [b for _, b in tree.blocks()]
     box.seal([(d.id, p.seq, p.cid, p.block) for (d, _, _), p in zip(batch, posts, strict=True)],
-             root.seq, root.cid, root.block)
+             root.seq, root.cid, root.block, linked)
     crashpoint("sealed", home.settings.home)
     for d, _, _ in batch:
         for a in d.attachments:
             Path(a["path"]).unlink(missing_ok=True)
-    show_own(home, me, root, posts, opened=opened)
+    show_own(home, me, root, posts, opened=opened, contents=contents_of)
     return len(posts)
 
 
-def show_own(home: Home, me: Identity, root: Root, posts: Sequence[Post] = (), *,
+def own_chain(box: Outbox, new: Sequence[Entry]) -> list[Chained]:
+    """Every entry of the user's feed the outbox holds, and `new` (not recorded yet)."""
+    return [*(entry.parse_chained(b) for _, b in box.post_blocks(0)), *new]
+
+
+def show_own(home: Home, me: Identity, root: Root, posts: Sequence[Chained] = (), *,
              opened: dict[str, private.Opened] | None = None,
-             follows: Sequence[Follow] | None = None) -> None:
+             follows: Sequence[Follow] | None = None,
+             contents: dict[str, Content] | None = None) -> None:
     """Show a new root of the user's own (posts, profile, follow list) at once, before any
     sync: the index is a cache, so only where the root continues what it holds (else a
     sync fills the gap first); `follows` is the list the root links to, if it changed."""
@@ -241,7 +275,7 @@ def show_own(home: Home, me: Identity, root: Root, posts: Sequence[Post] = (), *
         if (known.count if known else 0) == root.count - len(posts):
             index.apply(me.name, root, posts, now_ms(), None, None, None,
                         None if follows is None else [{"name": f.name, "alias": f.alias} for f in follows],
-                        opened=opened)
+                        opened=opened, contents=contents)
 
 
 def add_texts(box: Outbox, texts: Sequence[str]) -> None:
@@ -295,7 +329,11 @@ def _stage(folder: Path, src: Path) -> dict[str, Any]:
     image's type is what its bytes are, whatever its file name says."""
     name = _attachment_name(src)
     data = read_file(src, post.MAX_ATTACHMENT_SIZE)
-    kind = media.sniff_image(data[:16]) or media_type_of(name)
+    return _stage_bytes(folder, data, media.sniff_image(data[:16]) or media_type_of(name), name)
+
+
+def _stage_bytes(folder: Path, data: bytes, kind: str, name: str = "thumb") -> dict[str, Any]:
+    """Keep a file's bytes in the outbox until the node has them."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     dest = folder / f"{now_ms()}-{codec.cid_of(data)[-16:]}"
     tmp = dest.with_suffix(".tmp")
@@ -307,10 +345,4 @@ def _stage(folder: Path, src: Path) -> dict[str, Any]:
     return {"path": str(dest), "name": name, "type": kind, "size": len(data)}
 
 
-@dataclass(frozen=True)
-class PrivateParts:
-    """What a private draft needs to be sealed: its content key and encrypted attachments."""
-
-    key: bytes
-    meta: list[dict[str, Any]]  # inside the box: {cid (bytes), type, size, name, nonce}
-    files: tuple[str, ...]  # outside: links to the encrypted blobs, so pins keep them
+PrivateParts = writing.Secret  # what a private draft needs to be sealed (its key, its files)

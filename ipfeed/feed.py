@@ -183,9 +183,10 @@ def _posts(f: Fields) -> tuple[RootPost, ...]:
 
 def check_posts(root: Root, held: Mapping[str, Chained]) -> None:
     """A v2 root's `posts` against the entries a reader holds (`held`: CID -> verified v1 post
-    or entry): each is a post by the root's author, seqs strictly decreasing, `content` absent
-    for a v1 post and present for a v2 one. Whether `content` is the newest live edit's, and
-    that no deleted post is listed, is `contents.live`'s to say when the reader holds it all."""
+    or entry): each is a post by the root's author, seqs strictly decreasing, `content`
+    present for a v2 post (and for a v1 post only when edited). Whether `content` is the
+    newest live edit's, and that no deleted post is listed, is `contents.live`'s to say when
+    the reader holds it all (check_listing)."""
     last: int | None = None
     for i, p in enumerate(root.posts):
         obj = held.get(p.entry)
@@ -194,8 +195,9 @@ def check_posts(root: Root, held: Mapping[str, Chained]) -> None:
         what = f"root {root.cid}: posts[{i}] {p.entry}"
         if not is_post(obj) or obj.author != root.author:
             raise InvalidRoot(f"{what}: not a post of this feed")
-        if (p.content is None) != isinstance(obj, Post):
-            raise InvalidRoot(f"{what}: content must be given for a v2 post and only for it")
+        if p.content is None and not isinstance(obj, Post):
+            raise InvalidRoot(f"{what}: content must be given for a v2 post (a v1 post has it only "
+                              "when edited)")
         if last is not None and obj.seq >= last:
             raise InvalidRoot(f"{what}: seq {obj.seq} is not below the one listed before it ({last})")
         last = obj.seq

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from . import codec, feed, post
 from .config import Settings
+from .entry import Chained, parse_chained
 from .errors import (
     ChainError,
     Equivocation,
@@ -28,7 +29,6 @@ from .identity import public_from_name
 from .index import FeedState, Index
 from .ipfs import Kubo
 from .ipns import Record, parse_record
-from .post import Post
 
 Get = Callable[[str, int], Awaitable[bytes]]  # CID, byte limit -> the block, checked against the CID
 
@@ -114,7 +114,7 @@ async def check_root(index: Index, name: str, known: FeedState | None, root: fee
         if indexed == cid:
             continue  # the verified post: nothing to fetch
         try:
-            p = post.parse(await get(cid, post.MAX_POST_BYTES), cid)
+            p = parse_chained(await get(cid, post.MAX_POST_BYTES), cid)
         except InvalidObject as e:
             raise ChainError(f"{what}: root {root.cid} lists {cid} as post {seq}, which is not a valid "
                              f"post ({e}); {keeping}") from e
@@ -131,7 +131,7 @@ async def check_root(index: Index, name: str, known: FeedState | None, root: fee
                    f"signed by the author; both kept as evidence, nothing of the new root indexed")
 
 
-async def reaches(get: Get, start: Post, seq: int, cid: str, what: str) -> None:
+async def reaches(get: Get, start: Chained, seq: int, cid: str, what: str) -> None:
     """The chain below `start` must hold post `cid` at `seq`: checked in O(log n) verified
     hops along `skip` and `prev`, each post by the same author at the seq its link implies."""
     at = start
@@ -139,7 +139,7 @@ async def reaches(get: Get, start: Post, seq: int, cid: str, what: str) -> None:
         jump = post.skip_target(at.seq)
         link, want = (at.skip, jump) if jump is not None and jump >= seq else (at.prev, at.seq - 1)
         assert link is not None and want is not None  # post.parse: prev iff seq > 1, skip iff defined
-        older = post.parse(await get(link, post.MAX_POST_BYTES), link)
+        older = parse_chained(await get(link, post.MAX_POST_BYTES), link)
         if older.author != start.author or older.seq != want:
             raise ChainError(f"{what}: post {link} is not post {want} of this feed")
         at = older

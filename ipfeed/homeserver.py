@@ -7,7 +7,7 @@ import contextlib
 import functools
 from collections.abc import Callable
 
-from . import following, node, push, reading, stream, sync
+from . import following, node, push, reading, stream, sync, writing
 from .errors import IpfeedError
 from .homedir import Home, latest_root, now_ms
 from .ipfs import Kubo
@@ -63,7 +63,10 @@ async def _held(home: Home, kubo: Kubo, name: str) -> stream.Held | None:
                 return None
             follows = box.block(root.follows) if root.follows else None
             posts = [b for _, b in box.post_blocks(0)]
-        return root.cid, stream.listed([root.block, *([follows] if follows else []), *posts])
+            tree = writing.load_tree(root, box.block)  # v2: the live contents, never a deleted one
+            live = [b for c in (tree.items if tree else ()) if (b := box.block(c)) is not None]
+        return root.cid, stream.listed([root.block, *([follows] if follows else []), *posts,
+                                        *(b for _, b in (tree.blocks() if tree else ())), *live])
     state = reading.feed_state(home, name)
     if state is None or state.root_cid is None:
         return None

@@ -9,94 +9,27 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from . import migrations, sqlite
+from . import entryindex, migrations, sqlite
+from .contentblock import Content
+from .entry import Chained
 from .errors import InvalidInput
 from .feed import Root
+from .indexed import FUTURE_SLACK_MS as FUTURE_SLACK_MS
+from .indexed import FeedState as FeedState
+from .indexed import IndexedPost as IndexedPost
 from .post import Post
 from .private import Opened
 
-FUTURE_SLACK_MS = 10 * 60 * 1000  # clocks disagree a little; more is a future-dated post
-
-
-@dataclass(frozen=True)
-class FeedState:
-    """What the index knows of one feed."""
-
-    name: str
-    root_cid: str | None
-    root_seq: int | None
-    count: int
-    updated: int | None
-    profile: dict[str, Any]
-    head: str | None
-    record: bytes | None
-    record_seq: int | None
-    record_eol: int | None
-    pinned: str | None
-    last_sync: int | None
-    last_ok: int | None
-    last_error: str | None
-    failures: int
-    next_try: int
-    fork: bool
-    follows: list[dict[str, str]]
-
-    def health(self, now: int) -> str:
-        """The last check in one word: `ok` (it reached the feed and verified it), `failing`
-        (it did not: what is shown is the last verified state), `stale` (the newest verified
-        record has expired), `never` (no verified state yet)."""
-        if self.root_cid is None:
-            return "failing" if self.last_error else "never"
-        if self.record_eol is not None and self.record_eol <= now:
-            return "stale"
-        return "failing" if self.last_error else "ok"
-
-
-@dataclass(frozen=True)
-class IndexedPost:
-    """A verified post as the timeline shows it."""
-
-    cid: str
-    name: str
-    seq: int
-    prev: str | None
-    created: int
-    sort: int
-    text: str
-    reply_to: str | None
-    attachments: list[dict[str, Any]]
-    private: bool = False
-    recipients: list[str] = field(default_factory=list)
-
-    @property
-    def future(self) -> bool:
-        """Dated more than 10 minutes after this node first saw it: shown at the time it was
-        seen, and marked, never on top of the timeline for as long as its author likes."""
-        return self.created > self.sort + FUTURE_SLACK_MS
-
-    @property
-    def cursor(self) -> str:
-        """Where a page that ends with this post continues (`--before`)."""
-        return f"{self.sort}-{self.seq}-{self.cid}"
-
-    def to_json(self) -> dict[str, Any]:
-        """The post for JSON output."""
-        return {"cid": self.cid, "name": self.name, "seq": self.seq, "created": self.created,
-                "text": self.text, "reply_to": self.reply_to,
-                "attachments": [{k: v for k, v in a.items() if k not in ("key", "nonce")}
-                                for a in self.attachments],
-                "future_dated": self.future, "private": self.private, "recipients": self.recipients}
-
-
 _FEED_COLUMNS = ("name, root_cid, root_seq, count, updated, profile, head, record, record_seq, "
                  "record_eol, pinned, last_sync, last_ok, last_error, failures, next_try, fork, follows")
-_POST_COLUMNS = "cid, name, seq, prev, created, sort, text, reply_to, attachments, private, recipients"
+_V1_COLUMNS = "cid, name, seq, prev, created, sort, text, reply_to, attachments, private, recipients"
+_POST_COLUMNS = f"{_V1_COLUMNS}, edited, extra"
 
 
 class Index:
@@ -105,6 +38,7 @@ class Index:
     def __init__(self, path: Path) -> None:
         self.db = sqlite.connect(path, "NORMAL")
         migrations.migrate(self.db, path)
+        self.me: str | None = None  # this home's user (for my_reaction and reposted)
 
     def close(self) -> None:
         """Close the database."""
@@ -200,15 +134,19 @@ class Index:
         """The attachments of a post that were refused: file CID -> why."""
         return dict(self.db.execute("SELECT cid, problem FROM refused_files WHERE post = ?", (post_cid,)))
 
-    def apply(self, name: str, root: Root, posts: Sequence[Post], now: int, record: bytes | None,
+    def apply(self, name: str, root: Root, chain: Sequence[Chained], now: int, record: bytes | None,
               record_seq: int | None, record_eol: int | None,
               follows: Sequence[dict[str, str]] | None = None,
-              opened: dict[str, Opened] | None = None) -> int:
-        """Index a verified root and its verified new posts in one transaction; return how many
-        posts were new (redelivery is idempotent). Private posts appear as `opened` says (their
-        decrypted content) or, if they were not sent to this user, are kept hidden."""
+              opened: dict[str, Opened] | None = None,
+              contents: Mapping[str, Content] | None = None) -> int:
+        """Index a verified root and its verified new posts and entries (v2, with their verified
+        `contents`) in one transaction; return how many posts were new (redelivery is
+        idempotent). Private posts appear as `opened` says (their decrypted content) or, if
+        they were not sent to this user, are kept hidden."""
         opened = opened or {}
         rows: list[tuple[Any, ...]] = []
+        posts = [p for p in chain if isinstance(p, Post)]
+        entries = [e for e in chain if not isinstance(e, Post)]
         for p in posts:
             o = opened.get(p.cid)
             if p.private and o is None:
@@ -222,10 +160,17 @@ class Index:
                              p.reply_to, json.dumps([a.to_json() for a in p.attachments]), 0, "[]", 0,
                              now))
         with self.transaction() as db:
+            known = {r[0] for r in db.execute("SELECT cid FROM posts WHERE cid IN (SELECT value FROM "
+                                              "json_each(?))", (json.dumps([p.cid for p in posts]),))}
             cur = db.executemany(
-                f"INSERT OR IGNORE INTO posts ({_POST_COLUMNS}, hidden, seen) "
+                f"INSERT OR IGNORE INTO posts ({_V1_COLUMNS}, hidden, seen) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             added = max(cur.rowcount, 0)  # rows inserted, not counting the FTS triggers' own
+            for p in posts:
+                if p.cid not in known:
+                    entryindex.counted_v1(db, p.cid, p.reply_to if not p.private or p.cid in opened
+                                          else None)
+            added += entryindex.apply(db, name, entries, contents or {}, opened, now)
             db.execute("INSERT OR IGNORE INTO feeds (name) VALUES (?)", (name,))
             db.execute(
                 "UPDATE feeds SET root_cid = ?, root_seq = ?, count = ?, updated = ?, profile = ?, head = ?, "
@@ -239,45 +184,110 @@ class Index:
         return added
 
     # -- posts ------------------------------------------------------------------------
-    def timeline(self, names: Sequence[str], limit: int, before: str | None = None) -> list[IndexedPost]:
-        """Posts of the given feeds, newest first, `limit` of them, after the cursor `before`."""
+    def timeline(self, names: Sequence[str], limit: int, before: str | None = None,
+                 tag: str | None = None) -> list[IndexedPost]:
+        """Posts of the given feeds and the posts they reposted (at the time of the repost),
+        newest first, `limit` of them, after the cursor `before`; with `tag`, those tagged."""
         if not names:
             return []
         marks = ",".join("?" * len(names))
-        # `+name`: walk the timeline order index and stop after `limit` rows, rather than
-        # gathering every post of these feeds through (name, seq) and sorting them all.
-        sql = f"SELECT {_POST_COLUMNS} FROM posts WHERE hidden = 0 AND +name IN ({marks})"
-        args: list[Any] = list(names)
+        cols = ", ".join(f"p.{c.strip()}" for c in _POST_COLUMNS.split(","))
+        after, after_args = "", []
         if before:
             sort, seq, cid = _cursor(before)
-            sql += " AND (sort < ? OR (sort = ? AND (seq < ? OR (seq = ? AND cid < ?))))"
-            args += [sort, sort, seq, seq, cid]
-        sql += " ORDER BY sort DESC, seq DESC, cid DESC LIMIT ?"
-        return [_post(r) for r in self.db.execute(sql, [*args, limit])]
+            after = " AND ({s} < ? OR ({s} = ? AND (p.seq < ? OR (p.seq = ? AND p.cid < ?))))"
+            after_args = [sort, sort, seq, seq, cid]
+        tagged, tag_args = ("", []) if tag is None else (
+            " AND p.cid IN (SELECT cid FROM tags WHERE tag = ?)", [entryindex.normalize(tag)])
+        # `+name`: walk the timeline order index and stop after `limit` rows, rather than
+        # gathering every post of these feeds through (name, seq) and sorting them all.
+        own = (f"SELECT {cols}, NULL FROM posts p WHERE p.hidden = 0 AND +p.name IN ({marks})"
+               f"{after.format(s='p.sort')}{tagged} ORDER BY p.sort DESC, p.seq DESC, p.cid DESC LIMIT ?")
+        shared = (f"SELECT {cols.replace('p.sort', 'r.sort')}, r.name FROM reposts r JOIN posts p ON "
+                  f"p.cid = r.subject WHERE p.hidden = 0 AND r.name IN ({marks}) AND r.name != p.name"
+                  f"{after.format(s='r.sort')}{tagged} ORDER BY r.sort DESC LIMIT ?")
+        sql = (f"SELECT * FROM ({own}) UNION ALL SELECT * FROM ({shared}) "
+               "ORDER BY 6 DESC, 3 DESC, 1 DESC LIMIT ?")
+        args = [*names, *after_args, *tag_args, limit, *names, *after_args, *tag_args, limit, limit]
+        return self._shown([_post(r[:-1], r[-1]) for r in self.db.execute(sql, args)])
+
+    def _shown(self, posts: list[IndexedPost]) -> list[IndexedPost]:
+        """Posts with their counts and this user's reactions (entryindex.decorate)."""
+        return entryindex.decorate(self.db, posts, self.me)
 
     def post(self, cid: str) -> IndexedPost | None:
-        """One indexed post by CID."""
+        """One indexed post by CID (None if deleted)."""
         row = self.db.execute(f"SELECT {_POST_COLUMNS} FROM posts WHERE cid = ? AND hidden = 0",
                               (cid,)).fetchone()
-        return _post(row) if row else None
+        return self._shown([_post(row)])[0] if row else None
+
+    def deleted(self, cid: str) -> bool:
+        """Whether a post was indexed and then deleted by its author."""
+        return self.db.execute("SELECT 1 FROM posts WHERE cid = ? AND hidden = ?",
+                               (cid, entryindex.DELETED)).fetchone() is not None
+
+    def history(self, cid: str) -> list[IndexedPost]:
+        """A post's live versions, newest first (the current one first)."""
+        row = self.db.execute(f"SELECT {_POST_COLUMNS} FROM posts WHERE cid = ? AND hidden = 0",
+                              (cid,)).fetchone()
+        if row is None:
+            return []
+        base = _post(row)
+        out = []
+        for entry, created, text, atts, extra in self.db.execute(
+                "SELECT v.entry, v.created, v.text, v.attachments, v.extra FROM versions v "
+                "LEFT JOIN entries e ON e.cid = v.entry WHERE v.post = ? "
+                "AND (v.entry = v.post OR e.state = 'live') ORDER BY v.seq DESC", (cid,)):
+            x = json.loads(extra)
+            out.append(replace(base, text=text, attachments=json.loads(atts),
+                               edited=None if entry == cid else created, quote=x.get("quote"),
+                               mentions=x.get("mentions", []), tags=x.get("tags", []), card=x.get("card"),
+                               cw=x.get("cw", ""), sensitive=bool(x.get("sensitive"))))
+        return out or [base]
+
+    def entry(self, cid: str) -> tuple[str, int, str, str | None, str] | None:
+        """(feed name, seq, kind, subject, state) of an indexed v2 entry."""
+        row = self.db.execute("SELECT name, seq, kind, subject, state FROM entries WHERE cid = ?",
+                              (cid,)).fetchone()
+        return (row[0], row[1], row[2], row[3], row[4]) if row else None
+
+    def live_entries(self, name: str, subject: str, kind: str) -> list[str]:
+        """CIDs of a feed's live entries of `kind` about `subject` (e.g. reactions to undo)."""
+        return [r[0] for r in self.db.execute(
+            "SELECT cid FROM entries WHERE name = ? AND subject = ? AND kind = ? "
+            "AND state IN ('live', 'capped') ORDER BY seq", (name, subject, kind))]
+
+    def capped(self, name: str) -> int:
+        """How many reactions and reposts of a feed are over the index's cap (kept, not counted)."""
+        return entryindex.capped(self.db, name)
 
     def replies(self, cid: str, limit: int = 200) -> list[IndexedPost]:
         """Known replies to a post, oldest first."""
-        return [_post(r) for r in self.db.execute(
+        return self._shown([_post(r) for r in self.db.execute(
             f"SELECT {_POST_COLUMNS} FROM posts WHERE reply_to = ? AND hidden = 0 ORDER BY sort, cid "
-            "LIMIT ?", (cid, limit))]
+            "LIMIT ?", (cid, limit))])
 
     def search(self, query: str, limit: int = 50) -> list[IndexedPost]:
         """Posts whose text matches every word of `query` (FTS5), best first; each word also
         as the start of a longer one, and a plural as its singular ("foxes" finds "fox")."""
-        words = [w.replace('"', '""') for w in search_stems(query)][:20]
+        tags = [entryindex.normalize(w[1:]) for w in query.split() if w.startswith("#") and len(w) > 1]
+        words = [w.replace('"', '""') for w in search_stems(
+            " ".join(w for w in query.split() if not w.startswith("#")))][:20]
+        if not words and tags:
+            cols = ", ".join(f"p.{c.strip()}" for c in _POST_COLUMNS.split(","))
+            return self._shown([_post(r) for r in self.db.execute(
+                f"SELECT {cols} FROM tags t JOIN posts p ON p.cid = t.cid WHERE t.tag = ? AND p.hidden = 0 "
+                "AND p.cid IN (SELECT cid FROM tags WHERE tag IN (SELECT value FROM json_each(?))) "
+                "ORDER BY p.sort DESC LIMIT ?", (tags[0], json.dumps(tags), limit))])
         if not words:
             return []
         match = " ".join(f'"{w}"*' for w in words)
         cols = ", ".join(f"posts.{c.strip()}" for c in _POST_COLUMNS.split(","))
-        return [_post(r) for r in self.db.execute(
+        tagged = "" if not tags else " AND posts.cid IN (SELECT cid FROM tags WHERE tag = ?)"
+        return self._shown([_post(r) for r in self.db.execute(
             f"SELECT {cols} FROM posts_fts JOIN posts ON posts.rowid = posts_fts.rowid "
-            "WHERE posts_fts MATCH ? AND posts.hidden = 0 ORDER BY rank LIMIT ?", (match, limit))]
+            f"WHERE posts_fts MATCH ? AND posts.hidden = 0{tagged} ORDER BY rank LIMIT ?",
+            (match, *tags[:1], limit))])
 
     def attachment(self, post_cid: str, cid: str) -> dict[str, Any] | None:
         """The verified metadata of an attachment as the post that carries it declares it (another
@@ -288,13 +298,24 @@ class Index:
         return next((dict(a) for a in json.loads(row[0]) if a.get("cid") == cid), None) if row else None
 
     def post_cids(self, name: str) -> list[str]:
-        """The CIDs of every indexed post of a feed (hidden ones too), newest first."""
-        return [r[0] for r in self.db.execute("SELECT cid FROM posts WHERE name = ? ORDER BY seq DESC",
-                                              (name,))]
+        """The CIDs of every indexed post and entry of a feed (hidden ones too), newest first."""
+        return [r[0] for r in self.db.execute(
+            "SELECT cid, seq FROM posts WHERE name = ? UNION SELECT cid, seq FROM entries WHERE name = ? "
+            "ORDER BY seq DESC", (name, name))]
+
+    def deleted_contents(self, subjects: Sequence[str]) -> list[str]:
+        """The content blocks that deleting these entries takes away: theirs, and a post's
+        edits' (what to unpin)."""
+        wanted = json.dumps(list(subjects))
+        return [r[0] for r in self.db.execute(
+            "SELECT content FROM entries WHERE content IS NOT NULL AND "
+            "(cid IN (SELECT value FROM json_each(?)) "
+            "OR (kind = 'edit' AND subject IN (SELECT value FROM json_each(?))))", (wanted, wanted))]
 
     def post_by_seq(self, name: str, seq: int) -> str | None:
         """The CID of a feed's post at a sequence number, if indexed."""
-        row = self.db.execute("SELECT cid FROM posts WHERE name = ? AND seq = ?", (name, seq)).fetchone()
+        row = self.db.execute("SELECT cid FROM posts WHERE name = ? AND seq = ? UNION ALL SELECT cid "
+                              "FROM entries WHERE name = ? AND seq = ?", (name, seq, name, seq)).fetchone()
         return row[0] if row else None
 
 
@@ -330,9 +351,12 @@ def _feed(row: Sequence[Any]) -> FeedState:
     return FeedState(*values)
 
 
-def _post(row: Sequence[Any]) -> IndexedPost:
-    values = list(row)
-    values[8] = json.loads(values[8])
-    values[9] = bool(values[9])
-    values[10] = json.loads(values[10])
-    return IndexedPost(*values)
+def _post(row: Sequence[Any], reposted_by: str | None = None) -> IndexedPost:
+    (cid, name, seq, prev, created, sort, text, reply_to, atts, private, recipients, edited,
+     extra_json) = row
+    extra = json.loads(extra_json)
+    return IndexedPost(cid, name, seq, prev, created, sort, text, reply_to, json.loads(atts),
+                       bool(private), json.loads(recipients), edited=edited, quote=extra.get("quote"),
+                       mentions=extra.get("mentions", []), tags=extra.get("tags", []),
+                       card=extra.get("card"), cw=extra.get("cw", ""),
+                       sensitive=bool(extra.get("sensitive")), reposted_by=reposted_by)

@@ -249,6 +249,16 @@ class Kubo:
         """Remove a pin (recursive or direct); no walk of the DAG."""
         await self._json("pin/rm", [("arg", cid)])
 
+    async def pin_update(self, old: str, new: str, timeout: float | None = None) -> None:
+        """Move a recursive pin from one DAG to another, walking only what differs (a tree of
+        parts, unlike a chain, diffs cheaply); the old pin is dropped."""
+        await self._json("pin/update", [("arg", old), ("arg", new), ("unpin", "true")], timeout=timeout)
+
+    async def pins(self, kind: str = "recursive") -> list[str]:
+        """Every CID pinned this way."""
+        res = await self._json("pin/ls", [("type", kind)])
+        return list(res.get("Keys") or {})
+
     async def pinned(self, cid: str, kind: str = "recursive") -> bool:
         """Whether a CID is pinned this way (recursive, direct)."""
         res = await _unless(self._json("pin/ls", [("arg", cid), ("type", kind)]), "not pinned")

@@ -80,6 +80,45 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (post, cid)
     );
     """,
+    # 8: format v2: entries of every kind, post versions (edits), deletions, reactions,
+    # reposts, per-post counts kept incrementally, and tags (ipfeed.entryindex)
+    """
+    ALTER TABLE posts ADD COLUMN content TEXT;
+    ALTER TABLE posts ADD COLUMN edited INTEGER;
+    ALTER TABLE posts ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';
+    CREATE TRIGGER posts_fts_update AFTER UPDATE OF text ON posts BEGIN
+        INSERT INTO posts_fts (posts_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+        INSERT INTO posts_fts (rowid, text) VALUES (new.rowid, new.text);
+    END;
+    CREATE TABLE entries (
+        cid TEXT PRIMARY KEY, name TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
+        subject TEXT, subject_name TEXT, emoji TEXT, content TEXT, created INTEGER NOT NULL,
+        state TEXT NOT NULL,  -- live, pending (subject not indexed), deleted, capped, rejected
+        why TEXT,
+        UNIQUE (name, seq)
+    );
+    CREATE INDEX entries_subject ON entries (subject, state);
+    CREATE TABLE versions (
+        post TEXT NOT NULL, entry TEXT NOT NULL, seq INTEGER NOT NULL, created INTEGER NOT NULL,
+        content TEXT, text TEXT NOT NULL, attachments TEXT NOT NULL, extra TEXT NOT NULL,
+        PRIMARY KEY (post, seq)
+    );
+    CREATE TABLE reactions (
+        subject TEXT NOT NULL, name TEXT NOT NULL, emoji TEXT NOT NULL, seq INTEGER NOT NULL,
+        entry TEXT NOT NULL, PRIMARY KEY (subject, name)
+    );
+    CREATE TABLE reposts (
+        subject TEXT NOT NULL, name TEXT NOT NULL, seq INTEGER NOT NULL, entry TEXT NOT NULL,
+        sort INTEGER NOT NULL, PRIMARY KEY (subject, name)
+    );
+    CREATE INDEX reposts_order ON reposts (sort DESC);
+    CREATE TABLE counts (
+        cid TEXT PRIMARY KEY, likes INTEGER NOT NULL DEFAULT 0, reposts INTEGER NOT NULL DEFAULT 0,
+        quotes INTEGER NOT NULL DEFAULT 0, replies INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE tags (tag TEXT NOT NULL, cid TEXT NOT NULL, PRIMARY KEY (tag, cid));
+    CREATE TABLE used (name TEXT PRIMARY KEY, n INTEGER NOT NULL);  -- indexed reactions + reposts
+    """,
 ]
 
 

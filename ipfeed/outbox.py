@@ -14,9 +14,9 @@ import fcntl
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,7 +24,7 @@ from . import sqlite
 from .codec import cid_of
 from .errors import FeedLocked, NewerSchema
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE drafts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: posts remember their draft
@@ -32,7 +32,10 @@ CREATE TABLE drafts (
     text TEXT NOT NULL,
     reply_to TEXT,
     attachments TEXT NOT NULL,         -- JSON list of {path, name, type, size}
-    recipients TEXT NOT NULL DEFAULT '[]'  -- JSON list of names: a private post
+    recipients TEXT NOT NULL DEFAULT '[]',  -- JSON list of names: a private post
+    kind TEXT NOT NULL DEFAULT 'post',  -- format v2: post, reaction, repost, edit, delete
+    subject TEXT,                      -- the CID a reaction, repost, edit or delete is about
+    extra TEXT NOT NULL DEFAULT '{}'   -- JSON: emoji, quote, cw, sensitive, alts, card, mentions, tags
 );
 CREATE TABLE posts (
     seq INTEGER PRIMARY KEY,
@@ -61,6 +64,9 @@ class Draft:
     reply_to: str | None
     attachments: list[dict[str, Any]]
     recipients: list[str]
+    kind: str = "post"  # format v2 entry kind
+    subject: dict[str, str] | None = None  # {"cid", "name"} of a reaction's, edit's … subject
+    extra: dict[str, Any] = field(default_factory=dict)  # emoji, quote, cw, sensitive, alts, card, …
 
 
 class Outbox:
@@ -86,8 +92,12 @@ class Outbox:
                     if statement.strip():
                         self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            elif version == 1:
-                self.db.execute("ALTER TABLE drafts ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]'")
+            elif version < SCHEMA_VERSION:
+                if version == 1:
+                    self.db.execute("ALTER TABLE drafts ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]'")
+                self.db.execute("ALTER TABLE drafts ADD COLUMN kind TEXT NOT NULL DEFAULT 'post'")
+                self.db.execute("ALTER TABLE drafts ADD COLUMN subject TEXT")
+                self.db.execute("ALTER TABLE drafts ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'")
                 self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             elif version > SCHEMA_VERSION:
                 raise NewerSchema(f"{self.path} is from a newer ipfeed (schema {version})")
@@ -98,9 +108,19 @@ class Outbox:
 
     # -- drafts -----------------------------------------------------------------------
     def add_draft(self, created: int, text: str, reply_to: str | None,
-                  attachments: list[dict[str, Any]], recipients: list[str] | None = None) -> int:
-        """Record a post the user wrote; from here on it cannot be lost."""
-        return self.add_drafts([(created, text, reply_to, attachments)], recipients or [])[0]
+                  attachments: list[dict[str, Any]], recipients: list[str] | None = None, *,
+                  kind: str = "post", subject: dict[str, str] | None = None,
+                  extra: dict[str, Any] | None = None) -> int:
+        """Record a post (or a reaction, repost, edit or delete) the user made; from here on it
+        cannot be lost."""
+        with self.transaction() as db:
+            cur = db.execute("INSERT INTO drafts (created, text, reply_to, attachments, recipients, kind, "
+                             "subject, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             (created, text, reply_to, json.dumps(attachments),
+                              json.dumps(recipients or []), kind, json.dumps(subject) if subject else None,
+                              json.dumps(extra or {})))
+            assert cur.lastrowid is not None
+            return cur.lastrowid
 
     def add_drafts(self, drafts: list[tuple[int, str, str | None, list[dict[str, Any]]]],
                    recipients: list[str] | None = None) -> list[int]:
@@ -118,9 +138,10 @@ class Outbox:
 
     def drafts(self, limit: int | None = None) -> list[Draft]:
         """Drafts not yet sealed, oldest first (the oldest `limit` only, if given)."""
-        rows = self.db.execute("SELECT id, created, text, reply_to, attachments, recipients FROM drafts "
-                               "ORDER BY id LIMIT ?", (-1 if limit is None else limit,))
-        return [Draft(i, c, t, r, json.loads(a), json.loads(to)) for i, c, t, r, a, to in rows]
+        rows = self.db.execute("SELECT id, created, text, reply_to, attachments, recipients, kind, subject, "
+                               "extra FROM drafts ORDER BY id LIMIT ?", (-1 if limit is None else limit,))
+        return [Draft(i, c, t, r, json.loads(a), json.loads(to), k, json.loads(s) if s else None,
+                      json.loads(x)) for i, c, t, r, a, to, k, s, x in rows]
 
     def drop_draft(self, draft_id: int) -> Draft | None:
         """Forget a draft that was never signed, and its staged files; None if there is none."""
@@ -133,10 +154,12 @@ class Outbox:
         return draft
 
     def seal(self, posts: list[tuple[int, int, str, bytes]],
-             root_seq: int, root_cid: str, root_block: bytes) -> None:
-        """Atomically turn drafts into signed posts, (draft id, seq, CID, block) each, and
-        record the root that lists them."""
+             root_seq: int, root_cid: str, root_block: bytes, linked: Sequence[bytes] = ()) -> None:
+        """Atomically turn drafts into signed posts or entries, (draft id, seq, CID, block)
+        each, and record the root that lists them and the blocks it links to besides them
+        (content blocks, the contents tree)."""
         with self.transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO blocks VALUES (?, ?)", [(cid_of(b), b) for b in linked])
             db.executemany("INSERT INTO posts (draft_id, seq, cid, block) VALUES (?, ?, ?, ?)", posts)
             db.execute("INSERT INTO roots VALUES (?, ?, ?)", (root_seq, root_cid, root_block))
             db.executemany("DELETE FROM drafts WHERE id = ?", [(p[0],) for p in posts])
@@ -172,6 +195,11 @@ class Outbox:
     def post_blocks(self, after_seq: int) -> Iterator[tuple[int, bytes]]:
         """(seq, block) of every post after `after_seq`, in order."""
         yield from self.db.execute("SELECT seq, block FROM posts WHERE seq > ? ORDER BY seq", (after_seq,))
+
+    def root_block(self, cid: str | None) -> bytes | None:
+        """One of the roots this outbox signed (or adopted), by CID."""
+        row = self.db.execute("SELECT block FROM roots WHERE cid = ?", (cid,)).fetchone() if cid else None
+        return row[0] if row else None
 
     def has_root(self, cid: str) -> bool:
         """Whether this outbox signed (or adopted) the root with this CID."""

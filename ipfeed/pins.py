@@ -16,11 +16,16 @@ here, trusted) may still be pinned from its first root recursively.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 
 from . import codec
-from .errors import InvalidBlock
-from .feed import Root
+from .contentblock import Content
+from .contents import Tree
+from .entry import Chained
+from .errors import InvalidBlock, IpfeedError
+from .feed import MAX_ROOT_BYTES, Root
+from .feed import parse as parse_root
 from .ipfs import Kubo
 from .post import MAX_ATTACHMENT_SIZE, Post
 
@@ -163,3 +168,102 @@ async def advance(kubo: Kubo, previous: str | None, root: Root, new_posts: Seque
     await kubo.pin_add(root.cid, timeout, recursive=False)  # last: the root pinned = all of it pinned
     if previous is not None and previous != root.cid and await kubo.pinned(previous, "direct"):
         await kubo.pin_rm(previous)  # a first, recursive root (older ipfeed) stays: it holds the history
+
+
+def content_files(c: Content) -> list[tuple[str, int]]:
+    """(CID, most bytes it may hold) of each file a content block links: its attachments, a
+    card's thumbnail, a private content's encrypted blobs."""
+    out = [(a.cid, a.size) for a in c.attachments]
+    if c.card is not None and c.card.thumb is not None:
+        out.append((c.card.thumb.cid, c.card.thumb.size))
+    return out + [(f, MAX_ATTACHMENT_SIZE + SECRETBOX_OVERHEAD) for f in c.files]
+
+
+async def advance_v2(kubo: Kubo, previous: Root | None, root: Root, entries: Sequence[Chained],
+                     new: Sequence[Content], gone: Sequence[Content],
+                     tree: Callable[[], Awaitable[Tree | None]],
+                     timeout: float, *, check: bool, walk_ok: bool = True,
+                     refused: Refused | None = None) -> None:
+    """Pin a v2 root given the root pinned before (None: nothing of it yet). A v2 root's DAG
+    is its chain and exactly the live contents (entries name their content by bytes, not a
+    link), so when every file proved no larger than declared (`check`: followed feeds) and a
+    walk is cheaper than direct pins (a first pin, many new entries, or a deletion) the root
+    is pinned recursively and every older pin of the feed dropped. Otherwise the new entries
+    are pinned directly and the live contents through the contents tree, recursively (moved
+    with `pin update`, which walks only the changed parts); with a refused file, the
+    direct-pin fallback: the content, part and contents blocks (`tree()`) directly, each
+    checked file recursively, and what was deleted (`gone`) unpinned."""
+    wanted = [(c.cid, f, size) for c in new for f, size in content_files(c)]
+    v1_posts = [p for p in entries if isinstance(p, Post)]
+    v1 = [f for p in v1_posts for f, _ in declared_files(p)]
+    ok = [f for _, f, _ in wanted]
+    if check:
+        problems = await asyncio.gather(*(file_problem(kubo, f, size, timeout) for _, f, size in wanted))
+        ok = []
+        for (owner, f, _), problem in zip(wanted, problems, strict=True):
+            if problem is None:
+                ok.append(f)
+            elif refused is not None:
+                refused(owner, f, f"file {f}: {problem}")
+        v1_ok = await _checked(kubo, v1_posts, root, timeout, refused)
+    else:
+        v1_ok = v1 + ([root.profile.avatar] if root.profile.avatar else [])
+    all_ok = walk_ok and len(ok) == len(wanted) and len(v1_ok) == len(v1) + (1 if root.profile.avatar else 0)
+    if all_ok and (previous is None or gone or len(entries) * DIRECT_PIN_COST > root.count):
+        await kubo.pin_add(root.cid, timeout)
+        await _drop_older(kubo, previous, root, gone)
+        return
+    await kubo.pin_add([e.cid for e in entries] + ([root.follows] if root.follows else []), timeout,
+                       recursive=False)
+    await kubo.pin_add(v1_ok, timeout)  # a v1 post's files are not under the contents tree
+    old_tree = previous.contents if previous is not None and previous.version == 2 else None
+    if root.contents is not None and all_ok:
+        if old_tree and old_tree != root.contents and await kubo.pinned(old_tree):
+            await kubo.pin_update(old_tree, root.contents, timeout)
+        else:
+            await kubo.pin_add(root.contents, timeout)
+    else:
+        live = await tree()
+        blocks = [*(c for c, _ in (live.blocks() if live else ())), *(c.cid for c in new)]
+        switching = old_tree is not None and old_tree != root.contents and await kubo.pinned(old_tree)
+        if switching and live is not None:  # the tree path pinned the older contents through its tree
+            blocks += live.items
+        if root.contents in blocks and await kubo.pinned(root.contents):  # pinned by the tree path before
+            blocks.remove(root.contents)
+        await kubo.pin_add(list(dict.fromkeys(blocks)), timeout, recursive=False)
+        await kubo.pin_add(ok, timeout)
+        if switching and old_tree is not None:
+            await kubo.pin_rm(old_tree)  # it may list what was deleted
+        await _unpin(kubo, gone)
+    await kubo.pin_add(root.cid, timeout, recursive=False)
+    if previous is not None and previous.cid != root.cid and await kubo.pinned(previous.cid, "direct"):
+        await kubo.pin_rm(previous.cid)
+    # An older root pinned recursively stays: it holds the chain below; it can only keep
+    # deleted contents after a deletion, and a deletion takes the branch above.
+
+
+async def _drop_older(kubo: Kubo, previous: Root | None, root: Root, gone: Sequence[Content]) -> None:
+    """After a recursive pin of `root`: drop the other pins of its feed that may hold what was
+    deleted: the previous root's, its contents tree's, every older root of the feed pinned
+    recursively (one walk of this node's recursive pins, which are one per feed and its
+    files), and the direct pins of the deleted contents."""
+    if previous is not None and previous.cid != root.cid:
+        for cid in (previous.cid, previous.contents):
+            if cid and (await kubo.pinned(cid, "direct") or await kubo.pinned(cid)):
+                await kubo.pin_rm(cid)
+    if gone:
+        for cid in await kubo.pins("recursive"):
+            if cid == root.cid or not cid.startswith("bafyrei"):  # dag-cbor, sha2-256: a root
+                continue
+            with contextlib.suppress(IpfeedError):
+                older = parse_root(await kubo.block_get(cid, MAX_ROOT_BYTES, offline=True), cid)
+                if older.author == root.author:
+                    await kubo.pin_rm(cid)
+    await _unpin(kubo, gone)
+
+
+async def _unpin(kubo: Kubo, gone: Sequence[Content]) -> None:
+    for c in gone:
+        for cid in [c.cid, *(f for f, _ in content_files(c))]:
+            with contextlib.suppress(IpfeedError):
+                await kubo.pin_rm(cid)

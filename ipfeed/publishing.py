@@ -9,10 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import codec, drafts, feed, ipfs, keys, node, pins, private, push
+from . import codec, contentblock, drafts, feed, ipfs, keys, livesync, node, pins, private, push, writing
 from . import post as post_rules
 from .car import car_bytes
+from .contentblock import Attachment as ContentAttachment
+from .contents import Tree
 from .drafts import PostResult
+from .entry import Entry, parse_chained
 from .errors import (
     AnotherHome,
     ChainError,
@@ -65,20 +68,29 @@ async def post_many(home: Home, texts: Sequence[str], chunk: int = BULK_CHUNK) -
 
 
 async def post(home: Home, text: str, reply_to: str | None = None,
-               attach: Sequence[Path] = (), to: Sequence[str] = ()) -> PostResult:
+               attach: Sequence[Path] = (), to: Sequence[str] = (), *, quote: str | None = None,
+               cw: str = "", sensitive: bool = False, alts: Sequence[str] = (),
+               card: bool = True) -> PostResult:
     """Write a post: saved durably first, then signed (once the network shows no other home
     publishing this feed, or the node is offline), stored, pinned and published."""
-    saved = drafts.save(home, text, reply_to, attach, to, seal=False)
+    saved = drafts.save(home, text, reply_to, attach, to, seal=False, quote=quote, cw=cw,
+                        sensitive=sensitive, alts=alts, card=card)
+    return await publish_draft(home, saved)
+
+
+async def publish_draft(home: Home, saved: PostResult, what: str = "post") -> PostResult:
+    """Publish a saved draft (a post, reaction, repost, edit or delete) with those before it;
+    if the node cannot take it now, PublishPending says it is saved."""
     with home.outbox() as box:
         try:
             await flush(home, home.identity(), box)
         except IpfeedError as e:
             sealed = box.post_of_draft(saved.draft_id)
-            where = f"post {sealed[1]} (seq {sealed[0]})" if sealed else "your post"
+            where = f"{what} {sealed[1]} (seq {sealed[0]})" if sealed else f"your {what}"
             raise PublishPending(f"{where} is saved but not published: {e}") from e
         sealed = box.post_of_draft(saved.draft_id)
     assert sealed is not None
-    return PostResult(sealed[0], sealed[1], True, saved.draft_id)
+    return PostResult(sealed[0], sealed[1], True, saved.draft_id, saved.warnings)
 
 
 async def publish(home: Home) -> PublishResult:
@@ -152,10 +164,15 @@ async def flush(home: Home, me: Identity, box: Outbox, chunk: int | None = None)
                     else:
                         parts = None
                     atts = await _add_attachments(kubo, d) if parts is None else ()
+                    thumbs = {}
+                    if t := d.extra.get("card", {}).get("thumb"):
+                        thumb = await _add_attachments(kubo, Draft(d.id, 0, "", None, [t], []))
+                        thumbs[d.id] = ContentAttachment(*(getattr(thumb[0], k) for k in
+                                                           ("cid", "type", "size", "name")))
                 except InvalidInput as e:
                     raise InvalidInput(f"draft {d.id} cannot be published: {e}; it holds back the "
                                        f"posts after it (`ipfeed drafts drop {d.id}` gives it up)") from e
-                sealed += drafts.seal(home, me, box, [(d, atts, parts)], found)
+                sealed += drafts.seal(home, me, box, [(d, atts, parts)], found, thumbs)
             root = latest_root(box)
             if root is None:
                 raise MissingIdentity("this home has no feed root; run `ipfeed init`")
@@ -232,6 +249,8 @@ async def adopt_head(home: Home, kubo: Kubo, me: Identity, box: Outbox) -> None:
             block = await kubo.block_get(root.follows, feed.MAX_FOLLOWS_BYTES)
             feed.parse_follows(block, root.follows)
             linked = (block,)
+        tree = await livesync.fetch_tree(lambda c, limit: kubo.block_get(c, limit), root)
+        linked += tuple(b for _, b in tree.blocks()) if tree else ()  # v2: what the next post extends
     except NotFound as e:
         raise FeedNotAdopted(
             f"this home has your key but not your feed, and the network has no feed for "
@@ -256,7 +275,7 @@ async def seal_while_storing(home: Home, me: Identity, box: Outbox, chunk: int) 
                     stored = await storing
                 root = latest_root(box)
                 assert root is not None
-                blocks = [b for _, b in box.post_blocks(root.count - n)]
+                blocks = writing.with_contents([b for _, b in box.post_blocks(root.count - n)], box.block)
                 storing = asyncio.ensure_future(_store(kubo, root, blocks, home.settings.timeout))
         finally:
             if storing is not None:
@@ -273,15 +292,37 @@ async def sync_node(home: Home, kubo: Kubo, me: Identity, box: Outbox, root: Roo
     covered_key, pinned_key, published_key = (f"{k}:{peer}" for k in ("covered", "pinned", "published"))
     covered = int(box.get(covered_key, "0") or 0)
     pending = list(box.post_blocks(covered))
-    await _store(kubo, root, [b for seq, b in pending if seq > stored], home.settings.timeout,
-                 home.settings.fetch_concurrency)
+    chained = [parse_chained(b) for _, b in pending]
+    named = [(e.seq, contentblock.parse_content(c)) for e in chained
+             if isinstance(e, Entry) and e.content and (c := box.block(e.content)) is not None]
+    new_contents = [c for _, c in named]
+    unstored = [c.block for seq, c in named if seq > stored]  # the others rode with their entries
+    tree_key = f"tree:{peer}"
+    old_tree = writing.load_tree(_root(box.root_block(box.get(tree_key))), box.block)
+    tree = writing.load_tree(root, box.block)
+    old_blocks = {c for c, _ in old_tree.blocks()} if old_tree else set()
+    tree_blocks = [(c, b) for c, b in tree.blocks() if c not in old_blocks] if tree else []
+    await _store(kubo, root, [b for seq, b in pending if seq > stored]
+                 + unstored + [b for _, b in tree_blocks],
+                 home.settings.timeout, home.settings.fetch_concurrency)
     if root.follows and (follows_block := box.block(root.follows)) is not None:
         await kubo.block_put(follows_block)
     await kubo.block_put(root.block)
     crashpoint("stored", home.settings.home)
     pinned = box.get(pinned_key)
-    if pinned != root.cid:
-        news = [post_rules.parse(b, signed_here=True) for _, b in pending]
+    if pinned != root.cid and root.version == feed.VERSION_2:
+        previous = _root(box.root_block(pinned))
+        live = set(tree.items) if tree else set()
+        gone = [contentblock.parse_content(b) for c in (old_tree.items if old_tree else ())
+                if c not in live and (b := box.block(c)) is not None]
+        async def tree_cids() -> Tree | None:
+            return tree
+        await pins.advance_v2(kubo, previous, root, chained, new_contents, gone, tree_cids,
+                              home.settings.sync_timeout, check=False)  # own files, added here
+        box.set(pinned_key, root.cid)
+        box.set(tree_key, root.cid)
+    elif pinned != root.cid:
+        news = [p for p in chained if isinstance(p, post_rules.Post)]
         await pins.advance(kubo, pinned, root, news, home.settings.sync_timeout,
                            walk_ok=True)  # the user's own files, added by this home
         box.set(pinned_key, root.cid)
@@ -308,6 +349,10 @@ async def sync_node(home: Home, kubo: Kubo, me: Identity, box: Outbox, root: Roo
         box.set(unreached_key, "")
 
 
+def _root(block: bytes | None) -> Root | None:
+    return feed.parse(block) if block else None
+
+
 async def _store(kubo: Kubo, root: Root, blocks: Sequence[bytes], timeout: float, at_once: int = 16) -> int:
     """Put post blocks into the node (many: one CAR import; few: a call each); return the
     sequence number of `root`, which lists the newest of them."""
@@ -328,12 +373,12 @@ async def _skip_targets(kubo: Kubo, box: Outbox, me: Identity) -> dict[int, str]
     target = post_rules.skip_target(root.count + 1)
     if target is None or box.post_cid(target):
         return {}
-    at = post_rules.parse(await kubo.block_get(root.head, post_rules.MAX_POST_BYTES), root.head)
+    at = parse_chained(await kubo.block_get(root.head, post_rules.MAX_POST_BYTES), root.head)
     while at.seq > target:
         jump = post_rules.skip_target(at.seq)
         nxt = at.skip if jump is not None and jump >= target else at.prev
         assert nxt is not None
-        older = post_rules.parse(await kubo.block_get(nxt, post_rules.MAX_POST_BYTES), nxt)
+        older = parse_chained(await kubo.block_get(nxt, post_rules.MAX_POST_BYTES), nxt)
         if older.author != me.public:
             raise ChainError(f"post {nxt} in your feed is not yours")
         at = older

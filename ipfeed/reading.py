@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import codec, feed, history, identity, post, private, sync
+from . import codec, feed, history, identity, livesync, post, private, sync
+from .contentblock import Content
+from .entry import Chained, parse_chained
 from .errors import Fork, InvalidInput, IpfeedError, OutboxDamaged
 from .feed import Follow, Profile, Root
 from .homedir import Home, bounded, latest_root, now_ms
@@ -21,12 +23,15 @@ class FeedView:
 
     name: str
     root: Root
-    posts: list[Post] = field(default_factory=list)  # private ones only if they opened
+    posts: list[Chained] = field(default_factory=list)  # private ones only if they opened
     opened: dict[str, private.Opened] = field(default_factory=dict)
+    contents: dict[str, Content] = field(default_factory=dict)  # v2: a post's current content
+    counts: dict[str, dict[str, Any]] = field(default_factory=dict)  # what the index counts of each
 
-    def post_json(self, p: Post) -> dict[str, Any]:
+    def post_json(self, p: Chained) -> dict[str, Any]:
         """One post for output, decrypted if it is private."""
-        out = p.to_json()
+        out = p.to_json() if isinstance(p, Post) else livesync.entry_json(p, self.contents.get(p.cid))
+        out.update(self.counts.get(p.cid, {}))
         if (o := self.opened.get(p.cid)) is not None:
             out.update(text=o.text, reply_to=o.reply_to, recipients=o.to,
                        attachments=[{k: a[k] for k in ("cid", "type", "size", "name")}
@@ -61,15 +66,23 @@ async def show(home: Home, name: str, limit: int = 20) -> FeedView:
         async with home.kubo() as kubo:
             head = await history.verified_head(kubo, index, name, home.settings, now_ms(), stale=False)
             root = head.root or feed.parse(await kubo.block_get(head.cid, feed.MAX_ROOT_BYTES), head.cid)
+            if root.version == feed.VERSION_2:  # the newest page is what `posts` lists: one round trip
+                page = livesync.newest_page if limit <= len(root.posts) or len(root.posts) < feed.RECENT \
+                    else livesync.walk_page
+                entries, got = await page(lambda c, lim: kubo.block_get(c, lim), root, limit,
+                                          home.settings.fetch_concurrency)
+                opened = livesync.open_contents(_identity(home), entries, {c.cid: c for c in got.values()})
+                return FeedView(name, root, [e for e in entries if not (got.get(e.cid) and got[e.cid].private)
+                                             or e.cid in opened], opened, got, _counts(home, entries))
             n = min(limit, root.count)
             first = list(root.recent[:n])
             blocks = await bounded(home.settings.fetch_concurrency,
                                    [kubo.block_get(c, post.MAX_POST_BYTES) for c in first])
-            posts = [post.parse(b, c) for b, c in zip(blocks, first, strict=True)]
+            posts: list[Chained] = [parse_chained(b, c) for b, c in zip(blocks, first, strict=True)]
             while len(posts) < n:
                 prev = posts[-1].prev
                 assert prev is not None  # seq > 1 always has prev (post.parse checks)
-                posts.append(post.parse(await kubo.block_get(prev, post.MAX_POST_BYTES), prev))
+                posts.append(parse_chained(await kubo.block_get(prev, post.MAX_POST_BYTES), prev))
             feed.check_page(root, posts)
             if known and known.count and known.head and posts and posts[-1].seq > known.count + 1:
                 # The page ends above the known head: it must still lead down to it.
@@ -79,12 +92,9 @@ async def show(home: Home, name: str, limit: int = 20) -> FeedView:
                     and posts[-1].prev != known.head:
                 raise Fork(f"{name}: root {root.cid}: post {posts[-1].cid} (seq {posts[-1].seq}) "
                            f"does not follow the known post {known.head}; not shown")
-    try:
-        me: Identity | None = home.identity()
-    except IpfeedError:
-        me = None
-    opened = sync.open_all(me, posts)
-    return FeedView(name, root, [p for p in posts if not p.private or p.cid in opened], opened)
+    opened = sync.open_all(_identity(home), posts)
+    return FeedView(name, root, [p for p in posts if not (isinstance(p, Post) and p.private)
+                                 or p.cid in opened], opened, counts=_counts(home, posts))
 
 
 def follows(home: Home) -> tuple[Follow, ...]:
@@ -104,11 +114,45 @@ def follows(home: Home) -> tuple[Follow, ...]:
     return follows
 
 
-def timeline(home: Home, limit: int = 20, before: str | None = None) -> list[IndexedPost]:
-    """The user's and followed feeds merged, newest first, from the index."""
-    names = [home.identity().name, *(f.name for f in follows(home))]
+def timeline(home: Home, limit: int = 20, before: str | None = None,
+             tag: str | None = None) -> list[IndexedPost]:
+    """The user's and followed feeds merged (with their reposts), newest first, from the index."""
+    me = home.identity().name
+    names = [me, *(f.name for f in follows(home))]
     with home.index() as index:
-        return index.timeline(names, limit, before)
+        index.me = me
+        return index.timeline(names, limit, before, tag)
+
+
+def versions(home: Home, cid: str) -> list[IndexedPost]:
+    """A post's live versions, newest first."""
+    with home.index() as index:
+        return index.history(codec.parse_cid(cid))
+
+
+def _counts(home: Home, posts: Sequence[Chained]) -> dict[str, dict[str, Any]]:
+    """What the index counts of these posts (reactions, reposts, quotes, replies, edited)."""
+    out = {}
+    with home.index() as index:
+        index.me = _me(home)
+        for p in posts:
+            if (known := index.post(p.cid)) is not None:
+                j = known.to_json()
+                out[p.cid] = {k: j[k] for k in ("reactions", "likes", "reposts", "quotes", "replies",
+                                                "my_reaction", "reposted", "edited")}
+    return out
+
+
+def _identity(home: Home) -> Identity | None:
+    try:
+        return home.identity()
+    except IpfeedError:
+        return None
+
+
+def _me(home: Home) -> str | None:
+    me = _identity(home)
+    return me.name if me else None
 
 
 def status(home: Home) -> list[tuple[Follow, FeedState | None]]:
@@ -133,6 +177,7 @@ def feed_states(home: Home, names: Sequence[str]) -> dict[str, FeedState]:
 def feed_posts(home: Home, name: str, limit: int = 20, before: str | None = None) -> list[IndexedPost]:
     """One feed's indexed posts, newest first."""
     with home.index() as index:
+        index.me = _me(home)
         return index.timeline([identity.normalize_name(name)], limit, before)
 
 
@@ -140,12 +185,14 @@ def indexed_post(home: Home, cid: str) -> tuple[IndexedPost | None, list[Indexed
     """A post by CID and its known replies."""
     cid = codec.parse_cid(cid)
     with home.index() as index:
+        index.me = _me(home)
         return index.post(cid), index.replies(cid)
 
 
 def search(home: Home, query: str, limit: int = 50) -> list[IndexedPost]:
     """Indexed posts whose text contains every word of `query`."""
     with home.index() as index:
+        index.me = _me(home)
         return index.search(query, limit)
 
 

@@ -14,7 +14,9 @@ from . import (
     drafts,
     following,
     homeserver,
+    interact,
     keys,
+    kinds,
     peers,
     people,
     publishing,
@@ -66,9 +68,11 @@ class Service:
 
     # -- writing (drafts.py, publishing.py) ---------------------------------------------
     def save(self, text: str, reply_to: str | None = None, attach: Sequence[Path] = (),
-             to: Sequence[str] = (), *, seal: bool = True) -> PostResult:
+             to: Sequence[str] = (), *, seal: bool = True, quote: str | None = None, cw: str = "",
+             sensitive: bool = False, alts: Sequence[str] = (), card: bool = True) -> PostResult:
         """Write a post to the outbox (never lost from here on); publishing is `publish`."""
-        return drafts.save(self.home, text, reply_to, attach, to, seal=seal)
+        return drafts.save(self.home, text, reply_to, attach, to, seal=seal, quote=quote, cw=cw,
+                           sensitive=sensitive, alts=alts, card=card)
 
     def save_many(self, texts: Sequence[str]) -> int:
         """Write many text posts at once (one transaction, one new root); how many were signed."""
@@ -83,9 +87,42 @@ class Service:
         return drafts.resolve_recipient(self.home, text)
 
     async def post(self, text: str, reply_to: str | None = None,
-                   attach: Sequence[Path] = (), to: Sequence[str] = ()) -> PostResult:
+                   attach: Sequence[Path] = (), to: Sequence[str] = (), *, quote: str | None = None,
+                   cw: str = "", sensitive: bool = False, alts: Sequence[str] = (),
+                   card: bool = True) -> PostResult:
         """Write a post: saved durably first, then signed, stored, pinned and published."""
-        return await publishing.post(self.home, text, reply_to, attach, to)
+        return await publishing.post(self.home, text, reply_to, attach, to, quote=quote, cw=cw,
+                                     sensitive=sensitive, alts=alts, card=card)
+
+    # -- interactions (interact.py): saved as drafts, published like posts (`publish`) ---
+    def react(self, cid: str, emoji: str = kinds.DEFAULT_EMOJI) -> int:
+        """Save a reaction to a post (the newest of yours counts); its draft id."""
+        return interact.react(self.home, cid, emoji)
+
+    def unreact(self, cid: str) -> int:
+        """Save deletes of your live reactions to a post; the last draft id."""
+        return interact.unreact(self.home, cid)
+
+    def repost(self, cid: str) -> int:
+        """Save a repost of a post; its draft id."""
+        return interact.repost(self.home, cid)
+
+    def unrepost(self, cid: str) -> int:
+        """Save deletes of your live reposts of a post; the last draft id."""
+        return interact.unrepost(self.home, cid)
+
+    def edit(self, cid: str, text: str) -> int:
+        """Save a new version of one of your posts (its other fields kept); its draft id."""
+        return interact.edit(self.home, cid, text)
+
+    def delete(self, cid: str) -> int:
+        """Save a delete of one of your posts or entries (final); its draft id. A deleted
+        post leaves your own timeline and search at once."""
+        return interact.delete(self.home, cid)
+
+    def history(self, cid: str) -> list[IndexedPost]:
+        """A post's versions, newest first (one if it was never edited; none if deleted)."""
+        return reading.versions(self.home, cid)
 
     def drafts(self) -> list[Draft]:
         """The user's posts that are saved but not signed yet, oldest first."""
@@ -113,9 +150,11 @@ class Service:
         """Resolve a name and fetch, verify and return its root and newest `limit` posts."""
         return await reading.show(self.home, name, limit)
 
-    def timeline(self, limit: int = 20, before: str | None = None) -> list[IndexedPost]:
-        """The user's and followed feeds merged, newest first, from the index."""
-        return reading.timeline(self.home, limit, before)
+    def timeline(self, limit: int = 20, before: str | None = None,
+                 tag: str | None = None) -> list[IndexedPost]:
+        """The user's and followed feeds merged (with their reposts), newest first, from the
+        index; with `tag`, only posts with that tag."""
+        return reading.timeline(self.home, limit, before, tag)
 
     def status(self) -> list[tuple[Follow, FeedState | None]]:
         """Each follow with what the index knows of it (last sync, head, errors, fork)."""
@@ -154,7 +193,7 @@ class Service:
         return self.home.held()
 
     def search(self, query: str, limit: int = 50) -> list[IndexedPost]:
-        """Indexed posts whose text contains every word of `query`."""
+        """Indexed posts whose text contains every word of `query` (a `#tag` word: tagged so)."""
         return reading.search(self.home, query, limit)
 
     def attachment(self, post_cid: str, cid: str) -> dict[str, Any] | None:

@@ -13,12 +13,15 @@ import contextlib
 import random
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from . import codec, feed, pins, post, stream
+from . import codec, contents, feed, kinds, livesync, pins, post, stream
 from .car import car_bytes
 from .config import Settings
+from .contentblock import Content
+from .contents import Tree
+from .entry import Chained, Entry, parse_chained
 from .errors import ChainError, Fork, InvalidObject, IpfeedError, NotFound
 from .errors import Equivocation as Equivocation  # still importable from here, as before errors.py
 from .errors import Rollback as Rollback  # likewise
@@ -46,6 +49,7 @@ class SyncResult:
     root: str | None = None
     error: str | None = None
     streamed: int = 0  # blocks taken from a peer's stream instead (ipfeed.stream)
+    capped: int = 0  # reactions and reposts of the feed kept but not counted (over the index's cap)
 
 
 @dataclass
@@ -54,7 +58,7 @@ class _Fetcher:
     settings: Settings
     fetched: int = 0  # blocks read from the node
     streamed: dict[str, bytes] = field(default_factory=dict)  # CID-checked blocks from a peer
-    parsed: dict[str, Post] = field(default_factory=dict)  # those of them that are valid posts
+    parsed: dict[str, Chained] = field(default_factory=dict)  # those of them that are valid entries
     used: int = 0  # blocks this sync took from the stream
     storing: asyncio.Future[None] | None = None  # the node storing the stream's blocks
 
@@ -83,25 +87,25 @@ class _Fetcher:
         self.fetched += 1
         return await self.kubo.block_get(cid, limit, timeout=self.settings.timeout)
 
-    async def posts(self, cids: list[str]) -> list[Post]:
+    async def posts(self, cids: list[str]) -> list[Chained]:
         sem = asyncio.Semaphore(self.settings.fetch_concurrency)
 
-        async def one(cid: str) -> Post:
+        async def one(cid: str) -> Chained:
             if (p := self.parsed.get(cid)) is not None:
                 self.used += 1
                 return p
             async with sem:
-                return post.parse(await self.block(cid, post.MAX_POST_BYTES), cid)
+                return parse_chained(await self.block(cid, post.MAX_POST_BYTES), cid)
         return list(await asyncio.gather(*(one(c) for c in cids)))
 
 
-def _parse_posts(blocks: dict[str, bytes]) -> dict[str, Post]:
-    """The blocks that are valid posts, parsed and signature-checked (the chain rules come
-    later, in the walk that asks for them); the others are left for that walk to reject."""
-    out = {}
+def _parse_posts(blocks: dict[str, bytes]) -> dict[str, Chained]:
+    """The blocks that are valid posts or entries, parsed and signature-checked (the chain
+    rules come later, in the walk that asks for them); the others are left for that walk."""
+    out: dict[str, Chained] = {}
     for cid, block in blocks.items():
         with contextlib.suppress(InvalidObject):
-            out[cid] = post.parse(block, cid)
+            out[cid] = parse_chained(block, cid)
     return out
 
 
@@ -141,45 +145,55 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
             index.add_fork(name, evidence, now)
             raise Fork(f"{name}: fork at seq {old_count}: known post {known.head}, new chain has "
                        f"{other}; both kept as evidence, nothing of the new branch indexed")
+    got = await livesync.fetch_contents(f.block, posts, settings.fetch_concurrency)
+    tree = await livesync.fetch_tree(f.block, root) if old_count == 0 else None  # whole: check all
+    livesync.check_root(root, posts, tree, whole=old_count == 0)
     follows = None
     if root.follows:
         block = await f.block(root.follows, feed.MAX_FOLLOWS_BYTES)
         follows = [{"name": x.name, "alias": x.alias} for x in feed.parse_follows(block, root.follows)]
     crashpoint("fetched", settings.home)
+    gone = index.deleted_contents([e.body.subject.cid for e in posts
+                                   if isinstance(e, Entry) and isinstance(e.body, kinds.Delete)])
     added = index.apply(name, root, posts, now, raw, record.sequence, eol,
-                        follows if root.follows else [], opened=open_all(me, posts))
+                        follows if root.follows else [],
+                        opened={**open_all(me, posts), **livesync.open_contents(me, posts, got)},
+                        contents=got)
     crashpoint("indexed", settings.home)
     state = index.feed(name)
     assert state is not None
     await f.stored()
-    await pin_feed(kubo, index, state, root, posts, pin, settings)
-    return SyncResult(name, added, f.fetched, root.cid, streamed=f.used)
+    await pin_feed(kubo, index, state, root, posts, pin, settings, V2(got, tree, gone))
+    return SyncResult(name, added, f.fetched, root.cid, streamed=f.used, capped=index.capped(name))
 
 
 def _stream_limit(root: feed.Root, settings: Settings) -> int:
-    """The most bytes a peer's stream of this feed may take: every post at its size limit."""
+    """The most bytes a peer's stream of this feed may take: every entry and content block at
+    its size limit, and the contents tree."""
     return min(settings.max_export_bytes,
-               (root.count + 1) * post.MAX_POST_BYTES + feed.MAX_FOLLOWS_BYTES + feed.MAX_ROOT_BYTES)
+               (2 * root.count + 1) * post.MAX_POST_BYTES + feed.MAX_FOLLOWS_BYTES + feed.MAX_ROOT_BYTES
+               + (root.count // contents.PART_ITEMS + 2) * contents.MAX_TREE_BLOCK_BYTES)
 
 
-def open_all(me: Identity | None, posts: list[Post]) -> dict[str, Opened]:
-    """The decrypted content of the private posts sent to `me` (others stay closed)."""
+def open_all(me: Identity | None, posts: Sequence[Chained]) -> dict[str, Opened]:
+    """The decrypted content of the private v1 posts sent to `me` (others stay closed)."""
     out: dict[str, Opened] = {}
     if me is None:
         return out
     for p in posts:
-        if p.box is not None and (o := open_box(me, p.box, f"post {p.cid}", p.files)) is not None:
+        if isinstance(p, Post) and p.box is not None \
+                and (o := open_box(me, p.box, f"post {p.cid}", p.files)) is not None:
             out[p.cid] = o
     return out
 
 
 async def _fetch_many(f: _Fetcher, root: feed.Root, old_count: int, settings: Settings,
-                      tick: Callable[[int], object]) -> list[Post]:
+                      tick: Callable[[int], object]) -> list[Chained]:
     """Many new posts: fetch them level by level along `prev` and `skip` links (any post is
     O(log n) hops from the head), many at a time, each verified (signature, author, the
     sequence number its referrer implies) before its own links are followed."""
     expected = {cid: root.count - i for i, cid in enumerate(root.recent) if root.count - i > old_count}
-    got: dict[str, Post] = {}
+    got: dict[str, Chained] = {}
     frontier = list(expected)
     while frontier:
         for p in await f.posts(frontier):
@@ -195,7 +209,7 @@ async def _fetch_many(f: _Fetcher, root: feed.Root, old_count: int, settings: Se
                     expected[link] = seq
                     following.append(link)
         frontier = following
-    posts: list[Post] = []
+    posts: list[Chained] = []
     at = root.head
     while at is not None and len(posts) < root.count - old_count:
         if at not in got:
@@ -205,8 +219,19 @@ async def _fetch_many(f: _Fetcher, root: feed.Root, old_count: int, settings: Se
     return posts
 
 
+@dataclass(frozen=True)
+class V2:
+    """What a v2 root's pin needs besides its entries: the new content blocks, the contents
+    tree, and the content blocks just deleted (unpinned)."""
+
+    contents: dict[str, Content] = field(default_factory=dict)
+    tree: Tree | None = None
+    gone: list[str] = field(default_factory=list)
+
+
 async def pin_feed(kubo: Kubo, index: Index, state: FeedState, root: feed.Root | str,
-                   new_posts: list[Post] | None, pin: bool, settings: Settings) -> None:
+                   new_posts: Sequence[Chained] | None, pin: bool, settings: Settings,
+                   v2: V2 | None = None) -> None:
     """Keep the feed's DAG pinned, in work proportional to what is new, each attachment only
     once it proved no larger than declared (ipfeed.pins); a refused one is marked in the index."""
     cid = root if isinstance(root, str) else root.cid
@@ -215,20 +240,46 @@ async def pin_feed(kubo: Kubo, index: Index, state: FeedState, root: feed.Root |
     if isinstance(root, str):  # the root is known but its pin did not move (a crash): fetch it
         root = feed.parse(await kubo.block_get(cid, feed.MAX_ROOT_BYTES), cid)
 
-    async def history() -> list[Post]:  # every indexed post of the feed, from the node
+    async def history() -> list[Chained]:  # every indexed entry of the feed, from the node
         cids = index.post_cids(state.name)
         sem = asyncio.Semaphore(settings.fetch_concurrency)
 
-        async def one(c: str) -> Post:
+        async def one(c: str) -> Chained:
             async with sem:
-                return post.parse(await kubo.block_get(c, post.MAX_POST_BYTES, timeout=settings.timeout), c)
+                block = await kubo.block_get(c, post.MAX_POST_BYTES, timeout=settings.timeout)
+                return parse_chained(block, c)
         return list(await asyncio.gather(*(one(c) for c in cids)))
 
     def refused(owner: str, file: str, problem: str) -> None:
         index.refuse_file(owner, file, problem, int(time.time() * 1000))
-    await pins.advance(kubo, state.pinned, root, new_posts, settings.sync_timeout, history=history,
-                       refused=refused, walk_ok=not index.has_refused(state.name))
+
+    def get(c: str, limit: int) -> Awaitable[bytes]:
+        return kubo.block_get(c, limit, timeout=settings.timeout)
+    if root.version == feed.VERSION_2:
+        previous = None
+        if state.pinned and await kubo.pinned(state.pinned, "direct"):
+            previous = feed.parse(await get(state.pinned, feed.MAX_ROOT_BYTES), state.pinned)
+        v2 = v2 or V2()
+        whole = new_posts is not None and len(new_posts) == root.count  # a first sync: all at hand
+        entries = list(new_posts or []) if previous is not None or whole else await history()
+        new = list(v2.contents.values()) if previous is not None or whole else \
+            list((await livesync.fetch_contents(get, entries)).values())
+
+        async def tree_cids() -> Tree | None:  # only for the direct-pin fallback
+            return v2.tree if v2 and v2.tree else await livesync.fetch_tree(get, root)
+        await pins.advance_v2(kubo, previous, root, entries, new, await livesync.held_contents(get, v2.gone),
+                              tree_cids, settings.sync_timeout, check=True,
+                              walk_ok=not index.has_refused(state.name), refused=refused)
+    else:
+        await pins.advance(kubo, state.pinned, root, [p for p in new_posts or [] if isinstance(p, Post)]
+                           if new_posts is not None else None, settings.sync_timeout,
+                           history=lambda: _v1(history()), refused=refused,
+                           walk_ok=not index.has_refused(state.name))
     index.set_pinned(state.name, cid)
+
+
+async def _v1(entries: Awaitable[list[Chained]]) -> list[Post]:
+    return [p for p in await entries if isinstance(p, Post)]
 
 
 def backoff(failures: int, now: int) -> int:

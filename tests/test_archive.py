@@ -16,6 +16,7 @@ from test_e2e import PNG
 
 from ipfeed import archive, backup, codec, post
 from ipfeed.car import read_car, varint
+from ipfeed.entry import Entry
 from ipfeed.errors import InvalidInput, InvalidObject
 from ipfeed.identity import Identity
 
@@ -83,7 +84,8 @@ def test_incremental_export_and_sneakernet_import_of_a_friends_feed(alice: User,
     alice.cli_ok("post", "third")
     alice.cli_ok("export", str(tmp_path / "inc.car"), "--since", root1)
     inc = archive.read((tmp_path / "inc.car").read_bytes())
-    assert [p.text for p in inc.posts] == ["third", "second"] and inc.base == 1
+    texts = [inc.contents[p.content].text for p in inc.posts if isinstance(p, Entry) and p.content]
+    assert texts == ["third", "second"] and inc.base == 1  # v2 entries and their content blocks
     # Bob never connects to Alice: the archives travel on a USB stick.
     r = bob.cli("import", str(tmp_path / "inc.car"))
     assert r.exit_code == 1 and "import the earlier archive first" in r.output

@@ -28,7 +28,7 @@ CONTRACT = {
     "test_swarm_connect_and_peers": ["swarm/connect", "swarm/peers", "stats/dht"],
     "test_blocks_exact_bytes_bounded_reads_and_refs": ["block/put", "block/get", "block/stat", "refs"],
     "test_files_add_and_cat": ["add", "cat"],
-    "test_pins": ["pin/add", "pin/ls", "pin/rm"],
+    "test_pins": ["pin/add", "pin/ls", "pin/rm", "pin/update"],
     "test_keys_and_names": ["key/list", "key/import", "name/publish", "name/get", "name/put"],
     "test_car_import_and_export": ["dag/import", "dag/export"],
     "test_pubsub": ["pubsub/pub", "pubsub/sub"],
@@ -146,6 +146,17 @@ def test_pins(pair: tuple[User, User]) -> None:
             assert not await k.pinned(cids[0], "direct")
             await k.pin_add(cids[1])  # recursive on top of direct: Kubo keeps the recursive one
             assert await k.pinned(cids[1])
+            # pin update moves a recursive pin (a v2 feed's contents tree) and drops the old one;
+            # what only the old tree linked is then pinned by nothing.
+            old = codec.encode({"items": [codec.link(cids[0]), codec.link(cids[2])]})
+            new = codec.encode({"items": [codec.link(cids[2])]})
+            for b in (old, new):
+                await k.block_put(b)
+            await k.pin_add(codec.cid_of(old))
+            assert await k.pinned(cids[0], "all")
+            await k.pin_update(codec.cid_of(old), codec.cid_of(new))
+            assert await k.pinned(codec.cid_of(new)) and not await k.pinned(codec.cid_of(old))
+            assert await k.pinned(cids[2], "all") and not await k.pinned(cids[0], "all")
     run(go())
 
 

@@ -13,6 +13,7 @@ import pytest
 from conftest import User, run
 
 from ipfeed import codec, feed, node, post
+from ipfeed.entry import parse_chained
 from ipfeed.errors import NotFound
 from ipfeed.feed import Profile
 from ipfeed.keys import ensure_node_key
@@ -191,7 +192,7 @@ def test_show_rejects_a_root_listing_another_authors_post(alice: User, make_user
     mallory: User = make_user("mallory")
     mallory.connect(alice)
     alice.cli_ok("post", "the real Alice")
-    alice_post = post.parse(next(Outbox(alice.settings.outbox_path).post_blocks(0))[1])
+    alice_post = parse_chained(next(Outbox(alice.settings.outbox_path).post_blocks(0))[1])
     fake = feed.build(mallory.service.identity(), seq=1, updated=1, profile=Profile("Alice"), count=1,
                       recent=[alice_post.cid])
     name = publish_raw(mallory, fake.block, (alice_post.block,))

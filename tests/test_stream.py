@@ -108,10 +108,12 @@ def test_a_first_sync_streams_the_feed_from_a_home_server_verified_and_pinned(al
     results = run(scenario())
     [r] = [x for x in results if x.name == name]
     assert r.error is None and r.new_posts == POSTS
-    assert r.streamed == POSTS and r.fetched == 1  # only the root came by bitswap
+    # Only the root came by bitswap; the stream carried the entries, their content blocks and
+    # the contents tree (its contents block and one part).
+    assert r.streamed == 2 * POSTS + 2 and r.fetched == 1
     assert [p.text for p in bob.service.timeline(2)] == [f"post {POSTS - 1}", f"post {POSTS - 2}"]
     _gc(bob)  # what came by the stream is in Bob's node and pinned
-    assert _blocks_held_offline(bob, r.root) == POSTS
+    assert _blocks_held_offline(bob, r.root) == 2 * POSTS + 2  # entries, contents, the tree
 
 
 def test_a_home_server_streams_a_friends_feed_while_the_friend_is_offline(make_user: Any) -> None:
@@ -138,7 +140,7 @@ def test_a_home_server_streams_a_friends_feed_while_the_friend_is_offline(make_u
 
     [r] = [x for x in run(scenario()) if x.name == name]
     assert r.error is None and r.new_posts == POSTS
-    assert r.streamed == POSTS and r.fetched == 1
+    assert r.streamed == 2 * POSTS + 2 and r.fetched == 1
     assert [p.text for p in carol.service.timeline(1)] == [f"post {POSTS - 1}"]
 
 
@@ -179,4 +181,4 @@ def test_a_peer_streaming_corrupt_blocks_is_ignored_and_bitswap_used(alice: User
 
     [r] = [x for x in run(scenario()) if x.name == name]
     assert r.error is None and r.new_posts == POSTS
-    assert r.streamed == 0 and r.fetched == POSTS + 1  # all of it by bitswap instead
+    assert r.streamed == 0 and r.fetched == 2 * POSTS + 3  # all of it by bitswap instead

@@ -62,11 +62,13 @@ def test_incremental_sync_fetches_only_what_is_new(alice: User, bob: User) -> No
     for i in range(5):
         alice.cli_ok("post", f"old {i}")
     [first] = sync(bob, name_of(alice))
-    assert (first.new_posts, first.fetched) == (5, 6)  # the root and five posts
+    # The root, five posts (v2 entries) and their content blocks, and the contents tree (the
+    # contents block and one part: a first sync checks the whole listing).
+    assert (first.new_posts, first.fetched) == (5, 13)
     for i in range(3):
         alice.cli_ok("post", f"new {i}")
     [second] = sync(bob, name_of(alice))
-    assert (second.new_posts, second.fetched) == (3, 4)  # the root and the three new posts
+    assert (second.new_posts, second.fetched) == (3, 7)  # the root, three new entries, their contents
     [third] = sync(bob, name_of(alice))
     assert (third.new_posts, third.fetched) == (0, 0)  # same record: nothing fetched
 
@@ -83,7 +85,8 @@ def test_long_stretch_is_fetched_level_by_level_and_pinned(alice: User, bob: Use
     bob.cli_ok("follow", name_of(alice))
     [r] = sync(bob, name_of(alice))
     assert r.error is None and r.new_posts == 150
-    assert r.fetched == 151  # the root and each new post exactly once, many at a time
+    # The root, each new entry and content block exactly once (many at a time), the tree's two blocks.
+    assert r.fetched == 1 + 150 + 150 + 2
 
     async def pinned() -> bool:  # recursively: its (no) files all checked, one walk beats 150 direct pins
         async with await bob.kubo() as k:
@@ -508,7 +511,8 @@ def test_a_10000_post_feed_syncs_to_another_node(alice: User, bob: User) -> None
     run(alice.service.publish())
     bob.cli_ok("follow", name_of(alice))
     [r] = sync(bob, name_of(alice))
-    assert r.error is None and r.new_posts == 10_000 and r.fetched == 10_001  # each block once
+    # Each block once: the root, the entries and their content blocks, the tree (10 parts).
+    assert r.error is None and r.new_posts == 10_000 and r.fetched == 1 + 10_000 + 10_000 + 1 + 10
     newest = bob.service.timeline(3)
     assert [p.seq for p in newest] == [10_000, 9_999, 9_998]
     assert newest[0].text == "post number 9999"
@@ -545,7 +549,8 @@ def test_two_syncs_of_one_feed_at_once_fetch_it_once(alice: User, bob: User) -> 
         return list(await asyncio.gather(bob.service.sync([name]), bob.service.sync([name])))
     results = [r for rs in run(both()) for r in rs if r.name == name_of(alice)]
     assert sorted(r.new_posts for r in results) == [0, 200]
-    assert sorted(r.fetched for r in results) == [0, 201]  # 200 posts and the root, once
+    # Once: the root, 200 entries and their content blocks, the contents tree's two blocks.
+    assert sorted(r.fetched for r in results) == [0, 1 + 200 + 200 + 2]
     assert all(r.error is None for r in results)
 
 
@@ -574,7 +579,9 @@ def test_pins_follow_a_big_feed_cheaply_and_survive_gc(alice: User, bob: User) -
             return len(await k.refs(root, timeout=60, offline=True))
     root = bob.service.feed_state(name_of(alice)).root_cid  # type: ignore[union-attr]
     assert root is not None
-    assert run(held(bob, root)) == run(held(alice, root)) == 3005  # every post, on both nodes
+    # Every entry and every live content block (and the tree: its contents block and 3 parts),
+    # on both nodes.
+    assert run(held(bob, root)) == run(held(alice, root)) == 3005 + 3005 + 4
 
 
 def has_block(u: User, cid: str) -> bool:
@@ -594,6 +601,7 @@ def test_an_attachment_larger_than_declared_is_never_fetched_or_pinned(alice: Us
     import os
     import subprocess
 
+    from ipfeed.contents import RootPost
     from ipfeed.post import Attachment
 
     bob.connect(alice)
@@ -612,7 +620,8 @@ def test_an_attachment_larger_than_declared_is_never_fetched_or_pinned(alice: Us
     last = feed.parse(Outbox(alice.settings.outbox_path).latest_root() or b"")
     liar = post.build(me, seq=2, prev=last.head, created=2, text="a tiny picture",
                       attachments=(Attachment(big, "image/png", 10, "tiny.png"),))
-    root = feed.advance(me, last, updated=last.updated + 1, heads=[liar.cid])
+    listing = feed.Listing((RootPost(liar.cid, None), *last.posts), last.contents)  # the liar is live
+    root = feed.advance(me, last, updated=last.updated + 1, heads=[liar.cid], listing=listing)
     publish_root(alice, root, (liar.block,))
 
     [r] = sync(bob, name_of(alice))

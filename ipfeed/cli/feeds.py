@@ -61,19 +61,30 @@ def id_(c: Context) -> None:
                    "NAME is an IPNS name, or the alias or display name of a feed you follow.")
 @click.option("--many", type=click.File("r", encoding="utf-8"), metavar="FILE",
               help="Post every line of FILE, each a JSON string (- for stdin), with one IPNS update.")
+@click.option("--alt", "alts", multiple=True, metavar="TEXT",
+              help="Describe an attachment for people who cannot see it (repeatable, in --attach order).")
+@click.option("--cw", default="", metavar="TEXT", help="A content warning shown before the post.")
+@click.option("--sensitive", is_flag=True, help="Hide the attachments until clicked.")
+@click.option("--quote", metavar="CID", help="Quote this post (shown embedded).")
+@click.option("--no-card", is_flag=True, help="No link card for the first link of the text.")
 @pass_ctx
 def post(c: Context, text: str, reply_to: str | None, attach: tuple[Path, ...], to: tuple[str, ...],
-         many: TextIO | None) -> None:
+         many: TextIO | None, alts: tuple[str, ...], cw: str, sensitive: bool, quote: str | None,
+         no_card: bool) -> None:
     """Sign and publish a post; print its CID. Use - as TEXT to read stdin."""
     if many is not None:
-        if text or reply_to or attach or to:
-            raise click.UsageError("--many takes no TEXT, --reply-to, --attach or --to")
+        if text or reply_to or attach or to or alts or cw or sensitive or quote:
+            raise click.UsageError("--many takes no TEXT, --reply-to, --attach, --to, --alt, --cw, "
+                                   "--sensitive or --quote")
         r = run(c.service.post_many(_json_lines(many)))
         click.echo(f"published {r.name} -> {r.root} ({r.count} posts, {r.sealed} newly signed)")
         return
     if text == "-":
         text = sys.stdin.read()
-    result = run(c.service.post(text, reply_to, attach, to))
+    result = run(c.service.post(text, reply_to, attach, to, quote=quote, cw=cw, sensitive=sensitive,
+                                alts=alts, card=not no_card))
+    for warning in result.warnings:
+        click.echo(f"warning: {safe_for_terminal(warning)}", err=True)
     click.echo(result.cid)
 
 
@@ -166,12 +177,14 @@ def drafts(ctx: click.Context, as_json: bool) -> None:
     waiting = found.service.drafts()
     if as_json:
         echo_json([{"id": d.id, "created": d.created, "text": d.text, "reply_to": d.reply_to,
-                    "attachments": [a["name"] for a in d.attachments], "to": d.recipients}
+                    "attachments": [a["name"] for a in d.attachments], "to": d.recipients,
+                    "kind": d.kind, "subject": d.subject["cid"] if d.subject else None}
                    for d in waiting])
         return
     for d in waiting:
         extra = f"  [{len(d.attachments)} attachments]" if d.attachments else ""
-        click.echo(f"{d.id}  {format_ms(d.created)}  {safe_for_terminal(d.text[:60])}{extra}")
+        what = "" if d.kind == "post" or not d.subject else f"[{d.kind} of {d.subject['cid']}] "
+        click.echo(f"{d.id}  {format_ms(d.created)}  {what}{safe_for_terminal(d.text[:60])}{extra}")
 
 
 @drafts.command("drop")

@@ -94,19 +94,31 @@ def sync_(c: Context, names: tuple[str, ...], as_json: bool) -> None:
 @click.command()
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--before", metavar="CURSOR", help="Continue after this cursor (printed at the end).")
+@click.option("--tag", metavar="TAG", help="Only posts with this #tag.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
-def timeline(c: Context, limit: int, before: str | None, as_json: bool) -> None:
+def timeline(c: Context, limit: int, before: str | None, tag: str | None, as_json: bool) -> None:
     """Your and followed feeds merged, newest first (from the local index)."""
-    posts = c.service.timeline(limit, before)
+    posts = c.service.timeline(limit, before, tag)
     more = posts[-1].cursor if len(posts) == limit else None
     if as_json:
         echo_json({"posts": [p.to_json() for p in posts], "next": more})
         return
     for p in posts:
-        click.echo(f"{format_ms(p.created)}  {p.name[-8:]} #{p.seq}  {p.cid}")
+        click.echo(f"{format_ms(p.created)}  {p.name[-8:]} #{p.seq}  {p.cid}"
+                   + (f"  (edited {format_ms(p.edited)})" if p.edited else ""))
+        if p.reposted_by:
+            click.echo(f"  reposted by {p.reposted_by[-8:]}")
+        if p.cw:
+            click.echo(f"  [content warning: {safe_for_terminal(p.cw)}]")
         for line in p.text.splitlines() or [""]:
             click.echo(f"  {safe_for_terminal(line)}")
+        if p.quote:
+            click.echo(f"  quoting {p.quote}")
+        counts = [f"{n} {w}" for n, w in ((p.likes, "reactions"), (p.reposts, "reposts"),
+                                          (p.quotes, "quotes"), (p.replies, "replies")) if n]
+        if counts:
+            click.echo(f"  {', '.join(counts)}")
     if more:
         click.echo(f"-- more: ipfeed timeline --before {more}")
 

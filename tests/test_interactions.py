@@ -1,0 +1,243 @@
+"""Reactions, reposts, quotes, edits and deletions (FORMAT.md sections 8 and 12): across real
+nodes (Alice, Bob and Carol), and the rules that refuse or hold back an entry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import DEFAULTS, User, run, sign_object
+
+from ipfeed import codec, kinds
+from ipfeed.content import Ref
+from ipfeed.contentblock import build_content
+from ipfeed.entry import Entry, build_entry, parse_chained, parse_entry
+from ipfeed.errors import InvalidEntry, InvalidInput
+from ipfeed.identity import Identity
+from ipfeed.index import Index
+from ipfeed.outbox import Outbox
+
+NOW = 1_700_000_000_000
+
+
+def _content_of(user: User, cid: str) -> str:
+    """The content block CID of one of the user's own post or edit entries."""
+    box = Outbox(user.settings.outbox_path)
+    try:
+        for _, block in box.post_blocks(0):
+            e = parse_chained(block)
+            if e.cid == cid:
+                assert isinstance(e, Entry) and e.content
+                return e.content
+    finally:
+        box.close()
+    raise AssertionError(f"{cid} is not in {user.home}'s outbox")
+
+
+def _newest_entry(user: User) -> str:
+    box = Outbox(user.settings.outbox_path)
+    try:
+        return codec.cid_of(list(box.post_blocks(0))[-1][1])
+    finally:
+        box.close()
+
+
+async def _pinned_anyhow(user: User, cid: str) -> bool:
+    """Whether the user's node keeps `cid` by any pin: direct, recursive or under one."""
+    async with await user.kubo() as k:
+        return await k.pinned(cid, "all")
+
+
+@pytest.mark.parametrize("defaults", DEFAULTS)
+def test_reactions_reposts_quotes_edits_and_deletes_reach_every_follower(make_user: Any,
+                                                                        defaults: str) -> None:
+    alice, bob, carol = (make_user(n, defaults=defaults) for n in ("alice", "bob", "carol"))
+    bob.connect(alice)
+    carol.connect(alice)
+    carol.connect(bob)
+    for u in (alice, bob, carol):
+        run(u.service.publish())
+    a, b = alice.service.identity().name, bob.service.identity().name
+    first = alice.cli_ok("post", "hello #IPFS world", "--no-card").strip()
+    other = alice.cli_ok("post", "another one", "--no-card").strip()
+    run(bob.service.follow(a))
+    run(bob.service.sync(force=True))
+
+    assert "reacted" in bob.cli_ok("react", first)
+    assert "reposted" in bob.cli_ok("repost", first)
+    quote = bob.cli_ok("post", "--quote", first, "--no-card", "look at this").strip()
+    bob.cli_ok("react", first, "🎉")  # reacting twice: the newest counts, once
+
+    run(carol.service.follow(a))
+    run(carol.service.follow(b))
+    run(carol.service.sync(force=True))
+    seen, _ = carol.service.indexed_post(first)
+    assert seen is not None
+    assert (seen.likes, seen.reactions, seen.reposts, seen.quotes) == (1, {"🎉": 1}, 1, 1)
+    assert seen.tags == ["ipfs"]
+    timeline = carol.service.timeline()
+    quoted = next(p for p in timeline if p.cid == quote)
+    assert quoted.quote == first and quoted.text == "look at this"
+    assert any(p.cid == first and p.reposted_by == b for p in timeline)  # Bob's repost, as Bob's
+    tagged = [(p.cid, p.reposted_by) for p in carol.service.timeline(tag="#ipfs")]
+    assert tagged == [(first, b), (first, None)]  # the post, and Bob's repost of it
+    mine, _ = bob.service.indexed_post(first)
+    assert mine is not None and mine.my_reaction == "🎉" and mine.reposted
+    out = json.loads(carol.cli_ok("timeline", "--json"))
+    row = next(p for p in out["posts"] if p["cid"] == first and not p["reposted_by"])
+    assert (row["likes"], row["reposts"], row["quotes"], row["tags"]) == (1, 1, 1, ["ipfs"])
+
+    old_content = _content_of(alice, first)
+    alice.cli_ok("edit", first, "hello again #IPFS")
+    edit_content = _content_of(alice, _newest_entry(alice))
+    for u in (bob, carol):
+        run(u.service.sync(force=True))
+        p, _ = u.service.indexed_post(first)
+        assert p is not None and p.text == "hello again #IPFS" and p.edited is not None
+        assert [v.text for v in u.service.history(first)] == ["hello again #IPFS", "hello #IPFS world"]
+    assert run(_pinned_anyhow(bob, old_content)) and run(_pinned_anyhow(bob, edit_content))
+    shown = json.loads(bob.cli_ok("show", a, "--json"))
+    assert [p["text"] for p in shown["posts"]] == ["another one", "hello again #IPFS"]
+
+    assert "deleted" in alice.cli_ok("delete", first, "--yes")
+    for u in (bob, carol):
+        run(u.service.sync(force=True))
+        assert u.service.indexed_post(first)[0] is None
+        assert first not in [p.cid for p in u.service.timeline()]
+        assert u.service.search("hello") == [] and u.service.search("#ipfs") == []
+        assert [p.cid for p in u.service.timeline() if p.name == a] == [other]
+    # Honouring the deletion: Bob's node keeps neither version of the deleted post.
+    assert not run(_pinned_anyhow(bob, old_content))
+    assert not run(_pinned_anyhow(bob, edit_content))
+    assert run(_pinned_anyhow(bob, _content_of(alice, other)))
+    assert [p["cid"] for p in json.loads(carol.cli_ok("show", a, "--json"))["posts"]] == [other]
+
+
+def test_an_edit_by_another_author_is_rejected_naming_the_rule() -> None:
+    alice, mallory = Identity.generate(), Identity.generate()
+    post = build_entry(alice, seq=1, prev=None, created=NOW, kind=kinds.POST,
+                       content=build_content("mine").cid)
+    forged = {"type": "ipfeed.entry", "v": 2, "author": mallory.public, "seq": 1, "created": NOW,
+              "kind": kinds.EDIT, "body": {"subject": Ref(post.cid, alice.public).to_obj()},
+              "content": codec.cid_to_bytes(build_content("not yours").cid)}
+    with pytest.raises(InvalidEntry, match="own-subject"):
+        parse_entry(sign_object(forged, mallory))
+    with pytest.raises(InvalidInput, match="own-subject"):
+        build_entry(mallory, seq=1, prev=None, created=NOW, kind=kinds.EDIT,
+                    body=kinds.Edit(Ref(post.cid, alice.public)), content=build_content("x").cid)
+
+
+def _index(tmp_path: Path) -> Index:
+    return Index(tmp_path / "index.sqlite")
+
+
+def _root_for(index: Index, name: str) -> Any:
+    from ipfeed import feed
+    return feed.build(Identity.generate(), seq=1, updated=NOW, profile=feed.Profile(), count=0, recent=[])
+
+
+def _alice_post(alice: Identity, text: str = "a post") -> tuple[Entry, Any]:
+    c = build_content(text)
+    return build_entry(alice, seq=1, prev=None, created=NOW, kind=kinds.POST, content=c.cid), c
+
+
+def _reaction(bob: Identity, seq: int, prev: str | None, subject: Entry, emoji: str) -> Entry:
+    from ipfeed.post import skip_target
+    assert skip_target(seq) is None
+    return build_entry(bob, seq=seq, prev=prev, created=NOW + seq, kind=kinds.REACTION,
+                       body=kinds.Reaction(Ref(subject.cid, subject.author), emoji))
+
+
+def test_a_reaction_waits_pending_until_its_subject_arrives_and_counts_once(tmp_path: Path) -> None:
+    from ipfeed.identity import name_from_public
+    alice, bob = Identity.generate(), Identity.generate()
+    post, content = _alice_post(alice)
+    first = _reaction(bob, 1, None, post, "👍")
+    second = _reaction(bob, 2, first.cid, post, "❤")
+    index = _index(tmp_path)
+    root = _root_for(index, "x")
+    index.apply(name_from_public(bob.public), root, [first], NOW, None, None, None)
+    assert index.entry(first.cid) == (name_from_public(bob.public), 1, kinds.REACTION, post.cid, "pending")
+    index.apply(name_from_public(alice.public), root, [post], NOW, None, None, None,
+                contents={content.cid: content})
+    p = index.post(post.cid)
+    assert p is not None and (p.likes, p.reactions) == (1, {"👍": 1})  # counted now, not before
+    index.apply(name_from_public(bob.public), root, [second], NOW, None, None, None)
+    index.apply(name_from_public(bob.public), root, [second], NOW, None, None, None)  # redelivered
+    p = index.post(post.cid)
+    assert p is not None and (p.likes, p.reactions) == (1, {"❤": 1})  # reacting twice: once, newest
+
+
+def test_a_reaction_whose_ref_names_the_wrong_author_never_counts(tmp_path: Path) -> None:
+    from ipfeed.identity import name_from_public
+    alice, bob, mallory = Identity.generate(), Identity.generate(), Identity.generate()
+    post, content = _alice_post(alice)
+    wrong = build_entry(bob, seq=1, prev=None, created=NOW, kind=kinds.REACTION,
+                        body=kinds.Reaction(Ref(post.cid, mallory.public), "❤"))
+    index = _index(tmp_path)
+    root = _root_for(index, "x")
+    index.apply(name_from_public(alice.public), root, [post], NOW, None, None, None,
+                contents={content.cid: content})
+    index.apply(name_from_public(bob.public), root, [wrong], NOW, None, None, None)
+    p = index.post(post.cid)
+    assert p is not None and p.likes == 0
+    assert index.entry(wrong.cid) is not None and index.entry(wrong.cid)[4] == "rejected"  # type: ignore[index]
+
+
+def test_delete_of_a_delete_and_edits_of_others_posts_are_refused(make_user: Any) -> None:
+    alice: User = make_user("alice", start=False)
+    bob: User = make_user("bob", start=False)
+    s = alice.service
+    mine = s.save("my post", card=False).cid
+    assert mine is not None
+    s.react(mine)
+    s.unreact(mine)
+    tombstone = _newest_entry(alice)
+    with pytest.raises(InvalidInput, match="delete-of-delete"):
+        s.delete(tombstone)
+    p, _ = s.indexed_post(mine)
+    assert p is not None and p.likes == 0 and p.my_reaction is None
+    with pytest.raises(InvalidInput, match="not a post known here; follow its author and sync first"):
+        bob.service.react(mine)
+    s.delete(mine)
+    assert s.indexed_post(mine)[0] is None and s.timeline() == []
+    with pytest.raises(InvalidInput, match="edit-of-deleted"):
+        s.edit(mine, "too late")
+
+
+def test_reactions_over_the_cap_are_kept_but_not_counted(tmp_path: Path, monkeypatch: Any) -> None:
+    from ipfeed import entryindex
+    from ipfeed.identity import name_from_public
+    monkeypatch.setattr(entryindex, "CAP", 1)
+    alice, bob = Identity.generate(), Identity.generate()
+    index = _index(tmp_path)
+    root = _root_for(index, "x")
+    posts = []
+    for i in range(2):
+        c = build_content(f"post {i}")
+        p = build_entry(alice, seq=i + 1, prev=posts[-1].cid if posts else None, created=NOW + i,
+                        kind=kinds.POST, content=c.cid)
+        index.apply(name_from_public(alice.public), root, [p], NOW, None, None, None, contents={c.cid: c})
+        posts.append(p)
+    reactions: list[Entry] = []
+    for i, p in enumerate(posts):
+        reactions.append(_reaction(bob, i + 1, reactions[-1].cid if reactions else None, p, "❤"))
+    index.apply(name_from_public(bob.public), root, reactions, NOW, None, None, None)
+    likes = [index.post(p.cid).likes for p in posts]  # type: ignore[union-attr]
+    assert likes == [1, 0] and index.capped(name_from_public(bob.public)) == 1
+
+
+def test_an_interaction_with_the_node_down_is_saved_and_published_later(make_user: Any) -> None:
+    alice: User = make_user("alice", start=False)
+    mine = alice.service.save("written offline", card=False).cid
+    assert mine is not None
+    r = alice.cli("react", mine, "👍")
+    assert r.exit_code == 1 and "saved; will publish when the node is back" in r.output
+    p, _ = alice.service.indexed_post(mine)
+    assert p is not None and p.my_reaction == "👍"  # signed and shown here at once
+    alice.start()
+    assert "published" in alice.cli_ok("publish")
+    out = json.loads(alice.cli_ok("show", alice.service.identity().name, "--json"))
+    assert out["posts"][0]["cid"] == mine and out["posts"][0]["likes"] == 1
