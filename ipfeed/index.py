@@ -73,6 +73,21 @@ class IndexedPost:
     attachments: list[dict[str, Any]]
     private: bool = False
     recipients: list[str] = field(default_factory=list)
+    reactions: dict[str, int] = field(default_factory=dict)  # emoji -> how many authors
+    likes: int = 0
+    reposts: int = 0
+    quotes: int = 0
+    replies: int = 0
+    my_reaction: str | None = None  # this home's user's reaction
+    reposted: bool = False  # by this home's user
+    edited: int | None = None  # ms, the newest edit's time
+    quote: str | None = None  # CID of the quoted post
+    mentions: list[dict[str, Any]] = field(default_factory=list)  # {"name", "start", "end"} (UTF-8 bytes)
+    tags: list[str] = field(default_factory=list)
+    card: dict[str, Any] | None = None  # {"url", "title", "description", "thumb"}
+    cw: str = ""
+    sensitive: bool = False
+    reposted_by: str | None = None  # a followed feed that reposted it (a timeline item)
 
     @property
     def future(self) -> bool:
