@@ -251,3 +251,24 @@ def test_a_reaction_not_offered_is_refused(shown: Any) -> None:
     client, _ = shown
     r = client.post("/post/bafyx/react", data={"csrf": csrf(client), "emoji": XSS}, base_url=BASE)
     assert r.status_code == 400 and "<script>alert" not in r.get_data(as_text=True)
+
+
+def test_a_card_thumbnail_is_served_through_the_attachment_route_only_as_declared(shown: Any) -> None:
+    from multiformats import CID, multihash
+
+    def cid(data: bytes, codec: str = "dag-cbor") -> str:
+        return str(CID("base32", 1, codec, multihash.digest(data, "sha2-256")))
+
+    client, posts = shown
+    thumb = {"cid": cid(b"thumb", "raw"), "type": "image/png", "size": 9, "name": "thumb"}
+    posts.append(card(cid(b"one"), card={"url": "https://a.example/", "title": "t", "description": "",
+                                         "thumb": thumb}))
+    posts.append(card(cid(b"two"), card={
+        "url": "https://a.example/", "title": "t", "description": "",
+        "thumb": thumb | {"type": "text/html"}}))
+    r = client.get(f"/post/{posts[0].cid}/attachment/{thumb['cid']}", base_url=BASE)
+    assert r.status_code in (502, 503)  # found as declared, then asked of the (stopped) node
+    assert "cannot be fetched now" in r.get_data(as_text=True)
+    other = cid(b"other", "raw")
+    assert client.get(f"/post/{posts[0].cid}/attachment/{other}", base_url=BASE).status_code == 404
+    assert client.get(f"/post/{posts[1].cid}/attachment/{thumb['cid']}", base_url=BASE).status_code == 404

@@ -593,10 +593,21 @@ def _file_response(data: bytes, kind: str, name: str) -> Response:
     return resp
 
 
+def _card_thumb(post_cid: str, cid: str) -> dict[str, Any] | None:
+    """A link card's thumbnail, as the post that carries the card declares it (served like
+    its attachments: from the local node, only as an image)."""
+    p = _known_post(post_cid)
+    thumb = (p.card or {}).get("thumb") if p else None
+    if not isinstance(thumb, dict) or thumb.get("cid") != cid or thumb.get("type") not in media.IMAGE_TYPES \
+            or type(thumb.get("size")) is not int:
+        return None
+    return thumb
+
+
 @bp.get("/post/<post_cid>/attachment/<cid>")
 def attachment(post_cid: str, cid: str) -> Response:
     try:
-        meta = svc().attachment(post_cid, cid)
+        meta = svc().attachment(post_cid, cid) or _card_thumb(post_cid, cid)
     except InvalidInput as e:
         abort(404, description=str(e))
     if meta is None:
