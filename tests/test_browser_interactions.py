@@ -32,21 +32,23 @@ def test_like_repost_quote_edit_and_delete_in_the_browser(web: str, page: Page, 
     bob.cli_ok("profile", "set", "--name", "Bob")
     bob.cli_ok("post", f"tomatoes are in #garden {XSS}")
     name = bob.service.identity().name
+    original = bob.service.timeline(1)[0].cid
     alice.cli_ok("follow", name)
     run(alice.service.sync())
 
     page.goto(web + "/")
     page.wait_for_selector("text=tomatoes are in")
-    card(page, "tomatoes are in").locator("button:has-text('Like')").first.click()
+    page.locator(f"article#post-{original}").locator("button:has-text('Like')").first.click()
     page.wait_for_selector("text=Liked")
     reload_until(page, "Unlike")
-    bobs = card(page, "tomatoes are in")
+    bobs = page.locator(f"article#post-{original}")
     assert bobs.locator("[aria-label='1 like']").count() == 1
     bobs.locator("button:has-text('Repost')").click()
     page.wait_for_selector("text=Reposted")
     reload_until(page, "Undo repost")
+    assert page.locator(f"article[id^='post-{original}-by-']", has_text="reposted").count() == 1
 
-    card(page, "tomatoes are in").locator("a:has-text('Quote')").click()
+    page.locator(f"article#post-{original}").locator("a:has-text('Quote')").click()
     page.wait_for_selector(".quoting .quote-embed")
     publish(page, "look at Bob's harvest")
     assert "tomatoes are in" in card(page, "look at Bob's harvest").locator(".quote-embed").inner_text()
@@ -75,7 +77,7 @@ def test_like_repost_quote_edit_and_delete_in_the_browser(web: str, page: Page, 
     page.wait_for_selector("text=Deleted")
     assert "a typo here, fixed" not in page.inner_text("main")
 
-    card(page, "tomatoes are in").locator("button:has-text('Unlike')").click()
+    page.locator(f"article#post-{original}").locator("button:has-text('Unlike')").click()
     reload_until(page, "❤ Like")
     assert page.evaluate("() => window.__pwned") is None and page.dialogs == []  # type: ignore[attr-defined]
     page.screenshot(path=str(OUT / "14-e2e-end.png"), full_page=True)

@@ -78,6 +78,8 @@ def edit_page(cid: str) -> WerkzeugResponse | tuple[str, int]:
         return render_template("edit.html", post=p, text=p.text, error="", **_cards([p])), 200
     typed = request.form.get("text", "").replace("\r\n", "\n")
     try:
+        if not typed.strip():
+            raise InvalidInput("an edit needs some text (to take the post away, delete it)")
         cards.interactions(svc()).edit(cid, typed)
     except InvalidInput as e:
         return render_template("edit.html", post=p, text=typed, error=f"not saved: {e}", **_cards([p])), 400

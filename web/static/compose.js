@@ -100,3 +100,10 @@
     });
   }
 })();
+
+// The reply box a "Reply" opened is focused by `autofocus`; a browser scrolls it into view only
+// when none of it shows, so on a phone it may hang half below the screen: show all of it.
+(function () {
+  const area = document.querySelector("#reply textarea[autofocus]");
+  if (area) window.addEventListener("load", function () { area.scrollIntoView({ block: "nearest" }); });
+})();
