@@ -25,6 +25,8 @@ from ipfeed.ipfs import Kubo
 
 T = TypeVar("T")
 DATA = Path(__file__).parent / "data"
+CHROMIUM = "/usr/bin/chromium"
+OUT = Path(__file__).resolve().parent.parent / "test-output"  # browser screenshots
 
 
 def off_loop(fn: Callable[[], T]) -> T:
@@ -151,6 +153,27 @@ def alice(make_user: Any) -> User:
 @pytest.fixture
 def bob(make_user: Any) -> User:
     return make_user("bob")
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    """A page of Debian's headless Chromium driven by Playwright (dialogs recorded, dismissed)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed: run `make test` (it installs it)")
+    OUT.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-background-networking", "--disable-gpu",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        pg = browser.new_page()
+        pg.set_default_timeout(20_000)
+        dialogs: list[str] = []
+        pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        pg.dialogs = dialogs  # type: ignore[attr-defined]
+        yield pg
+        browser.close()
 
 
 def from_dag_json(v: Any) -> Any:

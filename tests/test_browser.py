@@ -14,18 +14,16 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import User, run
+from conftest import OUT, User, run
 from ipfeed.web import create_app
 from ipfeed.web.worker import Worker
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 from test_e2e import PNG
 from werkzeug.serving import make_server
 
 from ipfeed import feed, post
 from ipfeed.feed import Profile
 
-CHROMIUM = "/usr/bin/chromium"
-OUT = Path(__file__).resolve().parent.parent / "test-output"
 XSS = '<img src=x onerror="window.__pwned=1;document.title=\'pwned\'"><script>window.__pwned=2</script>'
 
 
@@ -52,24 +50,6 @@ def _serve(alice: User) -> Iterator[str]:
     server.shutdown()
     server.server_close()
     worker.stop()
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed: run `make test` (it installs it)")
-    OUT.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-background-networking", "--disable-gpu",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        pg = browser.new_page()
-        pg.set_default_timeout(20_000)
-        dialogs: list[str] = []
-        pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        pg.dialogs = dialogs  # type: ignore[attr-defined]
-        yield pg
-        browser.close()
 
 
 def reload_until(page: Page, text: str, timeout: float = 30) -> None:

@@ -144,7 +144,7 @@ def test_remote_text_is_escaped_and_only_http_links_are_made(client: FlaskClient
     assert "<script>alert(1)" not in page and "<img src=x" not in page and "<b>bold" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert 'href="javascript' not in page
-    assert '<a href="https://example.org/a?b=1&amp;c=" rel="nofollow noopener noreferrer"' in page
+    assert '<a href="https://example.org/a?b=1&amp;c=" rel="nofollow noopener noreferrer ugc"' in page
 
 
 def test_state_changes_need_the_csrf_token(client: FlaskClient, alice: User) -> None:

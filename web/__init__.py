@@ -63,7 +63,9 @@ def create_app(settings: Settings | None = None, *, worker: Worker | None = None
         if held is not None:
             held.__exit__(None, None, None)
 
-    from . import views
+    from . import actions, views  # actions adds its routes to the views' blueprint
+
+    assert actions
 
     app.register_blueprint(views.bp)
     views.install_filters(app)

@@ -10,6 +10,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from flask import request, session
 from werkzeug.datastructures import FileStorage
@@ -39,6 +40,23 @@ class Form:
     meant_private: str = ""  # recipients of an earlier try: the draft must not go out in the clear
     public_ok: bool = False  # the user ticked "post publicly"
     public_check: bool = False  # show that box
+    quote: str = ""  # CID of the post quoted
+    cw: str = ""  # content warning
+    sensitive: bool = False  # the images are sensitive media
+    alts: list[str] = field(default_factory=list)  # alt text of each image, in order
+    no_card: bool = False  # no link card for the first link
+
+    def alt_texts(self) -> tuple[str, ...]:
+        """One alt text per kept image, in order ("" where none was given)."""
+        return tuple((self.alts + [""] * len(self.kept))[: len(self.kept)])
+
+    def v2_fields(self) -> dict[str, Any]:
+        """`Service.save`'s keywords of format v2, only those the user set (a plain post
+        passes none)."""
+        given = {"quote": self.quote or None, "cw": self.cw, "sensitive": self.sensitive,
+                 "alts": self.alt_texts() if any(self.alts) else (), "card": not self.no_card}
+        plain = {"quote": None, "cw": "", "sensitive": False, "alts": (), "card": True}
+        return {k: v for k, v in given.items() if v != plain[k]}
 
     def recipients(self) -> list[str]:
         """Every recipient given, typed or ticked."""
@@ -118,7 +136,10 @@ def read(home: Path) -> tuple[Form, list[str]]:
     f = request.form
     form = Form(text=f.get("text", "").replace("\r\n", "\n"), reply_to=f.get("reply_to", "").strip(),
                 to=f.get("to", "").strip(), picked=[n for n in f.getlist("pick") if _is_name(n)],
-                meant_private=f.get("meant_private", "").strip(), public_ok=f.get("public_ok") == "1")
+                meant_private=f.get("meant_private", "").strip(), public_ok=f.get("public_ok") == "1",
+                quote=f.get("quote", "").strip(), cw=f.get("cw", "").strip(),
+                sensitive=f.get("sensitive") == "1", no_card=f.get("no_card") == "1",
+)
     _sweep(home / STAGING)
     folder = _folder(home, f.get("staged", ""))
     kept: list[tuple[str, str]] = []
@@ -130,19 +151,23 @@ def read(home: Path) -> tuple[Form, list[str]]:
                 shutil.rmtree(sub, ignore_errors=True)
             else:
                 kept.append((sub.name, files[0].name))
+                form.alts.append(f.get(f"alt-{sub.name}", "").strip())
     problems: list[str] = []
     uploads = [u for u in request.files.getlist("attach") if u and u.filename]
+    new_alts = [a.strip() for a in f.getlist("alt")]  # one field per picked file, in order
     if uploads and folder is None:
         token = secrets.token_urlsafe(16)
         session["staged"] = [*session.get("staged", [])[-7:], token]
         folder = _folder(home, token)
-    for u in uploads:
+    for i, u in enumerate(uploads):
         try:
             problem = _stage_upload(u, folder, kept)
         finally:
             u.close()  # a big upload is a spooled temporary file: close it now
         if problem:
             problems.append(problem)
+        else:
+            form.alts.append(new_alts[i] if i < len(new_alts) else "")
     if folder is not None:
         form.folder, form.token, form.kept = folder, folder.name, kept
     return form, problems

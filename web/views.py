@@ -28,7 +28,7 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
-from ipfeed import media, node, post, private
+from ipfeed import media, mentions, node, post, private
 from ipfeed.errors import (
     IdentityError,
     InvalidInput,
@@ -44,8 +44,8 @@ from ipfeed.feed import Profile
 from ipfeed.index import IndexedPost, search_stems
 from ipfeed.service import Service
 
+from . import cards, feeds, identicon, names, state, text
 from . import compose as drafts
-from . import feeds, identicon, names, state, text
 from .worker import Worker
 
 bp = Blueprint("ui", __name__)
@@ -91,6 +91,10 @@ def install_filters(app: Flask) -> None:
     app.jinja_env.filters["short"] = text.short
     app.jinja_env.filters["handle"] = text.handle
     app.jinja_env.filters["display_name"] = text.display_name
+    app.jinja_env.globals.update(
+        rich=lambda p, names, terms=(): cards.rich(p, names, terms, path_for),
+        excerpt=cards.excerpt, domain=cards.domain, others=cards.others, plural=cards.plural,
+        is_web_url=cards.is_web_url, reactions=cards.REACTIONS)
     app.jinja_env.globals["limits"] = {
         "text_bytes": post.MAX_TEXT_BYTES, "attachments": post.MAX_ATTACHMENTS,
         "attachment_mib": post.MAX_ATTACHMENT_SIZE // 2**20, "images": media.IMAGE_NAMES,
@@ -160,31 +164,46 @@ def _pending() -> int:
         return 0
 
 
-def _cards(posts: Sequence[IndexedPost]) -> dict[str, Any]:
+def _cards(posts: Sequence[IndexedPost], quotes: Sequence[str] = ()) -> dict[str, Any]:
     """What the post cards of a page need besides the posts, from verified profiles: display
-    names of authors and recipients (and of the authors replied to), who has an avatar, and
-    the author of each post replied to (None: not known here)."""
+    names of authors, recipients, reposters and mentioned feeds (and of the authors replied to
+    and quoted), who has an avatar, the author of each post replied to (None: not known here),
+    and each quoted post (None: not known here, or deleted)."""
     parents = svc().reply_authors([p.reply_to for p in posts if p.reply_to])
+    quoted = {cid: _known_post(cid) for cid in {*quotes, *(p.quote for p in posts if p.quote)}}
     wanted = sorted({p.name for p in posts} | {r for p in posts for r in p.recipients}
-                    | set(parents.values()))
+                    | {p.reposted_by for p in posts if p.reposted_by}
+                    | {n for p in posts for n in cards.mentioned(p)}
+                    | {q.name for q in quoted.values() if q} | set(parents.values()))
     states = svc().feed_states(wanted)
     names = {n: (st.profile.get("name") if (st := states.get(n)) else "") or "" for n in wanted}
     avatars = {n for n, st in states.items() if st.profile.get("avatar")}
-    return {"names": names, "avatars": avatars, "parents": parents}
+    return {"names": names, "avatars": avatars, "parents": parents, "quoted": quoted}
+
+
+def _known_post(cid: str) -> IndexedPost | None:
+    """A post of the index by CID (None: not known here, deleted, or not a CID)."""
+    try:
+        found = svc().indexed_post(cid)
+    except InvalidInput:
+        return None
+    return found[0] if found else None
 
 
 def _timeline(form: drafts.Form | None = None, error: str = "", status: int = 200) -> tuple[str, int]:
     before = request.args.get("before") or None
     size = current_app.config["PAGE_SIZE"]
     posts = svc().timeline(size, before)
-    form = form or drafts.Form(reply_to=request.args.get("reply_to", "").strip())
+    form = form or drafts.Form(reply_to=request.args.get("reply_to", "").strip(),
+                               quote=request.args.get("quote", "").strip())
     me = svc().identity().name
     welcome = not svc().own_profile().name
     share = url_for("ui.feed_page", name=me, _external=True)
-    open_composer = bool(error or form.text or form.kept or form.reply_to or form.to) or not posts
-    return render_template("timeline.html", posts=posts, **_cards(posts), form=form, error=error,
-                           follows=_follow_choices(), welcome=welcome, share=share,
-                           open_composer=open_composer,
+    open_composer = bool(error or form.text or form.kept or form.reply_to or form.to
+                         or form.quote) or not posts
+    return render_template("timeline.html", posts=posts, **_cards(posts, [form.quote] if form.quote else []),
+                           form=form, error=error, follows=_follow_choices(), welcome=welcome,
+                           share=share, open_composer=open_composer,
                            next=posts[-1].cursor if len(posts) == size else None), status
 
 
@@ -216,7 +235,8 @@ def compose() -> WerkzeugResponse | tuple[str, int]:
                                "recipients: add them again, or tick “Post publicly” to publish it "
                                "for everyone.", 400)
     try:
-        svc().save(form.text, form.reply_to or None, form.paths(), form.recipients())
+        cards.interactions(svc()).save(form.text, form.reply_to or None, form.paths(), form.recipients(),
+                                       **form.v2_fields())
     except InvalidInput as e:
         return _again(form, str(e))
     except IdentityError:
@@ -557,8 +577,9 @@ def search() -> str:
     q = request.args.get("q", "").strip()[:200]
     posts = svc().search(q) if q else []
     found = svc().find_people(q, svc().follows() if _has_identity() else ()) if q else []
-    return render_template("search.html", q=q, posts=posts, people=found, terms=search_stems(q),
-                           **_cards(posts))
+    tag = mentions.tag_of(q) if q.startswith("#") and " " not in q else None
+    return render_template("search.html", q=q, posts=posts, people=found, tag=tag,
+                           terms=[] if tag else search_stems(q), **_cards(posts))
 
 
 def _file_response(data: bytes, kind: str, name: str) -> Response:
@@ -572,10 +593,21 @@ def _file_response(data: bytes, kind: str, name: str) -> Response:
     return resp
 
 
+def _card_thumb(post_cid: str, cid: str) -> dict[str, Any] | None:
+    """A link card's thumbnail, as the post that carries the card declares it (served like
+    its attachments: from the local node, only as an image)."""
+    p = _known_post(post_cid)
+    thumb = (p.card or {}).get("thumb") if p else None
+    if not isinstance(thumb, dict) or thumb.get("cid") != cid or thumb.get("type") not in media.IMAGE_TYPES \
+            or type(thumb.get("size")) is not int:
+        return None
+    return thumb
+
+
 @bp.get("/post/<post_cid>/attachment/<cid>")
 def attachment(post_cid: str, cid: str) -> Response:
     try:
-        meta = svc().attachment(post_cid, cid)
+        meta = svc().attachment(post_cid, cid) or _card_thumb(post_cid, cid)
     except InvalidInput as e:
         abort(404, description=str(e))
     if meta is None:

@@ -51,9 +51,16 @@
     const maxFiles = Number(input.dataset.maxFiles) || Infinity;
     const maxBytes = Number(input.dataset.maxBytes) || Infinity;
     const types = (input.accept || "").split(",").filter(Boolean);
+    // The alt-text fields (one per file, in order) move under the preview of their image,
+    // named after it; the ones not needed wait, hidden, in their fieldset.
+    const form = input.closest("form");
+    const altBox = form && form.querySelector("fieldset.alts");
+    const alts = altBox ? Array.from(altBox.querySelectorAll("label.alt-new")) : [];
+    if (altBox) altBox.hidden = true;
     let generation = 0; // a new pick replaces the previews of the one before
     input.addEventListener("change", function () {
       const mine = ++generation;
+      for (const label of alts) altBox.append(label);
       list.replaceChildren();
       const files = Array.from(input.files || []);
       list.hidden = files.length === 0;
@@ -67,6 +74,11 @@
         caption.className = "caption";
         caption.textContent = file.name + " · " + size(file.size);
         item.append(canvas, caption);
+        if (alts[i]) {
+          alts[i].firstChild.textContent = "Alt text ";
+          alts[i].querySelector("input").setAttribute("aria-label", "Alt text for " + file.name);
+          item.append(alts[i]);
+        }
         list.append(item);
         if (i >= maxFiles) return note(item, "not posted: at most " + maxFiles + " images per post");
         if (file.size > maxBytes) return note(item, "too large: at most " + size(maxBytes));
@@ -87,4 +99,11 @@
       });
     });
   }
+})();
+
+// The reply box a "Reply" opened is focused by `autofocus`; a browser scrolls it into view only
+// when none of it shows, so on a phone it may hang half below the screen: show all of it.
+(function () {
+  const area = document.querySelector("#reply textarea[autofocus]");
+  if (area) window.addEventListener("load", function () { area.scrollIntoView({ block: "nearest" }); });
 })();
