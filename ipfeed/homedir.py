@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from . import feed, identity, node
 from .config import Settings
-from .errors import InvalidInput
+from .errors import InvalidInput, IpfeedError
 from .feed import Follow, Root
 from .identity import Identity
 from .index import Index
@@ -37,15 +37,20 @@ class _Held(threading.local):
 
 
 class _IndexContext:
-    def __init__(self, path: Path, held: _Held) -> None:
-        self.path, self.held = path, held
+    def __init__(self, path: Path, held: _Held, me: str | None) -> None:
+        self.path, self.held, self.me = path, held, me
+
+    def _open(self) -> Index:
+        index = Index(self.path)
+        index.me = self.me  # whose reactions and reposts are "mine" on every page
+        return index
 
     def __enter__(self) -> Index:
         if self.held.depth:
             if self.held.index is None:
-                self.held.index = Index(self.path)
+                self.held.index = self._open()
             return self.held.index
-        self.index = Index(self.path)
+        self.index = self._open()
         return self.index
 
     def __exit__(self, *exc: object) -> None:
@@ -77,6 +82,7 @@ class Home:
     settings: Settings
     follows_cache: tuple[str, tuple[Follow, ...]] | None = None  # (list CID, parsed): pages ask a lot
     _held: _Held = field(default_factory=_Held, repr=False)
+    _user: str | None = field(default=None, repr=False)
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -98,13 +104,22 @@ class Home:
         """The home's key (refused if missing or readable by others)."""
         return identity.load(self.settings.key_path)
 
+    def user_name(self) -> str | None:
+        """The name of this home's feed, read from the key once (None before `init`)."""
+        if self._user is None:
+            try:
+                self._user = self.identity().name
+            except IpfeedError:
+                return None
+        return self._user
+
     def outbox(self) -> _OutboxContext:
         """The outbox, open for one `with` block."""
         return _OutboxContext(self.settings.outbox_path, self._held)
 
     def index(self) -> _IndexContext:
         """The index, open for one `with` block."""
-        return _IndexContext(self.settings.index_path, self._held)
+        return _IndexContext(self.settings.index_path, self._held, self.user_name())
 
     def kubo(self) -> Kubo:
         """A client of this home's node (use it as `async with`)."""
