@@ -63,9 +63,9 @@ def create_app(settings: Settings | None = None, *, worker: Worker | None = None
         if held is not None:
             held.__exit__(None, None, None)
 
-    from . import actions, views  # actions adds its routes to the views' blueprint
+    from . import actions, feed_pages, files, node_pages, views  # each adds its routes to views.bp
 
-    assert actions
+    assert actions and feed_pages and files and node_pages
 
     app.register_blueprint(views.bp)
     views.install_filters(app)

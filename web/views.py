@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
-import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from flask import (
     Blueprint,
     Flask,
-    Response,
     abort,
     current_app,
-    flash,
     g,
     redirect,
     render_template,
@@ -28,7 +22,7 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
-from ipfeed import media, mentions, node, post, private
+from ipfeed import media, mentions, post
 from ipfeed.errors import (
     IdentityError,
     InvalidInput,
@@ -38,13 +32,11 @@ from ipfeed.errors import (
     NodeError,
     NodeUnavailable,
     NotFound,
-    PublishPending,
 )
-from ipfeed.feed import Profile
 from ipfeed.index import IndexedPost, search_stems
 from ipfeed.service import Service
 
-from . import cards, feeds, identicon, names, state, text
+from . import cards, names, state, text
 from . import compose as drafts
 from .worker import Worker
 
@@ -282,14 +274,6 @@ def _feed_name(name: str) -> str:
         abort(404, description=str(e))
 
 
-def _problem_page(problem: names.Problem, name: str = "", alias: str = "",
-                  followed: bool = False) -> tuple[str, int]:
-    """A name that could not be shown or followed, in plain words, with a retry (and, for a
-    name that may simply not be published yet, "follow anyway")."""
-    return render_template("problem.html", problem=problem, name=name, alias=alias,
-                           followed=followed), problem.status
-
-
 def _here() -> str:
     """This page's path and query, for the buttons that come back to it (a page answering a
     POST comes back to the timeline: its address takes no GET)."""
@@ -306,173 +290,12 @@ def _back() -> WerkzeugResponse:
     return redirect(target, 303)
 
 
-@bp.post("/dismiss")
-def dismiss() -> WerkzeugResponse:
-    """Hide the status strip's current line (a new state shows again)."""
-    session["dismissed"] = request.form.get("key", "")[:32]
-    return _back()
-
-
-@bp.post("/node/start")
-def start_node() -> WerkzeugResponse | tuple[str, int]:
-    """Start the managed node (the header's button), then publish what waits."""
-    try:
-        node.start(svc().settings)
-    except IpfeedError as e:
-        return render_template("error.html", code=503, title="Your node did not start",
-                               message="ipfeed could not start your IPFS node. The details below "
-                                       "say why; `ipfeed node start` in a terminal says the same.",
-                               detail=str(e)), 503
-    worker().publish_soon()
-    return _back()
-
-
-@bp.post("/publish")
-def publish_now() -> WerkzeugResponse:
-    """Publish what waits (the strip's button), in the background."""
-    worker().publish_soon()
-    return _back()
-
-
-@bp.post("/sync")
-def sync_now() -> WerkzeugResponse:
-    """Sync every followed feed now, in the background (the strip says how it went)."""
-    worker().sync_soon()
-    return _back()
-
-
-def _ensure_synced(name: str) -> names.Problem | None:
-    """A feed nobody synced yet is fetched and verified now (explicit: the user opened it);
-    returns why that failed, if it did. Only for the user's own navigation: another site's
-    <img> must not make the node fetch."""
-    st = svc().feed_state(name)
-    if st is None or st.root_cid is None:
-        if request.headers.get("Sec-Fetch-Site", "none") not in ("none", "same-origin"):
-            abort(403, description=f"{name} is not known here yet; open it from ipfeed itself")
-        try:
-            [result] = worker().call(svc().sync([name]), _node_timeout())
-        except IpfeedError as e:
-            return names.explain(name, str(e), st)
-        if result.error:
-            return names.explain(name, result.error, st)
-    return None
-
-
-@bp.get("/feed/<name>")
-def feed_page(name: str) -> str | tuple[str, int]:
-    try:
-        name = names.parse(name)
-    except InvalidInput as e:
-        return _problem_page(names.invalid(e))
-    problem = _ensure_synced(name)
-    followed = {f.name for f in svc().follows()} if _has_identity() else set()
-    if problem:  # the page that asks before following a name nobody can find now
-        return _problem_page(problem, name, followed=name in followed)
-    st = svc().feed_state(name)
-    size = current_app.config["PAGE_SIZE"]
-    posts = svc().feed_posts(name, size, request.args.get("before") or None)
-    return render_template("feed.html", name=name, st=st, posts=posts, **_cards(posts),
-                           followed=name in followed, forks=svc().forks(name),
-                           next=posts[-1].cursor if len(posts) == size else None)
-
-
 def _has_identity() -> bool:
     try:
         svc().identity()
     except IpfeedError:
         return False
     return True
-
-
-def _public(posts: list[IndexedPost]) -> list[IndexedPost]:
-    """Feed-reader documents leave private posts out: they are for a browser session only."""
-    return [p for p in posts if not p.private]
-
-
-@bp.get("/feed/<name>.atom")
-def feed_atom(name: str) -> Response:
-    name = _feed_name(name)
-    st = svc().feed_state(name)
-    if st is None or st.root_cid is None:
-        abort(404, description=f"{name} is not in the local index; open /feed/{name} first")
-    xml = feeds.atom(name, st, _public(svc().feed_posts(name, 50)), request.host_url)
-    return Response(xml, mimetype="application/atom+xml")
-
-
-@bp.get("/feed/<name>.json")
-def feed_json(name: str) -> Response:
-    name = _feed_name(name)
-    st = svc().feed_state(name)
-    if st is None or st.root_cid is None:
-        abort(404, description=f"{name} is not in the local index; open /feed/{name} first")
-    return current_app.response_class(feeds.json_feed(name, st, _public(svc().feed_posts(name, 50)),
-                                                      request.host_url),
-                                      mimetype="application/feed+json")
-
-
-@bp.post("/follow/<name>")
-def follow(name: str) -> WerkzeugResponse | str | tuple[str, int]:
-    """Follow a feed that can be found; one that cannot gets a page asking "follow anyway?"."""
-    name = _feed_name(name)
-    alias = request.form.get("alias", "").strip()
-    force = request.form.get("force") == "1"
-    try:
-        worker().call(svc().follow(name, alias, force=force), 2 * _node_timeout())
-    except NotFound as e:
-        return _problem_page(names.explain(name, str(e), svc().feed_state(name)), name, alias)
-    except PublishPending as e:
-        flash(_kept(f"Saved: you follow {alias or name}; your follow list", e))
-    except InvalidInput as e:
-        abort(400, description=str(e))
-    except IpfeedError as e:
-        return _problem_page(_publish_problem(e), name, alias)
-    worker().submit(svc().sync([name]))
-    if force:  # its page would only say again that it cannot be fetched
-        return redirect(url_for("ui.following"), 303)
-    return redirect(url_for("ui.feed_page", name=name), 303)
-
-
-def _kept(what: str, e: PublishPending) -> str:
-    """A change kept in the outbox whose publishing failed, in plain words."""
-    if isinstance(e.__cause__, NodeUnavailable | KuboNotFound):
-        return f"{what} will be published when your node is back (it is stopped now)."
-    return f"{what} will be published at the next try (the network did not take it now)."
-
-
-def _publish_problem(e: IpfeedError) -> names.Problem:
-    """A follow-list change that could not be published, in plain words."""
-    if isinstance(e, NodeUnavailable | KuboNotFound):
-        return names.Problem("node-down", "Your node is not running",
-                             "ipfeed checks that a feed exists before following it (a typo "
-                             "would go into your public follow list), and cannot while your "
-                             "node is stopped: nothing was changed.",
-                             "Start the node with the button at the top, then try again.", str(e), 503)
-    return names.Problem("publish", "Your follow list could not be published now",
-                         "Nothing was changed.", "Try again in a moment.", str(e), 503)
-
-
-@bp.post("/unfollow/<name>")
-def unfollow(name: str) -> WerkzeugResponse | tuple[str, int]:
-    name = _feed_name(name)
-    try:
-        worker().call(svc().unfollow(name), _node_timeout())
-    except PublishPending as e:
-        flash(_kept(f"Saved: you no longer follow {name}; your follow list", e))
-    except InvalidInput as e:
-        abort(400, description=str(e))
-    except IpfeedError as e:
-        return _problem_page(_publish_problem(e), name)
-    return redirect(url_for("ui.feed_page", name=name), 303)
-
-
-@bp.get("/open")
-def open_feed() -> WerkzeugResponse | tuple[str, int]:
-    """The 'open a feed by name' box: a name, or a feed URL or ipns:// link pasted whole."""
-    try:
-        name = names.parse(request.args.get("name", ""))
-    except InvalidInput as e:
-        return _problem_page(names.invalid(e))
-    return redirect(url_for("ui.feed_page", name=name), 303)
 
 
 @bp.get("/post/<cid>")
@@ -497,80 +320,6 @@ def _post_page(cid: str, form: drafts.Form | None = None, error: str = "",
                            **_cards(shown)), status
 
 
-@bp.get("/following")
-def following() -> str:
-    now = time.time_ns() // 1_000_000
-    return render_template("following.html", rows=[(f, st, st.health(now) if st else "never")
-                                                   for f, st in svc().status()])
-
-
-@bp.get("/identicon/<name>.svg")
-def identicon_svg(name: str) -> Response:
-    """A name's identicon, made here from its hash (nothing remote is in it)."""
-    resp = Response(identicon.svg(_feed_name(name)), mimetype="image/svg+xml")
-    resp.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'none'; sandbox"
-    resp.headers["Cache-Control"] = "private, max-age=31536000, immutable"
-    return resp
-
-
-@bp.route("/profile", methods=["GET", "POST"])
-def profile() -> str | WerkzeugResponse | tuple[str, int]:
-    current = svc().own_profile()
-    if request.method == "GET":
-        return render_template("profile.html", profile=current)
-    avatar = request.files.get("avatar")
-    typed = Profile(request.form.get("name", ""), request.form.get("bio", ""), current.avatar)
-    tmp = Path(tempfile.mkdtemp(prefix="ipfeed-avatar-"))
-    try:
-        path = None
-        if avatar and avatar.filename:
-            path = tmp / drafts.safe_name(avatar.filename)
-            try:
-                avatar.save(path)
-            finally:
-                avatar.close()  # a big upload is a spooled temporary file: close it now
-        worker().call(svc().profile_set(typed.name, typed.bio, path), _node_timeout())
-    except PublishPending as e:
-        flash(_kept("Saved: your profile", e))
-        return _back() if request.form.get("next") else \
-            redirect(url_for("ui.feed_page", name=svc().identity().name), 303)
-    except InvalidInput as e:
-        return render_template("profile.html", profile=typed, error=f"not saved: {e}"), 400
-    except IpfeedError as e:
-        return render_template("profile.html", profile=typed, error=f"not saved: {e}"), 502
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    if request.form.get("next"):  # the welcome form of the timeline goes back there
-        flash("Saved: your display name is published with your feed.")
-        return _back()
-    return redirect(url_for("ui.feed_page", name=svc().identity().name), 303)
-
-
-@bp.post("/peer")
-def peer_add() -> WerkzeugResponse | tuple[str, int]:
-    """Connect to a friend's node by its multiaddr and keep it as a peering (`node peer add`)."""
-    maddr = request.form.get("maddr", "").strip()
-    try:
-        if not maddr.startswith("/") or "/p2p/" not in maddr:
-            raise InvalidInput("a node address starts with /ip4/, /ip6/ or /dns4/ and ends with "
-                               "/p2p/ and the node's ID (12D3Koo…): ask your friend for the output of "
-                               "`ipfeed node addrs`")
-        worker().call(svc().peer_add(maddr), _node_timeout())
-    except InvalidInput as e:
-        return render_template("error.html", code=400, title="That is not a node address",
-                               message=str(e)), 400
-    except IpfeedError as e:
-        down = isinstance(e, NodeUnavailable | KuboNotFound)
-        return render_template(
-            "error.html", code=503, title="Could not connect to that node",
-            message=("Your node is not running: start it with the button at the top, then try again."
-                     if down else "The address is kept as a peering of your node (it is tried "
-                     "again at every start), but the node did not answer now: it may be offline "
-                     "or behind a firewall."), detail=str(e)), 503
-    flash("Connected to that node; it is kept as a peering of yours. Now open your friend's feed by name.")
-    return redirect(url_for("ui.timeline"), 303)
-
-
 @bp.get("/search")
 def search() -> str:
     """Posts by their words (prefixes and plurals too) and people by their display names."""
@@ -582,64 +331,3 @@ def search() -> str:
                            terms=[] if tag else search_stems(q), **_cards(posts))
 
 
-def _file_response(data: bytes, kind: str, name: str) -> Response:
-    inline = media.is_image(data[:16], kind)
-    resp = Response(data, mimetype=kind if inline else "application/octet-stream")
-    disposition = "inline" if inline else "attachment"
-    from urllib.parse import quote
-    resp.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(name)}"
-    resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    resp.headers["Cache-Control"] = "private, max-age=31536000, immutable"
-    return resp
-
-
-def _card_thumb(post_cid: str, cid: str) -> dict[str, Any] | None:
-    """A link card's thumbnail, as the post that carries the card declares it (served like
-    its attachments: from the local node, only as an image)."""
-    p = _known_post(post_cid)
-    thumb = (p.card or {}).get("thumb") if p else None
-    if not isinstance(thumb, dict) or thumb.get("cid") != cid or thumb.get("type") not in media.IMAGE_TYPES \
-            or type(thumb.get("size")) is not int:
-        return None
-    return thumb
-
-
-@bp.get("/post/<post_cid>/attachment/<cid>")
-def attachment(post_cid: str, cid: str) -> Response:
-    try:
-        meta = svc().attachment(post_cid, cid) or _card_thumb(post_cid, cid)
-    except InvalidInput as e:
-        abort(404, description=str(e))
-    if meta is None:
-        abort(404, description=f"no indexed post {post_cid} carries the attachment {cid}")
-    sealed = "key" in meta  # an attachment of a private post: encrypted on the network
-    try:
-        data = worker().call(svc().cat(cid, int(meta["size"]) + (16 if sealed else 0)), _node_timeout())
-        if sealed:
-            data = private.decrypt_file(bytes.fromhex(meta["key"]), bytes.fromhex(meta["nonce"]), data)
-    except IpfeedError as e:
-        raise _node_failed("This file cannot be fetched now",
-                           "Neither your node nor the nodes it asked had this file in time: its "
-                           "author's node may be offline. Try again later.", e) from e
-    if len(data) != int(meta["size"]):
-        raise _node_failed("This file is not what its post says",
-                           "The file is not the size its post declares, so it is not shown.",
-                           ValueError(f"attachment {cid}: {len(data)} bytes"))
-    return _file_response(data, str(meta["type"]), str(meta["name"]))
-
-
-@bp.get("/avatar/<name>")
-def avatar(name: str) -> Response:
-    st = svc().feed_state(_feed_name(name))
-    cid = (st.profile.get("avatar") if st else None) or None
-    if cid is None:
-        abort(404, description="no avatar")
-    try:
-        data = worker().call(svc().cat(str(cid), media.MAX_AVATAR_BYTES), _node_timeout())
-    except IpfeedError as e:
-        raise _node_failed("This avatar cannot be fetched now",
-                           "Your node could not fetch it in time; try again later.", e) from e
-    kind = media.sniff_image(data[:16])
-    if kind is None:
-        abort(404, description=f"the avatar is not a {media.IMAGE_NAMES} image")
-    return _file_response(data, kind, "avatar")
