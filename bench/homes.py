@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ipfeed import codec, feed, post
+from ipfeed import codec, feed
 from ipfeed.car import car_bytes
 from ipfeed.config import Settings
+from ipfeed.contentblock import parse_content
+from ipfeed.entry import Entry, parse_chained
 from ipfeed.feed import Follow, Root
 from ipfeed.index import Index
 from ipfeed.ipfs import Kubo
@@ -89,13 +91,14 @@ def newest_root(home: Home) -> Root:
         box.close()
 
 
-def _feed_blocks(home: Home) -> tuple[Root, list[bytes]]:
-    """An author's newest root and every post block, oldest first, from its outbox."""
+def _feed_blocks(home: Home) -> tuple[Root, list[bytes], list[bytes]]:
+    """An author's newest root, every chain block (oldest first) and the blocks the root links
+    besides the chain (format v2's content blocks and contents tree; the follow list)."""
     box = Outbox(home.settings.outbox_path)
     try:
         latest = box.latest_root()
         assert latest is not None
-        return feed.parse(latest), [block for _, block in box.post_blocks(0)]
+        return feed.parse(latest), [block for _, block in box.post_blocks(0)], box.linked_blocks()
     finally:
         box.close()
 
@@ -103,9 +106,9 @@ def _feed_blocks(home: Home) -> tuple[Root, list[bytes]]:
 async def copy_feed(home: Home, target: BenchNode, *, pin: bool) -> None:
     """Put an author's whole feed into another node by a CAR import (and pin it there: the
     state a completed first sync leaves), without fetching anything over the network."""
-    root, blocks = _feed_blocks(home)
+    root, blocks, linked = _feed_blocks(home)
     async with Kubo(target.api, NODE_TIMEOUT) as kubo:
-        await kubo.dag_import(car_bytes([codec.cid_bytes_of(root.block)], [*blocks, root.block]),
+        await kubo.dag_import(car_bytes([codec.cid_bytes_of(root.block)], [*blocks, *linked, root.block]),
                               timeout=NODE_TIMEOUT)
         if pin:
             await kubo.pin_add(root.cid, timeout=NODE_TIMEOUT)
@@ -115,9 +118,11 @@ async def seed_index(reader: Home, home: Home, node: BenchNode) -> None:
     """Index an author's feed in a reader's home as a completed first sync would have: every
     post verified, the root, the IPNS record the reader's node resolves, the pin (see
     `copy_feed`)."""
-    root, blocks = _feed_blocks(home)
-    posts = [post.parse(b) for b in blocks]
-    feed.check_page(root, posts[::-1])
+    root, blocks, linked = _feed_blocks(home)
+    chain = [parse_chained(b) for b in blocks]
+    feed.check_page(root, chain[::-1])
+    named = {e.content for e in chain if isinstance(e, Entry) and e.content}
+    contents = {cid: parse_content(b, cid) for b in linked if (cid := codec.cid_of(b)) in named}
     async with Kubo(node.api, NODE_TIMEOUT) as kubo:
         raw = await kubo.name_get(home.name, reader.settings.resolve_timeout)
     record = parse_record(raw, home.name)
@@ -125,8 +130,8 @@ async def seed_index(reader: Home, home: Home, node: BenchNode) -> None:
         raise RuntimeError(f"{home.name} resolves to {record.value}, not its newest root {root.cid}")
     index = Index(reader.settings.index_path)
     try:
-        index.apply(home.name, root, posts, now_ms(), raw, record.sequence,
-                    int(record.validity.timestamp() * 1000), [])
+        index.apply(home.name, root, chain, now_ms(), raw, record.sequence,
+                    int(record.validity.timestamp() * 1000), [], contents=contents)
         index.set_pinned(home.name, root.cid)
     finally:
         index.close()

@@ -176,6 +176,11 @@ class Outbox:
         row = self.db.execute("SELECT block FROM blocks WHERE cid = ?", (cid,)).fetchone()
         return row[0] if row else None
 
+    def linked_blocks(self) -> list[bytes]:
+        """Every block the user's roots link to besides the chain (follow lists, content
+        blocks, the contents tree): some may no longer be linked (a deleted post's content)."""
+        return [row[0] for row in self.db.execute("SELECT block FROM blocks")]
+
     # -- signed objects ---------------------------------------------------------------
     def latest_root(self) -> bytes | None:
         """The newest root block, if any."""

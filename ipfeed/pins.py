@@ -28,9 +28,9 @@ from .feed import MAX_ROOT_BYTES, Root
 from .feed import parse as parse_root
 from .ipfs import Kubo
 from .post import MAX_ATTACHMENT_SIZE, Post
+from .private import MAC_BYTES
 
 MAX_NODE_BYTES = 1024 * 1024  # a dag-pb node of a file (links and sizes) is read up to this
-SECRETBOX_OVERHEAD = 16  # an encrypted attachment blob is its file plus a MAC
 CHECKS_AT_ONCE = 4
 History = Callable[[], Awaitable[list[Post]]]  # every post of the feed, verified
 Refused = Callable[[str, str, str], None]  # post CID, file CID, why
@@ -40,7 +40,7 @@ def declared_files(p: Post) -> list[tuple[str, int]]:
     """(CID, most bytes it may hold) of each file a post links: an attachment's declared size;
     an encrypted blob's size is inside the box, so the largest an attachment may be."""
     return [(a.cid, a.size) for a in p.attachments] + \
-        [(f, MAX_ATTACHMENT_SIZE + SECRETBOX_OVERHEAD) for f in p.files]
+        [(f, MAX_ATTACHMENT_SIZE + MAC_BYTES) for f in p.files]
 
 
 def unixfs_node(block: bytes, cid: str) -> tuple[int, list[tuple[str, int]]]:
@@ -176,7 +176,7 @@ def content_files(c: Content) -> list[tuple[str, int]]:
     out = [(a.cid, a.size) for a in c.attachments]
     if c.card is not None and c.card.thumb is not None:
         out.append((c.card.thumb.cid, c.card.thumb.size))
-    return out + [(f, MAX_ATTACHMENT_SIZE + SECRETBOX_OVERHEAD) for f in c.files]
+    return out + [(f, MAX_ATTACHMENT_SIZE + MAC_BYTES) for f in c.files]
 
 
 async def advance_v2(kubo: Kubo, previous: Root | None, root: Root, entries: Sequence[Chained],

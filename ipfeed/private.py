@@ -31,6 +31,7 @@ from .schema import Fields
 
 MAX_RECIPIENTS = 15  # plus the author: at most 16 key slots
 COMMIT_PERSON = b"ipfeed-key"  # BLAKE2b personalisation of the key commitment
+MAC_BYTES = 16  # what crypto_secretbox adds to a file (Poly1305)
 SLOT_BYTES = 80  # crypto_box_seal of a 32-byte key: 32 (ephemeral key) + 16 (MAC) + 32
 NONCE_BYTES = nacl.secret.SecretBox.NONCE_SIZE
 SIZE_CLASSES = (256, 1024, 4096, 12288)  # padded plaintext sizes the network can see

@@ -215,6 +215,16 @@ async def cat(home: Home, cid: str, max_bytes: int) -> bytes:
         return await kubo.cat(cid, max_bytes, timeout=home.settings.timeout)
 
 
+async def attachment_data(home: Home, cid: str, meta: dict[str, Any]) -> bytes:
+    """An attachment's bytes as its post declares it (`attachment()`'s metadata): read from the
+    node no further than its size (plus the MAC of a private post's blob), and opened if private."""
+    sealed = "key" in meta  # a private post's attachment: encrypted on the network
+    data = await cat(home, cid, int(meta["size"]) + (private.MAC_BYTES if sealed else 0))
+    if sealed:
+        data = private.decrypt_file(bytes.fromhex(meta["key"]), bytes.fromhex(meta["nonce"]), data)
+    return data
+
+
 def forks(home: Home, name: str) -> list[tuple[int, str]]:
     """Fork evidence kept for a feed."""
     with home.index() as index:

@@ -208,6 +208,10 @@ class Service:
         """A file from the node, refusing more than `max_bytes`."""
         return await reading.cat(self.home, cid, max_bytes)
 
+    async def attachment_data(self, cid: str, meta: dict[str, Any]) -> bytes:
+        """An attachment's bytes, bounded by its declared size, decrypted if it is private."""
+        return await reading.attachment_data(self.home, cid, meta)
+
     def forks(self, name: str) -> list[tuple[int, str]]:
         """Fork evidence kept for a feed."""
         return reading.forks(self.home, name)

@@ -257,7 +257,9 @@ async def pin_feed(kubo: Kubo, index: Index, state: FeedState, root: feed.Root |
         return kubo.block_get(c, limit, timeout=settings.timeout)
     if root.version == feed.VERSION_2:
         previous = None
-        if state.pinned and await kubo.pinned(state.pinned, "direct"):
+        # The root pinned before, directly or (a first pin) recursively: without it, every
+        # sync would walk the whole chain again (O(feed), not O(new)).
+        if state.pinned and (await kubo.pinned(state.pinned, "direct") or await kubo.pinned(state.pinned)):
             previous = feed.parse(await get(state.pinned, feed.MAX_ROOT_BYTES), state.pinned)
         v2 = v2 or V2()
         whole = new_posts is not None and len(new_posts) == root.count  # a first sync: all at hand

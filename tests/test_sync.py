@@ -73,6 +73,31 @@ def test_incremental_sync_fetches_only_what_is_new(alice: User, bob: User) -> No
     assert (third.new_posts, third.fetched) == (0, 0)  # same record: nothing fetched
 
 
+def test_sync_after_a_recursively_pinned_first_sync_reads_only_what_is_new(
+        alice: User, bob: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first sync pins a long feed's root recursively; the next sync of a few new entries must
+    still read O(new) blocks from the node, not walk the whole chain again for its pins."""
+    from ipfeed.ipfs import Kubo
+
+    bob.connect(alice)
+    alice.service.save_many([f"p{i}" for i in range(200)])
+    run(alice.service.publish())
+    bob.cli_ok("follow", "--force", name_of(alice))
+    [first] = sync(bob, name_of(alice))
+    assert first.error is None and first.new_posts == 200
+    alice.cli_ok("post", "one more")
+    read: list[str] = []
+    block_get = Kubo.block_get
+
+    async def counted(self: Kubo, cid: str, *args: Any, **kwargs: Any) -> bytes:
+        read.append(cid)
+        return await block_get(self, cid, *args, **kwargs)
+    monkeypatch.setattr(Kubo, "block_get", counted)
+    [second] = sync(bob, name_of(alice))
+    assert second.error is None and second.new_posts == 1
+    assert len(read) < 20, f"{len(read)} blocks read for one new post of a 201-post feed"
+
+
 def test_long_stretch_is_fetched_level_by_level_and_pinned(alice: User, bob: User) -> None:
     bob.connect(alice)
     box = Outbox(alice.settings.outbox_path)

@@ -11,7 +11,7 @@ from flask import (
     abort,
 )
 
-from ipfeed import media, private
+from ipfeed import media
 from ipfeed.errors import (
     InvalidInput,
     IpfeedError,
@@ -59,11 +59,8 @@ def attachment(post_cid: str, cid: str) -> Response:
         abort(404, description=str(e))
     if meta is None:
         abort(404, description=f"no indexed post {post_cid} carries the attachment {cid}")
-    sealed = "key" in meta  # an attachment of a private post: encrypted on the network
     try:
-        data = worker().call(svc().cat(cid, int(meta["size"]) + (16 if sealed else 0)), _node_timeout())
-        if sealed:
-            data = private.decrypt_file(bytes.fromhex(meta["key"]), bytes.fromhex(meta["nonce"]), data)
+        data = worker().call(svc().attachment_data(cid, meta), _node_timeout())
     except IpfeedError as e:
         raise _node_failed("This file cannot be fetched now",
                            "Neither your node nor the nodes it asked had this file in time: its "
