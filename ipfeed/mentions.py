@@ -237,6 +237,9 @@ def valid_mentions(text: str, mentions: Iterable[object]) -> list[tuple[int, int
     """The mentions of remote data that can be shown, as (start, end) character offsets and the
     name: spans inside the text on character boundaries, canonical names, sorted; a mention
     that breaks a rule or overlaps an earlier one is left out (at most 50 are kept)."""
+    mentions = list(mentions)
+    if not mentions:
+        return []  # most posts: no need to map the text's byte offsets
     boundary: dict[int, int] = {}  # byte offset -> character offset
     b = 0
     for i, c in enumerate(text):
@@ -263,6 +266,8 @@ def render(text: str, mentions: Sequence[Mention] = (), tags: Iterable[str] = ()
     own byte offsets, checked), its tags where `#tag` is written, and http(s) URLs. The
     segments' texts put together are `text`; remote data never makes this raise."""
     shown = valid_mentions(text, mentions)
+    if not shown and "://" not in text and "#" not in text:
+        return [Segment("text", text)] if text else []  # nothing to link: one plain segment
     wanted = {t for t in tags if isinstance(t, str)}
     pieces: list[tuple[int, int, Segment]] = [(s, e, Segment("mention", text[s:e], n)) for s, e, n in shown]
     covered = iter(shown)
