@@ -146,9 +146,14 @@ def tag_problem(tag: str) -> str | None:
     if normalize_tag(tag) != tag:
         return f"tag {tag!r} is not NFKC-casefolded (it would be {normalize_tag(tag)!r})"
     for c in tag:
-        if c != "_" and not unicodedata.category(c).startswith(_TAG_CATEGORIES):
+        if not is_tag_char(c):
             return f"tag {tag!r} has {c!r} (U+{ord(c):04X}): only letters, digits and _"
     return None
+
+
+def is_tag_char(c: str) -> bool:
+    """Whether a tag may hold this character: letters, their combining marks, decimal digits, `_`."""
+    return c == "_" or unicodedata.category(c).startswith(_TAG_CATEGORIES)
 
 
 def parse_extras(f: Fields, text: str, error: type[Exception]) -> Extras:

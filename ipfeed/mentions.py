@@ -9,13 +9,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from .content import MAX_MENTIONS, MAX_TAGS, Mention, is_tag_char, normalize_tag, tag_problem
 from .errors import InvalidInput
 from .identity import normalize_name
 
-MAX_MENTIONS = 50
-MAX_TAGS = 20
-MAX_TAG_BYTES = 64
-_TAG_CATEGORIES = ("L", "M", "Nd")  # letters (with their combining marks) and decimal digits
 # After a `#`: start of text, whitespace or punctuation, but not the punctuation of paths, HTML
 # entities or words (`a/#b`, `&#39;`, `a_#b`).
 _NOT_BEFORE_TAG = "/\\&#@_"
@@ -43,19 +40,6 @@ class Followed(Protocol):
 
     @property
     def alias(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class Mention:
-    """A feed named in the text: its canonical k51 name and the UTF-8 byte span it covers."""
-
-    name: str
-    start: int
-    end: int
-
-    def to_obj(self) -> dict[str, Any]:
-        """The mention as a content block carries it."""
-        return {"name": self.name, "start": self.start, "end": self.end}
 
 
 @dataclass(frozen=True)
@@ -94,26 +78,13 @@ class _Token:
     value: str  # the URL, the word after @, the name, the normalized tag ("" if not a tag)
 
 
-def normalize_tag(tag: str) -> str:
-    """A tag in the form content blocks carry: NFKC, case-folded, NFKC again (NFKC_Casefold)."""
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", tag).casefold())
-
-
 def tag_of(word: str) -> str | None:
     """The tag `#word` (or `word`) stands for, or None if it is not one: letters, combining marks,
     digits and `_`, 1 … 64 bytes once normalized, not only digits and `_`."""
     tag = normalize_tag(word.removeprefix("#"))
-    if not 1 <= len(tag.encode("utf-8", "surrogatepass")) <= MAX_TAG_BYTES:
-        return None
-    if not all(map(_is_tag_char, tag)):
-        return None
-    if all(c == "_" or c.isdecimal() for c in tag):
-        return None
+    if tag_problem(tag) is not None or all(c == "_" or c.isdecimal() for c in tag):
+        return None  # the format's rule, and a writer's: "#2024" is not a tag
     return tag
-
-
-def _is_tag_char(c: str) -> bool:
-    return c == "_" or unicodedata.category(c).startswith(_TAG_CATEGORIES)
 
 
 def _tokens(text: str) -> Iterator[_Token]:
@@ -137,7 +108,7 @@ def _tokens(text: str) -> Iterator[_Token]:
             before = text[start - 1] if start else " "
             if before.isspace() or (unicodedata.category(before).startswith("P")
                                     and before not in _NOT_BEFORE_TAG):
-                while end < len(text) and _is_tag_char(text[end]):
+                while end < len(text) and is_tag_char(text[end]):
                     end += 1
                 tag = tag_of(text[start + 1:end]) if end > start + 1 else None
                 yield _Token("tag", start, end, tag or "")

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from markupsafe import Markup, escape
 
 from ipfeed import mentions
+from ipfeed.content import Mention
 from ipfeed.index import IndexedPost
 from ipfeed.service import Service
 
@@ -55,14 +56,14 @@ def interactions(service: Service) -> Interactions:
     return cast(Interactions, service)
 
 
-def _mentions(raw: Iterable[object]) -> list[mentions.Mention]:
+def _mentions(raw: Iterable[object]) -> list[Mention]:
     """The post's mentions as `mentions.render` takes them (malformed ones left out)."""
     out = []
     for m in raw:
         if isinstance(m, Mapping):
             name, start, end = m.get("name"), m.get("start"), m.get("end")
             if isinstance(name, str) and type(start) is int and type(end) is int:
-                out.append(mentions.Mention(name, start, end))
+                out.append(Mention(name, start, end))
     return out
 
 
