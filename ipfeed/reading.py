@@ -120,7 +120,6 @@ def timeline(home: Home, limit: int = 20, before: str | None = None,
     me = home.identity().name
     names = [me, *(f.name for f in follows(home))]
     with home.index() as index:
-        index.me = me
         return index.timeline(names, limit, before, tag)
 
 
@@ -134,7 +133,6 @@ def _counts(home: Home, posts: Sequence[Chained]) -> dict[str, dict[str, Any]]:
     """What the index counts of these posts (reactions, reposts, quotes, replies, edited)."""
     out = {}
     with home.index() as index:
-        index.me = _me(home)
         for p in posts:
             if (known := index.post(p.cid)) is not None:
                 j = known.to_json()
@@ -148,11 +146,6 @@ def _identity(home: Home) -> Identity | None:
         return home.identity()
     except IpfeedError:
         return None
-
-
-def _me(home: Home) -> str | None:
-    me = _identity(home)
-    return me.name if me else None
 
 
 def status(home: Home) -> list[tuple[Follow, FeedState | None]]:
@@ -177,7 +170,6 @@ def feed_states(home: Home, names: Sequence[str]) -> dict[str, FeedState]:
 def feed_posts(home: Home, name: str, limit: int = 20, before: str | None = None) -> list[IndexedPost]:
     """One feed's indexed posts, newest first."""
     with home.index() as index:
-        index.me = _me(home)
         return index.timeline([identity.normalize_name(name)], limit, before)
 
 
@@ -185,14 +177,12 @@ def indexed_post(home: Home, cid: str) -> tuple[IndexedPost | None, list[Indexed
     """A post by CID and its known replies."""
     cid = codec.parse_cid(cid)
     with home.index() as index:
-        index.me = _me(home)
         return index.post(cid), index.replies(cid)
 
 
 def search(home: Home, query: str, limit: int = 50) -> list[IndexedPost]:
     """Indexed posts whose text contains every word of `query`."""
     with home.index() as index:
-        index.me = _me(home)
         return index.search(query, limit)
 
 
