@@ -65,7 +65,7 @@ $(PEERS)/nostr/.venv/.installed: $(PEERS)/nostr/requirements.txt
 		$(PEERS)/nostr/.venv/bin/pip install -q -r $(PEERS)/nostr/requirements.txt \
 		>>$(PEERS)/nostr/install.log 2>&1 && touch $@
 
-# Long robustness runs, not part of `make test` (about 15 minutes): 100,000 mutations per
+# Long robustness runs, not part of `make test` (about 40 minutes): 100,000 mutations per
 # object type, 1,000,000 fuzzed decoder inputs, 500 crashes injected; counts printed.
 # SOAK_ARGS="--mutations 1000 --fuzz 10000 --kills 20" for a short one.
 soak: install

@@ -1,13 +1,14 @@
 """`make soak`: long runs that count what hostile input and faults do to ipfeed (not part of
 `make test`). Prints its counts and exits non-zero if any invariant broke.
 
-- mutations: N random mutations of each object type (post, root, follow list, IPNS record),
-  each rejected with a typed error or accepted only where the meaning is unchanged;
-- fuzz: random and mutated inputs against the block, record, CAR and archive readers: every
-  rejection typed, no other exception;
-- crashes: kills of ipfeed and of Kubo at every step of posting and syncing, with new posts
-  every round: posts lost 0, own sequence numbers duplicated or forked 0, index intact,
-  IPNS converged.
+- mutations: N random mutations of each object type (post, root, follow list, IPNS record, and
+  format v2's entries of every kind, content blocks, parts, contents and v2 roots), each
+  rejected with a typed error or accepted only where the meaning is unchanged;
+- fuzz: random and mutated inputs against the block, record, entry, content, contents, CAR and
+  archive readers: every rejection typed, no other exception;
+- crashes: kills of ipfeed and of Kubo at every step of posting, reacting (a v2 entry) and
+  syncing, with new posts every round: posts and reactions lost 0, own sequence numbers
+  duplicated or forked 0, index intact, IPNS converged.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ipfeed import archive, codec, feed, ipns, node, post, sqlite
+from ipfeed import archive, codec, contentblock, contents, entry, feed, ipns, kinds, node, post, sqlite
 from ipfeed.car import CarReader, read_car
 from ipfeed.errors import InvalidInput, InvalidObject
 from ipfeed.faults import POST_STEPS, SYNC_STEPS, run_ipfeed
@@ -70,7 +71,7 @@ def _meaning(kind: str, value: Any) -> Any:
         return (value.value, value.validity, value.sequence, value.ttl_ns)
     if kind == "follows":
         return value
-    return value.cid  # a post or root: another CID is another object
+    return value.cid  # a signed or CID-bound object: another CID is another object
 
 
 def _objects() -> list[tuple[str, bytes, Callable[[bytes], Any]]]:
@@ -89,6 +90,18 @@ def _objects() -> list[tuple[str, bytes, Callable[[bytes], Any]]]:
     for path in sorted(IPNS_VECTORS.glob("*_v1-v2.ipns-record")):
         name = path.name.split("_", 1)[0]
         out.append(("record", path.read_bytes(), functools.partial(ipns.parse_record, name=name)))
+    unsigned = {"content": contentblock.parse_content, "part": contents.parse_part,
+                "contents": contents.parse_contents}
+    for v in VECTORS["v2"]["objects"]:
+        block = bytes.fromhex(v["hex"])
+        if v["kind"] == "entry":  # one type per kind: each body has its own rules
+            kind = "entry:" + v["object"]["kind"]
+            out.append((kind, block, entry.parse_entry))
+        elif v["kind"] == "root":
+            out.append(("root-v2", block, feed.parse))
+        elif v["kind"] in unsigned and v["kind"] not in seen:  # held by a signed link: its CID
+            seen.add(v["kind"])
+            out.append((v["kind"], block, functools.partial(unsigned[v["kind"]], cid=v["cid"])))
     return out
 
 
@@ -127,7 +140,7 @@ def _archive_sample() -> bytes:
 def fuzz(count: int, seed: int) -> dict[str, dict[str, int]]:
     """Random and mutated inputs against each reader; count typed rejections and crashes."""
     rng = random.Random(seed)
-    samples = [bytes.fromhex(v["hex"]) for v in VECTORS["objects"]]
+    samples = [bytes.fromhex(v["hex"]) for v in VECTORS["objects"] + VECTORS["v2"]["objects"]]
     records = [p.read_bytes() for p in sorted(IPNS_VECTORS.glob("*.ipns-record"))]
     car = _archive_sample()
 
@@ -142,6 +155,10 @@ def fuzz(count: int, seed: int) -> dict[str, dict[str, int]]:
         "post": (post.parse, samples),
         "root": (feed.parse, samples),
         "follows": (feed.parse_follows, samples),
+        "entry": (entry.parse_entry, samples),
+        "content": (contentblock.parse_content, samples),
+        "part": (contents.parse_part, samples),
+        "contents": (contents.parse_contents, samples),
         "record": (functools.partial(ipns.parse_record, name=RECORD_NAME), records),
         "car": (lambda b: list(read_car(b)), [car]),
         "car-stream": (car_stream, [car]),
@@ -177,10 +194,11 @@ def _cli(home: Path, settings_env: dict[str, str], *args: str, crash: str | None
 
 
 def crashes(kills: int) -> dict[str, int]:
-    """Kill ipfeed or Kubo at every step of posting (Alice) and syncing (Bob, who follows her),
-    round after round with a new post each round, until `kills` kills; then check the invariants."""
-    figures = {"kills": 0, "posts_written": 0, "lost": 0, "duplicated": 0, "seq_broken": 0,
-               "index_broken": 0, "ipns_diverged": 0}
+    """Kill ipfeed or Kubo at every step of posting and reacting (Alice; a reaction is a v2
+    entry) and of syncing (Bob, who follows her), round after round with new entries every
+    round, until `kills` kills; then check the invariants on Alice's whole chain."""
+    figures = {"kills": 0, "posts_written": 0, "reactions_written": 0, "lost": 0, "duplicated": 0,
+               "seq_broken": 0, "index_broken": 0, "ipns_diverged": 0}
     env = {"IPFEED_NODE_PROFILE": "test", "IPFEED_SWARM": "/ip4/127.0.0.1/tcp/0", "IPFEED_TIMEOUT": "20",
            "IPFEED_RESOLVE_TIMEOUT": "20"}
     if os.environ.get("IPFEED_IPFS_BIN"):
@@ -198,7 +216,15 @@ def crashes(kills: int) -> dict[str, int]:
             alice = _cli(homes["alice"], env, "id").stdout.strip()
             _cli(homes["bob"], env, "follow", alice, "--force")
             written: list[str] = []
+            reacted: list[str] = []  # the posts Alice reacted to, one reaction each
+
+            def plain_post(text: str) -> str | None:
+                written.append(text)
+                out = _cli(homes["alice"], env, "post", text).stdout.split()
+                return out[-1] if out and out[-1].startswith("bafy") else None
+
             steps = [("post", s, v) for s in POST_STEPS for v in ("self", "node")] + \
+                    [("react", s, v) for s in POST_STEPS for v in ("self", "node")] + \
                     [("sync", s, v) for s in SYNC_STEPS for v in ("self", "node")]
             rnd = 0
             while figures["kills"] < kills:
@@ -206,15 +232,19 @@ def crashes(kills: int) -> dict[str, int]:
                 for what, step, victim in steps:
                     if figures["kills"] >= kills:
                         break
-                    who = "alice" if what == "post" else "bob"
+                    who = "bob" if what == "sync" else "alice"
                     if what == "post":
                         text = f"round {rnd}: killed {victim} at {step}"
                         written.append(text)
                         _cli(homes[who], env, "post", text, crash=step, kill=victim)
+                    elif what == "react":
+                        subject = plain_post(f"round {rnd}: reacted to, {victim} killed at {step}")
+                        if subject is None:  # not published now: nothing to react to this time
+                            continue
+                        reacted.append(subject)
+                        _cli(homes[who], env, "react", subject, crash=step, kill=victim)
                     else:
-                        text = f"round {rnd}: before a sync whose {victim} is killed at {step}"
-                        written.append(text)
-                        _cli(homes["alice"], env, "post", text)
+                        plain_post(f"round {rnd}: before a sync whose {victim} is killed at {step}")
                         _cli(homes[who], env, "sync", crash=step, kill=victim)
                     figures["kills"] += 1
                     for n in homes:
@@ -229,17 +259,15 @@ def crashes(kills: int) -> dict[str, int]:
                     node.start(settings[n])
             _cli(homes["alice"], env, "node", "connect", bob_addr)
             _cli(homes["alice"], env, "publish")
-            shown = json.loads(_cli(homes["alice"], env, "show", alice, "--json", "--limit", "100000").stdout)
-            texts = [p["text"] for p in reversed(shown["posts"])]
             figures["posts_written"] = len(written)
-            figures["lost"] = len(set(written) - set(texts))
-            figures["duplicated"] = len(texts) - len(set(texts))
-            figures["seq_broken"] = int([p["seq"] for p in shown["posts"]] != list(range(len(texts), 0, -1)))
+            figures["reactions_written"] = len(reacted)
+            _check_chain(homes["alice"], env, written, reacted, Path(tmp) / "alice.car", figures)
             box = Outbox(settings["alice"].outbox_path)
             try:
                 head = feed.parse(box.latest_root() or b"").cid
             finally:
                 box.close()
+            shown = json.loads(_cli(homes["alice"], env, "show", alice, "--json", "--limit", "1").stdout)
             figures["ipns_diverged"] = int(shown["root"] != head)
             _cli(homes["bob"], env, "sync")
             for n in homes:
@@ -250,6 +278,30 @@ def crashes(kills: int) -> dict[str, int]:
             for s in settings.values():
                 node.stop(s, timeout=5)
     return figures
+
+
+def _check_chain(home: Path, env: dict[str, str], written: list[str], reacted: list[str], path: Path,
+                 figures: dict[str, int]) -> None:
+    """Export Alice's whole chain (verified by the archive reader) and count what was lost,
+    duplicated or out of sequence among the posts and reactions she wrote."""
+    _cli(home, env, "export", str(path))
+    got = archive.read(path.read_bytes())
+    chain = list(reversed(got.posts))  # oldest first
+    texts: list[str] = []
+    reactions: list[str] = []
+    for item in chain:
+        if isinstance(item, post.Post):
+            texts.append(item.text)
+        elif item.kind == "post":
+            texts.append(got.contents[item.content or ""].text)
+        elif isinstance(item.body, kinds.Reaction):
+            reactions.append(item.body.subject.cid)
+    lost = sorted(set(written) - set(texts)) + [f"a reaction to {c}" for c in set(reacted) - set(reactions)]
+    for line in lost[:5]:
+        print("  lost:", line, file=sys.stderr)
+    figures["lost"] = len(lost)
+    figures["duplicated"] = (len(texts) - len(set(texts))) + (len(reactions) - len(set(reactions)))
+    figures["seq_broken"] = int([c.seq for c in chain] != list(range(1, len(chain) + 1)))
 
 
 def main() -> int:

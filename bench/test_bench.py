@@ -130,11 +130,14 @@ def test_soak_mutations_and_fuzz_count_typed_rejections_and_no_crash() -> None:
     from bench import soak
 
     counts = soak.mutations(300, seed=7)
-    assert set(counts) == {"post", "root", "follows", "record"}
+    kinds = ("post", "reaction", "repost", "edit", "delete", "recovery", "devices", "migration", "x-poll")
+    assert set(counts) == {"post", "root", "follows", "record", "content", "part", "contents", "root-v2",
+                           *(f"entry:{k}" for k in kinds)}
     for c in counts.values():
         assert c["tried"] > 250 and c["changed"] == 0 and c["crashed"] == 0
         assert c["rejected"] + c["unchanged"] == c["tried"]
-    fuzzed = soak.fuzz(800, seed=7)
+    fuzzed = soak.fuzz(1200, seed=7)
+    assert {"entry", "content", "part", "contents"} <= set(fuzzed)
     assert all(c["crashed"] == 0 and c["tried"] == 100 for c in fuzzed.values())
 
 

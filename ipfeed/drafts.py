@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import codec, entry, feed, identity, interact, kinds, media, post, private, reading, writing
+from . import codec, entry, feed, identity, interact, kinds, livesync, media, post, private, reading, writing
 from .contentblock import Attachment as ContentAttachment
-from .contentblock import Content
+from .contentblock import Content, parse_content
 from .entry import Chained, Entry
 from .errors import InvalidInput, MissingIdentity, OutboxDamaged
 from .faults import crashpoint
@@ -268,14 +268,41 @@ def show_own(home: Home, me: Identity, root: Root, posts: Sequence[Chained] = ()
              follows: Sequence[Follow] | None = None,
              contents: dict[str, Content] | None = None) -> None:
     """Show a new root of the user's own (posts, profile, follow list) at once, before any
-    sync: the index is a cache, so only where the root continues what it holds (else a
-    sync fills the gap first); `follows` is the list the root links to, if it changed."""
+    sync. The index is a cache, so only where the root continues what it holds; a gap (a
+    crash between signing and indexing) is filled from the outbox, which holds every entry
+    this home signed; `follows` is the list the root links to, if it changed."""
     with home.index() as index:
         known = index.feed(me.name)
-        if (known.count if known else 0) == root.count - len(posts):
+        have = known.count if known else 0
+        opened, contents = dict(opened or {}), dict(contents or {})
+        if have < root.count - len(posts):
+            gap = _own_gap(home, me, known, root.count - len(posts), contents, opened)
+            if gap is None:
+                return  # not this home's chain in the index: a sync sorts it out
+            posts = [*gap, *posts]
+        if have == root.count - len(posts):
             index.apply(me.name, root, posts, now_ms(), None, None, None,
                         None if follows is None else [{"name": f.name, "alias": f.alias} for f in follows],
                         opened=opened, contents=contents)
+
+
+def _own_gap(home: Home, me: Identity, known: FeedState | None, upto: int,
+             contents: dict[str, Content], opened: dict[str, private.Opened]) -> list[Chained] | None:
+    """The user's own entries after what the index holds, up to seq `upto`, from the outbox
+    (with their content blocks and the private ones opened), if the index holds this chain."""
+    have = known.count if known else 0
+    with home.outbox() as box:
+        if have and box.post_cid(have) != (known.head if known else None):
+            return None
+        gap = [entry.parse_chained(b) for seq, b in box.post_blocks(have) if seq <= upto]
+        for e in gap:
+            if isinstance(e, Entry) and e.content and e.content not in contents \
+                    and (block := box.block(e.content)) is not None:
+                contents[e.content] = parse_content(block, e.content)
+    if len(gap) != upto - have:
+        return None
+    opened.update(livesync.open_contents(me, gap, contents))
+    return gap
 
 
 def add_texts(box: Outbox, texts: Sequence[str]) -> None:

@@ -177,6 +177,8 @@ async def flush(home: Home, me: Identity, box: Outbox, chunk: int | None = None)
             if root is None:
                 raise MissingIdentity("this home has no feed root; run `ipfeed init`")
             await sync_node(home, kubo, me, box, root, stored)
+            if not sealed:  # nothing new to show, but a crash may have left the index behind
+                drafts.show_own(home, me, root)
     with contextlib.suppress(IpfeedError):  # outside the lock: the announcement is a courtesy
         async with home.kubo() as kubo:
             await push.announce(kubo, me.name, home.settings.resolve_timeout)

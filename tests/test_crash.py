@@ -54,6 +54,11 @@ def test_kill_at_every_step_of_posting_loses_nothing_and_never_forks(alice: User
     finally:
         box.close()
     assert out["root"] == latest.cid  # IPNS converged to the head
+    # The index too: a kill between signing and indexing ("sealed") once left it behind for
+    # good (own posts missing from the timeline, "not a post known here" on reacting to them).
+    own = json.loads(alice.cli_ok("timeline", "--json", "--limit", "1000"))["posts"]
+    assert [p["text"] for p in reversed(own)] == written
+    alice.cli_ok("react", own[0]["cid"])
 
 
 def test_garbage_collection_after_a_crash_removes_nothing_needed(alice: User, bob: User) -> None:
