@@ -124,28 +124,45 @@ def test_profile_and_follows_changed_with_the_node_down_are_kept_and_published_l
     assert "ipfeed node start" in r.output
     r = alice.cli("follow", bobs, "--as", "bobby")
     assert r.exit_code == 1 and "your follow list is saved here and will be published" in r.output
-    avatar = tmp_path / "me.png"
+    # An avatar needs the node (it is stored in it): it is kept like a post's attachment, and
+    # a newer one replaces it; the original file may go at once.
+    first, avatar = tmp_path / "first.png", tmp_path / "me.png"
+    first.write_bytes(b"\x89PNG\r\n\x1a\n first avatar")
     avatar.write_bytes(b"\x89PNG\r\n\x1a\n avatar")
-    r = alice.cli("profile", "set", "--avatar", str(avatar))  # a file needs the node: refused whole
-    assert r.exit_code == 1 and "nothing was changed" in r.output and "start it" in r.output
+    for f in (first, avatar):
+        r = alice.cli("profile", "set", "--avatar", str(f))
+        assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+        assert "your profile (and new avatar) is saved here and will be published when your node is back" \
+            in r.output
+        f.unlink()
+    assert len(list((alice.home / "outbox-files").iterdir())) == 1  # the first one's copy is gone
     # Shown at once here (the index), though not published yet.
     st = alice.service.feed_state(me)
-    assert st is not None and st.profile["name"] == "Alice Offline"
+    assert st is not None and st.profile["name"] == "Alice Offline" and st.profile["avatar"] is None
     assert st.follows == [{"name": bobs, "alias": "bobby"}]
-    assert alice.service.pending() == 1
+    assert alice.service.pending() == 2  # the new root, and the avatar waiting for the node
     box = Outbox(alice.settings.outbox_path)
     try:
         kept = feed.parse(box.latest_root() or b"")
     finally:
         box.close()
+    assert kept.profile.avatar is None  # nothing was signed with an avatar the node lacks
 
     alice.start()
     bob.connect(alice)
     alice.cli_ok("publish")
     assert alice.service.pending() == 0
+    assert list((alice.home / "outbox-files").iterdir()) == []
     out = shown(bob, me)  # resolved and verified through Bob's node
-    assert out["root"] == kept.cid
+    assert out["root"] != kept.cid
     assert out["profile"]["name"] == "Alice Offline" and out["profile"]["bio"] == "written offline"
+
+    async def cat(cid: str) -> bytes:
+        async with await bob.kubo() as k:
+            return await k.cat(cid, 1000, timeout=20)
+    assert run(cat(out["profile"]["avatar"])) == b"\x89PNG\r\n\x1a\n avatar"  # the newer one
+    st = alice.service.feed_state(me)
+    assert st is not None and st.profile["avatar"] == out["profile"]["avatar"]  # shown here too
     [result] = run(bob.service.sync([me]))
     assert result.error is None, result
     st = bob.service.feed_state(me)
