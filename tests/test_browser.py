@@ -311,7 +311,8 @@ def test_reply_in_a_thread_on_a_phone(web: str, page: Page, alice: User) -> None
     page.wait_for_function("() => document.activeElement && document.activeElement.id === 'text'",
                            timeout=5000)
     box = page.locator("#reply textarea").bounding_box()
-    assert box and box["y"] >= 0 and box["y"] + box["height"] <= 844, box
+    # (Chromium scrolls a focused box into view at whole pixels: up to 1 px of a fraction)
+    assert box and box["y"] >= 0 and box["y"] + box["height"] <= 844 + 1, box
     hit = page.evaluate("([x, y]) => document.elementFromPoint(x, y).id",
                         [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2])
     assert hit == "text"  # nothing (no sticky header) covers it

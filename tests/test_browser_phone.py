@@ -87,3 +87,33 @@ def test_every_page_fits_a_phone_with_44px_targets_and_readable_text(web: str, p
                 shoot(page, f"50-{label}")
     assert problems == [], "\n".join(problems)
     assert OUT.exists()
+
+
+FOCUSED = """() => { const e = document.activeElement, s = getComputedStyle(e), r = e.getBoundingClientRect();
+  return {tag: e.tagName.toLowerCase(), cls: e.className, outline: s.outlineStyle + ' ' + s.outlineWidth,
+          inView: r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.right <= innerWidth}; }"""
+
+
+def test_the_keyboard_reaches_a_visible_skip_link_and_every_control_shows_its_focus(
+        web: str, page: Page, alice: User) -> None:
+    alice.service.save("a post to tab through")
+    run(alice.service.publish())
+    for size in ({"width": 1280, "height": 900}, PHONE):
+        page.set_viewport_size(size)
+        page.goto(web + "/")
+        page.keyboard.press("Tab")
+        first = page.evaluate(FOCUSED)
+        assert first["cls"] == "skip" and first["inView"], first  # shown when focused
+        assert first["outline"].startswith("solid") and not first["outline"].endswith(" 0px"), first
+        page.screenshot(path=str(OUT / f"52-skip-link-{size['width']}.png"))
+        page.keyboard.press("Enter")
+        assert page.evaluate("() => document.activeElement.id") == "main"
+        seen = set()
+        for _ in range(40):  # the controls after it: each draws a visible outline
+            page.keyboard.press("Tab")
+            f = page.evaluate(FOCUSED)
+            if f["tag"] == "body":  # past the last control
+                break
+            assert f["outline"].startswith("solid") and not f["outline"].endswith(" 0px"), f
+            seen.add(f["tag"])
+        assert {"a", "button", "input"} <= seen, seen
