@@ -136,6 +136,7 @@ def test_profile_and_follows_changed_with_the_node_down_are_kept_and_published_l
             in r.output
         f.unlink()
     assert len(list((alice.home / "outbox-files").iterdir())) == 1  # the first one's copy is gone
+    assert "avatar  me.png  (saved while the node was down" in alice.cli_ok("drafts")
     # Shown at once here (the index), though not published yet.
     st = alice.service.feed_state(me)
     assert st is not None and st.profile["name"] == "Alice Offline" and st.profile["avatar"] is None
@@ -167,6 +168,25 @@ def test_profile_and_follows_changed_with_the_node_down_are_kept_and_published_l
     assert result.error is None, result
     st = bob.service.feed_state(me)
     assert st is not None and st.follows == [{"name": bobs, "alias": "bobby"}]
+
+
+def test_a_kept_avatar_whose_copy_is_gone_is_said_once_and_holds_nothing_back(alice: User,
+                                                                            tmp_path: Path) -> None:
+    alice.stop()
+    avatar = tmp_path / "me.png"
+    avatar.write_bytes(b"\x89PNG\r\n\x1a\n avatar")
+    assert alice.cli("profile", "set", "--avatar", str(avatar)).exit_code == 1
+    alice.service.save("a post after it")
+    [kept] = (alice.home / "outbox-files").iterdir()
+    kept.unlink()
+    alice.start()
+    r = alice.cli("publish")
+    assert r.exit_code == 1 and "your new avatar me.png could not be published: its kept copy is gone" \
+        in r.output and "set it again" in r.output, r.output
+    alice.cli_ok("publish")
+    assert alice.service.pending() == 0 and alice.service.kept_avatar() is None
+    out = shown(alice, alice.service.identity().name)
+    assert out["profile"]["avatar"] is None and out["posts"][0]["text"] == "a post after it"
 
 
 def test_show_walks_past_the_roots_recent_list(alice: User) -> None:
