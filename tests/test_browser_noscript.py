@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import OUT
+from conftest import OUT, run
 from playwright.sync_api import Page
 from test_browser import PHONE, _serve
+from test_web import plant_feed
 
 
 def shoot(page: Page, name: str) -> None:
@@ -57,6 +58,18 @@ def test_onboarding_posting_replying_liking_and_search_work_without_script(page:
         p.wait_for_load_state("load")
         assert p.locator("article", has_text="hello without script").first.locator(
             "button", has_text="Unlike").count() == 1
+
+        # A private post: the recipient ticked in the list of follows (no suggestions script).
+        bob = plant_feed(newbie, "Robert", "Bob here")
+        run(newbie.service.follow(bob, "bob"))
+        p.goto(web + "/")
+        p.click("summary:has-text('Private to feeds you follow')")
+        p.check(f"input[name=pick][value={bob}]")
+        p.fill("textarea[name=text]", "just for bob")
+        p.click(".compose button:has-text('Post')")
+        card = p.locator("article", has_text="just for bob")
+        card.wait_for()
+        assert "Private, to" in card.inner_text() and "Robert" in card.locator(".private").inner_text()
 
         # On a phone the composer is a disclosure, opened by its summary (no script needed).
         p.set_viewport_size(PHONE)
