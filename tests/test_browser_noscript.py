@@ -74,6 +74,7 @@ def test_onboarding_posting_replying_liking_and_search_work_without_script(page:
         # On a phone the composer is a disclosure, opened by its summary (no script needed).
         p.set_viewport_size(PHONE)
         p.goto(web + "/")
+        assert p.locator("button.copy").first.is_hidden()  # no dead Copy button at phone width
         assert p.locator("textarea[name=text]").is_hidden()
         p.click("summary:has-text('Write a post')")
         assert p.locator("textarea[name=text]").is_visible()
