@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import mimetypes
 import os
 import re
@@ -163,13 +164,14 @@ def drop_draft(home: Home, draft_id: int) -> Draft:
 
 
 def pending(home: Home) -> int:
-    """How many of the user's posts wait for the node (drafts) or for publishing."""
+    """How many of the user's updates wait for the node (drafts, a kept avatar) or for publishing."""
     with home.outbox() as box:
         drafts = len(box.drafts())
         latest = box.latest_root()
         published = {v for k, v in box.items("published:")}
+        avatar = 1 if kept_avatar(box) else 0
     root_cid = codec.cid_of(latest) if latest else None
-    return drafts + (0 if root_cid in published or root_cid is None else 1)
+    return drafts + avatar + (0 if root_cid in published or root_cid is None else 1)
 
 
 def seal_chunk(home: Home, me: Identity, limit: int) -> int:
@@ -349,6 +351,31 @@ def check_avatar(path: Path) -> bytes:
         raise InvalidInput(f"{path.name}: an avatar must be a {media.IMAGE_NAMES} image "
                            f"(up to {media.MAX_AVATAR_BYTES // (1024 * 1024)} MiB); this file is not one")
     return data
+
+
+KEPT_AVATAR = "avatar:kept"  # outbox state: a new avatar saved while the node was down
+
+
+def keep_avatar(box: Outbox, data: bytes, name: str) -> dict[str, Any]:
+    """Keep a checked avatar in the outbox until the node can store it (a newer one replaces
+    it); `publishing.flush` then signs the profile with it."""
+    staged = _stage_bytes(box.files, data, media.sniff_image(data[:16]) or "image/png", name)
+    drop_kept_avatar(box)
+    box.set(KEPT_AVATAR, json.dumps(staged))
+    return staged
+
+
+def kept_avatar(box: Outbox) -> dict[str, Any] | None:
+    """The avatar waiting for the node ({path, name, type, size}), if any."""
+    raw = box.get(KEPT_AVATAR)
+    return dict(json.loads(raw)) if raw else None
+
+
+def drop_kept_avatar(box: Outbox) -> None:
+    """Forget the avatar waiting for the node (stored now, or replaced), and its file."""
+    if (staged := kept_avatar(box)) is not None:
+        box.set(KEPT_AVATAR, "")
+        Path(staged["path"]).unlink(missing_ok=True)
 
 
 def _stage(folder: Path, src: Path) -> dict[str, Any]:

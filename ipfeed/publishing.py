@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import codec, contentblock, drafts, feed, ipfs, keys, livesync, node, pins, private, push, writing
@@ -36,6 +36,7 @@ from .homedir import Home, bounded, latest_root, now_ms, read_file
 from .identity import Identity
 from .ipfs import Kubo
 from .ipns import parse_record
+from .media import MAX_AVATAR_BYTES
 from .outbox import Draft, Outbox, feed_lock_async
 from .post import Attachment
 
@@ -103,30 +104,55 @@ async def publish(home: Home) -> PublishResult:
 async def profile_set(home: Home, name: str | None = None, bio: str | None = None,
                       avatar: Path | None = None) -> PublishResult:
     """Change the profile in a new root (shown at once) and publish it; with the node down
-    the root is kept in the outbox and published later, like a post (PublishPending)."""
+    the root is kept in the outbox and published later, like a post (PublishPending), and
+    a new avatar (which must be stored in the node first) is kept like a post's attachment:
+    `flush` signs the profile with it once the node is back."""
     me = home.identity()
     with home.outbox() as box:
-        avatar_cid = None
+        avatar_cid = data = None
         if avatar is not None:
             data = drafts.check_avatar(avatar)
-            try:
+            with contextlib.suppress(NodeUnavailable, KuboNotFound):  # kept below instead
                 async with home.kubo() as kubo:
                     avatar_cid, _ = await kubo.add(data, avatar.name)
-            except (NodeUnavailable, KuboNotFound) as e:
-                raise NodeUnavailable(f"an avatar is stored in your node, which is not running: "
-                                      f"nothing was changed; start it (`ipfeed node start`) and "
-                                      f"save again ({e})") from e
         async with feed_lock_async(home.settings.home, home.settings.lock_timeout):
             await ensure_root(home, me, box)
             await check_own_head(home, me, box)
+            if avatar is not None and data is not None:  # the newest avatar wins over a kept one
+                drafts.drop_kept_avatar(box)
+                if avatar_cid is None:
+                    drafts.keep_avatar(box, data, avatar.name)
             prev = latest_root(box)
             old = prev.profile if prev else Profile()
             new = Profile(old.name if name is None else name, old.bio if bio is None else bio,
                           avatar_cid or old.avatar)
-            root = feed.advance(me, prev, updated=now_ms(), profile=new)
-            box.add_root(root.seq, root.cid, root.block)
-            drafts.show_own(home, me, root)
-        return await flush_change(home, me, box, "your profile")
+            if new != old or avatar is None or avatar_cid is not None:
+                root = feed.advance(me, prev, updated=now_ms(), profile=new)
+                box.add_root(root.seq, root.cid, root.block)
+                drafts.show_own(home, me, root)
+        kept = avatar is not None and avatar_cid is None
+        return await flush_change(home, me, box, "your profile (and new avatar)" if kept else "your profile")
+
+
+async def _store_kept_avatar(home: Home, kubo: Kubo, me: Identity, box: Outbox) -> None:
+    """An avatar kept while the node was down: store it now and sign the profile with it
+    (again harmless after a crash: the same file gives the same CID, and no second root)."""
+    staged = drafts.kept_avatar(box)
+    if staged is None:
+        return
+    try:
+        data = read_file(Path(staged["path"]), MAX_AVATAR_BYTES)
+    except InvalidInput as e:
+        drafts.drop_kept_avatar(box)  # it cannot be published ever: do not hold the feed back
+        raise InvalidInput(f"your new avatar {staged['name']} could not be published: its kept "
+                           f"copy is gone ({e}); set it again (`ipfeed profile set --avatar`)") from e
+    cid, _ = await kubo.add(data, staged["name"])
+    prev = latest_root(box)
+    if prev is not None and prev.profile.avatar != cid:
+        root = feed.advance(me, prev, updated=now_ms(), profile=replace(prev.profile, avatar=cid))
+        box.add_root(root.seq, root.cid, root.block)
+        drafts.show_own(home, me, root)
+    drafts.drop_kept_avatar(box)
 
 
 async def flush_change(home: Home, me: Identity, box: Outbox, what: str) -> PublishResult:
@@ -173,6 +199,7 @@ async def flush(home: Home, me: Identity, box: Outbox, chunk: int | None = None)
                     raise InvalidInput(f"draft {d.id} cannot be published: {e}; it holds back the "
                                        f"posts after it (`ipfeed drafts drop {d.id}` gives it up)") from e
                 sealed += drafts.seal(home, me, box, [(d, atts, parts)], found, thumbs)
+            await _store_kept_avatar(home, kubo, me, box)
             root = latest_root(box)
             if root is None:
                 raise MissingIdentity("this home has no feed root; run `ipfeed init`")

@@ -133,8 +133,14 @@ class Service:
         return drafts.drop_draft(self.home, draft_id)
 
     def pending(self) -> int:
-        """How many of the user's posts wait for the node (drafts) or for publishing."""
+        """How many of the user's updates wait for the node (drafts, an avatar) or for publishing."""
         return drafts.pending(self.home)
+
+    def kept_avatar(self) -> str | None:
+        """The file name of a new avatar saved while the node was down, until it is published."""
+        with self.home.outbox() as box:
+            staged = drafts.kept_avatar(box)
+        return str(staged["name"]) if staged else None
 
     async def publish(self) -> PublishResult:
         """Seal pending drafts and bring the node and IPNS up to the newest root."""

@@ -124,32 +124,69 @@ def test_profile_and_follows_changed_with_the_node_down_are_kept_and_published_l
     assert "ipfeed node start" in r.output
     r = alice.cli("follow", bobs, "--as", "bobby")
     assert r.exit_code == 1 and "your follow list is saved here and will be published" in r.output
-    avatar = tmp_path / "me.png"
+    # An avatar needs the node (it is stored in it): it is kept like a post's attachment, and
+    # a newer one replaces it; the original file may go at once.
+    first, avatar = tmp_path / "first.png", tmp_path / "me.png"
+    first.write_bytes(b"\x89PNG\r\n\x1a\n first avatar")
     avatar.write_bytes(b"\x89PNG\r\n\x1a\n avatar")
-    r = alice.cli("profile", "set", "--avatar", str(avatar))  # a file needs the node: refused whole
-    assert r.exit_code == 1 and "nothing was changed" in r.output and "start it" in r.output
+    for f in (first, avatar):
+        r = alice.cli("profile", "set", "--avatar", str(f))
+        assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+        assert "your profile (and new avatar) is saved here and will be published when your node is back" \
+            in r.output
+        f.unlink()
+    assert len(list((alice.home / "outbox-files").iterdir())) == 1  # the first one's copy is gone
+    assert "avatar  me.png  (saved while the node was down" in alice.cli_ok("drafts")
     # Shown at once here (the index), though not published yet.
     st = alice.service.feed_state(me)
-    assert st is not None and st.profile["name"] == "Alice Offline"
+    assert st is not None and st.profile["name"] == "Alice Offline" and st.profile["avatar"] is None
     assert st.follows == [{"name": bobs, "alias": "bobby"}]
-    assert alice.service.pending() == 1
+    assert alice.service.pending() == 2  # the new root, and the avatar waiting for the node
     box = Outbox(alice.settings.outbox_path)
     try:
         kept = feed.parse(box.latest_root() or b"")
     finally:
         box.close()
+    assert kept.profile.avatar is None  # nothing was signed with an avatar the node lacks
 
     alice.start()
     bob.connect(alice)
     alice.cli_ok("publish")
     assert alice.service.pending() == 0
+    assert list((alice.home / "outbox-files").iterdir()) == []
     out = shown(bob, me)  # resolved and verified through Bob's node
-    assert out["root"] == kept.cid
+    assert out["root"] != kept.cid
     assert out["profile"]["name"] == "Alice Offline" and out["profile"]["bio"] == "written offline"
+
+    async def cat(cid: str) -> bytes:
+        async with await bob.kubo() as k:
+            return await k.cat(cid, 1000, timeout=20)
+    assert run(cat(out["profile"]["avatar"])) == b"\x89PNG\r\n\x1a\n avatar"  # the newer one
+    st = alice.service.feed_state(me)
+    assert st is not None and st.profile["avatar"] == out["profile"]["avatar"]  # shown here too
     [result] = run(bob.service.sync([me]))
     assert result.error is None, result
     st = bob.service.feed_state(me)
     assert st is not None and st.follows == [{"name": bobs, "alias": "bobby"}]
+
+
+def test_a_kept_avatar_whose_copy_is_gone_is_said_once_and_holds_nothing_back(alice: User,
+                                                                            tmp_path: Path) -> None:
+    alice.stop()
+    avatar = tmp_path / "me.png"
+    avatar.write_bytes(b"\x89PNG\r\n\x1a\n avatar")
+    assert alice.cli("profile", "set", "--avatar", str(avatar)).exit_code == 1
+    alice.service.save("a post after it")
+    [kept] = (alice.home / "outbox-files").iterdir()
+    kept.unlink()
+    alice.start()
+    r = alice.cli("publish")
+    assert r.exit_code == 1 and "your new avatar me.png could not be published: its kept copy is gone" \
+        in r.output and "set it again" in r.output, r.output
+    alice.cli_ok("publish")
+    assert alice.service.pending() == 0 and alice.service.kept_avatar() is None
+    out = shown(alice, alice.service.identity().name)
+    assert out["profile"]["avatar"] is None and out["posts"][0]["text"] == "a post after it"
 
 
 def test_show_walks_past_the_roots_recent_list(alice: User) -> None:

@@ -181,7 +181,7 @@ def following() -> str:
 def profile() -> str | WerkzeugResponse | tuple[str, int]:
     current = svc().own_profile()
     if request.method == "GET":
-        return render_template("profile.html", profile=current)
+        return render_template("profile.html", profile=current, kept_avatar=svc().kept_avatar())
     avatar = request.files.get("avatar")
     typed = Profile(request.form.get("name", ""), request.form.get("bio", ""), current.avatar)
     tmp = Path(tempfile.mkdtemp(prefix="ipfeed-avatar-"))
@@ -195,7 +195,7 @@ def profile() -> str | WerkzeugResponse | tuple[str, int]:
                 avatar.close()  # a big upload is a spooled temporary file: close it now
         worker().call(svc().profile_set(typed.name, typed.bio, path), _node_timeout())
     except PublishPending as e:
-        flash(_kept("Saved: your profile", e))
+        flash(_kept("Saved: your profile and new avatar" if path else "Saved: your profile", e))
         return _back() if request.form.get("next") else \
             redirect(url_for("ui.feed_page", name=svc().identity().name), 303)
     except InvalidInput as e:

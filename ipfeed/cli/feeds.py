@@ -181,6 +181,9 @@ def drafts(ctx: click.Context, as_json: bool) -> None:
                     "kind": d.kind, "subject": d.subject["cid"] if d.subject else None}
                    for d in waiting])
         return
+    if avatar := found.service.kept_avatar():
+        click.echo(f"avatar  {safe_for_terminal(avatar)}  (saved while the node was down: "
+                   "published with your profile when it is back)")
     for d in waiting:
         extra = f"  [{len(d.attachments)} attachments]" if d.attachments else ""
         what = "" if d.kind == "post" or not d.subject else f"[{d.kind} of {d.subject['cid']}] "
