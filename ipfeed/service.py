@@ -27,6 +27,7 @@ from . import (
 )
 from .config import Settings
 from .drafts import PostResult, check_avatar, media_type_of
+from .errors import InvalidInput
 from .feed import Follow, Profile
 from .homedir import Home, now_ms
 from .identity import Identity
@@ -288,7 +289,10 @@ class Service:
         return await following.check_feed(self.home, name)
 
     async def follow(self, name: str, alias: str = "", *, force: bool = False) -> PublishResult:
-        """Add a feed to the signed follow list and publish it."""
+        """Add a feed to the signed follow list and publish it (not a blocked one)."""
+        if self.blocked(name):
+            raise InvalidInput(f"you blocked {identity.normalize_name(name)}; unblock it first "
+                               "(`ipfeed unblock`, or Unblock on its page)")
         return await following.follow(self.home, name, alias, force=force)
 
     async def unfollow(self, name: str) -> PublishResult:
