@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -152,8 +153,12 @@ class Service:
 
     # -- reading (reading.py) -----------------------------------------------------------
     async def show(self, name: str, limit: int = 20) -> FeedView:
-        """Resolve a name and fetch, verify and return its root and newest `limit` posts."""
-        return await reading.show(self.home, name, limit)
+        """Resolve a name and fetch, verify and return its root and newest `limit` posts (none
+        of a blocked feed)."""
+        view = await reading.show(self.home, name, limit)
+        if self.blocked(view.name):
+            return replace(view, posts=[], opened={}, contents={})
+        return view
 
     def timeline(self, limit: int = 20, before: str | None = None,
                  tag: str | None = None) -> list[IndexedPost]:
