@@ -164,7 +164,7 @@ class Service:
                  tag: str | None = None) -> list[IndexedPost]:
         """The user's and followed feeds merged (with their reposts), newest first, from the
         index; with `tag`, only posts with that tag; nothing by muted or blocked feeds."""
-        return reading.timeline(self.home, limit, before, tag, sorted(self.moderation().hidden))
+        return reading.timeline(self.home, limit, before, tag, self.moderation().hidden)
 
     def status(self) -> list[tuple[Follow, FeedState | None]]:
         """Each follow with what the index knows of it (last sync, head, errors, fork)."""
@@ -213,7 +213,7 @@ class Service:
     def search(self, query: str, limit: int = 50) -> list[IndexedPost]:
         """Indexed posts whose text contains every word of `query` (a `#tag` word: tagged so),
         none by muted or blocked feeds."""
-        return reading.search(self.home, query, limit, sorted(self.moderation().hidden))
+        return reading.search(self.home, query, limit, self.moderation().hidden)
 
     def attachment(self, post_cid: str, cid: str) -> dict[str, Any] | None:
         """Verified metadata of an attachment, as the post that carries it declares it."""

@@ -154,3 +154,34 @@ def test_a_v1_root_that_takes_the_lists_becomes_a_valid_v2_root() -> None:
     assert again.moderation == cid  # every later root keeps the link
     with pytest.raises(InvalidInput, match="v2 root"):
         feed.advance(OWNER, None, updated=1, moderation=cid)  # a v1 root cannot link them
+
+
+@pytest.mark.parametrize("extra", [0, 40, 5000], ids=["short list", "long list", "full list"])
+def test_the_index_leaves_out_hidden_feeds_however_long_the_list(tmp_path: object, extra: int) -> None:
+    """Long lists go another way (only the feeds the index holds are passed to SQL): same result."""
+    from pathlib import Path
+
+    from ipfeed import feed, post
+    from ipfeed.index import Index
+
+    index = Index(Path(str(tmp_path)) / "index.sqlite")
+    try:
+        feeds = []
+        for who in ("shown", "hidden"):
+            them = Identity.generate()
+            chain = [post.build(them, seq=1, prev=None, created=1, text=f"{who} hello")]
+            index.apply(them.name, feed.advance(them, None, updated=1, heads=[chain[0].cid]), chain,
+                        1, None, None, None)
+            feeds.append(them.name)
+        unknown = {identity.name_from_public(os.urandom(32)) for _ in range(extra)}
+        hide = frozenset({feeds[1], *unknown})
+        assert texts(index.timeline(feeds, 10)) == {"shown hello", "hidden hello"}
+        assert texts(index.timeline(feeds, 10, hide=hide)) == {"shown hello"}
+        assert texts(index.search("hello", 10, hide=hide)) == {"shown hello"}
+        assert texts(index.search("#nothing hello", 10, hide=hide)) == set()
+    finally:
+        index.close()
+
+
+def texts(posts: list[object]) -> set[str]:
+    return {p.text for p in posts}  # type: ignore[attr-defined]
