@@ -12,6 +12,7 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 from ipfeed.errors import InvalidInput, InvalidObject, IpfeedError, PublishPending
 from ipfeed.service import Changed, Service
 
+from . import text
 from .feed_pages import _kept
 from .views import _back, _feed_name, _node_timeout, bp, svc, worker
 
@@ -43,9 +44,9 @@ def _change(name: str, action: str, call: Change) -> WerkzeugResponse:
 
 
 def _label(name: str) -> str:
-    """A feed's display name if the index knows one, else its name."""
-    st = svc().feed_state(name)
-    return str(st.profile.get("name") or "") if st and st.profile.get("name") else name
+    """A feed in a message: its handle (a flash is plain text, never a remote display name,
+    which could carry bidi controls outside a <bdi>)."""
+    return text.handle(name)
 
 
 @bp.post("/feed/<name>/mute")
