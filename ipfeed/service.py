@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,11 @@ from . import (
     drafts,
     following,
     homeserver,
+    identity,
     interact,
     keys,
     kinds,
+    moderation,
     peers,
     people,
     publishing,
@@ -25,17 +28,20 @@ from . import (
 )
 from .config import Settings
 from .drafts import PostResult, check_avatar, media_type_of
+from .errors import InvalidInput
 from .feed import Follow, Profile
 from .homedir import Home, now_ms
 from .identity import Identity
 from .index import FeedState, IndexedPost
+from .moderation import Changed, Lists
 from .outbox import Draft
 from .publishing import BULK_CHUNK, PublishResult
 from .reading import FeedView
 from .sync import Progress, SyncResult
 from .threads import Thread
 
-__all__ = ["FeedView", "PostResult", "PublishResult", "Service", "check_avatar", "media_type_of", "now_ms"]
+__all__ = ["Changed", "FeedView", "Lists", "PostResult", "PublishResult", "Service", "check_avatar",
+           "media_type_of", "now_ms"]
 
 
 class Service:
@@ -153,14 +159,18 @@ class Service:
 
     # -- reading (reading.py) -----------------------------------------------------------
     async def show(self, name: str, limit: int = 20) -> FeedView:
-        """Resolve a name and fetch, verify and return its root and newest `limit` posts."""
-        return await reading.show(self.home, name, limit)
+        """Resolve a name and fetch, verify and return its root and newest `limit` posts (none
+        of a blocked feed)."""
+        view = await reading.show(self.home, name, limit)
+        if self.blocked(view.name):
+            return replace(view, posts=[], opened={}, contents={})
+        return view
 
     def timeline(self, limit: int = 20, before: str | None = None,
                  tag: str | None = None) -> list[IndexedPost]:
         """The user's and followed feeds merged (with their reposts), newest first, from the
-        index; with `tag`, only posts with that tag."""
-        return reading.timeline(self.home, limit, before, tag)
+        index; with `tag`, only posts with that tag; nothing by muted or blocked feeds."""
+        return reading.timeline(self.home, limit, before, tag, self.moderation().hidden)
 
     def status(self) -> list[tuple[Follow, FeedState | None]]:
         """Each follow with what the index knows of it (last sync, head, errors, fork)."""
@@ -175,32 +185,41 @@ class Service:
         return reading.feed_states(self.home, names)
 
     def feed_posts(self, name: str, limit: int = 20, before: str | None = None) -> list[IndexedPost]:
-        """One feed's indexed posts, newest first."""
+        """One feed's indexed posts, newest first (a muted feed's too: its page opens; none of a
+        blocked feed's)."""
+        if self.blocked(name):
+            return []
         return reading.feed_posts(self.home, name, limit, before)
 
     def indexed_post(self, cid: str) -> tuple[IndexedPost | None, list[IndexedPost]]:
-        """A post by CID and its known replies."""
-        return reading.indexed_post(self.home, cid)
+        """A post by CID and its known replies (none by muted or blocked feeds)."""
+        post, replies = reading.indexed_post(self.home, cid)
+        hidden = self.moderation().hidden
+        return post, [r for r in replies if r.name not in hidden]
 
     def thread(self, cid: str) -> Thread | None:
-        """A post in its conversation (ancestors and replies of replies), from the index."""
-        return threads.thread(self.home, cid)
+        """A post in its conversation (ancestors and replies of replies), from the index,
+        without the posts of muted and blocked feeds (the post itself is kept: the caller
+        says when its author is blocked)."""
+        return threads.thread(self.home, cid, self.moderation().hidden)
 
     def reply_authors(self, cids: Sequence[str]) -> dict[str, str]:
         """The author of each of these posts that the index holds (for "in reply to")."""
         return threads.authors(self.home, cids)
 
     def find_people(self, query: str, follows: Sequence[Follow] = ()) -> list[FeedState]:
-        """Feeds whose display name or alias (from `follows`) holds every word of `query`."""
-        return people.find(self.home, query, follows)
+        """Feeds whose display name or alias (from `follows`) holds every word of `query`
+        (blocked ones left out)."""
+        return people.find(self.home, query, follows, hide=self.moderation().blocked)
 
     def held(self) -> AbstractContextManager[None]:
         """A scope (per thread) in which the index and the outbox are opened once: a page."""
         return self.home.held()
 
     def search(self, query: str, limit: int = 50) -> list[IndexedPost]:
-        """Indexed posts whose text contains every word of `query` (a `#tag` word: tagged so)."""
-        return reading.search(self.home, query, limit)
+        """Indexed posts whose text contains every word of `query` (a `#tag` word: tagged so),
+        none by muted or blocked feeds."""
+        return reading.search(self.home, query, limit, self.moderation().hidden)
 
     def attachment(self, post_cid: str, cid: str) -> dict[str, Any] | None:
         """Verified metadata of an attachment, as the post that carries it declares it."""
@@ -221,6 +240,42 @@ class Service:
     def forks(self, name: str) -> list[tuple[int, str]]:
         """Fork evidence kept for a feed."""
         return reading.forks(self.home, name)
+
+    # -- mute and block (moderation.py) -------------------------------------------------
+    def moderation(self) -> Lists:
+        """The user's mute and block lists (sealed in their feed; only this key opens them)."""
+        return moderation.lists(self.home)
+
+    def muted(self, name: str) -> bool:
+        """Whether the user muted this feed (any spelling of its name)."""
+        return identity.normalize_name(name) in self.moderation().muted
+
+    def blocked(self, name: str) -> bool:
+        """Whether the user blocked this feed: its posts are hidden everywhere and its notices
+        dropped (any spelling of its name)."""
+        return identity.normalize_name(name) in self.moderation().blocked
+
+    def resolve_listed(self, text: str) -> str:
+        """The feed a NAME argument stands for: a name, a followed feed's alias or display
+        name, or a muted or blocked feed's display name."""
+        return moderation.resolve(self.home, text, self.moderation().hidden)
+
+    async def mute(self, name: str) -> Changed:
+        """Hide a feed's posts and reposts from the timeline, threads and search (its page
+        still opens); the lists are sealed in a new root and published."""
+        return await moderation.change(self.home, name, moderation.MUTE)
+
+    async def unmute(self, name: str) -> Changed:
+        """Show a muted feed again."""
+        return await moderation.change(self.home, name, moderation.UNMUTE)
+
+    async def block(self, name: str) -> Changed:
+        """Hide a feed everywhere and drop its notices; a followed feed is also unfollowed."""
+        return await moderation.change(self.home, name, moderation.BLOCK)
+
+    async def unblock(self, name: str) -> Changed:
+        """Stop blocking a feed (it is not followed again by this)."""
+        return await moderation.change(self.home, name, moderation.UNBLOCK)
 
     # -- archives (archives.py) ---------------------------------------------------------
     async def export(self, path: Path, since: str | None = None) -> tuple[int, int]:
@@ -245,7 +300,10 @@ class Service:
         return await following.check_feed(self.home, name)
 
     async def follow(self, name: str, alias: str = "", *, force: bool = False) -> PublishResult:
-        """Add a feed to the signed follow list and publish it."""
+        """Add a feed to the signed follow list and publish it (not a blocked one)."""
+        if self.blocked(name):
+            raise InvalidInput(f"you blocked {identity.normalize_name(name)}; unblock it first "
+                               "(`ipfeed unblock`, or Unblock on its page)")
         return await following.follow(self.home, name, alias, force=force)
 
     async def unfollow(self, name: str) -> PublishResult:
