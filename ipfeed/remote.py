@@ -64,7 +64,8 @@ class PushResult:
     """What one handover round did."""
 
     sent: list[tuple[str, str | None]]  # (draft id, CID or None while the home server's node is down)
-    waiting: int  # drafts still here, refused ones included
+    waiting: int  # drafts still to hand over (not those refused)
+    refused: list[str]  # the home server's reasons for the drafts it refused in this round
     error: str | None  # why the round stopped early (home server unreachable, …)
 
 
@@ -144,10 +145,12 @@ class Outbox:
             db.execute("INSERT INTO handovers (id, body) VALUES (?, ?)", (h.id, json.dumps(h.to_json())))
         return h
 
-    def waiting(self) -> list[Waiting]:
-        """Drafts not acknowledged yet, in the order written."""
-        rows = self.db.execute("SELECT id, body, refused FROM handovers WHERE done IS NULL ORDER BY n "
-                               "LIMIT ?", (MAX_HANDOVERS_AT_ONCE,)).fetchall()
+    def waiting(self, refused: bool = True) -> list[Waiting]:
+        """Drafts not acknowledged yet, in the order written (without `refused`: only those
+        still to hand over)."""
+        rows = self.db.execute("SELECT id, body, refused FROM handovers WHERE done IS NULL "
+                               f"{'' if refused else 'AND refused IS NULL'} ORDER BY n LIMIT ?",
+                               (MAX_HANDOVERS_AT_ONCE,)).fetchall()
         return [Waiting(i, Handover(**json.loads(b)), r) for i, b, r in rows]
 
     def done(self, draft_id: str, cid: str | None) -> None:
@@ -165,29 +168,31 @@ class Outbox:
 def push(home: Path, p: Pairing, timeout: float) -> PushResult:
     """Hand the waiting drafts to the home server, oldest first, each until acknowledged; stop
     at the first one that cannot be handed over now (order kept). A retry of one the home
-    server already has is answered with what it became (idempotent by draft id)."""
+    server already has is answered with what it became (idempotent by draft id). One the home
+    server refuses (its rules) stays here, marked with the reason, and is not sent again."""
     box = Outbox(home)
     sent: list[tuple[str, str | None]] = []
+    refused: list[str] = []
     error = None
     try:
-        for w in box.waiting():
+        for w in box.waiting(refused=False):
             try:
                 answer = _call(p.url, p.fingerprint, p.token, "POST", "/api/handover",
                                w.handover.to_json(), timeout)
             except (RemoteUnreachable, NotPaired, Revoked, RateLimited) as e:
                 error = str(e)
                 break
-            except RemoteError as e:  # this draft is refused (a rule of the home server): kept
-                box.refused(w.id, str(e))
-                error = f"draft {w.id} refused by the home server: {e}"
-                break
+            except RemoteError as e:  # this draft is refused (a rule of the home server): kept,
+                box.refused(w.id, str(e))  # shown by `remote status`, and the next ones go on
+                refused.append(f"draft {w.id} refused by the home server: {e}")
+                continue
             cid = answer.get("cid") if isinstance(answer.get("cid"), str) else None
             box.done(w.id, cid)
             sent.append((w.id, cid))
-        left = len(box.waiting())
+        left = len(box.waiting(refused=False))
     finally:
         box.close()
-    return PushResult(sent, left, error)
+    return PushResult(sent, left, refused, error)
 
 
 def timeline(p: Pairing, limit: int, before: str | None, timeout: float) -> dict[str, Any]:

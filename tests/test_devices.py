@@ -325,3 +325,36 @@ def test_devices_db_is_sqlite_with_no_plain_secret_columns(tmp_path: Path) -> No
     columns = {row[1] for row in db.execute("PRAGMA table_info(devices)")}
     db.close()
     assert "token_hash" in columns and "token" not in columns
+
+
+# -- the commands --------------------------------------------------------------------------
+
+def test_serve_never_binds_the_unauthenticated_ui_beyond_loopback(make_user: Any) -> None:
+    alice = make_user("alice", start=False)
+    r = alice.cli("serve", "--host", "0.0.0.0")
+    assert r.exit_code == 2 and "binds loopback only" in r.output
+    r = alice.cli("serve", "--remote-port", "8788")
+    assert r.exit_code == 2 and "--public-name" in r.output
+    r = alice.cli("serve", "--remote-port", "8788", "--behind-proxy", "--public-name", "home.example")
+    assert r.exit_code == 2 and "bind the devices' listener on loopback" in r.output
+
+
+def test_device_pair_ls_revoke(make_user: Any) -> None:
+    alice = make_user("alice", start=False)
+    printed = alice.cli_ok("device", "pair", "--name", "tablet", "--url", "https://home.example:8788/")
+    code = re.search(r"pairing code: (\S+)", printed).group(1)  # type: ignore[union-attr]
+    fp = alice.service.tls_fingerprint()
+    assert "open: https://home.example:8788/pair" in printed and fp in printed
+    assert f"ipfeed remote add https://home.example:8788 --code {code} --fingerprint {fp}" in printed
+    device, _ = alice.service.redeem_pairing(code, "", "10.0.0.1")
+    assert f"{device.id}  tablet  paired" in alice.cli_ok("device", "ls")
+    assert "revoked" in alice.cli_ok("device", "revoke", device.id)
+    assert "revoked" in alice.cli_ok("device", "ls").split("paired", 1)[1]
+    r = alice.cli("device", "revoke", "ffffffff")
+    assert r.exit_code == 1 and "no paired device 'ffffffff'" in r.output
+
+
+def test_device_pair_needs_the_feed_key(make_user: Any) -> None:
+    laptop = make_user("laptop", start=False, init=False)
+    r = laptop.cli("device", "pair")
+    assert r.exit_code == 1 and "ipfeed init" in r.output

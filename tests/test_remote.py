@@ -164,3 +164,18 @@ def test_a_revoked_laptop_keeps_its_post_and_is_told(alice: User, make_user: Any
         assert box.count_posts() == 0
     r = laptop.cli("timeline")
     assert r.exit_code == 1 and "was revoked" in r.output
+
+
+def test_a_draft_the_home_server_refuses_is_kept_and_the_next_go_on(alice: User, make_user: Any,
+                                                                    listener: Listener) -> None:
+    laptop = make_user("laptop", start=False, init=False)
+    laptop.cli_ok("remote", "add", listener.url, "--code", alice.service.open_pairing().code,
+                  "--fingerprint", alice.service.tls_fingerprint())
+    r = laptop.cli("post", "a reply to nothing", "--reply-to", "not-a-cid")
+    assert r.exit_code == 1 and "refused by the home server" in r.output
+    after = laptop.cli_ok("post", "the next post").split()
+    assert len(after) == 1 and after[0].startswith("bafy")
+    status = laptop.cli_ok("remote", "status")
+    assert "1 waiting" in status and "a reply to nothing" in status and "refused:" in status
+    with alice.service.home.outbox() as box:
+        assert box.count_posts() == 1

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from ..config import Settings
-from ..errors import IpfeedError, PublishPending
+from ..errors import InvalidInput, IpfeedError, PublishPending
 from ..remote import PushResult
 from ..service import Service
 
@@ -59,12 +59,15 @@ def echo_json(value: Any) -> None:
 
 
 def report_handover(r: PushResult) -> None:
-    """Say what a handover round did: each post handed over, then whether some still wait."""
+    """Say what a handover round did: each post handed over, then whether some still wait or
+    were refused (kept on the device either way)."""
     for draft_id, cid in r.sent:
         click.echo(cid or f"handed over {draft_id} (the home server signs it when it can)")
     if r.waiting:
         raise PublishPending(f"saved on this device; {r.waiting} waiting for the home server "
                              f"({r.error}); `ipfeed remote push` hands them over later, in order")
+    if r.refused:
+        raise InvalidInput("; ".join(r.refused) + " (kept on this device: `ipfeed remote status`)")
 
 
 pass_ctx = click.make_pass_decorator(Context)
