@@ -61,6 +61,9 @@ class Service:
 
     def init(self, display_name: str = "", *, fresh: bool = False) -> tuple[Identity, bool]:
         """Create the identity and the first root; a no-op if the home has a key already."""
+        if (paired := self.remote()) is not None:
+            raise InvalidInput(f"this home is a paired device of {paired.url}: its posts are signed "
+                               "there, so it has no feed key of its own (`ipfeed remote rm` first)")
         return keys.init(self.home, display_name, fresh=fresh)
 
     def key_export(self, path: Path, passphrase: str, strength: str = "moderate") -> str:

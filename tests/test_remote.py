@@ -4,6 +4,7 @@ while the home server was down handed over later, in order, exactly once."""
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -12,8 +13,9 @@ from typing import Any
 import pytest
 from conftest import DEFAULTS, User, run
 from ipfeed.web import create_app
+from ipfeed.web.serving import make_server
 from ipfeed.web.worker import Worker
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer
 
 from ipfeed import tls
 
@@ -31,7 +33,7 @@ class Listener:
 
     def start(self) -> None:
         ctx = tls.server_context(self.user.home)
-        self.server = make_server("127.0.0.1", self.port, self.app, threaded=True, ssl_context=ctx)
+        self.server = make_server("127.0.0.1", self.port, self.app, ctx)
         self.port = self.server.server_port
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -179,3 +181,29 @@ def test_a_draft_the_home_server_refuses_is_kept_and_the_next_go_on(alice: User,
     assert "1 waiting" in status and "a reply to nothing" in status and "refused:" in status
     with alice.service.home.outbox() as box:
         assert box.count_posts() == 1
+
+
+def test_a_silent_connection_does_not_hold_the_device_listener(alice: User, make_user: Any,
+                                                              listener: Listener) -> None:
+    """A client that connects and never starts TLS (or stops halfway) holds its own thread
+    only: pairing and posting go on (werkzeug's own TLS server would wait for it)."""
+    silent = socket.create_connection(("127.0.0.1", listener.port), timeout=10)
+    halfway = socket.create_connection(("127.0.0.1", listener.port), timeout=10)
+    halfway.send(b"\x16\x03\x01\x00\xff")  # the first bytes of a ClientHello, then nothing
+    try:
+        laptop = make_user("laptop", start=False, init=False)
+        laptop.cli_ok("remote", "add", listener.url, "--code", alice.service.open_pairing().code,
+                      "--fingerprint", alice.service.tls_fingerprint())
+        assert laptop.cli_ok("post", "through a busy listener").strip().startswith("bafy")
+    finally:
+        silent.close()
+        halfway.close()
+
+
+def test_a_paired_home_makes_no_key_of_its_own(alice: User, make_user: Any, listener: Listener) -> None:
+    laptop = make_user("laptop", start=False, init=False)
+    laptop.cli_ok("remote", "add", listener.url, "--code", alice.service.open_pairing().code,
+                  "--fingerprint", alice.service.tls_fingerprint())
+    r = laptop.cli("init", "--name", "Laptop")
+    assert r.exit_code == 1 and "paired device" in r.output
+    assert not (laptop.home / "identity.key").exists()

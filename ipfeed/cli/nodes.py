@@ -99,9 +99,9 @@ def _shown(host: str) -> str:
 
 
 def _server(host: str, port: int, app: Any, context: Any) -> Any:
-    from werkzeug.serving import make_server
+    from ..web.serving import make_server
 
-    return make_server(host, port, app, threaded=True, ssl_context=context)
+    return make_server(host, port, app, context)
 
 
 @click.group(cls=Group, name="node")
