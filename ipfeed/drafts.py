@@ -174,6 +174,12 @@ def pending(home: Home) -> int:
     return drafts + (0 if root_cid in published or root_cid is None else 1)
 
 
+def seal_now(home: Home) -> int:
+    """Sign the drafts that need no node now, under the feed's lock; how many."""
+    with home.outbox() as box, feed_lock(home.settings.home, home.settings.lock_timeout):
+        return seal_offline(home, home.identity(), box)
+
+
 def seal_chunk(home: Home, me: Identity, limit: int) -> int:
     """Sign up to `limit` text drafts through a connection of its own (it runs in a thread)."""
     with home.outbox() as box:

@@ -83,16 +83,42 @@ def mark(device_id: str, draft_id: str) -> str:
     return f"handover:{device_id}:{draft_id}"
 
 
-def accept(home: Home, device_id: str, h: Handover) -> Accepted:
-    """Save a handed-over draft in the home's outbox once (and sign it now if no node is
-    needed); a draft id seen before returns what it became, saving nothing."""
-    key = mark(device_id, h.id)
-    with home.outbox() as box:
-        seen = box.get(key)
+MAX_AT_ONCE = 100  # handovers in one request
+
+
+def accept(home: Home, device_id: str, bodies: Any) -> list[dict[str, Any]]:
+    """Save the handed-over drafts of one request in order, each once by its draft id, then sign
+    them together (one new root, if no node is needed); one result per draft, in order: what it
+    became, or why it was refused (`{"id", "error"}`; the others go on)."""
+    if not isinstance(bodies, list) or not 1 <= len(bodies) <= MAX_AT_ONCE:
+        raise InvalidInput(f"a handover request carries a list of 1 to {MAX_AT_ONCE} drafts")
+    saved: list[tuple[str, int, bool] | dict[str, Any]] = []
+    for body in bodies:
+        try:
+            h = parse(body)
+        except InvalidInput as e:
+            draft = body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else None
+            saved.append({"id": draft, "error": str(e)})
+            continue
+        key = mark(device_id, h.id)
+        with home.outbox() as box:
+            seen = box.get(key)
         if seen is not None:
-            sealed = box.post_of_draft(int(seen))
-            seq, cid = sealed if sealed else (None, None)
-            return Accepted(h.id, int(seen), seq, cid, already=True)
-    saved = drafts.save(home, h.text, h.reply_to, cw=h.cw, sensitive=h.sensitive, card=h.card,
-                        created=h.created, mark=key)
-    return Accepted(h.id, saved.draft_id, saved.seq, saved.cid, already=False)
+            saved.append((h.id, int(seen), True))
+            continue
+        try:
+            result = drafts.save(home, h.text, h.reply_to, cw=h.cw, sensitive=h.sensitive, card=h.card,
+                                 created=h.created, mark=key, seal=False)
+        except InvalidInput as e:
+            saved.append({"id": h.id, "error": str(e)})
+            continue
+        saved.append((h.id, result.draft_id, False))
+    drafts.seal_now(home)
+    with home.outbox() as box:
+        return [s if isinstance(s, dict) else
+                Accepted(s[0], s[1], *_sealed(box.post_of_draft(s[1])), already=s[2]).to_json()
+                for s in saved]
+
+
+def _sealed(found: tuple[int, str] | None) -> tuple[int | None, str | None]:
+    return found if found else (None, None)

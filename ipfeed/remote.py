@@ -32,6 +32,7 @@ from .homedir import now_ms
 
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # a timeline page of 100 posts fits many times over
 MAX_HANDOVERS_AT_ONCE = 1000  # one push hands over at most this many (the rest: the next one)
+HANDOVERS_PER_REQUEST = 100  # the home server takes at most this many drafts in one request
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS handovers (n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
@@ -175,20 +176,28 @@ def push(home: Path, p: Pairing, timeout: float) -> PushResult:
     refused: list[str] = []
     error = None
     try:
-        for w in box.waiting(refused=False):
+        waiting = box.waiting(refused=False)
+        for start in range(0, len(waiting), HANDOVERS_PER_REQUEST):
+            chunk = waiting[start:start + HANDOVERS_PER_REQUEST]
             try:
                 answer = _call(p.url, p.fingerprint, p.token, "POST", "/api/handover",
-                               w.handover.to_json(), timeout)
+                               {"handovers": [w.handover.to_json() for w in chunk]}, timeout)
             except (RemoteUnreachable, NotPaired, Revoked, RateLimited) as e:
                 error = str(e)
                 break
-            except RemoteError as e:  # this draft is refused (a rule of the home server): kept,
-                box.refused(w.id, str(e))  # shown by `remote status`, and the next ones go on
-                refused.append(f"draft {w.id} refused by the home server: {e}")
-                continue
-            cid = answer.get("cid") if isinstance(answer.get("cid"), str) else None
-            box.done(w.id, cid)
-            sent.append((w.id, cid))
+            results = answer.get("results")
+            if not isinstance(results, list) or len(results) != len(chunk) or not all(
+                    isinstance(r, dict) and r.get("id") == w.id
+                    for r, w in zip(results, chunk, strict=True)):
+                raise RemoteError("the home server's answer to a handover does not match what was sent")
+            for w, r in zip(chunk, results, strict=True):
+                if "error" in r:  # refused by a rule of the home server: kept here with the
+                    box.refused(w.id, str(r["error"]))  # reason, not sent again; the next go on
+                    refused.append(f"draft {w.id} refused by the home server: {r['error']}")
+                    continue
+                cid = r.get("cid") if isinstance(r.get("cid"), str) else None
+                box.done(w.id, cid)
+                sent.append((w.id, cid))
         left = len(box.waiting(refused=False))
     finally:
         box.close()

@@ -32,7 +32,6 @@ from .devices import Device, Pairing
 from .drafts import PostResult, check_avatar, media_type_of
 from .errors import InvalidInput
 from .feed import Follow, Profile
-from .handover import Accepted
 from .homedir import Home, now_ms
 from .identity import Identity
 from .index import FeedState, IndexedPost
@@ -340,9 +339,10 @@ class Service:
         tls.ensure_cert(self.settings.home, names)
         return tls.fingerprint(self.settings.home)
 
-    def handover(self, device_id: str, body: Any) -> Accepted:
-        """A paired device's draft: checked, saved once by its draft id, signed in the chain."""
-        return handover.accept(self.home, device_id, handover.parse(body))
+    def handover(self, device_id: str, bodies: Any) -> list[dict[str, Any]]:
+        """A paired device's drafts, in order: each checked and saved once by its draft id, then
+        signed in the chain; a result for each (what it became, or why it was refused)."""
+        return handover.accept(self.home, device_id, bodies)
 
     # -- this home as a paired device of a home server (remote.py) ----------------------
     def remote(self) -> RemotePairing | None:

@@ -272,30 +272,54 @@ def _api_pair(svc: Service, remote: Flask) -> str:
     return str(r.json["token"])
 
 
+def _handover(remote: Flask, auth: dict[str, str], *drafts: Any) -> Any:
+    return remote.test_client().post("/api/handover", json={"handovers": list(drafts)}, headers=auth,
+                                     base_url=HTTPS)
+
+
+def _draft(n: int, text: str) -> dict[str, Any]:
+    return {"id": f"draft-{n:020d}", "created": 1_700_000_000_000 + n, "text": text}
+
+
 def test_a_replayed_handover_is_posted_once(home: Any) -> None:
     svc, _, remote = home
     auth = {"Authorization": f"Bearer {_api_pair(svc, remote)}"}
-    body = {"id": "draft-0123456789abcdef", "created": 1_700_000_000_000, "text": "from the laptop"}
-    first = remote.test_client().post("/api/handover", json=body, headers=auth, base_url=HTTPS)
-    assert first.status_code == 201 and first.json["already"] is False and first.json["cid"]
-    again = remote.test_client().post("/api/handover", json=body, headers=auth, base_url=HTTPS)
-    assert again.status_code == 200 and again.json["already"] is True
-    assert again.json["cid"] == first.json["cid"]
+    first = _handover(remote, auth, _draft(1, "from the laptop"))
+    assert first.status_code == 200
+    [one] = first.json["results"]
+    assert one["already"] is False and one["cid"] and one["seq"] == 1
+    again = _handover(remote, auth, _draft(1, "from the laptop"), _draft(2, "and the next"))
+    replayed, new = again.json["results"]
+    assert replayed["already"] is True and replayed["cid"] == one["cid"]
+    assert new["already"] is False and new["seq"] == 2
     with svc.home.outbox() as box:
-        assert box.drafts() == [] and box.count_posts() == 1 and box.post_cid(1) == first.json["cid"]
+        assert box.drafts() == [] and box.count_posts() == 2 and box.post_cid(1) == one["cid"]
 
 
-def test_the_api_refuses_a_revoked_device_and_bad_handovers(home: Any) -> None:
+def test_a_refused_draft_does_not_hold_the_others(home: Any) -> None:
+    svc, _, remote = home
+    auth = {"Authorization": f"Bearer {_api_pair(svc, remote)}"}
+    r = _handover(remote, auth, _draft(1, "first"), {"id": "x", "text": "bad id"},
+                  {**_draft(2, "reply to nothing"), "reply_to": "not-a-cid"}, _draft(3, "last"))
+    results = r.json["results"]
+    assert r.status_code == 200 and [x.get("seq") for x in results] == [1, None, None, 2]
+    assert "16 to 64" in results[1]["error"] and results[1]["id"] == "x"
+    assert results[2]["id"] == "draft-00000000000000000002" and results[2]["error"]
+
+
+def test_the_api_refuses_a_revoked_device_and_bad_requests(home: Any) -> None:
     svc, _, remote = home
     token = _api_pair(svc, remote)
     auth = {"Authorization": f"Bearer {token}"}
-    r = remote.test_client().post("/api/handover", json={"id": "x"}, headers=auth, base_url=HTTPS)
-    assert r.status_code == 400 and "16 to 64" in r.json["error"]
+    r = remote.test_client().post("/api/handover", json=_draft(1, "not in a list"), headers=auth,
+                                  base_url=HTTPS)
+    assert r.status_code == 400 and "handovers" in r.json["error"]
+    r = _handover(remote, auth, *[_draft(i, "many") for i in range(101)])
+    assert r.status_code == 400 and "1 to 100" in r.json["error"]
     r = remote.test_client().post("/api/handover", data="text", headers=auth, base_url=HTTPS)
     assert r.status_code == 403  # not JSON: a form post without a CSRF token
     svc.revoke_device(svc.devices()[0].id)
-    body = {"id": "draft-0123456789abcdef", "created": 1_700_000_000_000, "text": "after revocation"}
-    r = remote.test_client().post("/api/handover", json=body, headers=auth, base_url=HTTPS)
+    r = _handover(remote, auth, _draft(1, "after revocation"))
     assert r.status_code == 403 and "was revoked" in r.json["error"]
     with svc.home.outbox() as box:
         assert box.count_posts() == 0

@@ -50,11 +50,14 @@ def pair() -> Answer:
 
 @bp.post("/handover")
 def take_handover() -> Answer:
-    """A draft from a paired device: saved once, signed in the chain, published soon."""
-    accepted = svc().handover(g.device.id, _body())
-    if not accepted.already or accepted.cid is None:
+    """Drafts from a paired device, in order: each saved once, signed in the chain, published soon."""
+    body = _body()
+    if not isinstance(body, dict) or set(body) != {"handovers"}:
+        raise InvalidInput('a handover request is {"handovers": [draft, …]}')
+    results = svc().handover(g.device.id, body["handovers"])
+    if any(not r.get("already") or r.get("cid") is None for r in results if "error" not in r):
         worker().publish_soon()
-    return accepted.to_json(), 200 if accepted.already else 201
+    return {"results": results}, 200
 
 
 @bp.get("/timeline")
