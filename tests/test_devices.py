@@ -382,3 +382,25 @@ def test_device_pair_needs_the_feed_key(make_user: Any) -> None:
     laptop = make_user("laptop", start=False, init=False)
     r = laptop.cli("device", "pair")
     assert r.exit_code == 1 and "ipfeed init" in r.output
+
+
+def test_the_same_draft_handed_over_at_once_from_several_connections_is_posted_once(home: Any) -> None:
+    """A retry that overlaps the first attempt (a timeout on a slow link): the outbox's
+    transaction decides, one draft is saved, every answer names the same post."""
+    import threading
+
+    svc, _, remote = home
+    auth = {"Authorization": f"Bearer {_api_pair(svc, remote)}"}
+    answers: list[Any] = []
+    threads = [threading.Thread(target=lambda: answers.append(_handover(remote, auth, _draft(7, "once"))))
+               for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    results = [a.json["results"][0] for a in answers]
+    assert len(results) == 6 and len({r["draft"] for r in results}) == 1
+    with svc.home.outbox() as box:
+        assert box.count_posts() == 1 and box.drafts() == []
+        posted = box.post_cid(1)
+    assert {r["cid"] for r in results if r["cid"]} <= {posted}
