@@ -35,6 +35,25 @@ async def serve_forever(service: Service, interval: float, rounds: int = 0,
                 await task
 
 
+async def hand_over_forever(service: Service, interval: float, rounds: int = 0,
+                            log: Callable[[str], None] = print) -> None:
+    """A paired device's daemon: hand the posts waiting here to its home server every
+    `interval` seconds (±20 % jitter); `rounds` > 0 stops after N rounds."""
+    done = 0
+    while rounds <= 0 or done < rounds:
+        try:
+            r = await asyncio.to_thread(service.remote_push)
+            if r.sent or r.refused:
+                log(f"handed over {len(r.sent)} posts; {len(r.refused)} refused")
+            if r.error:
+                log(f"{r.waiting} waiting: {r.error}")
+        except IpfeedError as e:
+            log(f"handover: {e}")
+        done += 1
+        if rounds <= 0 or done < rounds:
+            await asyncio.sleep(interval * random.uniform(0.8, 1.2))
+
+
 async def _rounds(service: Service, interval: float, rounds: int, log: Callable[[str], None]) -> None:
     done = 0
     last_reput = -REPUT_EVERY

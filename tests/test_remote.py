@@ -207,3 +207,19 @@ def test_a_paired_home_makes_no_key_of_its_own(alice: User, make_user: Any, list
     r = laptop.cli("init", "--name", "Laptop")
     assert r.exit_code == 1 and "paired device" in r.output
     assert not (laptop.home / "identity.key").exists()
+
+
+def test_a_paired_laptops_daemon_hands_over_what_waits(alice: User, make_user: Any,
+                                                       listener: Listener) -> None:
+    laptop = make_user("laptop", start=False, init=False)
+    laptop.cli_ok("remote", "add", listener.url, "--code", alice.service.open_pairing().code,
+                  "--fingerprint", alice.service.tls_fingerprint())
+    listener.stop()
+    assert laptop.cli("post", "written while the home server was away").exit_code == 1
+    listener.start()
+    r = laptop.cli("daemon", "--rounds", "1")
+    assert r.exit_code == 0 and "handed over 1 posts" in r.output
+    assert "0 waiting" in laptop.cli_ok("remote", "status")
+    with alice.service.home.outbox() as box:
+        assert box.count_posts() == 1
+    assert not (laptop.home / "node").exists()  # a paired device runs no node of its own

@@ -37,7 +37,8 @@ def device_pair(c: Context, label: str, url: str | None) -> None:
     click.echo(f"  and check that the certificate's SHA-256 fingerprint is {fp}")
     click.echo(f"on a laptop: ipfeed remote add {base} --code {p.code} --fingerprint {fp}")
     if not svc.device_setting("remote_url"):
-        click.echo("note: serve devices with `ipfeed serve --remote-port 8788` (TLS)", err=True)
+        click.echo("note: serve devices with `ipfeed serve --remote-port 8788 --public-name HOST` "
+                   "(TLS; HOST: the name or address they reach this machine by)", err=True)
 
 
 @device_group.command("ls")

@@ -17,8 +17,14 @@ from .base import Context, Group, pass_ctx, run
 @click.option("--rounds", type=int, default=0, help="Stop after N rounds (0: run until stopped).")
 @pass_ctx
 def daemon(c: Context, interval: float | None, rounds: int) -> None:
-    """Home server without the web UI: run the node, sync and pin follows, re-put their records."""
-    from ..home import serve_forever
+    """Home server without the web UI: run the node, sync and pin follows, re-put their records.
+    On a paired device: hand the posts waiting here to its home server every round."""
+    from ..home import hand_over_forever, serve_forever
+
+    if c.service.remote() is not None:
+        run(hand_over_forever(c.service, interval or c.settings.sync_interval, rounds,
+                              lambda line: click.echo(line, err=True)))
+        return
 
     if not c.settings.api:
         _notes(node.start(c.settings))
