@@ -20,17 +20,14 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from ipfeed.errors import AuthError, InvalidInput, RateLimited, Revoked
-from ipfeed.service import Service
+
+from .views import svc
 
 bp = Blueprint("devices", __name__)
 
 DEVICE_COOKIE = "__Host-ipfeed_device"
 COOKIE_DAYS = 90
 OPEN_ENDPOINTS = {"devices.pair", "devices.login", "static", "api.pair"}  # no credential needed yet
-
-
-def _svc() -> Service:
-    return current_app.extensions["ipfeed"]  # type: ignore[no-any-return]
 
 
 def status_of(e: AuthError) -> int:
@@ -63,7 +60,7 @@ def require_device() -> BaseResponse | None:
         return _refuse(401, "this home server answers paired devices only: pair this device "
                             "(`ipfeed device pair` on the home server) or log in")
     try:
-        g.device = _svc().authenticate_device(token)
+        g.device = svc().authenticate_device(token)
     except AuthError as e:
         return _refuse(status_of(e), str(e))
     return None
@@ -98,7 +95,7 @@ def pair() -> BaseResponse | tuple[str, int] | str:
         return render_template("pair.html")
     code, label = request.form.get("code", ""), request.form.get("label", "")
     try:
-        device, token = _svc().redeem_pairing(code, label, client())
+        device, token = svc().redeem_pairing(code, label, client())
     except AuthError as e:
         return render_template("pair.html", message=str(e), label=label), status_of(e)
     except InvalidInput as e:
@@ -113,7 +110,7 @@ def login() -> BaseResponse | tuple[str, int] | str:
     if request.method == "GET":
         return render_template("login.html")
     try:
-        device = _svc().login_device(request.form.get("token", ""), client())
+        device = svc().login_device(request.form.get("token", ""), client())
     except AuthError as e:
         return render_template("login.html", message=str(e)), status_of(e)
     resp = make_response(redirect(url_for("ui.timeline")))
