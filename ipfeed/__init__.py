@@ -7,6 +7,7 @@ The public API is what `__all__` lists (pinned by tests/test_exported_members.py
 from .config import Settings
 from .errors import (
     AnotherHome,
+    AuthError,
     ChainError,
     Equivocation,
     FeedLocked,
@@ -37,8 +38,13 @@ from .errors import (
     NodeTimeout,
     NodeUnavailable,
     NotFound,
+    NotPaired,
     OutboxDamaged,
     PublishPending,
+    RateLimited,
+    RemoteError,
+    RemoteUnreachable,
+    Revoked,
     Rollback,
     WouldFork,
 )
@@ -48,6 +54,7 @@ from .sync import SyncResult
 __version__ = "0.1.0"
 __all__ = [
     "AnotherHome",
+    "AuthError",
     "ChainError",
     "Equivocation",
     "FeedLocked",
@@ -79,10 +86,15 @@ __all__ = [
     "NodeTimeout",
     "NodeUnavailable",
     "NotFound",
+    "NotPaired",
     "OutboxDamaged",
     "PostResult",
     "PublishPending",
     "PublishResult",
+    "RateLimited",
+    "RemoteError",
+    "RemoteUnreachable",
+    "Revoked",
     "Rollback",
     "Service",
     "Settings",

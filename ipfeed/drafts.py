@@ -40,11 +40,13 @@ class PostResult:
 
 def save(home: Home, text: str, reply_to: str | None = None, attach: Sequence[Path] = (),
          to: Sequence[str] = (), *, seal: bool = True, quote: str | None = None, cw: str = "",
-         sensitive: bool = False, alts: Sequence[str] = (), card: bool = True) -> PostResult:
+         sensitive: bool = False, alts: Sequence[str] = (), card: bool = True,
+         created: int | None = None, mark: str | None = None) -> PostResult:
     """Write a post to the outbox (never lost from here on) and sign it if no node is needed
     (and `seal`); publishing is a separate step (`publish`). With `to`, or in reply to a
     private post, it is end-to-end encrypted to those recipients. Mentions and tags are read
-    from the text; the first link gets a card (unless `card` is False or cards are off)."""
+    from the text; the first link gets a card (unless `card` is False or cards are off).
+    A paired device's handover gives its own `created` and a `mark` that records it once."""
     me = home.identity()
     post.check_text(text, len(attach) or (1 if quote else 0))
     reply = codec.parse_cid(reply_to) if reply_to else None
@@ -62,14 +64,14 @@ def save(home: Home, text: str, reply_to: str | None = None, attach: Sequence[Pa
         thumb = extra.get("card", {}).pop("image", None)
         if thumb is not None:
             extra["card"]["thumb"] = _stage_bytes(box.files, thumb[0], thumb[1])
-        draft = Draft(0, now_ms(), text, reply, files, recipients, kinds.POST, None, extra)
+        draft = Draft(0, created or now_ms(), text, reply, files, recipients, kinds.POST, None, extra)
         try:
             check_draft(me, draft)
         except InvalidInput as e:
             for f in [*files, *([extra["card"]["thumb"]] if "thumb" in extra.get("card", {}) else [])]:
                 Path(f["path"]).unlink(missing_ok=True)
             raise InvalidInput(refused(e)) from e
-        draft_id = box.add_draft(draft.created, text, reply, files, recipients, extra=extra)
+        draft_id = box.add_draft(draft.created, text, reply, files, recipients, extra=extra, mark=mark)
         crashpoint("saved", home.settings.home)
         if seal and not files and "thumb" not in extra.get("card", {}):
             with feed_lock(home.settings.home, home.settings.lock_timeout):
@@ -172,6 +174,12 @@ def pending(home: Home) -> int:
         avatar = 1 if kept_avatar(box) else 0
     root_cid = codec.cid_of(latest) if latest else None
     return drafts + avatar + (0 if root_cid in published or root_cid is None else 1)
+
+
+def seal_now(home: Home) -> int:
+    """Sign the drafts that need no node now, under the feed's lock; how many."""
+    with home.outbox() as box, feed_lock(home.settings.home, home.settings.lock_timeout):
+        return seal_offline(home, home.identity(), box)
 
 
 def seal_chunk(home: Home, me: Identity, limit: int) -> int:

@@ -32,9 +32,15 @@
     │   ├── NewerSchema                 a database written by a newer ipfeed
     │   ├── FeedLocked                  another ipfeed process holds the feed's writer lock
     │   └── OutboxDamaged               the outbox lacks or contradicts what it must hold
-    └── WouldFork                       going on would fork the user's own feed
-        ├── AnotherHome                 another home publishes this feed with the same key
-        └── FeedNotAdopted              a restored key whose feed the network does not offer now
+    ├── WouldFork                       going on would fork the user's own feed
+    │   ├── AnotherHome                 another home publishes this feed with the same key
+    │   └── FeedNotAdopted              a restored key whose feed the network does not offer now
+    ├── AuthError                       a device or a request failed authentication (section 17)
+    │   ├── NotPaired                   no valid device credential or pairing code (401)
+    │   ├── Revoked                     the device's credential was revoked (403)
+    │   └── RateLimited                 too many failed tries: refused for a while (429)
+    └── RemoteError                     this device's home server refused or could not be reached
+        └── RemoteUnreachable           the home server cannot be reached now (posts wait)
 
 Where a class used to live (sync.Fork, ipns.InvalidRecord, archive.InvalidArchive, …), that
 module still imports it, so the old names keep working.
@@ -179,3 +185,27 @@ class FeedNotAdopted(WouldFork):
 class AnotherHome(WouldFork):
     """The network's newest record for the user's own name points at a root this home did not
     sign: another home uses the same key, and publishing here would fork the feed."""
+
+
+class AuthError(IpfeedError):
+    """A device or a request failed authentication."""
+
+
+class NotPaired(AuthError):
+    """No valid device credential, or a wrong or expired pairing code."""
+
+
+class Revoked(AuthError):
+    """The device's credential was revoked on the home server."""
+
+
+class RateLimited(AuthError):
+    """Too many failed pairing or login tries: refused for a while."""
+
+
+class RemoteError(IpfeedError):
+    """This device's home server refused a request, or answered something unusable."""
+
+
+class RemoteUnreachable(RemoteError):
+    """The home server cannot be reached now (a post waits in the device's outbox)."""

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from .errors import IpfeedError
 from .service import Service
@@ -35,25 +35,50 @@ async def serve_forever(service: Service, interval: float, rounds: int = 0,
                 await task
 
 
-async def _rounds(service: Service, interval: float, rounds: int, log: Callable[[str], None]) -> None:
+async def hand_over_forever(service: Service, interval: float, rounds: int = 0,
+                            log: Callable[[str], None] = print) -> None:
+    """A paired device's daemon: hand the posts waiting here to its home server every
+    `interval` seconds (±20 % jitter); `rounds` > 0 stops after N rounds."""
+    async def hand_over(_: int) -> None:
+        r = await asyncio.to_thread(service.remote_push)
+        if r.sent or r.refused:
+            log(f"handed over {len(r.sent)} posts; {len(r.refused)} refused")
+        if r.error:
+            log(f"{r.waiting} waiting: {r.error}")
+
+    await _every(interval, rounds, hand_over, lambda done, e: log(f"handover: {e}"))
+
+
+async def _every(interval: float, rounds: int, step: Callable[[int], Awaitable[None]],
+                 failed: Callable[[int, IpfeedError], None]) -> None:
+    """Run `step(round)` every `interval` seconds (±20 % jitter), `rounds` times (0: forever)."""
     done = 0
-    last_reput = -REPUT_EVERY
     while rounds <= 0 or done < rounds:
         try:
-            results = await service.sync()
-            for r in results:
-                if r.error:
-                    log(f"sync {r.name}: {r.error}")
-                elif r.new_posts:
-                    log(f"sync {r.name}: {r.new_posts} new posts")
-            await service.publish()  # pending own posts, if the node was down before
-            put = 0
-            if time.monotonic() - last_reput >= REPUT_EVERY:
-                put = await service.republish()
-                last_reput = time.monotonic()
-            log(f"round {done + 1}: {len(results)} feeds synced, {put} records re-put")
+            await step(done)
         except IpfeedError as e:
-            log(f"round {done + 1} failed: {e}")
+            failed(done, e)
         done += 1
         if rounds <= 0 or done < rounds:
             await asyncio.sleep(interval * random.uniform(0.8, 1.2))
+
+
+async def _rounds(service: Service, interval: float, rounds: int, log: Callable[[str], None]) -> None:
+    last_reput = -REPUT_EVERY
+
+    async def one(done: int) -> None:
+        nonlocal last_reput
+        results = await service.sync()
+        for r in results:
+            if r.error:
+                log(f"sync {r.name}: {r.error}")
+            elif r.new_posts:
+                log(f"sync {r.name}: {r.new_posts} new posts")
+        await service.publish()  # pending own posts, if the node was down before
+        put = 0
+        if time.monotonic() - last_reput >= REPUT_EVERY:
+            put = await service.republish()
+            last_reput = time.monotonic()
+        log(f"round {done + 1}: {len(results)} feeds synced, {put} records re-put")
+
+    await _every(interval, rounds, one, lambda done, e: log(f"round {done + 1} failed: {e}"))

@@ -110,16 +110,22 @@ class Outbox:
     def add_draft(self, created: int, text: str, reply_to: str | None,
                   attachments: list[dict[str, Any]], recipients: list[str] | None = None, *,
                   kind: str = "post", subject: dict[str, str] | None = None,
-                  extra: dict[str, Any] | None = None) -> int:
+                  extra: dict[str, Any] | None = None, mark: str | None = None) -> int:
         """Record a post (or a reaction, repost, edit or delete) the user made; from here on it
-        cannot be lost."""
+        cannot be lost. With `mark` (a handover's key, FORMAT.md section 17) the draft is
+        recorded once: a second call with the same mark returns the first draft's id."""
         with self.transaction() as db:
+            if mark is not None and (seen := db.execute("SELECT value FROM state WHERE key = ?",
+                                                        (mark,)).fetchone()) is not None:
+                return int(seen[0])
             cur = db.execute("INSERT INTO drafts (created, text, reply_to, attachments, recipients, kind, "
                              "subject, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                              (created, text, reply_to, json.dumps(attachments),
                               json.dumps(recipients or []), kind, json.dumps(subject) if subject else None,
                               json.dumps(extra or {})))
             assert cur.lastrowid is not None
+            if mark is not None:
+                db.execute("INSERT INTO state (key, value) VALUES (?, ?)", (mark, str(cur.lastrowid)))
             return cur.lastrowid
 
     def add_drafts(self, drafts: list[tuple[int, str, str | None, list[dict[str, Any]]]],

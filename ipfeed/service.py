@@ -12,8 +12,10 @@ from typing import Any
 from . import (
     archive,
     archives,
+    devices,
     drafts,
     following,
+    handover,
     homeserver,
     identity,
     interact,
@@ -24,9 +26,12 @@ from . import (
     people,
     publishing,
     reading,
+    remote,
     threads,
+    tls,
 )
 from .config import Settings
+from .devices import Device, Pairing
 from .drafts import PostResult, check_avatar, media_type_of
 from .errors import InvalidInput
 from .feed import Follow, Profile
@@ -37,6 +42,8 @@ from .moderation import Changed, Lists
 from .outbox import Draft
 from .publishing import BULK_CHUNK, PublishResult
 from .reading import FeedView
+from .remote import Pairing as RemotePairing
+from .remote import PushResult, Waiting
 from .sync import Progress, SyncResult
 from .threads import Thread
 
@@ -58,6 +65,9 @@ class Service:
 
     def init(self, display_name: str = "", *, fresh: bool = False) -> tuple[Identity, bool]:
         """Create the identity and the first root; a no-op if the home has a key already."""
+        if (paired := self.remote()) is not None:
+            raise InvalidInput(f"this home is a paired device of {paired.url}: its posts are signed "
+                               "there, so it has no feed key of its own (`ipfeed remote rm` first)")
         return keys.init(self.home, display_name, fresh=fresh)
 
     def key_export(self, path: Path, passphrase: str, strength: str = "moderate") -> str:
@@ -348,3 +358,96 @@ class Service:
     async def peer_rm(self, maddr_or_id: str) -> bool:
         """Forget a persistent peering; False if there was none."""
         return await peers.peer_rm(self.home, maddr_or_id)
+
+    # -- devices paired with this home server (devices.py, handover.py; FORMAT.md section 17)
+    def open_pairing(self, label: str = "new device") -> Pairing:
+        """A one-time code (ten minutes, once) for pairing one more device."""
+        with devices.opened(self.settings.home) as store:
+            return store.open_pairing(label)
+
+    def redeem_pairing(self, code: str, label: str, client: str) -> tuple[Device, str]:
+        """A new device and its credential (returned once) for a valid pairing code."""
+        with devices.opened(self.settings.home) as store:
+            return store.redeem(code, label, client)
+
+    def authenticate_device(self, token: str) -> Device:
+        """The paired, unrevoked device a credential belongs to (NotPaired, Revoked)."""
+        with devices.opened(self.settings.home) as store:
+            return store.authenticate(token)
+
+    def login_device(self, token: str, client: str) -> Device:
+        """The same for a credential typed into the login page (rate limited)."""
+        with devices.opened(self.settings.home) as store:
+            return store.login(token, client)
+
+    def devices(self) -> list[Device]:
+        """Every device paired with this home, revoked ones too."""
+        with devices.opened(self.settings.home) as store:
+            return store.devices()
+
+    def revoke_device(self, device_id: str) -> Device:
+        """Refuse a device's credential from now on."""
+        with devices.opened(self.settings.home) as store:
+            return store.revoke(device_id)
+
+    def device_setting(self, key: str, value: str | None = None) -> str | None:
+        """A setting of the remote listener (e.g. its URL, for `device pair`); set with `value`."""
+        with devices.opened(self.settings.home) as store:
+            if value is not None:
+                store.set(key, value)
+            return store.get(key)
+
+    def tls_fingerprint(self, names: Sequence[str] = ()) -> str:
+        """The fingerprint of this home's TLS certificate (made first if it has none)."""
+        tls.ensure_cert(self.settings.home, names)
+        return tls.fingerprint(self.settings.home)
+
+    def handover(self, device_id: str, bodies: Any) -> list[dict[str, Any]]:
+        """A paired device's drafts, in order: each checked and saved once by its draft id, then
+        signed in the chain; a result for each (what it became, or why it was refused)."""
+        return handover.accept(self.home, device_id, bodies)
+
+    # -- this home as a paired device of a home server (remote.py) ----------------------
+    def remote(self) -> RemotePairing | None:
+        """This home's pairing with a home server (a laptop's), if any."""
+        return remote.pairing(self.settings.home)
+
+    def remote_add(self, url: str, code: str, fingerprint: str | None, label: str) -> RemotePairing:
+        """Pair this home with a home server, which then signs what this home posts."""
+        return remote.add(self.settings.home, url, code, fingerprint, label, self.settings.timeout)
+
+    def remote_rm(self) -> bool:
+        """Unpair this home (drafts waiting here stay)."""
+        return remote.forget(self.settings.home)
+
+    def remote_post(self, text: str, reply_to: str | None = None, *, cw: str = "",
+                    sensitive: bool = False, card: bool = True) -> tuple[str, PushResult]:
+        """Save a post in this device's outbox, then hand over everything waiting, in order."""
+        box = remote.Outbox(self.settings.home)
+        try:
+            h = box.add(text, reply_to, cw, sensitive, card)
+        finally:
+            box.close()
+        return h.id, self.remote_push()
+
+    def remote_push(self) -> PushResult:
+        """Hand the drafts waiting here to the home server, oldest first."""
+        p = self.remote()
+        if p is None:
+            raise InvalidInput("this home is not paired with a home server (`ipfeed remote add`)")
+        return remote.push(self.settings.home, p, self.settings.timeout)
+
+    def remote_waiting(self) -> list[Waiting]:
+        """Drafts this device has not handed over yet, oldest first."""
+        box = remote.Outbox(self.settings.home)
+        try:
+            return box.waiting()
+        finally:
+            box.close()
+
+    def remote_timeline(self, limit: int = 20, before: str | None = None) -> dict[str, Any]:
+        """The home server's timeline (`ipfeed timeline --json`'s shape)."""
+        p = self.remote()
+        if p is None:
+            raise InvalidInput("this home is not paired with a home server (`ipfeed remote add`)")
+        return remote.timeline(p, limit, before, self.settings.timeout)

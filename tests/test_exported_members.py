@@ -27,12 +27,13 @@ def test_every_error_class_is_exported() -> None:
 def test_public_api_is_pinned() -> None:
     """A name added to or removed from the public API is a decision, made here on purpose."""
     assert ipfeed.__all__ == [
-        "AnotherHome", "ChainError", "Equivocation", "FeedLocked", "FeedNotAdopted", "FeedView",
-        "Fork", "HomeError", "IdentityError", "InsecureKeyFile", "InvalidArchive", "InvalidBlock",
-        "InvalidContent", "InvalidContents", "InvalidEntry", "InvalidFollows", "InvalidInput",
-        "InvalidModeration", "InvalidObject", "InvalidPost", "InvalidRecord", "InvalidRoot", "IpfeedError",
-        "KuboNotFound",
-        "MissingIdentity", "NewerFormat", "NewerSchema", "NodeError", "NodeFailed", "NodeTimeout",
-        "NodeUnavailable", "NotFound", "OutboxDamaged", "PostResult", "PublishPending", "PublishResult",
+        "AnotherHome", "AuthError", "ChainError", "Equivocation", "FeedLocked", "FeedNotAdopted",
+        "FeedView", "Fork", "HomeError", "IdentityError", "InsecureKeyFile", "InvalidArchive",
+        "InvalidBlock", "InvalidContent", "InvalidContents", "InvalidEntry", "InvalidFollows",
+        "InvalidInput", "InvalidModeration", "InvalidObject", "InvalidPost", "InvalidRecord",
+        "InvalidRoot", "IpfeedError", "KuboNotFound", "MissingIdentity", "NewerFormat", "NewerSchema",
+        "NodeError", "NodeFailed", "NodeTimeout", "NodeUnavailable", "NotFound", "NotPaired",
+        "OutboxDamaged", "PostResult", "PublishPending", "PublishResult", "RateLimited", "RemoteError",
+        "RemoteUnreachable", "Revoked",
         "Rollback", "Service", "Settings", "SyncResult", "WouldFork", "__version__",
     ]

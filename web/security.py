@@ -1,4 +1,5 @@
-"""Web protections in one place: Host check, CSRF on every POST, strict response headers."""
+"""Web protections in one place: Host check, a paired device beyond loopback (devices.py), CSRF on
+every POST, strict response headers."""
 
 from __future__ import annotations
 
@@ -23,16 +24,27 @@ def install(app: Flask) -> None:
     """Register the checks and headers on an app."""
 
     @app.before_request
-    def check_host_and_csrf() -> None:
+    def check_host() -> None:
         host = (request.host or "").rsplit(":", 1)[0] if not request.host.startswith("[") \
             else request.host.split("]")[0] + "]"
         if host not in app.config["ALLOWED_HOSTS"]:
             abort(400, description=f"unexpected Host header {request.host!r}: ipfeed answers only "
                                    "on 127.0.0.1/localhost (DNS rebinding protection)")
+
+    if app.config.get("REMOTE"):  # beyond loopback: a paired device first, then its CSRF token
+        from .devices import require_device
+
+        app.before_request(require_device)
+
+    @app.before_request
+    def check_csrf() -> None:
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             origin = request.headers.get("Origin")
             if origin and origin != request.host_url.rstrip("/"):
                 abort(403, description=f"request from another origin ({origin}) refused")
+            if request.path.startswith("/api/") and request.mimetype == "application/json":
+                return  # the device API: JSON and a bearer credential, which no other site's page
+                # can send here (either needs a CORS preflight, and none is ever granted)
             sent = request.form.get("csrf", "")
             if not sent or "csrf" not in session or not hmac.compare_digest(sent, session["csrf"]):
                 abort(403, description="missing or wrong CSRF token: reload the page and try again")

@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 import click
 
 from ..config import Settings
-from ..errors import IpfeedError
+from ..errors import InvalidInput, IpfeedError, PublishPending
+from ..remote import PushResult
 from ..service import Service
 
 T = TypeVar("T")
@@ -55,6 +56,18 @@ def run(aw: Awaitable[T]) -> T:
 def echo_json(value: Any) -> None:
     """Print what --json asks for: indented, non-ASCII text as it is."""
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def report_handover(r: PushResult) -> None:
+    """Say what a handover round did: each post handed over, then whether some still wait or
+    were refused (kept on the device either way)."""
+    for draft_id, cid in r.sent:
+        click.echo(cid or f"handed over {draft_id} (the home server signs it when it can)")
+    if r.waiting:
+        raise PublishPending(f"saved on this device; {r.waiting} waiting for the home server "
+                             f"({r.error}); `ipfeed remote push` hands them over later, in order")
+    if r.refused:
+        raise InvalidInput("; ".join(r.refused) + " (kept on this device: `ipfeed remote status`)")
 
 
 pass_ctx = click.make_pass_decorator(Context)

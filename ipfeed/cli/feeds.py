@@ -14,7 +14,7 @@ from .. import media, node
 from .. import post as post_rules
 from ..service import FeedView
 from ..timefmt import format_ms
-from .base import Context, Group, echo_json, pass_ctx, run
+from .base import Context, Group, echo_json, pass_ctx, report_handover, run
 from .terminal import safe_for_terminal
 
 
@@ -81,6 +81,13 @@ def post(c: Context, text: str, reply_to: str | None, attach: tuple[Path, ...], 
         return
     if text == "-":
         text = sys.stdin.read()
+    if c.service.remote() is not None:  # a paired device: the home server signs (section 17)
+        if attach or to or alts or quote:
+            raise click.UsageError("a paired device hands over text posts only: --attach, --to, "
+                                   "--alt and --quote are not handed over yet (post on the home server)")
+        _, pushed = c.service.remote_post(text, reply_to, cw=cw, sensitive=sensitive, card=not no_card)
+        report_handover(pushed)
+        return
     result = run(c.service.post(text, reply_to, attach, to, quote=quote, cw=cw, sensitive=sensitive,
                                 alts=alts, card=not no_card))
     for warning in result.warnings:
@@ -108,7 +115,11 @@ def _json_lines(f: TextIO) -> list[str]:
 @click.command()
 @pass_ctx
 def publish(c: Context) -> None:
-    """Send saved posts and the newest feed root to the node and IPNS."""
+    """Send saved posts and the newest feed root to the node and IPNS (on a paired device: hand
+    the waiting posts to the home server)."""
+    if c.service.remote() is not None:
+        report_handover(c.service.remote_push())
+        return
     r = run(c.service.publish())
     click.echo(f"published {r.name} -> {r.root} ({r.count} posts, {r.sealed} newly signed)")
 

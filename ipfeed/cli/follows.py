@@ -98,7 +98,22 @@ def sync_(c: Context, names: tuple[str, ...], as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def timeline(c: Context, limit: int, before: str | None, tag: str | None, as_json: bool) -> None:
-    """Your and followed feeds merged, newest first (from the local index)."""
+    """Your and followed feeds merged, newest first (from the local index; on a paired device,
+    from its home server)."""
+    if c.service.remote() is not None:
+        if tag:
+            raise click.UsageError("--tag is not asked of a home server yet")
+        page = c.service.remote_timeline(limit, before)
+        if as_json:
+            echo_json({"posts": page["posts"], "next": page["next"]})
+            return
+        for item in page["posts"]:
+            click.echo(f"{format_ms(item['created'])}  {item['name'][-8:]} #{item['seq']}  {item['cid']}")
+            for line in str(item["text"]).splitlines() or [""]:
+                click.echo(f"  {safe_for_terminal(line)}")
+        if page["next"]:
+            click.echo(f"-- more: ipfeed timeline --before {page['next']}")
+        return
     posts = c.service.timeline(limit, before, tag)
     more = posts[-1].cursor if len(posts) == limit else None
     if as_json:

@@ -3,9 +3,12 @@ the web UI (serve)."""
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import click
 
-from .. import node
+from .. import node, tls
 from .base import Context, Group, pass_ctx, run
 
 
@@ -14,8 +17,14 @@ from .base import Context, Group, pass_ctx, run
 @click.option("--rounds", type=int, default=0, help="Stop after N rounds (0: run until stopped).")
 @pass_ctx
 def daemon(c: Context, interval: float | None, rounds: int) -> None:
-    """Home server without the web UI: run the node, sync and pin follows, re-put their records."""
-    from ..home import serve_forever
+    """Home server without the web UI: run the node, sync and pin follows, re-put their records.
+    On a paired device: hand the posts waiting here to its home server every round."""
+    from ..home import hand_over_forever, serve_forever
+
+    if c.service.remote() is not None:
+        run(hand_over_forever(c.service, interval or c.settings.sync_interval, rounds,
+                              lambda line: click.echo(line, err=True)))
+        return
 
     if not c.settings.api:
         _notes(node.start(c.settings))
@@ -25,34 +34,80 @@ def daemon(c: Context, interval: float | None, rounds: int) -> None:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="IPFEED_WEB_HOST",
-              help="Address to bind. Anything but loopback exposes your feed controls.")
+              help="Loopback address to bind (other devices: --remote-port).")
 @click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535),
               envvar="IPFEED_WEB_PORT")
 @click.option("--pin", is_flag=True, help="Also be a home server: sync and pin follows periodically.")
+@click.option("--remote-port", type=click.IntRange(0, 65535), envvar="IPFEED_REMOTE_PORT",
+              help="Also serve paired devices on this port: TLS, and a paired device's credential "
+                   "on every request.")
+@click.option("--remote-host", default="0.0.0.0", show_default=True, envvar="IPFEED_REMOTE_HOST",
+              help="Address the devices' listener binds (every address: give --public-name).")
+@click.option("--public-name", "public_names", multiple=True, metavar="HOST", envvar="IPFEED_PUBLIC_NAME",
+              help="A host name devices reach this server by (repeatable): answered, and in the certificate.")
+@click.option("--behind-proxy", is_flag=True,
+              help="The devices' listener is plain HTTP on loopback behind a TLS-terminating reverse proxy.")
 @pass_ctx
-def serve(c: Context, host: str, port: int, pin: bool) -> None:
-    """Run the web UI (and the node) on http://127.0.0.1:PORT."""
-    from werkzeug.serving import make_server
-
+def serve(c: Context, host: str, port: int, pin: bool, remote_port: int | None, remote_host: str,
+          public_names: tuple[str, ...], behind_proxy: bool) -> None:
+    """Run the web UI (and the node) on http://127.0.0.1:PORT; with --remote-port, also for
+    paired devices (`ipfeed device pair`) over TLS."""
     from ..web import create_app  # web/, installed as ipfeed.web
+    from ..web.worker import Worker
 
+    if host not in LOOPBACK:
+        raise click.UsageError(f"--host {host}: the unauthenticated UI binds loopback only; serve "
+                               "other devices with --remote-port (TLS, paired devices only)")
+    if behind_proxy and remote_host not in LOOPBACK:
+        raise click.UsageError("--behind-proxy: bind the devices' listener on loopback "
+                               "(--remote-host 127.0.0.1); the proxy is what the devices reach")
+    wildcard = remote_host in ("0.0.0.0", "::", "")
+    if remote_port is not None and wildcard and not public_names:
+        raise click.UsageError("--remote-host binds every address: name the one devices use with "
+                               "--public-name (e.g. 192.168.1.20 or home.example.org)")
+    names = tuple(public_names) + (() if wildcard else (remote_host,))
     if not c.settings.api:
         _notes(node.start(c.settings))
-    loopback = host in ("127.0.0.1", "localhost", "::1")
-    if not loopback:
-        click.echo(f"warning: binding {host}: anyone who can reach it can use your feed", err=True)
-    app = create_app(c.settings, pin=pin)
-    if not loopback:
-        app.config["ALLOWED_HOSTS"] = {*app.config["ALLOWED_HOSTS"], host}
-    server = make_server(host, port, app, threaded=True)
-    shown = f"[{host}]" if ":" in host else host
-    click.echo(f"ipfeed web UI on http://{shown}:{server.server_port}/  (Ctrl-C to stop)", err=True)
+    worker = Worker(c.service, pin=pin)
+    servers = [_server(host, port, create_app(c.settings, worker=worker), None)]
+    click.echo(f"ipfeed web UI on http://{_shown(host)}:{servers[0].server_port}/  (Ctrl-C to stop)",
+               err=True)
+    if remote_port is not None:
+        context = None if behind_proxy else tls.server_context(c.settings.home, names)
+        app = create_app(c.settings, worker=worker, remote=True, public_names=names,
+                         behind_proxy=behind_proxy)
+        servers.append(_server(remote_host, remote_port, app, context))
+        url = f"https://{_shown(names[0])}/" if behind_proxy else \
+            f"https://{_shown(names[0])}:{servers[1].server_port}/"
+        c.service.device_setting("remote_url", url)
+        how = "behind your proxy" if behind_proxy else f"TLS, certificate {c.service.tls_fingerprint()}"
+        click.echo(f"paired devices: {url}  ({how}); pair one with `ipfeed device pair`", err=True)
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers[1:]]
+    for t in threads:
+        t.start()
     try:
-        server.serve_forever()
+        servers[0].serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        for extra in servers[1:]:
+            extra.shutdown()
+        for s in servers:
+            s.server_close()
+        worker.stop()
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _shown(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _server(host: str, port: int, app: Any, context: Any) -> Any:
+    from ..web.serving import make_server
+
+    return make_server(host, port, app, context)
 
 
 @click.group(cls=Group, name="node")

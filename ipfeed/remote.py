@@ -1,0 +1,264 @@
+"""A device paired with a home server (a laptop's CLI): its pairing, its outbox of drafts
+waiting to be handed over, and the calls to the home server's API (FORMAT.md section 17).
+
+The home server signs and sequences; this side only keeps the user's words safe until the
+home server has them: every draft is saved here first (SQLite, synchronous=FULL), handed over
+in the order written, and forgotten only once the home server acknowledged its draft id.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import secrets
+import ssl
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import post, sqlite, tls
+from .errors import (
+    InvalidInput,
+    NotPaired,
+    RateLimited,
+    RemoteError,
+    RemoteUnreachable,
+    Revoked,
+)
+from .handover import Handover
+from .homedir import now_ms
+
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # a timeline page of 100 posts fits many times over
+MAX_HANDOVERS_AT_ONCE = 1000  # one push hands over at most this many (the rest: the next one)
+HANDOVERS_PER_REQUEST = 100  # the home server takes at most this many drafts in one request
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS handovers (n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL, cid TEXT, done INTEGER, refused TEXT)
+"""
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """This device's pairing with its home server (`HOME/remote.json`, 0600)."""
+
+    url: str
+    fingerprint: str | None  # the pinned certificate (None: a proxy's, verified by the system's CAs)
+    token: str
+    device: str
+    name: str  # the home server's feed
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A draft in this device's outbox, not yet acknowledged by the home server."""
+
+    id: str
+    handover: Handover
+    refused: str | None  # the home server's reason when it refused it (kept, never dropped)
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What one handover round did."""
+
+    sent: list[tuple[str, str | None]]  # (draft id, CID or None while the home server's node is down)
+    waiting: int  # drafts still to hand over (not those refused)
+    refused: list[str]  # the home server's reasons for the drafts it refused in this round
+    error: str | None  # why the round stopped early (home server unreachable, …)
+
+
+def config_path(home: Path) -> Path:
+    """Where a paired device keeps its pairing."""
+    return home / "remote.json"
+
+
+def pairing(home: Path) -> Pairing | None:
+    """This home's pairing with a home server, if it has one."""
+    try:
+        raw = json.loads(config_path(home).read_text())
+    except FileNotFoundError:
+        return None
+    return Pairing(raw["url"], raw.get("fingerprint"), raw["token"], raw["device"], raw["name"])
+
+
+def check_url(url: str) -> urllib.parse.SplitResult:
+    """A home server's URL: https (http only on loopback), a host, no path beyond /."""
+    u = urllib.parse.urlsplit(url.strip())
+    if u.scheme not in ("https", "http") or not u.hostname or u.path not in ("", "/") or u.query:
+        raise InvalidInput(f"not a home server URL: {url!r} (e.g. https://home.example:8788/)")
+    if u.scheme == "http" and u.hostname not in _LOOPBACK:
+        raise InvalidInput("a home server beyond loopback is reached over https only: the pairing "
+                           "code and the credential are never sent in the clear")
+    return u
+
+
+def add(home: Path, url: str, code: str, fingerprint: str | None, label: str, timeout: float) -> Pairing:
+    """Pair this home with a home server: prove the pairing code over the pinned TLS channel,
+    receive this device's own credential, keep it 0600."""
+    if (home / "identity.key").exists():
+        raise InvalidInput("this home has its own feed key: pair a separate home (--home) with "
+                           "a home server, so two writers never share one feed")
+    if pairing(home) is not None:
+        raise InvalidInput(f"this home is paired already (with {pairing(home).url}); "  # type: ignore[union-attr]
+                           "`ipfeed remote rm` first")
+    u = check_url(url)
+    pinned = tls.normalize_fingerprint(fingerprint) if fingerprint else None
+    base = f"{u.scheme}://{u.netloc}"
+    answer = _call(base, pinned, None, "POST", "/api/pair", {"code": code, "label": label}, timeout)
+    if not isinstance(answer.get("token"), str) or not isinstance(answer.get("name"), str):
+        raise RemoteError("the home server's answer to pairing lacks a credential")
+    p = Pairing(base, pinned, answer["token"], str(answer.get("device", "")), answer["name"])
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(config_path(home), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(p.__dict__, f)
+    return p
+
+
+def forget(home: Path) -> bool:
+    """Unpair this home (the drafts that wait stay in its outbox)."""
+    try:
+        config_path(home).unlink()
+        return True
+    except FileNotFoundError:
+        return False
+
+
+class Outbox:
+    """A paired device's outbox of handovers (`HOME/remote-outbox.sqlite`)."""
+
+    def __init__(self, home: Path) -> None:
+        self.db = sqlite.connect(home / "remote-outbox.sqlite", "FULL")
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+    def add(self, text: str, reply_to: str | None, cw: str, sensitive: bool, card: bool) -> Handover:
+        """Save a draft durably, with a fresh draft id: from here on it cannot be lost."""
+        post.check_text(text, 0)
+        h = Handover(secrets.token_urlsafe(18), now_ms(), text, reply_to, cw, sensitive, card)
+        with sqlite.transaction(self.db) as db:
+            db.execute("INSERT INTO handovers (id, body) VALUES (?, ?)", (h.id, json.dumps(h.to_json())))
+        return h
+
+    def waiting(self, refused: bool = True) -> list[Waiting]:
+        """Drafts not acknowledged yet, in the order written (without `refused`: only those
+        still to hand over)."""
+        rows = self.db.execute("SELECT id, body, refused FROM handovers WHERE done IS NULL "
+                               f"{'' if refused else 'AND refused IS NULL'} ORDER BY n LIMIT ?",
+                               (MAX_HANDOVERS_AT_ONCE,)).fetchall()
+        return [Waiting(i, Handover(**json.loads(b)), r) for i, b, r in rows]
+
+    def done(self, draft_id: str, cid: str | None) -> None:
+        """The home server has this draft (acknowledged): it no longer waits."""
+        with sqlite.transaction(self.db) as db:
+            db.execute("UPDATE handovers SET done = ?, cid = ?, refused = NULL WHERE id = ?",
+                       (now_ms(), cid, draft_id))
+
+    def refused(self, draft_id: str, reason: str) -> None:
+        """The home server refused this draft: kept with the reason, for the user to see."""
+        with sqlite.transaction(self.db) as db:
+            db.execute("UPDATE handovers SET refused = ? WHERE id = ?", (reason, draft_id))
+
+
+def push(home: Path, p: Pairing, timeout: float) -> PushResult:
+    """Hand the waiting drafts to the home server, oldest first, each until acknowledged; stop
+    at the first one that cannot be handed over now (order kept). A retry of one the home
+    server already has is answered with what it became (idempotent by draft id). One the home
+    server refuses (its rules) stays here, marked with the reason, and is not sent again."""
+    box = Outbox(home)
+    sent: list[tuple[str, str | None]] = []
+    refused: list[str] = []
+    error = None
+    try:
+        waiting = box.waiting(refused=False)
+        for start in range(0, len(waiting), HANDOVERS_PER_REQUEST):
+            chunk = waiting[start:start + HANDOVERS_PER_REQUEST]
+            try:
+                answer = _call(p.url, p.fingerprint, p.token, "POST", "/api/handover",
+                               {"handovers": [w.handover.to_json() for w in chunk]}, timeout)
+            except (RemoteUnreachable, NotPaired, Revoked, RateLimited) as e:
+                error = str(e)
+                break
+            results = answer.get("results")
+            if not isinstance(results, list) or len(results) != len(chunk) or not all(
+                    isinstance(r, dict) and r.get("id") == w.id
+                    for r, w in zip(results, chunk, strict=True)):
+                raise RemoteError("the home server's answer to a handover does not match what was sent")
+            for w, r in zip(chunk, results, strict=True):
+                if "error" in r:  # refused by a rule of the home server: kept here with the
+                    box.refused(w.id, str(r["error"]))  # reason, not sent again; the next go on
+                    refused.append(f"draft {w.id} refused by the home server: {r['error']}")
+                    continue
+                cid = r.get("cid") if isinstance(r.get("cid"), str) else None
+                box.done(w.id, cid)
+                sent.append((w.id, cid))
+        left = len(box.waiting(refused=False))
+    finally:
+        box.close()
+    return PushResult(sent, left, refused, error)
+
+
+def timeline(p: Pairing, limit: int, before: str | None, timeout: float) -> dict[str, Any]:
+    """The home server's timeline, as `ipfeed timeline --json` prints it. (The inbox's
+    notifications will come the same way: one more GET of the API, /api/notifications.)"""
+    query = urllib.parse.urlencode({"limit": limit, **({"before": before} if before else {})})
+    page = _call(p.url, p.fingerprint, p.token, "GET", f"/api/timeline?{query}", None, timeout)
+    posts, more = page.get("posts"), page.get("next")
+    shape = {"cid": str, "name": str, "text": str, "seq": int, "created": int}
+    if not isinstance(posts, list) or not (more is None or isinstance(more, str)) or not all(
+            isinstance(item, dict) and all(isinstance(item.get(k), t) for k, t in shape.items())
+            for item in posts):
+        raise RemoteError("the home server's timeline is not what the API defines (section 17)")
+    return {"posts": posts, "next": more}
+
+
+def _call(base: str, pinned: str | None, token: str | None, method: str, path: str,
+          body: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
+    """One request to the home server's API; its answer, or the error it means."""
+    u = urllib.parse.urlsplit(base)
+    host, port = u.hostname or "", u.port
+    conn: http.client.HTTPConnection
+    if u.scheme == "https":
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=tls.client_context(pinned))
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        conn.connect()
+        if pinned is not None:
+            assert isinstance(conn.sock, ssl.SSLSocket)
+            tls.check_pinned(conn.sock, pinned)  # before the code or the credential is sent
+        conn.request(method, path, json.dumps(body) if body is not None else None, headers)
+        resp = conn.getresponse()
+        raw = resp.read(MAX_RESPONSE_BYTES + 1)
+    except (TimeoutError, OSError, http.client.HTTPException) as e:
+        if isinstance(e, ssl.SSLCertVerificationError):
+            raise RemoteError(f"the home server's certificate does not verify: {e}") from e
+        raise RemoteUnreachable(f"the home server {base} cannot be reached now ({e})") from e
+    finally:
+        conn.close()
+    if len(raw) > MAX_RESPONSE_BYTES:
+        raise RemoteError(f"the home server's answer is over {MAX_RESPONSE_BYTES} bytes")
+    try:
+        answer = json.loads(raw) if raw else {}
+    except ValueError as e:
+        raise RemoteError(f"the home server answered HTTP {resp.status} with something not JSON") from e
+    if not isinstance(answer, dict):
+        raise RemoteError("the home server's answer is not a JSON object")
+    if resp.status >= 400:
+        message = str(answer.get("error") or f"HTTP {resp.status}")
+        error = {401: NotPaired, 403: Revoked, 429: RateLimited}.get(resp.status)
+        if error is not None:
+            raise error(f"home server: {message}")
+        if resp.status >= 500:
+            raise RemoteUnreachable(f"home server: {message}")
+        raise RemoteError(message)
+    return answer

@@ -1,0 +1,406 @@
+"""Paired devices on a home server (FORMAT.md section 17): one-time codes, credentials kept
+hashed, revocation, brute force bounded on pairing and login, and the web UI beyond loopback
+refusing everyone but paired devices, with its Host, CSRF and CSP protections kept."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import conftest
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from ipfeed.web import create_app
+from ipfeed.web.worker import Worker
+
+from ipfeed import devices, handover, tls
+from ipfeed.devices import Devices
+from ipfeed.errors import InvalidInput, NotPaired, RateLimited, Revoked
+from ipfeed.service import Service
+
+HTTPS = "https://127.0.0.1"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Devices]:
+    s = Devices(tmp_path)
+    yield s
+    s.close()
+
+
+def test_a_pairing_code_works_once(store: Devices) -> None:
+    p = store.open_pairing("laptop")
+    assert re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}", p.code)
+    device, token = store.redeem(p.code.lower().replace("-", " "), "", "10.0.0.1")  # as typed
+    assert device.label == "laptop" and token.startswith(devices.TOKEN_PREFIX)
+    assert store.authenticate(token).id == device.id
+    with pytest.raises(NotPaired, match="wrong or expired"):
+        store.redeem(p.code, "again", "10.0.0.1")
+
+
+def test_an_expired_code_is_refused(store: Devices) -> None:
+    p = store.open_pairing()
+    store.db.execute("UPDATE pairings SET expires = 1")  # ten minutes later
+    with pytest.raises(NotPaired, match="wrong or expired"):
+        store.redeem(p.code, "phone", "10.0.0.1")
+
+
+def test_guessing_codes_voids_every_open_pairing(store: Devices) -> None:
+    """Five wrong codes, from any addresses, while a pairing is open: it is void, so a
+    guesser gets at most five tries at one code (5 / 31^12)."""
+    p = store.open_pairing()
+    for i in range(devices.CODE_MISSES - 1):
+        with pytest.raises(NotPaired, match="wrong or expired"):
+            store.redeem("AAAA-AAAA-AAAA", "x", f"10.0.0.{i}")
+    with pytest.raises(NotPaired, match="every open pairing is void"):
+        store.redeem("AAAA-AAAA-AAAB", "x", "10.0.1.1")
+    with pytest.raises(NotPaired):
+        store.redeem(p.code, "phone", "10.0.0.1")  # the right code, too late
+    assert store.devices() == []
+
+
+def test_one_address_is_rate_limited_even_with_a_right_code(store: Devices) -> None:
+    for _ in range(devices.CLIENT_FAILURES):
+        with pytest.raises(NotPaired):
+            store.redeem("AAAA-AAAA-AAAA", "x", "203.0.113.9")
+    p = store.open_pairing()
+    with pytest.raises(RateLimited, match="too many failed pairing attempts"):
+        store.redeem(p.code, "phone", "203.0.113.9")
+    device, _ = store.redeem(p.code, "phone", "198.51.100.2")  # another address is not punished
+    assert device.label == "phone"
+
+
+def test_all_addresses_together_are_rate_limited(store: Devices) -> None:
+    """A guesser spread over many addresses meets the global bound."""
+    for i in range(devices.ALL_FAILURES):
+        with pytest.raises(NotPaired):
+            store.redeem("AAAA-AAAA-AAAA", "x", f"10.1.{i // 250}.{i % 250}")
+    p = store.open_pairing()
+    with pytest.raises(RateLimited):
+        store.redeem(p.code, "phone", "192.0.2.200")
+
+
+def test_login_brute_force_is_bounded(store: Devices) -> None:
+    store.open_pairing()
+    _, token = store.redeem(store.open_pairing().code, "phone", "10.0.0.1")
+    for i in range(devices.CLIENT_FAILURES):
+        with pytest.raises(NotPaired):
+            store.login(f"ipfd_guess{i}", "203.0.113.7")
+    with pytest.raises(RateLimited, match="too many failed login attempts"):
+        store.login(token, "203.0.113.7")
+    assert store.login(token, "10.0.0.1")
+
+
+def test_a_revoked_credential_is_refused(store: Devices) -> None:
+    device, token = store.redeem(store.open_pairing().code, "phone", "10.0.0.1")
+    store.revoke(device.id)
+    with pytest.raises(Revoked, match="was revoked"):
+        store.authenticate(token)
+    assert store.devices()[0].revoked is not None
+    with pytest.raises(InvalidInput, match="no paired device"):
+        store.revoke("nope")
+
+
+def test_credentials_and_codes_are_stored_hashed_in_a_private_file(tmp_path: Path) -> None:
+    s = Devices(tmp_path)
+    p = s.open_pairing()
+    _, token = s.redeem(p.code, "phone", "10.0.0.1")
+    s.close()
+    path = tmp_path / "devices.sqlite"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    raw = b"".join(f.read_bytes() for f in tmp_path.glob("devices.sqlite*"))
+    assert token.encode() not in raw and p.code.replace("-", "").encode() not in raw
+    assert devices.digest(token).encode() in raw
+
+
+@pytest.mark.parametrize("label", ["", "x" * 101, "a\u202eb", "tab\there"],
+                         ids=["empty", "long", "bidi", "control"])
+def test_device_labels_are_checked(store: Devices, label: str) -> None:
+    with pytest.raises(InvalidInput):
+        store.open_pairing(label)
+
+
+@pytest.mark.parametrize("body, error", [
+    ([], "a JSON object"),
+    ({"id": "short", "created": 1, "text": "hi"}, "16 to 64"),
+    ({"id": "a" * 20, "created": 10**15, "text": "hi"}, "not in the future"),
+    ({"id": "a" * 20, "created": True, "text": "hi"}, "time in ms"),
+    ({"id": "a" * 20, "created": 1, "text": 5}, "text is a string"),
+    ({"id": "a" * 20, "created": 1, "text": "   "}, "only white space"),
+    ({"id": "a" * 20, "created": 1, "text": "hi", "to": ["k51"]}, "unknown handover fields: to"),
+    ({"id": "a" * 20, "created": 1, "text": "hi", "sensitive": "yes"}, "true or false"),
+], ids=["not-object", "short-id", "future", "bool-time", "text-type", "blank", "unknown-field", "bool"])
+def test_a_bad_handover_is_refused_naming_what_is_wrong(body: Any, error: str) -> None:
+    with pytest.raises(InvalidInput, match=error):
+        handover.parse(body)
+
+
+def test_fingerprints_are_normalized_and_checked(tmp_path: Path) -> None:
+    fp = tls.fingerprint(tmp_path)
+    assert re.fullmatch(r"([0-9A-F]{2}:){31}[0-9A-F]{2}", fp)
+    assert tls.normalize_fingerprint("SHA256:" + fp.replace(":", "").lower()) == fp
+    assert stat.S_IMODE(tls.paths(tmp_path)[1].stat().st_mode) == 0o600
+    with pytest.raises(InvalidInput, match="fingerprint"):
+        tls.normalize_fingerprint("AB:CD")
+
+
+# -- the web UI beyond loopback --------------------------------------------------------------
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[tuple[Service, Flask, Flask]]:
+    """A home (no node: pairing and handing over need none) with its loopback and remote apps."""
+    settings = conftest.test_settings(tmp_path / "alice")
+    svc = Service(settings)
+    svc.init("Alice")
+    worker = Worker(svc)
+    yield svc, create_app(settings, worker=worker), create_app(settings, worker=worker, remote=True)
+    worker.stop()
+
+
+def _csrf(client: FlaskClient, path: str = "/pair") -> str:
+    page = client.get(path, base_url=HTTPS).get_data(as_text=True)
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, page
+    return found.group(1)
+
+
+def _pair(svc: Service, client: FlaskClient) -> str:
+    code = svc.open_pairing("phone").code
+    r = client.post("/pair", data={"csrf": _csrf(client), "code": code, "label": "phone"}, base_url=HTTPS)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    cookie = next(c for c in r.headers.getlist("Set-Cookie") if c.startswith("__Host-ipfeed_device="))
+    return cookie.split(";")[0].split("=", 1)[1]
+
+
+def test_a_non_paired_browser_gets_401_with_a_plain_message(home: Any) -> None:
+    svc, _, remote = home
+    for path in ("/", "/following", "/profile", f"/feed/{svc.identity().name}"):
+        r = remote.test_client().get(path, base_url=HTTPS)
+        assert r.status_code == 401
+        assert "answers paired devices only" in r.get_data(as_text=True)
+    r = remote.test_client().get("/api/timeline", base_url=HTTPS)
+    assert r.status_code == 401 and "paired devices only" in r.json["error"]
+
+
+def test_a_post_from_a_non_paired_browser_is_refused_before_anything(home: Any) -> None:
+    svc, _, remote = home
+    r = remote.test_client().post("/post", data={"text": "sneaky"}, base_url=HTTPS)
+    assert r.status_code == 401
+    with svc.home.outbox() as box:
+        assert box.count_posts() == 0
+
+
+def test_loopback_stays_unauthenticated_and_has_no_device_routes(home: Any) -> None:
+    _, local, _ = home
+    assert local.test_client().get("/").status_code == 200
+    assert local.test_client().get("/pair").status_code == 404
+    assert local.test_client().post("/api/handover", json={}).status_code in (403, 404)
+
+
+def test_pairing_sets_a_secure_httponly_strict_cookie_and_lets_the_device_in(home: Any) -> None:
+    svc, _, remote = home
+    client = remote.test_client()
+    code = svc.open_pairing().code
+    r = client.post("/pair", data={"csrf": _csrf(client), "code": code, "label": "phone"}, base_url=HTTPS)
+    cookies = r.headers.getlist("Set-Cookie")
+    device = next(c for c in cookies if c.startswith("__Host-ipfeed_device="))
+    for attribute in ("Secure", "HttpOnly", "SameSite=Strict", "Path=/"):
+        assert attribute in device
+    assert "Domain" not in device
+    page = client.get("/", base_url=HTTPS)
+    assert page.status_code == 200 and "Log out" in page.get_data(as_text=True)
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'none'; script-src 'self'")
+    session = client.get_cookie("__Host-ipfeed_session", domain="127.0.0.1")
+    assert session is not None and session.secure and session.http_only
+
+
+def test_csrf_and_host_checks_are_kept_beyond_loopback(home: Any) -> None:
+    svc, _, remote = home
+    client = remote.test_client()
+    _pair(svc, client)
+    r = client.post("/post", data={"text": "no token"}, base_url=HTTPS)
+    assert r.status_code == 403 and "CSRF" in r.get_data(as_text=True)
+    r = client.post("/pair", data={"csrf": _csrf(client), "code": "x"}, base_url=HTTPS,
+                    headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403 and "another origin" in r.get_data(as_text=True)
+    assert client.get("/", base_url="https://evil.example").status_code == 400
+    assert svc.drafts() == []
+
+
+def test_a_revoked_browser_gets_403(home: Any) -> None:
+    svc, _, remote = home
+    client = remote.test_client()
+    _pair(svc, client)
+    svc.revoke_device(svc.devices()[0].id)
+    r = client.get("/", base_url=HTTPS)
+    assert r.status_code == 403 and "was revoked" in r.get_data(as_text=True)
+
+
+def test_login_with_the_device_key_and_logout(home: Any) -> None:
+    svc, _, remote = home
+    token = _pair(svc, remote.test_client())
+    client = remote.test_client()
+    r = client.post("/login", data={"csrf": _csrf(client, "/login"), "token": "ipfd_wrong"}, base_url=HTTPS)
+    assert r.status_code == 401
+    r = client.post("/login", data={"csrf": _csrf(client, "/login"), "token": token}, base_url=HTTPS)
+    assert r.status_code == 302 and client.get("/", base_url=HTTPS).status_code == 200
+    client.post("/logout", data={"csrf": _csrf(client, "/login")}, base_url=HTTPS)
+    assert client.get("/", base_url=HTTPS).status_code == 401
+
+
+def test_pairing_page_brute_force_gets_429(home: Any) -> None:
+    svc, _, remote = home
+    client = remote.test_client()
+    for _ in range(devices.CLIENT_FAILURES):
+        r = client.post("/pair", data={"csrf": _csrf(client), "code": "AAAA-AAAA-AAAA"}, base_url=HTTPS)
+        assert r.status_code == 401
+    code = svc.open_pairing().code
+    r = client.post("/pair", data={"csrf": _csrf(client), "code": code}, base_url=HTTPS)
+    assert r.status_code == 429 and "too many failed pairing attempts" in r.get_data(as_text=True)
+
+
+def _api_pair(svc: Service, remote: Flask) -> str:
+    r = remote.test_client().post("/api/pair", json={"code": svc.open_pairing().code, "label": "laptop"},
+                                  base_url=HTTPS)
+    assert r.status_code == 200, r.json
+    assert r.json["name"] == svc.identity().name
+    return str(r.json["token"])
+
+
+def _handover(remote: Flask, auth: dict[str, str], *drafts: Any) -> Any:
+    return remote.test_client().post("/api/handover", json={"handovers": list(drafts)}, headers=auth,
+                                     base_url=HTTPS)
+
+
+def _draft(n: int, text: str) -> dict[str, Any]:
+    return {"id": f"draft-{n:020d}", "created": 1_700_000_000_000 + n, "text": text}
+
+
+def test_a_replayed_handover_is_posted_once(home: Any) -> None:
+    svc, _, remote = home
+    auth = {"Authorization": f"Bearer {_api_pair(svc, remote)}"}
+    first = _handover(remote, auth, _draft(1, "from the laptop"))
+    assert first.status_code == 200
+    [one] = first.json["results"]
+    assert one["already"] is False and one["cid"] and one["seq"] == 1
+    again = _handover(remote, auth, _draft(1, "from the laptop"), _draft(2, "and the next"))
+    replayed, new = again.json["results"]
+    assert replayed["already"] is True and replayed["cid"] == one["cid"]
+    assert new["already"] is False and new["seq"] == 2
+    with svc.home.outbox() as box:
+        assert box.drafts() == [] and box.count_posts() == 2 and box.post_cid(1) == one["cid"]
+
+
+def test_a_refused_draft_does_not_hold_the_others(home: Any) -> None:
+    svc, _, remote = home
+    auth = {"Authorization": f"Bearer {_api_pair(svc, remote)}"}
+    r = _handover(remote, auth, _draft(1, "first"), {"id": "x", "text": "bad id"},
+                  {**_draft(2, "reply to nothing"), "reply_to": "not-a-cid"}, _draft(3, "last"))
+    results = r.json["results"]
+    assert r.status_code == 200 and [x.get("seq") for x in results] == [1, None, None, 2]
+    assert "16 to 64" in results[1]["error"] and results[1]["id"] == "x"
+    assert results[2]["id"] == "draft-00000000000000000002" and results[2]["error"]
+
+
+def test_the_api_refuses_a_revoked_device_and_bad_requests(home: Any) -> None:
+    svc, _, remote = home
+    token = _api_pair(svc, remote)
+    auth = {"Authorization": f"Bearer {token}"}
+    r = remote.test_client().post("/api/handover", json=_draft(1, "not in a list"), headers=auth,
+                                  base_url=HTTPS)
+    assert r.status_code == 400 and "handovers" in r.json["error"]
+    r = _handover(remote, auth, *[_draft(i, "many") for i in range(101)])
+    assert r.status_code == 400 and "1 to 100" in r.json["error"]
+    r = remote.test_client().post("/api/handover", data="text", headers=auth, base_url=HTTPS)
+    assert r.status_code == 403  # not JSON: a form post without a CSRF token
+    svc.revoke_device(svc.devices()[0].id)
+    r = _handover(remote, auth, _draft(1, "after revocation"))
+    assert r.status_code == 403 and "was revoked" in r.json["error"]
+    with svc.home.outbox() as box:
+        assert box.count_posts() == 0
+
+
+def test_behind_a_proxy_only_requests_that_came_through_tls_are_answered(tmp_path: Path) -> None:
+    settings = conftest.test_settings(tmp_path / "alice")
+    svc = Service(settings)
+    svc.init("Alice")
+    worker = Worker(svc)
+    try:
+        app = create_app(settings, worker=worker, remote=True, behind_proxy=True,
+                         public_names=("home.example",))
+        plain = app.test_client().get("/", base_url="http://127.0.0.1")
+        assert plain.status_code == 400 and "did not come through TLS" in plain.get_data(as_text=True)
+        proxied = app.test_client().get("/", base_url="http://127.0.0.1", headers={
+            "X-Forwarded-Proto": "https", "X-Forwarded-Host": "home.example",
+            "X-Forwarded-For": "198.51.100.4"})
+        assert proxied.status_code == 401
+    finally:
+        worker.stop()
+
+
+def test_devices_db_is_sqlite_with_no_plain_secret_columns(tmp_path: Path) -> None:
+    Devices(tmp_path).close()
+    db = sqlite3.connect(tmp_path / "devices.sqlite")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(devices)")}
+    db.close()
+    assert "token_hash" in columns and "token" not in columns
+
+
+# -- the commands --------------------------------------------------------------------------
+
+def test_serve_never_binds_the_unauthenticated_ui_beyond_loopback(make_user: Any) -> None:
+    alice = make_user("alice", start=False)
+    r = alice.cli("serve", "--host", "0.0.0.0")
+    assert r.exit_code == 2 and "binds loopback only" in r.output
+    r = alice.cli("serve", "--remote-port", "8788")
+    assert r.exit_code == 2 and "--public-name" in r.output
+    r = alice.cli("serve", "--remote-port", "8788", "--behind-proxy", "--public-name", "home.example")
+    assert r.exit_code == 2 and "bind the devices' listener on loopback" in r.output
+
+
+def test_device_pair_ls_revoke(make_user: Any) -> None:
+    alice = make_user("alice", start=False)
+    printed = alice.cli_ok("device", "pair", "--name", "tablet", "--url", "https://home.example:8788/")
+    code = re.search(r"pairing code: (\S+)", printed).group(1)  # type: ignore[union-attr]
+    fp = alice.service.tls_fingerprint()
+    assert "open: https://home.example:8788/pair" in printed and fp in printed
+    assert f"ipfeed remote add https://home.example:8788 --code {code} --fingerprint {fp}" in printed
+    device, _ = alice.service.redeem_pairing(code, "", "10.0.0.1")
+    assert f"{device.id}  tablet  paired" in alice.cli_ok("device", "ls")
+    assert "revoked" in alice.cli_ok("device", "revoke", device.id)
+    assert "revoked" in alice.cli_ok("device", "ls").split("paired", 1)[1]
+    r = alice.cli("device", "revoke", "ffffffff")
+    assert r.exit_code == 1 and "no paired device 'ffffffff'" in r.output
+
+
+def test_device_pair_needs_the_feed_key(make_user: Any) -> None:
+    laptop = make_user("laptop", start=False, init=False)
+    r = laptop.cli("device", "pair")
+    assert r.exit_code == 1 and "ipfeed init" in r.output
+
+
+def test_the_same_draft_handed_over_at_once_from_several_connections_is_posted_once(home: Any) -> None:
+    """A retry that overlaps the first attempt (a timeout on a slow link): the outbox's
+    transaction decides, one draft is saved, every answer names the same post."""
+    import threading
+
+    svc, _, remote = home
+    auth = {"Authorization": f"Bearer {_api_pair(svc, remote)}"}
+    answers: list[Any] = []
+    threads = [threading.Thread(target=lambda: answers.append(_handover(remote, auth, _draft(7, "once"))))
+               for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    results = [a.json["results"][0] for a in answers]
+    assert len(results) == 6 and len({r["draft"] for r in results}) == 1
+    with svc.home.outbox() as box:
+        assert box.count_posts() == 1 and box.drafts() == []
+        posted = box.post_cid(1)
+    assert {r["cid"] for r in results if r["cid"]} <= {posted}

@@ -1,0 +1,72 @@
+"""The home server's API for paired devices (FORMAT.md section 17): pairing a CLI, a draft
+handed over (saved once by its draft id, signed in the one chain) and the timeline. JSON in
+and out; authenticated by a bearer credential that only the remote gate accepts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, request
+
+from ipfeed.errors import AuthError, InvalidInput, IpfeedError
+
+from .devices import client, status_of
+from .views import svc, worker
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+MAX_TIMELINE = 100
+MAX_REQUEST_BYTES = 64 * 1024  # a handover is one text post: its JSON stays far below this
+
+Answer = tuple[dict[str, Any], int]
+
+
+@bp.errorhandler(IpfeedError)
+def refused(e: IpfeedError) -> Answer:
+    """Every refusal of the API as {"error": one plain line}."""
+    code = status_of(e) if isinstance(e, AuthError) else 400 if isinstance(e, InvalidInput) else 502
+    return {"error": str(e)}, code
+
+
+def _body() -> Any:
+    if (request.content_length or 0) > MAX_REQUEST_BYTES:
+        raise InvalidInput(f"a request to the API is at most {MAX_REQUEST_BYTES} bytes")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise InvalidInput("the API takes a JSON body (Content-Type: application/json)")
+    return body
+
+
+@bp.post("/pair")
+def pair() -> Answer:
+    """Trade a pairing code for this device's credential."""
+    body = _body()
+    code, label = body.get("code"), body.get("label", "")
+    if not isinstance(code, str) or not isinstance(label, str):
+        raise InvalidInput("pairing takes {\"code\": string, \"label\": string}")
+    device, token = svc().redeem_pairing(code, label, client())
+    return {"device": device.id, "label": device.label, "token": token,
+            "name": svc().identity().name}, 200
+
+
+@bp.post("/handover")
+def take_handover() -> Answer:
+    """Drafts from a paired device, in order: each saved once, signed in the chain, published soon."""
+    body = _body()
+    if not isinstance(body, dict) or set(body) != {"handovers"}:
+        raise InvalidInput('a handover request is {"handovers": [draft, …]}')
+    results = svc().handover(g.device.id, body["handovers"])
+    if any(not r.get("already") or r.get("cid") is None for r in results if "error" not in r):
+        worker().publish_soon()
+    return {"results": results}, 200
+
+
+@bp.get("/timeline")
+def timeline() -> Answer:
+    """The home server's timeline, newest first (`ipfeed timeline --json`'s shape)."""
+    try:
+        limit = min(MAX_TIMELINE, max(1, int(request.args.get("limit", "20"))))
+    except ValueError as e:
+        raise InvalidInput("limit is a number") from e
+    posts = svc().timeline(limit, request.args.get("before") or None)
+    more = posts[-1].cursor if len(posts) == limit else None
+    return {"name": svc().identity().name, "posts": [p.to_json() for p in posts], "next": more}, 200
