@@ -17,6 +17,7 @@ from . import (
     interact,
     keys,
     kinds,
+    moving,
     peers,
     people,
     publishing,
@@ -32,6 +33,7 @@ from .index import FeedState, IndexedPost
 from .outbox import Draft
 from .publishing import BULK_CHUNK, PublishResult
 from .reading import FeedView
+from .recovery import RecoveryKey
 from .sync import Progress, SyncResult
 from .threads import Thread
 
@@ -248,8 +250,38 @@ class Service:
 
     async def sync(self, names: Sequence[str] = (), progress: Progress | None = None, *,
                    force: bool = False) -> list[SyncResult]:
-        """Sync the named feeds now, or the user's own and every followed feed that is due."""
-        return await following.sync_follows(self.home, names, progress, force=force)
+        """Sync the named feeds now, or the user's own and every followed feed that is due;
+        then follow the migrations of followed feeds (FORMAT.md section 18) and sync the new names."""
+        results = await following.sync_follows(self.home, names, progress, force=force)
+        if not names and (moved := await moving.follow_moves(self.home)):
+            results += await following.sync_follows(self.home, [m.new for m in moved], progress)
+        return results
+
+    # -- recovery and migration (moving.py) ------------------------------------------------
+    def recovery_commit(self, rk: RecoveryKey) -> int:
+        """Sign this feed's commitment to a recovery key (a draft: `publish` sends it)."""
+        return moving.commit(self.home, rk)
+
+    async def recovery_setup(self, rk: RecoveryKey) -> PublishResult:
+        """Commit an existing feed to a recovery key and publish it."""
+        return await moving.setup(self.home, rk)
+
+    async def recover(self, rk: RecoveryKey, old: str,
+                      since: int | None = None) -> tuple[Identity, int, PublishResult]:
+        """On a fresh home: a new feed whose genesis is the recovery key's migration of `old`."""
+        return await moving.recover(self.home, rk, old, since=since)
+
+    async def rotate(self, rk: RecoveryKey, new_home: Settings) -> tuple[Identity, int]:
+        """A planned rotation: the old chain's migration entry, then the new feed on `new_home`."""
+        return await moving.rotate(self.home, rk, Home(new_home))
+
+    async def follow_moves(self) -> list[moving.Moved]:
+        """Follow the migrations of followed feeds now."""
+        return await moving.follow_moves(self.home)
+
+    def moved_to(self, name: str) -> tuple[str, int] | None:
+        """The name a feed moved to and the seq from which its old key is not the owner."""
+        return moving.moved_to(self.home, name)
 
     # -- home server (homeserver.py) ----------------------------------------------------
     async def listen(self, on_sync: Callable[[SyncResult], None] | None = None) -> None:

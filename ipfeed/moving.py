@@ -1,0 +1,260 @@
+"""Recovery and migration with the network (docs/FORMAT.md section 18): commit to a recovery
+key, recover a feed with it on a fresh home, and, on followers' homes, find a followed feed's
+migration, verify it against the feed's earliest commitment and follow the new name.
+
+The rules themselves are pure, in `ipfeed.recovery`; this module only gathers what they decide
+on (the index's identity entries, the beacon's IPNS record) and acts on the verdict.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from . import drafts, entry, following, identity, keys, kinds, publishing, reading, sync
+from .errors import InvalidEntry, InvalidInput, IpfeedError, MissingIdentity, NotFound
+from .feed import Follow
+from .homedir import Home, latest_root, now_ms
+from .identity import Identity, name_from_public, public_from_name
+from .interact import save_identity_entry
+from .ipfs import Kubo
+from .ipns import parse_record
+from .publishing import PublishResult
+from .recovery import Claim, Commitment, RecoveryKey, Verdict, decide
+
+BEACON_TIMEOUT = 10.0  # seconds to resolve one beacon name (bounded; a missing one is the common case)
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A followed feed this home now follows under its new name."""
+
+    old: str
+    new: str
+    seq: int
+    competing: bool
+
+
+def commitments(home: Home, name: str) -> list[Commitment]:
+    """The `recovery` entries of a feed, from the index."""
+    with home.index() as index:
+        rows = index.db.execute("SELECT seq, body FROM identity_entries WHERE name = ? AND kind = ? "
+                                "ORDER BY seq", (name, kinds.RECOVERY)).fetchall()
+    out = []
+    for seq, body in rows:
+        b = json.loads(body)
+        out.append(Commitment(seq, bytes.fromhex(b["commit"]),
+                              bytes.fromhex(b["beacon"]) if b.get("beacon") else None))
+    return out
+
+
+def _chain_claims(home: Home, name: str) -> list[Claim]:
+    """Migration entries of the old chain itself (a planned rotation), and the claim that won before."""
+    source = public_from_name(name)
+    with home.index() as index:
+        rows = index.db.execute("SELECT cid, seq, body FROM identity_entries WHERE name = ? AND kind = ?",
+                                (name, kinds.MIGRATION)).fetchall()
+        won = index.db.execute("SELECT statement FROM moves WHERE name = ?", (name,)).fetchone()
+    out = [Claim(source, bytes.fromhex(b["to"]), seq, bytes.fromhex(b["recovery"]), bytes.fromhex(b["rsig"]),
+                 entry=cid) for cid, seq, b in ((c, s, json.loads(x)) for c, s, x in rows)]
+    if won:
+        w = json.loads(won[0])
+        out.append(Claim(source, bytes.fromhex(w["to"]), w["seq"], bytes.fromhex(w["recovery"]),
+                         bytes.fromhex(w["rsig"]), w.get("entry", ""), w.get("genesis", "")))
+    return out
+
+
+def claim_of_genesis(block: bytes, cid: str, source: bytes) -> Claim:
+    """The claim a new feed's genesis carries; InvalidEntry unless it is a valid moved-from entry
+    (seq 1, signed by its author, rsig by the recovery key) moving feed `source`."""
+    e = entry.parse_entry(block, cid)
+    if e.kind != kinds.MOVED_FROM or not isinstance(e.body, kinds.MovedFrom):
+        raise InvalidEntry(f"entry {cid}: a beacon must point at a moved-from entry, not a {e.kind}")
+    if e.body.source != source:
+        raise InvalidEntry(f"entry {cid}: it moves {name_from_public(e.body.source)}, not "
+                           f"{name_from_public(source)} (rule migration-from)")
+    return Claim(source, e.author, e.body.seq, e.body.recovery, e.body.rsig, genesis=cid)
+
+
+async def _beacon_claim(kubo: Kubo, name: str, beacon: bytes) -> Claim | None:
+    """The claim announced under a feed's beacon name, if any (every step verified)."""
+    beacon_name = name_from_public(beacon)
+    try:
+        raw = await kubo.name_get(beacon_name, BEACON_TIMEOUT, settle=0.5)
+    except NotFound:
+        return None
+    record = parse_record(raw, beacon_name)
+    value = record.value
+    if not value.startswith("/ipfs/"):
+        raise InvalidEntry(f"the beacon {beacon_name} of {name} points at {value[:80]!r}, not /ipfs/CID")
+    cid = value.removeprefix("/ipfs/")
+    block = await kubo.block_get(cid, entry.MAX_ENTRY_BYTES, BEACON_TIMEOUT)
+    return claim_of_genesis(block, cid, public_from_name(name))
+
+
+async def verdict(home: Home, kubo: Kubo, name: str) -> Verdict:
+    """What section 18 decides for a feed now: its commitments and migrations from the index
+    and the claim its beacon announces (a bad beacon record or entry is rejected, named)."""
+    source = public_from_name(name)
+    found = commitments(home, name)
+    claims = _chain_claims(home, name)
+    rejected: list[tuple[Claim, str]] = []
+    first = min(found, key=lambda c: c.seq, default=None)
+    if first is not None and first.beacon is not None:
+        try:
+            if (c := await _beacon_claim(kubo, name, first.beacon)) is not None:
+                claims.append(c)
+        except (InvalidEntry, IpfeedError, ValueError) as e:
+            rejected.append((Claim(source, b"", 0, b"", b""), str(e)))
+    v = decide(source, found, claims)
+    return Verdict(v.commitment, v.winner, (*v.rejected, *rejected), v.competing)
+
+
+def moved_to(home: Home, name: str) -> tuple[str, int] | None:
+    """The name a feed moved to and the seq from which its old key's entries are not the owner's."""
+    with home.index() as index:
+        row = index.db.execute("SELECT moved_to, seq FROM moves WHERE name = ?", (name,)).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def moved_names(home: Home) -> dict[str, str]:
+    """Every feed known to have moved, and where to."""
+    with home.index() as index:
+        return dict(index.db.execute("SELECT name, moved_to FROM moves").fetchall())
+
+
+def _record(home: Home, name: str, v: Verdict) -> bool:
+    """Store a verdict's winner; True if it is new or changed (a replay changes nothing)."""
+    w = v.winner
+    assert w is not None
+    statement = json.dumps({"to": w.to.hex(), "seq": w.seq, "recovery": w.recovery.hex(),
+                            "rsig": w.rsig.hex(), "entry": w.entry, "genesis": w.genesis})
+    with home.index() as index:
+        old = index.db.execute("SELECT moved_to, seq, competing FROM moves WHERE name = ?",
+                               (name,)).fetchone()
+        if old == (w.to_name, w.seq, int(v.competing)):
+            return False
+        index.db.execute("INSERT OR REPLACE INTO moves VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (name, w.to_name, w.seq, w.entry or None, w.genesis or None, statement,
+                          int(v.competing), now_ms()))
+        index.db.commit()
+    return True
+
+
+async def follow_moves(home: Home, names: list[str] | None = None) -> list[Moved]:
+    """For each followed feed (or `names`), apply its migration if one counts: record it, and
+    follow the new name instead of the old one (one follow-list change, published)."""
+    me = home.identity()
+    follows = {f.name: f for f in reading.follows(home)}
+    targets = names if names is not None else [*sorted(follows), *reading.moved_from(home, sorted(follows))]
+    moved: list[Moved] = []
+    async with home.kubo() as kubo:
+        for name in targets:
+            v = await verdict(home, kubo, name)
+            if v.winner is not None and v.winner.to_name != me.name and _record(home, name, v):
+                moved.append(Moved(name, v.winner.to_name, v.winner.seq, v.competing))
+    switch = [m for m in moved if m.old in follows]
+    if switch:
+        def change(current: dict[str, Follow]) -> None:
+            for m in switch:
+                was = current.pop(m.old, None)
+                if m.new not in current:
+                    current[m.new] = Follow(m.new, was.alias if was else "")
+        with home.index() as index:
+            for m in switch:
+                index.ensure_feed(m.new)
+        await following.set_follows(home, me, change)
+    return moved
+
+
+def _own_commitment(home: Home, me: Identity) -> Commitment | None:
+    return min(commitments(home, me.name), key=lambda c: c.seq, default=None)
+
+
+def commit(home: Home, rk: RecoveryKey) -> int:
+    """Sign this feed's `recovery` entry (no node needed: `publish` sends it); refused when the
+    feed has one already (readers trust the earliest, so a second would change nothing)."""
+    me = home.identity()
+    if (c := _own_commitment(home, me)) is not None:
+        raise InvalidInput(f"this feed committed to a recovery key already (entry seq {c.seq}); "
+                           "readers trust the earliest commitment, so a second one has no effect")
+    return save_identity_entry(home, me, kinds.RECOVERY, kinds.body_obj(rk.body()) or {})
+
+
+async def setup(home: Home, rk: RecoveryKey) -> PublishResult:
+    """Commit an existing feed to a recovery key and publish it."""
+    commit(home, rk)
+    return await publishing.publish(home)
+
+
+async def recover(home: Home, rk: RecoveryKey, old: str, *, since: int | None = None,
+                  new_key: Identity | None = None) -> tuple[Identity, int, PublishResult]:
+    """On a fresh home: make a new feed whose genesis is the recovery key's migration of `old`
+    (entries of `old` from seq `since` on are disowned; default: after its newest verified
+    one), publish it and point the beacon at it. Refused unless the secret matches `old`'s
+    earliest commitment."""
+    old = identity.normalize_name(old)
+    try:
+        home.identity()
+    except MissingIdentity:
+        pass
+    else:
+        raise InvalidInput(f"{home.settings.home} has a feed key already; recover on a fresh home")
+    source = public_from_name(old)
+    with home.index() as index:
+        async with home.kubo() as kubo:
+            await sync.sync_feed(kubo, index, old, home.settings, now_ms(), pin=True)
+        state = index.feed(old)
+    first = min(commitments(home, old), key=lambda c: c.seq, default=None)
+    if first is None:
+        raise InvalidInput(f"{old} never committed to a recovery key: it cannot be recovered")
+    if first.commit != rk.commit:
+        raise InvalidInput(f"this recovery secret does not match the commitment of {old} "
+                           f"(entry seq {first.seq})")
+    count = state.count if state else 0
+    seq = since if since is not None else count + 1
+    if not first.seq < seq <= count + 1:
+        raise InvalidInput(f"--since must be after the commitment (seq {first.seq}) and at most {count + 1}")
+    me = new_key or Identity.generate()
+    identity.save(me, home.settings.key_path)
+    keys.init(home, str((state.profile if state else {}).get("name", "")), fresh=True)
+    rsig = rk.statement(source, me.public, seq)
+    body = {"from": source.hex(), "recovery": rk.key.public.hex(), "seq": seq, "rsig": rsig.hex()}
+    save_identity_entry(home, me, kinds.MOVED_FROM, body, at_seq=1)
+    result = await publishing.publish(home)
+    await announce(home, rk)
+    return me, seq, result
+
+
+async def announce(home: Home, rk: RecoveryKey) -> str:
+    """Point the recovery key's beacon name at this feed's genesis (Kubo keeps republishing it)."""
+    with home.outbox() as box:
+        genesis = box.post_cid(1)
+    if genesis is None:
+        raise InvalidInput("this feed has no genesis entry to announce")
+    async with home.kubo() as kubo:
+        key = await keys.ensure_node_key(kubo, rk.beacon)
+        s = home.settings
+        return await kubo.name_publish(key, genesis, lifetime=s.ipns_lifetime, ttl=s.ipns_ttl)
+
+
+async def rotate(home: Home, rk: RecoveryKey, new_home: Home) -> tuple[Identity, int]:
+    """A planned rotation (the old key at hand): the old chain gets a `migration` entry signed
+    by both keys, then `new_home` starts the new feed exactly as `recover` does."""
+    me = home.identity()
+    c = _own_commitment(home, me)
+    if c is None or c.commit != rk.commit:
+        raise InvalidInput("this recovery secret does not match this feed's commitment")
+    if drafts.pending(home):
+        raise InvalidInput("publish or drop the pending drafts first (`ipfeed publish`)")
+    new = Identity.generate()
+    with home.outbox() as box:
+        root = latest_root(box)
+    seq = (root.count if root else 0) + 1
+    body = {"to": new.public.hex(), "recovery": rk.key.public.hex(),
+            "rsig": rk.statement(me.public, new.public, seq).hex()}
+    save_identity_entry(home, me, kinds.MIGRATION, body, at_seq=seq)
+    await publishing.publish(home)
+    await recover(new_home, rk, me.name, since=seq, new_key=new)
+    return new, seq
+
