@@ -22,13 +22,14 @@ def _posts_of(u: User, name: str) -> list[tuple[str, str | None]]:
 
 def _connect_all(users: list[User]) -> None:
     for i, a in enumerate(users):
-        for b in users[i + 1:]:
+        for b in users[i + 1 :]:
             a.connect(b)  # one at a time (KUBO-NOTES)
 
 
 @pytest.mark.parametrize("defaults", DEFAULTS)
 def test_alice_recovers_and_her_followers_move_with_history_and_flag_the_thief(
-        make_user: Any, tmp_path: Path, defaults: str) -> None:
+    make_user: Any, tmp_path: Path, defaults: str
+) -> None:
     alice = make_user("alice", init=False, defaults=defaults)
     secret = tmp_path / "alice-recovery.json"
     out = alice.cli_ok("init", "--name", "Alice", "--recovery-file", str(secret))
@@ -79,13 +80,17 @@ def test_alice_recovers_and_her_followers_move_with_history_and_flag_the_thief(
         assert ("I am back", None) in _posts_of(u, new)
         flagged = [p for p in u.service.timeline() if p.text == "send me your coins"]
         assert [p.not_owner for p in flagged] == [new]
-    line = next(ln for ln in bob.cli_ok("timeline").splitlines() if "send me your coins" in ln
-                or "NOT THE OWNER" in ln)
+    line = next(
+        ln
+        for ln in bob.cli_ok("timeline").splitlines()
+        if "send me your coins" in ln or "NOT THE OWNER" in ln
+    )
     assert "NOT THE OWNER" in line
 
 
 def test_a_thief_with_only_the_old_key_cannot_migrate_and_a_second_commitment_is_ignored(
-        make_user: Any, tmp_path: Path) -> None:
+    make_user: Any, tmp_path: Path
+) -> None:
     alice = make_user("alice", init=False)
     alice.cli_ok("init", "--name", "Alice", "--recovery-file", str(tmp_path / "r.json"))
     old = alice.service.identity().name
@@ -99,8 +104,10 @@ def test_a_thief_with_only_the_old_key_cannot_migrate_and_a_second_commitment_is
     with pytest.raises(Exception, match="committed to a recovery key already"):
         alice.service.recovery_commit(thief_rk)
     from ipfeed.interact import save_identity_entry
-    save_identity_entry(alice.service.home, alice.service.identity(), kinds.RECOVERY,
-                        kinds.body_obj(thief_rk.body()) or {})
+
+    save_identity_entry(
+        alice.service.home, alice.service.identity(), kinds.RECOVERY, kinds.body_obj(thief_rk.body()) or {}
+    )
     run(alice.service.publish())
     # ... and then "recovers" with it on a fresh home: refused there, and if it were done by
     # hand, Bob's node would reject it against the earliest commitment.

@@ -25,10 +25,23 @@ THIEF_RK = RecoveryKey(bytes([8]) * 32)
 COMMIT = Commitment(1, RK.commit, RK.beacon.public)
 
 
-def claim(to: Identity = NEW, seq: int = 5, rk: RecoveryKey = RK, source: Identity = OLD,
-          entry: str = "", genesis: str = "g") -> Claim:
-    return Claim(source.public, to.public, seq, rk.key.public, rk.statement(source.public, to.public, seq),
-                 entry, genesis)
+def claim(
+    to: Identity = NEW,
+    seq: int = 5,
+    rk: RecoveryKey = RK,
+    source: Identity = OLD,
+    entry: str = "",
+    genesis: str = "g",
+) -> Claim:
+    return Claim(
+        source.public,
+        to.public,
+        seq,
+        rk.key.public,
+        rk.statement(source.public, to.public, seq),
+        entry,
+        genesis,
+    )
 
 
 def test_phrase_round_trips_and_tolerates_case_spaces_and_dashes() -> None:
@@ -43,8 +56,8 @@ def test_a_mistyped_phrase_is_refused_by_its_checksum(pos: int, ch: str) -> None
     text = RK.phrase.replace("-", "")
     if text[pos] == ch:
         return
-    typo = text[:pos] + ch + text[pos + 1:]
-    with pytest.raises(InvalidInput, match="checksum|letters"):
+    typo = text[:pos] + ch + text[pos + 1 :]
+    with pytest.raises(InvalidInput, match=r"checksum|letters"):
         RecoveryKey.from_phrase(typo)
 
 
@@ -142,8 +155,14 @@ def test_a_moved_from_genesis_verifies_and_bad_ones_are_rejected_naming_the_rule
     with pytest.raises(InvalidInput, match="rule migration-rsig"):
         build_entry(NEW, seq=1, prev=None, created=1, kind=kinds.MOVED_FROM, body=thief)
     with pytest.raises(InvalidInput, match="from is the feed's own key"):
-        build_entry(OLD, seq=1, prev=None, created=1, kind=kinds.MOVED_FROM,
-                    body=kinds.MovedFrom(OLD.public, RK.key.public, 5, bytes(64)))
+        build_entry(
+            OLD,
+            seq=1,
+            prev=None,
+            created=1,
+            kind=kinds.MOVED_FROM,
+            body=kinds.MovedFrom(OLD.public, RK.key.public, 5, bytes(64)),
+        )
     post = build_entry(NEW, seq=1, prev=None, created=1, kind=kinds.RECOVERY, body=RK.body())
     with pytest.raises(InvalidEntry, match="must point at a moved-from entry"):
         claim_of_genesis(post.block, post.cid, OLD.public)
@@ -155,5 +174,6 @@ def test_a_recovery_body_with_a_beacon_round_trips_and_an_old_reader_form_still_
     bare = build_entry(OLD, seq=1, prev=None, created=1, kind=kinds.RECOVERY, body=kinds.Recovery(RK.commit))
     assert parse_entry(bare.block).body == kinds.Recovery(RK.commit, None)
     with pytest.raises(InvalidInput, match="beacon must be 32 bytes"):
-        build_entry(OLD, seq=1, prev=None, created=1, kind=kinds.RECOVERY,
-                    body={"commit": RK.commit, "beacon": b"x"})
+        build_entry(
+            OLD, seq=1, prev=None, created=1, kind=kinds.RECOVERY, body={"commit": RK.commit, "beacon": b"x"}
+        )
