@@ -16,6 +16,7 @@ from .errors import InvalidInput
 from .homedir import Home, latest_root, now_ms
 from .identity import Identity
 from .outbox import Draft, feed_lock
+from .post import skip_target
 
 _FAKE_PREV = codec.cid_str(codec.PREFIX_DAG_CBOR + bytes(32))  # for a dry run of signing
 
@@ -100,7 +101,9 @@ def save_identity_entry(home: Home, me: Identity, kind: str, body: dict[str, Any
                                "drop the pending drafts first")
         from .writing import entry_of
 
-        entry_of(me, d, seq=at_seq or 2, prev=None if at_seq == 1 else _FAKE_PREV, skip=None, content=None)
+        seq = at_seq or 2
+        entry_of(me, d, seq=seq, prev=None if seq == 1 else _FAKE_PREV,
+                 skip=_FAKE_PREV if skip_target(seq) else None, content=None)
         draft_id = box.add_draft(d.created, "", None, [], kind=kind, subject=None, extra=x)
         drafts.seal_offline(home, me, box)
     return draft_id

@@ -8,6 +8,7 @@ on (the index's identity entries, the beacon's IPNS record) and acts on the verd
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 
@@ -148,11 +149,17 @@ async def follow_moves(home: Home, names: list[str] | None = None) -> list[Moved
     follows = {f.name: f for f in reading.follows(home)}
     targets = names if names is not None else [*sorted(follows), *reading.moved_from(home, sorted(follows))]
     moved: list[Moved] = []
-    async with home.kubo() as kubo:
-        for name in targets:
-            v = await verdict(home, kubo, name)
-            if v.winner is not None and v.winner.to_name != me.name and _record(home, name, v):
-                moved.append(Moved(name, v.winner.to_name, v.winner.seq, v.competing))
+    sem = asyncio.Semaphore(home.settings.sync_concurrency)
+
+    async def one(kubo: Kubo, name: str) -> Verdict:
+        async with sem:
+            return await verdict(home, kubo, name)
+
+    async with home.kubo() as kubo:  # beacon lookups at once, a few at a time
+        verdicts = await asyncio.gather(*(one(kubo, n) for n in targets))
+    for name, v in zip(targets, verdicts, strict=True):
+        if v.winner is not None and v.winner.to_name != me.name and _record(home, name, v):
+            moved.append(Moved(name, v.winner.to_name, v.winner.seq, v.competing))
     switch = [m for m in moved if m.old in follows]
     if switch:
         def change(current: dict[str, Follow]) -> None:
@@ -223,6 +230,11 @@ async def recover(home: Home, rk: RecoveryKey, old: str, *, since: int | None = 
     save_identity_entry(home, me, kinds.MOVED_FROM, body, at_seq=1)
     result = await publishing.publish(home)
     await announce(home, rk)
+    if follows := [Follow(f["name"], f.get("alias", "")) for f in (state.follows if state else [])
+                   if f.get("name") not in (me.name, old)]:
+        def change(current: dict[str, Follow]) -> None:  # the old feed's follows, carried over
+            current.update({f.name: f for f in follows})
+        result = await following.set_follows(home, me, change)
     return me, seq, result
 
 
@@ -238,9 +250,10 @@ async def announce(home: Home, rk: RecoveryKey) -> str:
         return await kubo.name_publish(key, genesis, lifetime=s.ipns_lifetime, ttl=s.ipns_ttl)
 
 
-async def rotate(home: Home, rk: RecoveryKey, new_home: Home) -> tuple[Identity, int]:
+async def rotate(home: Home, rk: RecoveryKey) -> tuple[Identity, int]:
     """A planned rotation (the old key at hand): the old chain gets a `migration` entry signed
-    by both keys, then `new_home` starts the new feed exactly as `recover` does."""
+    by both keys; the old key and outbox are retired (kept under `retired/`), and this home starts
+    the new feed exactly as `recover` does."""
     me = home.identity()
     c = _own_commitment(home, me)
     if c is None or c.commit != rk.commit:
@@ -255,6 +268,18 @@ async def rotate(home: Home, rk: RecoveryKey, new_home: Home) -> tuple[Identity,
             "rsig": rk.statement(me.public, new.public, seq).hex()}
     save_identity_entry(home, me, kinds.MIGRATION, body, at_seq=seq)
     await publishing.publish(home)
-    await recover(new_home, rk, me.name, since=seq, new_key=new)
+    if drafts.pending(home):
+        raise InvalidInput("the migration entry is not published yet; run `ipfeed key rotate` again later")
+    _retire(home, me)
+    await recover(home, rk, me.name, since=seq, new_key=new)
     return new, seq
 
+
+def _retire(home: Home, me: Identity) -> None:
+    """Move the old key and outbox aside (never deleted: the old chain's blocks stay there)."""
+    s = home.settings
+    folder = s.home / "retired" / me.name
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for path in [s.key_path, *s.outbox_path.parent.glob(s.outbox_path.name + "*")]:
+        path.rename(folder / path.name)
+    home.forget_identity()

@@ -271,9 +271,9 @@ class Service:
         """On a fresh home: a new feed whose genesis is the recovery key's migration of `old`."""
         return await moving.recover(self.home, rk, old, since=since)
 
-    async def rotate(self, rk: RecoveryKey, new_home: Settings) -> tuple[Identity, int]:
-        """A planned rotation: the old chain's migration entry, then the new feed on `new_home`."""
-        return await moving.rotate(self.home, rk, Home(new_home))
+    async def rotate(self, rk: RecoveryKey) -> tuple[Identity, int]:
+        """A planned rotation: the old chain's migration entry, then this home's new feed."""
+        return await moving.rotate(self.home, rk)
 
     async def follow_moves(self) -> list[moving.Moved]:
         """Follow the migrations of followed feeds now."""

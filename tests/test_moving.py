@@ -86,6 +86,14 @@ def test_alice_recovers_and_her_followers_move_with_history_and_flag_the_thief(
         if "send me your coins" in ln or "NOT THE OWNER" in ln
     )
     assert "NOT THE OWNER" in line
+    shown = carol.cli_ok("show", old)
+    assert f"moved to {new}" in shown and shown.count("NOT THE OWNER'S") == 1
+    as_json = json.loads(carol.cli_ok("show", old, "--json"))
+    assert as_json["moved_to"] == {"name": new, "seq": 3}
+    assert {p["text"]: p["not_owner"] for p in as_json["posts"]} == {
+        "send me your coins": new,
+        "before the loss": None,
+    }
 
 
 def test_a_thief_with_only_the_old_key_cannot_migrate_and_a_second_commitment_is_ignored(
@@ -109,6 +117,15 @@ def test_a_thief_with_only_the_old_key_cannot_migrate_and_a_second_commitment_is
         alice.service.home, alice.service.identity(), kinds.RECOVERY, kinds.body_obj(thief_rk.body()) or {}
     )
     run(alice.service.publish())
+    # ... writes a migration to a key of its own into the old chain, signed by that recovery key
+    # (a valid entry by section 8, but not against the earliest commitment) ...
+    seq = alice.service.feed_state(old).count + 1  # type: ignore[union-attr]
+    thief_key = RecoveryKey.generate().key
+    body = {"to": thief_key.public, "recovery": thief_rk.key.public,
+            "rsig": thief_rk.statement(alice.service.identity().public, thief_key.public, seq)}
+    save_identity_entry(alice.service.home, alice.service.identity(), kinds.MIGRATION, body, at_seq=seq)
+    run(alice.service.publish())
+    alice.cli_ok("post", "still the old key", "--no-card")
     # ... and then "recovers" with it on a fresh home: refused there, and if it were done by
     # hand, Bob's node would reject it against the earliest commitment.
     evil = make_user("evil", init=False)
@@ -118,8 +135,45 @@ def test_a_thief_with_only_the_old_key_cannot_migrate_and_a_second_commitment_is
     run(bob.service.sync(force=True))
     assert bob.service.moved_to(old) is None
     assert old in {f.name for f in bob.service.follows()}
+    assert ("still the old key", None) in _posts_of(bob, old)  # nothing moved: nothing flagged
 
 
 def _write(path: Path, text: str) -> str:
     path.write_text(text)
     return str(path)
+
+
+def test_a_planned_rotation_moves_followers_and_a_replayed_sync_changes_nothing(
+    make_user: Any, tmp_path: Path
+) -> None:
+    alice = make_user("alice", init=False)
+    secret = tmp_path / "r.json"
+    alice.cli_ok("init", "--name", "Alice", "--recovery-file", str(secret))
+    old = alice.service.identity().name
+    bob, carol = make_user("bob"), make_user("carol")
+    _connect_all([alice, bob, carol])
+    for u in (bob, carol):
+        run(u.service.publish())
+    run(alice.service.follow(carol.service.identity().name, "cc"))
+    alice.cli_ok("post", "old key, last post", "--no-card")
+    run(bob.service.follow(old))
+    run(bob.service.sync(force=True))
+    out = alice.cli_ok("key", "rotate", "--secret-file", str(secret))
+    new = alice.service.identity().name
+    assert new != old and f"moved to {new} from seq 3" in out  # recovery, post, migration
+    assert (alice.home / "retired" / old / "identity.key").exists()
+    assert {f.name: f.alias for f in alice.service.follows()} == {carol.service.identity().name: "cc"}
+    alice.cli_ok("post", "new key, first post", "--no-card")
+    run(bob.service.sync(force=True))
+    assert bob.service.moved_to(old) == (new, 3)
+    assert new in {f.name for f in bob.service.follows()}
+    assert ("old key, last post", None) in _posts_of(bob, old)
+    assert ("new key, first post", None) in _posts_of(bob, new)
+    # The same migration seen again (the beacon, the old chain, the stored verdict): no effect,
+    # not even a new follow-list root.
+    before = bob.service.feed_state(bob.service.identity().name)
+    assert run(bob.service.follow_moves()) == []
+    run(bob.service.sync(force=True))
+    after = bob.service.feed_state(bob.service.identity().name)
+    assert before is not None and after is not None and before.root_cid == after.root_cid
+

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from ..config import Settings
 from ..recovery import RecoveryKey, load_secret, save_file
 from .base import Context, Group, pass_ctx, run
 
@@ -68,14 +67,14 @@ def recover(c: Context, old: str | None, secret_file: Path | None, since: int | 
 
 
 @click.command("rotate")
-@click.argument("new_home", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--secret-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), help=SECRET_HELP)
 @pass_ctx
-def key_rotate(c: Context, new_home: Path, secret_file: Path | None) -> None:
-    """Move this feed to a new key in NEW_HOME (the old key at hand; the recovery key signs too)."""
+def key_rotate(c: Context, secret_file: Path | None) -> None:
+    """Move this feed to a new key (the old one at hand; the recovery key signs the move too)."""
     rk, _ = read_secret(secret_file)
-    new, seq = run(c.service.rotate(rk, Settings.from_env().with_(home=new_home, api=c.settings.api)))
-    click.echo(f"moved to {new.name} (home {new_home}) from seq {seq}; the old key posts no more")
+    new, seq = run(c.service.rotate(rk))
+    click.echo(f"moved to {new.name} from seq {seq}; the old key and outbox are kept in "
+               f"{c.settings.home / 'retired'}")
 
 
 COMMANDS = (recovery, recover)
