@@ -201,13 +201,18 @@ async def recover(home: Home, rk: RecoveryKey, old: str, *, since: int | None = 
     one), publish it and point the beacon at it. Refused unless the secret matches `old`'s
     earliest commitment."""
     old = identity.normalize_name(old)
+    source = public_from_name(old)
     try:
-        home.identity()
+        me = home.identity()
     except MissingIdentity:
         pass
     else:
-        raise InvalidInput(f"{home.settings.home} has a feed key already; recover on a fresh home")
-    source = public_from_name(old)
+        if (g := _genesis(home)) is None or g.source != source:
+            raise InvalidInput(f"{home.settings.home} has a feed key already; recover on a fresh home")
+        # A recovery begun here that could not publish (the node was down): finish it.
+        result = await publishing.publish(home)
+        await announce(home, rk)
+        return me, g.seq, result
     with home.index() as index:
         async with home.kubo() as kubo:
             await sync.sync_feed(kubo, index, old, home.settings, now_ms(), pin=True)
@@ -236,6 +241,14 @@ async def recover(home: Home, rk: RecoveryKey, old: str, *, since: int | None = 
             current.update({f.name: f for f in follows})
         result = await following.set_follows(home, me, change)
     return me, seq, result
+
+
+def _genesis(home: Home) -> kinds.MovedFrom | None:
+    """The moved-from body of this home's first entry, if it is one."""
+    with home.outbox() as box:
+        first = next(iter(box.post_blocks(0)), None)
+    e = entry.parse_chained(first[1]) if first else None
+    return e.body if isinstance(e, entry.Entry) and isinstance(e.body, kinds.MovedFrom) else None
 
 
 async def announce(home: Home, rk: RecoveryKey) -> str:

@@ -59,6 +59,9 @@ def test_alice_recovers_and_her_followers_move_with_history_and_flag_the_thief(
     new = alice2.service.identity().name
     assert new != old and f"recovered {old} as {new}" in recovered
     assert alice2.service.own_profile().name == "Alice"  # the profile name is carried over
+    # Run again (as after a failed publish): it finishes the same recovery, never a second key.
+    assert f"recovered {old} as {new}" in alice2.cli_ok("recover", old, "--secret-file", str(secret))
+    assert "has a feed key already" in bob.cli("recover", old, "--secret-file", str(secret)).output
 
     for u in (bob, carol):
         run(u.service.sync(force=True))
