@@ -34,6 +34,7 @@ class Moved:
     new: str
     seq: int
     competing: bool
+    before: str | None = None  # where an earlier verdict had moved it (a competing migration won since)
 
 
 def commitments(home: Home, name: str) -> list[Commitment]:
@@ -118,10 +119,11 @@ def moved_to(home: Home, name: str) -> tuple[str, int] | None:
     return (row[0], row[1]) if row else None
 
 
-def moved_names(home: Home) -> dict[str, str]:
-    """Every feed known to have moved, and where to."""
+def competing(home: Home, name: str) -> bool:
+    """Whether more than one migration of a feed counts (section 18, rule 4)."""
     with home.index() as index:
-        return dict(index.db.execute("SELECT name, moved_to FROM moves").fetchall())
+        row = index.db.execute("SELECT competing FROM moves WHERE name = ?", (name,)).fetchone()
+    return bool(row and row[0])
 
 
 def _record(home: Home, name: str, v: Verdict) -> bool:
@@ -158,13 +160,15 @@ async def follow_moves(home: Home, names: list[str] | None = None) -> list[Moved
     async with home.kubo() as kubo:  # beacon lookups at once, a few at a time
         verdicts = await asyncio.gather(*(one(kubo, n) for n in targets))
     for name, v in zip(targets, verdicts, strict=True):
+        before = moved_to(home, name)
         if v.winner is not None and v.winner.to_name != me.name and _record(home, name, v):
-            moved.append(Moved(name, v.winner.to_name, v.winner.seq, v.competing))
-    switch = [m for m in moved if m.old in follows]
+            moved.append(Moved(name, v.winner.to_name, v.winner.seq, v.competing, before and before[0]))
+    # Follow the winner instead of the old name, or instead of the loser of a competing migration.
+    switch = [m for m in moved if m.old in follows or (m.before in follows and m.before != m.new)]
     if switch:
         def change(current: dict[str, Follow]) -> None:
             for m in switch:
-                was = current.pop(m.old, None)
+                was = current.pop(m.old, None) or (current.pop(m.before, None) if m.before else None)
                 if m.new not in current:
                     current[m.new] = Follow(m.new, was.alias if was else "")
         with home.index() as index:

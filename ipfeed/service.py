@@ -279,6 +279,10 @@ class Service:
         """Follow the migrations of followed feeds now."""
         return await moving.follow_moves(self.home)
 
+    def competing_moves(self, name: str) -> bool:
+        """Whether competing migrations of a feed were seen (the lowest seq won)."""
+        return moving.competing(self.home, name)
+
     def moved_to(self, name: str) -> tuple[str, int] | None:
         """The name a feed moved to and the seq from which its old key is not the owner."""
         return moving.moved_to(self.home, name)

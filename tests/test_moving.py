@@ -124,8 +124,11 @@ def test_a_thief_with_only_the_old_key_cannot_migrate_and_a_second_commitment_is
     # (a valid entry by section 8, but not against the earliest commitment) ...
     seq = alice.service.feed_state(old).count + 1  # type: ignore[union-attr]
     thief_key = RecoveryKey.generate().key
-    body = {"to": thief_key.public, "recovery": thief_rk.key.public,
-            "rsig": thief_rk.statement(alice.service.identity().public, thief_key.public, seq)}
+    body = {
+        "to": thief_key.public,
+        "recovery": thief_rk.key.public,
+        "rsig": thief_rk.statement(alice.service.identity().public, thief_key.public, seq),
+    }
     save_identity_entry(alice.service.home, alice.service.identity(), kinds.MIGRATION, body, at_seq=seq)
     run(alice.service.publish())
     alice.cli_ok("post", "still the old key", "--no-card")
@@ -180,3 +183,35 @@ def test_a_planned_rotation_moves_followers_and_a_replayed_sync_changes_nothing(
     after = bob.service.feed_state(bob.service.identity().name)
     assert before is not None and after is not None and before.root_cid == after.root_cid
 
+
+def test_two_competing_migrations_the_lower_seq_wins_on_every_follower(
+    make_user: Any, tmp_path: Path
+) -> None:
+    alice = make_user("alice", init=False)
+    secret = tmp_path / "r.json"
+    alice.cli_ok("init", "--name", "Alice", "--recovery-file", str(secret))
+    old = alice.service.identity().name
+    bob = make_user("bob")
+    _connect_all([alice, bob])
+    run(bob.service.publish())
+    for text in ("one", "two"):
+        alice.cli_ok("post", text, "--no-card")
+    run(bob.service.follow(old, "al"))
+    run(bob.service.sync(force=True))
+    first = make_user("first", init=False)
+    _connect_all([first, alice, bob])
+    first.cli_ok("recover", old, "--secret-file", str(secret))  # from seq 4
+    k2 = first.service.identity().name
+    run(bob.service.sync(force=True))
+    assert bob.service.moved_to(old) == (k2, 4) and not bob.service.competing_moves(old)
+    # The recovery secret is used again elsewhere, disowning from seq 3: that one wins.
+    first.stop()
+    second = make_user("second", init=False)
+    _connect_all([second, alice, bob])
+    second.cli_ok("recover", old, "--since", "3", "--secret-file", str(secret))
+    k3 = second.service.identity().name
+    run(bob.service.sync(force=True))
+    assert bob.service.moved_to(old) == (k3, 3) and bob.service.competing_moves(old)
+    assert {f.name: f.alias for f in bob.service.follows()} == {k3: "al"}
+    assert [(t, o) for t, o in _posts_of(bob, old)] == [("two", k3), ("one", None)]
+    assert "competing migrations" in bob.cli_ok("show", old)

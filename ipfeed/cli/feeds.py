@@ -157,6 +157,8 @@ def show(c: Context, name: str, limit: int, as_json: bool) -> None:
         echo_json(out)
     else:
         print_feed(view, moved)
+        if c.service.competing_moves(view.name):
+            click.echo("warning: its recovery key signed competing migrations; the lowest seq counts")
 
 
 def print_feed(view: FeedView, moved: tuple[str, int] | None = None) -> None:
