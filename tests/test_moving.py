@@ -144,6 +144,18 @@ def test_a_thief_with_only_the_old_key_cannot_migrate_and_a_second_commitment_is
     assert ("still the old key", None) in _posts_of(bob, old)  # nothing moved: nothing flagged
 
 
+def _alice_and_friends(make_user: Any, tmp_path: Path, *friends: str) -> tuple[User, Path, str, list[User]]:
+    """Alice, initialised with a recovery file, and friends connected to her, each published."""
+    alice = make_user("alice", init=False)
+    secret = tmp_path / "r.json"
+    alice.cli_ok("init", "--name", "Alice", "--recovery-file", str(secret))
+    users = [make_user(f) for f in friends]
+    _connect_all([alice, *users])
+    for u in users:
+        run(u.service.publish())
+    return alice, secret, alice.service.identity().name, users
+
+
 def _write(path: Path, text: str) -> str:
     path.write_text(text)
     return str(path)
@@ -152,14 +164,7 @@ def _write(path: Path, text: str) -> str:
 def test_a_planned_rotation_moves_followers_and_a_replayed_sync_changes_nothing(
     make_user: Any, tmp_path: Path
 ) -> None:
-    alice = make_user("alice", init=False)
-    secret = tmp_path / "r.json"
-    alice.cli_ok("init", "--name", "Alice", "--recovery-file", str(secret))
-    old = alice.service.identity().name
-    bob, carol = make_user("bob"), make_user("carol")
-    _connect_all([alice, bob, carol])
-    for u in (bob, carol):
-        run(u.service.publish())
+    alice, secret, old, (bob, carol) = _alice_and_friends(make_user, tmp_path, "bob", "carol")
     run(alice.service.follow(carol.service.identity().name, "cc"))
     alice.cli_ok("post", "old key, last post", "--no-card")
     run(bob.service.follow(old))
@@ -187,13 +192,7 @@ def test_a_planned_rotation_moves_followers_and_a_replayed_sync_changes_nothing(
 def test_two_competing_migrations_the_lower_seq_wins_on_every_follower(
     make_user: Any, tmp_path: Path
 ) -> None:
-    alice = make_user("alice", init=False)
-    secret = tmp_path / "r.json"
-    alice.cli_ok("init", "--name", "Alice", "--recovery-file", str(secret))
-    old = alice.service.identity().name
-    bob = make_user("bob")
-    _connect_all([alice, bob])
-    run(bob.service.publish())
+    alice, secret, old, (bob,) = _alice_and_friends(make_user, tmp_path, "bob")
     for text in ("one", "two"):
         alice.cli_ok("post", text, "--no-card")
     run(bob.service.follow(old, "al"))

@@ -177,3 +177,31 @@ def test_a_recovery_body_with_a_beacon_round_trips_and_an_old_reader_form_still_
         build_entry(
             OLD, seq=1, prev=None, created=1, kind=kinds.RECOVERY, body={"commit": RK.commit, "beacon": b"x"}
         )
+
+
+def test_init_shows_the_phrase_once_commits_to_it_and_keeps_no_copy(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ipfeed.cli import cli
+    from ipfeed.entry import parse_chained
+    from ipfeed.outbox import Outbox
+
+    home = tmp_path / "h"
+    out = CliRunner().invoke(cli, ["--home", str(home), "init"], env={"IPFEED_API": ""})
+    assert out.exit_code == 0, out.output
+    phrase = out.output.split("recovery phrase", 1)[1].splitlines()[1].strip()
+    rk = RecoveryKey.from_phrase(phrase)
+    box = Outbox(home / "outbox.sqlite")
+    try:
+        [(seq, block)] = list(box.post_blocks(0))
+    finally:
+        box.close()
+    e = parse_chained(block)
+    assert seq == 1 and e.kind == kinds.RECOVERY and e.body == rk.body()  # type: ignore[union-attr]
+    for f in home.rglob("*"):  # nothing of the secret stays on the machine
+        if f.is_file():
+            data = f.read_bytes()
+            assert rk.seed not in data and rk.seed.hex().encode() not in data
+            assert phrase.encode() not in data and phrase.replace("-", "").encode() not in data
+    again = CliRunner().invoke(cli, ["--home", str(home), "recovery", "setup"], env={"IPFEED_API": ""})
+    assert again.exit_code != 0 and "committed to a recovery key already" in again.output
