@@ -279,6 +279,10 @@ class Service:
         """Follow the migrations of followed feeds now."""
         return await moving.follow_moves(self.home)
 
+    def moved_from(self, name: str) -> list[str]:
+        """The old feeds that moved to this one (and to those, in turn)."""
+        return reading.moved_from(self.home, [name])
+
     def competing_moves(self, name: str) -> bool:
         """Whether competing migrations of a feed were seen (the lowest seq won)."""
         return moving.competing(self.home, name)

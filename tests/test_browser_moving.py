@@ -51,6 +51,9 @@ def test_the_old_feed_page_says_moved_to_and_flags_the_thief_in_the_browser(
     mine = page.locator("article.post:not(.not-owner)", has_text="my garden")
     assert mine.count() == 1  # the history before the move is the owner's, unflagged
     shoot(page, "17-moved-feed")
+    page.goto(f"{web}/feed/{new}")
+    reload_until(page, "Continues")
+    assert old in (page.locator("p.moved a").get_attribute("href") or "")
     page.goto(web + "/")
     reload_until(page, "send coins")
     assert page.locator("article.post.not-owner", has_text="send coins").count() == 1

@@ -76,7 +76,7 @@ def feed_page(name: str) -> str | tuple[str, int]:
     posts = svc().feed_posts(name, size, request.args.get("before") or None)
     return render_template("feed.html", name=name, st=st, posts=posts, **_cards(posts),
                            followed=name in followed, forks=svc().forks(name), moved=svc().moved_to(name),
-                           competing=svc().competing_moves(name),
+                           competing=svc().competing_moves(name), moved_from=svc().moved_from(name),
                            next=posts[-1].cursor if len(posts) == size else None)
 
 
