@@ -135,6 +135,7 @@ MIGRATIONS: list[str] = [
         statement TEXT NOT NULL,  -- the winning claim (hex fields), to re-decide without the network
         competing INTEGER NOT NULL DEFAULT 0, seen INTEGER NOT NULL
     );
+    CREATE TABLE beacon_checks (name TEXT PRIMARY KEY, at INTEGER NOT NULL);  -- last beacon lookup
     """,
 ]
 

@@ -24,6 +24,7 @@ from .publishing import PublishResult
 from .recovery import Claim, Commitment, RecoveryKey, Verdict, decide
 
 BEACON_TIMEOUT = 10.0  # seconds to resolve one beacon name (bounded; a missing one is the common case)
+BEACON_EVERY = 3600_000  # ms between a feed's beacon lookups in unforced syncs (a home server's rounds)
 
 
 @dataclass(frozen=True)
@@ -94,15 +95,28 @@ async def _beacon_claim(kubo: Kubo, name: str, beacon: bytes) -> Claim | None:
     return claim_of_genesis(block, cid, public_from_name(name))
 
 
-async def verdict(home: Home, kubo: Kubo, name: str) -> Verdict:
+def _beacon_due(home: Home, name: str, force: bool) -> bool:
+    """Whether to look the feed's beacon up now (always when forced), and note that we do."""
+    now = now_ms()
+    with home.index() as index:
+        row = index.db.execute("SELECT at FROM beacon_checks WHERE name = ?", (name,)).fetchone()
+        if not force and row and now - row[0] < BEACON_EVERY:
+            return False
+        index.db.execute("INSERT OR REPLACE INTO beacon_checks VALUES (?, ?)", (name, now))
+        index.db.commit()
+    return True
+
+
+async def verdict(home: Home, kubo: Kubo, name: str, *, force: bool = True) -> Verdict:
     """What section 18 decides for a feed now: its commitments and migrations from the index
-    and the claim its beacon announces (a bad beacon record or entry is rejected, named)."""
+    and the claim its beacon announces (a bad beacon record or entry is rejected, named);
+    unless `force`, the beacon is looked up at most every BEACON_EVERY."""
     source = public_from_name(name)
     found = commitments(home, name)
     claims = _chain_claims(home, name)
     rejected: list[tuple[Claim, str]] = []
     first = min(found, key=lambda c: c.seq, default=None)
-    if first is not None and first.beacon is not None:
+    if first is not None and first.beacon is not None and _beacon_due(home, name, force):
         try:
             if (c := await _beacon_claim(kubo, name, first.beacon)) is not None:
                 claims.append(c)
@@ -144,9 +158,10 @@ def _record(home: Home, name: str, v: Verdict) -> bool:
     return True
 
 
-async def follow_moves(home: Home, names: list[str] | None = None) -> list[Moved]:
+async def follow_moves(home: Home, names: list[str] | None = None, *, force: bool = True) -> list[Moved]:
     """For each followed feed (or `names`), apply its migration if one counts: record it, and
-    follow the new name instead of the old one (one follow-list change, published)."""
+    follow the new name instead of the old one (one follow-list change, published). Unforced
+    (a home server's rounds), each feed's beacon is looked up at most every BEACON_EVERY."""
     me = home.identity()
     follows = {f.name: f for f in reading.follows(home)}
     targets = names if names is not None else [*sorted(follows), *reading.moved_from(home, sorted(follows))]
@@ -155,7 +170,7 @@ async def follow_moves(home: Home, names: list[str] | None = None) -> list[Moved
 
     async def one(kubo: Kubo, name: str) -> Verdict:
         async with sem:
-            return await verdict(home, kubo, name)
+            return await verdict(home, kubo, name, force=force)
 
     async with home.kubo() as kubo:  # beacon lookups at once, a few at a time
         verdicts = await asyncio.gather(*(one(kubo, n) for n in targets))

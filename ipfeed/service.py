@@ -253,7 +253,7 @@ class Service:
         """Sync the named feeds now, or the user's own and every followed feed that is due;
         then follow the migrations of followed feeds (FORMAT.md section 18) and sync the new names."""
         results = await following.sync_follows(self.home, names, progress, force=force)
-        if not names and (moved := await moving.follow_moves(self.home)):
+        if not names and (moved := await moving.follow_moves(self.home, force=force)):
             results += await following.sync_follows(self.home, [m.new for m in moved], progress)
         return results
 
@@ -275,9 +275,9 @@ class Service:
         """A planned rotation: the old chain's migration entry, then this home's new feed."""
         return await moving.rotate(self.home, rk)
 
-    async def follow_moves(self) -> list[moving.Moved]:
-        """Follow the migrations of followed feeds now."""
-        return await moving.follow_moves(self.home)
+    async def follow_moves(self, *, force: bool = True) -> list[moving.Moved]:
+        """Follow the migrations of followed feeds now (unforced: beacons looked up hourly)."""
+        return await moving.follow_moves(self.home, force=force)
 
     def moved_from(self, name: str) -> list[str]:
         """The old feeds that moved to this one (and to those, in turn)."""

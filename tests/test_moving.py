@@ -156,6 +156,11 @@ def _alice_and_friends(make_user: Any, tmp_path: Path, *friends: str) -> tuple[U
     return alice, secret, alice.service.identity().name, users
 
 
+def _beacon_checked(u: User, name: str) -> int:
+    with u.service.home.index() as index:
+        return int(index.db.execute("SELECT at FROM beacon_checks WHERE name = ?", (name,)).fetchone()[0])
+
+
 def _write(path: Path, text: str) -> str:
     path.write_text(text)
     return str(path)
@@ -184,6 +189,9 @@ def test_a_planned_rotation_moves_followers_and_a_replayed_sync_changes_nothing(
     # not even a new follow-list root.
     before = bob.service.feed_state(bob.service.identity().name)
     assert run(bob.service.follow_moves()) == []
+    checked = _beacon_checked(bob, old)
+    assert run(bob.service.follow_moves(force=False)) == []  # a home server's round: not due yet
+    assert _beacon_checked(bob, old) == checked
     run(bob.service.sync(force=True))
     after = bob.service.feed_state(bob.service.identity().name)
     assert before is not None and after is not None and before.root_cid == after.root_cid
