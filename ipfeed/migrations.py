@@ -136,6 +136,7 @@ MIGRATIONS: list[str] = [
         competing INTEGER NOT NULL DEFAULT 0, seen INTEGER NOT NULL
     );
     CREATE TABLE beacon_checks (name TEXT PRIMARY KEY, at INTEGER NOT NULL);  -- last beacon lookup
+    CREATE TABLE migration_problems (name TEXT PRIMARY KEY, problem TEXT NOT NULL, seen INTEGER NOT NULL);
     """,
 ]
 

@@ -175,6 +175,7 @@ async def follow_moves(home: Home, names: list[str] | None = None, *, force: boo
     async with home.kubo() as kubo:  # beacon lookups at once, a few at a time
         verdicts = await asyncio.gather(*(one(kubo, n) for n in targets))
     for name, v in zip(targets, verdicts, strict=True):
+        _note_problems(home, name, v)
         before = moved_to(home, name)
         if v.winner is not None and v.winner.to_name != me.name and _record(home, name, v):
             moved.append(Moved(name, v.winner.to_name, v.winner.seq, v.competing, before and before[0]))
@@ -191,6 +192,25 @@ async def follow_moves(home: Home, names: list[str] | None = None, *, force: boo
                 index.ensure_feed(m.new)
         await following.set_follows(home, me, change)
     return moved
+
+
+def _note_problems(home: Home, name: str, v: Verdict) -> None:
+    """Keep why the migrations seen for a feed were refused (shown by `show` and the feed page)."""
+    problems = sorted({why for _, why in v.rejected})
+    with home.index() as index:
+        if problems:
+            index.db.execute("INSERT OR REPLACE INTO migration_problems VALUES (?, ?, ?)",
+                             (name, "; ".join(problems)[:2000], now_ms()))
+        else:
+            index.db.execute("DELETE FROM migration_problems WHERE name = ?", (name,))
+        index.db.commit()
+
+
+def problems(home: Home, name: str) -> str | None:
+    """Why a migration of this feed was refused, if one was."""
+    with home.index() as index:
+        row = index.db.execute("SELECT problem FROM migration_problems WHERE name = ?", (name,)).fetchone()
+    return str(row[0]) if row else None
 
 
 def _own_commitment(home: Home, me: Identity) -> Commitment | None:

@@ -283,6 +283,10 @@ class Service:
         """The old feeds that moved to this one (and to those, in turn)."""
         return reading.moved_from(self.home, [name])
 
+    def migration_problems(self, name: str) -> str | None:
+        """Why a migration of this feed was refused (a thief's, a forged one), if one was."""
+        return moving.problems(self.home, name)
+
     def competing_moves(self, name: str) -> bool:
         """Whether competing migrations of a feed were seen (the lowest seq won)."""
         return moving.competing(self.home, name)

@@ -142,6 +142,9 @@ def test_a_thief_with_only_the_old_key_cannot_migrate_and_a_second_commitment_is
     assert bob.service.moved_to(old) is None
     assert old in {f.name for f in bob.service.follows()}
     assert ("still the old key", None) in _posts_of(bob, old)  # nothing moved: nothing flagged
+    problem = bob.service.migration_problems(old)
+    assert problem and "does not match the feed's commitment at seq 1 (rule migration-commitment)" in problem
+    assert "rule migration-commitment" in bob.cli_ok("show", old)
 
 
 def _alice_and_friends(make_user: Any, tmp_path: Path, *friends: str) -> tuple[User, Path, str, list[User]]:

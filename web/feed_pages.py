@@ -77,6 +77,7 @@ def feed_page(name: str) -> str | tuple[str, int]:
     return render_template("feed.html", name=name, st=st, posts=posts, **_cards(posts),
                            followed=name in followed, forks=svc().forks(name), moved=svc().moved_to(name),
                            competing=svc().competing_moves(name), moved_from=svc().moved_from(name),
+                           migration_problems=svc().migration_problems(name),
                            next=posts[-1].cursor if len(posts) == size else None)
 
 

@@ -157,6 +157,8 @@ def show(c: Context, name: str, limit: int, as_json: bool) -> None:
         echo_json(out)
     else:
         print_feed(view, moved)
+        if problem := c.service.migration_problems(view.name):
+            click.echo(f"warning: a migration of this feed was refused: {safe_for_terminal(problem)}")
         if c.service.competing_moves(view.name):
             click.echo("warning: its recovery key signed competing migrations; the lowest seq counts")
 
