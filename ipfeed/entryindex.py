@@ -72,6 +72,9 @@ def apply(db: sqlite3.Connection, name: str, entries: Sequence[Entry],
         db.execute("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'live', NULL)",
                    (e.cid, name, e.seq, e.kind, ref and ref.cid, ref and name_from_public(ref.author),
                     emoji, e.content, e.created))
+        if e.kind in kinds.IDENTITY_KINDS and e.body is not None:
+            db.execute("INSERT OR IGNORE INTO identity_entries VALUES (?, ?, ?, ?, ?)",
+                       (e.cid, name, e.seq, e.kind, json.dumps(identity_json(e.body))))
         c = contents.get(e.content or "")
         if e.kind == kinds.POST:
             added += _post(db, name, e, c, opened.get(e.cid), now)
@@ -80,6 +83,12 @@ def apply(db: sqlite3.Connection, name: str, entries: Sequence[Entry],
                 add_version(db, ref.cid, e, c, opened.get(e.cid))
             _about(db, name, e.cid)
     return added
+
+
+def identity_json(body: Any) -> dict[str, Any]:
+    """A recovery, migration or moved-from body as the index keeps it (bytes as hex)."""
+    obj = kinds.body_obj(body) or {}
+    return {k: v.hex() if isinstance(v, bytes) else v for k, v in obj.items()}
 
 
 def _post(db: sqlite3.Connection, name: str, e: Entry, c: Content | None, o: Opened | None,
@@ -308,12 +317,18 @@ def decorate(db: sqlite3.Connection, posts: list[Any], me: str | None) -> list[A
                            "(SELECT value FROM json_each(?))", (me, cids))) if me else {}
     reposted = {r[0] for r in db.execute("SELECT subject FROM reposts WHERE name = ? AND subject IN "
                                          "(SELECT value FROM json_each(?))", (me, cids))} if me else set()
+    moved = {r[0]: r[1:] for r in db.execute(
+        "SELECT name, moved_to, seq, entry FROM moves WHERE name IN (SELECT value FROM json_each(?))",
+        (json.dumps(sorted({p.name for p in posts})),))}
     out = []
     for p in posts:
         likes, reposts, quotes, replies = counts.get(p.cid, (0, 0, 0, 0))
+        to, since, carrier = moved.get(p.name, (None, 0, None))
+        # Section 18: what the old key signs from the migration's seq on is not the owner's.
+        not_owner = to if to is not None and p.seq >= since and p.cid != carrier else None
         out.append(replace(p, likes=likes, reposts=reposts, quotes=quotes, replies=replies,
                            reactions=emojis.get(p.cid, {}), my_reaction=mine.get(p.cid),
-                           reposted=p.cid in reposted))
+                           reposted=p.cid in reposted, not_owner=not_owner))
     return out
 
 

@@ -51,7 +51,7 @@ async def follow(home: Home, name: str, alias: str = "", *, force: bool = False)
 
     def change(current: dict[str, Follow]) -> None:
         current[name] = Follow(name, alias)
-    return await _set_follows(home, me, change)
+    return await set_follows(home, me, change)
 
 
 async def unfollow(home: Home, name: str) -> PublishResult:
@@ -61,10 +61,10 @@ async def unfollow(home: Home, name: str) -> PublishResult:
     def change(current: dict[str, Follow]) -> None:
         if current.pop(name, None) is None:
             raise InvalidInput(f"you do not follow {name}")
-    return await _set_follows(home, home.identity(), change)
+    return await set_follows(home, home.identity(), change)
 
 
-async def _set_follows(home: Home, me: Identity,
+async def set_follows(home: Home, me: Identity,
                        change: Callable[[dict[str, Follow]], None]) -> PublishResult:
     """Read, change and write the follow list under the feed lock (no lost update); with
     the node down it is kept and published later (PublishPending)."""
@@ -90,6 +90,7 @@ async def sync_follows(home: Home, names: Sequence[str] = (), progress: sync.Pro
     me = home.identity()
     wanted = [identity.normalize_name(n) for n in names]
     followed = frozenset(f.name for f in reading.follows(home))
+    followed |= frozenset(reading.moved_from(home, sorted(followed)))  # the old histories, kept
     targets = wanted or [me.name, *sorted(followed)]
     with home.index() as index:
         async with home.kubo() as kubo:

@@ -117,6 +117,11 @@ class Home:
                 return None
         return self._user
 
+    def forget_identity(self) -> None:
+        """Read the key (and the follow list) again: it changed (a key rotation)."""
+        self._user = None
+        self.follows_cache = None
+
     def outbox(self) -> _OutboxContext:
         """The outbox, open for one `with` block."""
         return _OutboxContext(self.settings.outbox_path, self._held)

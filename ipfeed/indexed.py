@@ -73,6 +73,7 @@ class IndexedPost:
     my_reaction: str | None = None  # this home's user's reaction
     reposted: bool = False  # by this home's user
     reposted_by: str | None = None  # a timeline item that is a followed feed's repost
+    not_owner: str | None = None  # signed by the old key after its feed moved to this name (section 18)
 
     @property
     def future(self) -> bool:
@@ -96,4 +97,4 @@ class IndexedPost:
                 "card": self.card, "cw": self.cw, "sensitive": self.sensitive,
                 "reactions": self.reactions, "likes": self.likes, "reposts": self.reposts,
                 "quotes": self.quotes, "replies": self.replies, "my_reaction": self.my_reaction,
-                "reposted": self.reposted, "reposted_by": self.reposted_by}
+                "reposted": self.reposted, "reposted_by": self.reposted_by, "not_owner": self.not_owner}

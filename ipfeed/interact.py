@@ -13,9 +13,12 @@ from typing import Any
 
 from . import cards, codec, kinds, mentions, reading
 from .errors import InvalidInput
-from .homedir import Home, now_ms
+from .homedir import Home, latest_root, now_ms
 from .identity import Identity
 from .outbox import Draft, feed_lock
+from .post import skip_target
+
+_FAKE_PREV = codec.cid_str(codec.PREFIX_DAG_CBOR + bytes(32))  # for a dry run of signing
 
 
 def subject(home: Home, cid: str, what: str = "") -> dict[str, str]:
@@ -79,6 +82,30 @@ def _save(home: Home, me: Identity, kind: str, about: dict[str, str], text: str 
         draft_id = box.add_draft(d.created, text, None, [], kind=kind, subject=about, extra=d.extra)
         with feed_lock(home.settings.home, home.settings.lock_timeout):
             drafts.seal_offline(home, me, box)
+    return draft_id
+
+
+def save_identity_entry(home: Home, me: Identity, kind: str, body: dict[str, Any],
+                        at_seq: int | None = None) -> int:
+    """Keep a recovery, migration or moved-from entry as a draft and sign it at once; its body's
+    byte fields as hex. `at_seq`: the seq it must take (a migration's rsig covers it), refused
+    if other drafts would come first."""
+    from . import drafts
+
+    x = {k: v.hex() if isinstance(v, bytes) else v for k, v in body.items()}
+    d = Draft(0, now_ms(), "", None, [], [], kind, None, x)
+    with home.outbox() as box, feed_lock(home.settings.home, home.settings.lock_timeout):
+        root = latest_root(box)
+        if at_seq is not None and (box.drafts() or root is None or root.count + 1 != at_seq):
+            raise InvalidInput(f"this {kind} entry must be entry {at_seq} of the feed; publish or "
+                               "drop the pending drafts first")
+        from .writing import entry_of
+
+        seq = at_seq or 2
+        entry_of(me, d, seq=seq, prev=None if seq == 1 else _FAKE_PREV,
+                 skip=_FAKE_PREV if skip_target(seq) else None, content=None)
+        draft_id = box.add_draft(d.created, "", None, [], kind=kind, subject=None, extra=x)
+        drafts.seal_offline(home, me, box)
     return draft_id
 
 

@@ -23,7 +23,9 @@ from .schema import Fields
 KIND = re.compile(r"[a-z][a-z0-9-]{0,31}\Z")
 POST, REACTION, REPOST, EDIT, DELETE = "post", "reaction", "repost", "edit", "delete"
 RECOVERY, MIGRATION, DEVICES = "recovery", "migration", "devices"  # the identity issue (#17)
-KNOWN = frozenset({POST, REACTION, REPOST, EDIT, DELETE, RECOVERY, MIGRATION, DEVICES})
+MOVED_FROM = "moved-from"  # the genesis of a feed a migration moved to (FORMAT.md section 18)
+KNOWN = frozenset({POST, REACTION, REPOST, EDIT, DELETE, RECOVERY, MIGRATION, DEVICES, MOVED_FROM})
+IDENTITY_KINDS = frozenset({RECOVERY, MIGRATION, MOVED_FROM})  # drafts of these carry their body
 WITH_CONTENT = frozenset({POST, EDIT})  # the known kinds whose entry names a content block
 DEFAULT_EMOJI = "❤"  # U+2764, what `ipfeed react` writes when no emoji is given
 MAX_EMOJI_BYTES = 64
@@ -62,9 +64,11 @@ class Delete(About):
 
 @dataclass(frozen=True)
 class Recovery:
-    """`recovery`: the commitment to a recovery key (BLAKE2b-256 of its public key)."""
+    """`recovery`: the commitment to a recovery key (BLAKE2b-256 of its public key) and, optionally,
+    the beacon key under whose IPNS name a migration is announced (section 18)."""
 
     commit: bytes
+    beacon: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,17 @@ class Migration:
 
     to: bytes
     recovery: bytes
+    rsig: bytes
+
+
+@dataclass(frozen=True)
+class MovedFrom:
+    """`moved-from`: the first entry of a feed a migration created: the recovery key's statement
+    that feed `source` moved to this entry's author from seq `seq` of the old chain on."""
+
+    source: bytes
+    recovery: bytes
+    seq: int
     rsig: bytes
 
 
@@ -102,7 +117,7 @@ class Unsupported:
         return f"unsupported entry (kind {self.kind})"
 
 
-Body = Reaction | Repost | Edit | Delete | Recovery | Migration | Devices
+Body = Reaction | Repost | Edit | Delete | Recovery | Migration | MovedFrom | Devices
 Parsed = Body | Unsupported | None  # None: a `post` (its content is in the content block)
 
 
@@ -117,7 +132,9 @@ def body_obj(body: Body | Mapping[str, Any] | None) -> dict[str, Any] | None:
     if isinstance(body, Repost | Edit | Delete):
         return {"subject": body.subject.to_obj()}
     if isinstance(body, Recovery):
-        return {"commit": body.commit}
+        return {"commit": body.commit} | ({"beacon": body.beacon} if body.beacon is not None else {})
+    if isinstance(body, MovedFrom):
+        return {"from": body.source, "recovery": body.recovery, "seq": body.seq, "rsig": body.rsig}
     if isinstance(body, Migration):
         return {"to": body.to, "recovery": body.recovery, "rsig": body.rsig}
     return {"devices": [{"key": d.key, "label": d.label} for d in body.devices]}
@@ -173,8 +190,9 @@ def _delete(body: object, author: bytes, seq: int, what: str) -> Delete:
 
 
 def _recovery(body: object, author: bytes, seq: int, what: str) -> Recovery:
-    f = Fields(body, what, InvalidEntry, frozenset({"commit"}), ignore_unknown=True)
-    return Recovery(f.blob("commit", 32))
+    f = Fields(body, what, InvalidEntry, frozenset({"commit"}), frozenset({"beacon"}),
+               ignore_unknown=True)
+    return Recovery(f.blob("commit", 32), f.blob("beacon", 32) if f.has("beacon") else None)
 
 
 def _migration(body: object, author: bytes, seq: int, what: str) -> Migration:
@@ -185,6 +203,19 @@ def _migration(body: object, author: bytes, seq: int, what: str) -> Migration:
     if not verify(recovery, migration_message(author, to, seq), rsig):
         raise f.fail("rsig does not verify with the recovery key (rule migration-rsig)")
     return Migration(to, recovery, rsig)
+
+
+def _moved_from(body: object, author: bytes, seq: int, what: str) -> MovedFrom:
+    f = Fields(body, what, InvalidEntry, frozenset({"from", "recovery", "seq", "rsig"}), ignore_unknown=True)
+    source, recovery, rsig = f.blob("from", 32), f.blob("recovery", 32), f.blob("rsig", 64)
+    old_seq = f.integer("seq", 1)
+    if seq != 1:
+        raise f.fail("a moved-from entry is the first of its feed (seq 1)")
+    if source == author:
+        raise f.fail("from is the feed's own key: a migration moves from another key")
+    if not verify(recovery, migration_message(source, author, old_seq), rsig):
+        raise f.fail("rsig does not verify with the recovery key (rule migration-rsig)")
+    return MovedFrom(source, recovery, old_seq, rsig)
 
 
 def _devices(body: object, author: bytes, seq: int, what: str) -> Devices:
@@ -201,7 +232,7 @@ def _devices(body: object, author: bytes, seq: int, what: str) -> Devices:
 
 _PARSERS: dict[str, Callable[[object, bytes, int, str], Body]] = {
     REACTION: _reaction, REPOST: _repost, EDIT: _edit, DELETE: _delete,
-    RECOVERY: _recovery, MIGRATION: _migration, DEVICES: _devices}
+    RECOVERY: _recovery, MIGRATION: _migration, DEVICES: _devices, MOVED_FROM: _moved_from}
 
 
 def recovery_commitment(recovery_public: bytes) -> bytes:

@@ -119,6 +119,25 @@ MIGRATIONS: list[str] = [
     CREATE TABLE tags (tag TEXT NOT NULL, cid TEXT NOT NULL, PRIMARY KEY (tag, cid));
     CREATE TABLE used (name TEXT PRIMARY KEY, n INTEGER NOT NULL);  -- indexed reactions + reposts
     """,
+    # recovery and migration (issue #17, FORMAT.md section 18): the identity entries of every
+    # feed with their bodies (hex), and the migration that counts for a feed (ipfeed.moving)
+    """
+    CREATE TABLE identity_entries (
+        cid TEXT PRIMARY KEY, name TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX identity_entries_name ON identity_entries (name, kind, seq);
+    CREATE TABLE moves (
+        name TEXT PRIMARY KEY,  -- the old feed
+        moved_to TEXT NOT NULL, seq INTEGER NOT NULL,  -- its entries from seq on are not the owner's
+        entry TEXT,  -- the old chain's migration entry that carried it (the owner's), if any
+        genesis TEXT,  -- the new feed's moved-from entry
+        statement TEXT NOT NULL,  -- the winning claim (hex fields), to re-decide without the network
+        competing INTEGER NOT NULL DEFAULT 0, seen INTEGER NOT NULL
+    );
+    CREATE TABLE beacon_checks (name TEXT PRIMARY KEY, at INTEGER NOT NULL);  -- last beacon lookup
+    CREATE TABLE migration_problems (name TEXT PRIMARY KEY, problem TEXT NOT NULL, seen INTEGER NOT NULL);
+    """,
 ]
 
 

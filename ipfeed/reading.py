@@ -120,8 +120,25 @@ def timeline(home: Home, limit: int = 20, before: str | None = None,
     nothing by the feeds in `hide` (muted or blocked)."""
     me = home.identity().name
     names = [me, *(f.name for f in follows(home))]
+    names += moved_from(home, names)
     with home.index() as index:
         return index.timeline(names, limit, before, tag, hide)
+
+
+def moved_from(home: Home, names: Sequence[str]) -> list[str]:
+    """The old feeds that moved to one of `names` (their history stays in the timeline and pinned;
+    FORMAT.md section 18), following moves of moves (bounded by the number of moves)."""
+    with home.index() as index:
+        moves = index.db.execute("SELECT name, moved_to FROM moves").fetchall()
+    found: list[str] = []
+    wanted = set(names)
+    for _ in range(len(moves)):
+        more = [old for old, new in moves if new in wanted and old not in wanted]
+        if not more:
+            break
+        found += more
+        wanted.update(more)
+    return found
 
 
 def versions(home: Home, cid: str) -> list[IndexedPost]:

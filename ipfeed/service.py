@@ -22,6 +22,7 @@ from . import (
     keys,
     kinds,
     moderation,
+    moving,
     peers,
     people,
     publishing,
@@ -42,6 +43,7 @@ from .moderation import Changed, Lists
 from .outbox import Draft
 from .publishing import BULK_CHUNK, PublishResult
 from .reading import FeedView
+from .recovery import RecoveryKey
 from .remote import Pairing as RemotePairing
 from .remote import PushResult, Waiting
 from .sync import Progress, SyncResult
@@ -322,8 +324,50 @@ class Service:
 
     async def sync(self, names: Sequence[str] = (), progress: Progress | None = None, *,
                    force: bool = False) -> list[SyncResult]:
-        """Sync the named feeds now, or the user's own and every followed feed that is due."""
-        return await following.sync_follows(self.home, names, progress, force=force)
+        """Sync the named feeds now, or the user's own and every followed feed that is due;
+        then follow the migrations of followed feeds (FORMAT.md section 18) and sync the new names."""
+        results = await following.sync_follows(self.home, names, progress, force=force)
+        if not names and (moved := await moving.follow_moves(self.home, force=force)):
+            results += await following.sync_follows(self.home, [m.new for m in moved], progress)
+        return results
+
+    # -- recovery and migration (moving.py) ------------------------------------------------
+    def recovery_commit(self, rk: RecoveryKey) -> int:
+        """Sign this feed's commitment to a recovery key (a draft: `publish` sends it)."""
+        return moving.commit(self.home, rk)
+
+    async def recovery_setup(self, rk: RecoveryKey) -> PublishResult:
+        """Commit an existing feed to a recovery key and publish it."""
+        return await moving.setup(self.home, rk)
+
+    async def recover(self, rk: RecoveryKey, old: str,
+                      since: int | None = None) -> tuple[Identity, int, PublishResult]:
+        """On a fresh home: a new feed whose genesis is the recovery key's migration of `old`."""
+        return await moving.recover(self.home, rk, old, since=since)
+
+    async def rotate(self, rk: RecoveryKey) -> tuple[Identity, int]:
+        """A planned rotation: the old chain's migration entry, then this home's new feed."""
+        return await moving.rotate(self.home, rk)
+
+    async def follow_moves(self, *, force: bool = True) -> list[moving.Moved]:
+        """Follow the migrations of followed feeds now (unforced: beacons looked up hourly)."""
+        return await moving.follow_moves(self.home, force=force)
+
+    def moved_from(self, name: str) -> list[str]:
+        """The old feeds that moved to this one (and to those, in turn)."""
+        return reading.moved_from(self.home, [name])
+
+    def migration_problems(self, name: str) -> str | None:
+        """Why a migration of this feed was refused (a thief's, a forged one), if one was."""
+        return moving.problems(self.home, name)
+
+    def competing_moves(self, name: str) -> bool:
+        """Whether competing migrations of a feed were seen (the lowest seq won)."""
+        return moving.competing(self.home, name)
+
+    def moved_to(self, name: str) -> tuple[str, int] | None:
+        """The name a feed moved to and the seq from which its old key is not the owner."""
+        return moving.moved_to(self.home, name)
 
     # -- home server (homeserver.py) ----------------------------------------------------
     async def listen(self, on_sync: Callable[[SyncResult], None] | None = None) -> None:

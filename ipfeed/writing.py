@@ -86,8 +86,20 @@ def entry_of(me: Identity, d: Draft, *, seq: int, prev: str | None, skip: str | 
     elif d.kind == kinds.DELETE:
         assert subject is not None
         body = kinds.Delete(subject)
+    elif d.kind in kinds.IDENTITY_KINDS:
+        body = identity_body(d.kind, d.extra)
     return build_entry(me, seq=seq, prev=prev, created=d.created, kind=d.kind, body=body,
                        content=content.cid if content else None, skip=skip)
+
+
+def identity_body(kind: str, x: dict[str, Any]) -> kinds.Body:
+    """The body of a recovery, migration or moved-from draft (its byte fields kept as hex)."""
+    h = bytes.fromhex
+    if kind == kinds.RECOVERY:
+        return kinds.Recovery(h(x["commit"]), h(x["beacon"]) if x.get("beacon") else None)
+    if kind == kinds.MIGRATION:
+        return kinds.Migration(h(x["to"]), h(x["recovery"]), h(x["rsig"]))
+    return kinds.MovedFrom(h(x["from"]), h(x["recovery"]), int(x["seq"]), h(x["rsig"]))
 
 
 def load_tree(root: feed.Root | None, blocks: Blocks) -> Tree | None:

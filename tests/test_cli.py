@@ -55,7 +55,7 @@ def test_key_readable_by_others_stops_every_command(tmp_path: Path) -> None:
 def test_bad_reply_to_and_oversize_text_are_refused_before_anything_is_saved(tmp_path: Path) -> None:
     home = tmp_path / "h"
     runner = CliRunner()
-    runner.invoke(cli, ["--home", str(home), "init"])
+    runner.invoke(cli, ["--home", str(home), "init", "--no-recovery"])  # so the outbox holds no entry
     r = runner.invoke(cli, ["--home", str(home), "post", "x", "--reply-to", "nonsense"])
     assert r.exit_code == 1 and "is not a CID" in r.output
     r = runner.invoke(cli, ["--home", str(home), "post", "x" * 8001])

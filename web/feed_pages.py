@@ -77,6 +77,9 @@ def feed_page(name: str) -> str | tuple[str, int]:
     moderated = svc().moderation().state(name) if _has_identity() else None
     return render_template("feed.html", name=name, st=st, posts=posts, **_cards(posts),
                            followed=name in followed, forks=svc().forks(name), moderated=moderated,
+                           moved=svc().moved_to(name),
+                           competing=svc().competing_moves(name), moved_from=svc().moved_from(name),
+                           migration_problems=svc().migration_problems(name),
                            next=posts[-1].cursor if len(posts) == size else None)
 
 

@@ -165,6 +165,7 @@ def _cards(posts: Sequence[IndexedPost], quotes: Sequence[str] = ()) -> dict[str
     quoted = {cid: _known_post(cid) for cid in {*quotes, *(p.quote for p in posts if p.quote)}}
     wanted = sorted({p.name for p in posts} | {r for p in posts for r in p.recipients}
                     | {p.reposted_by for p in posts if p.reposted_by}
+                    | {p.not_owner for p in posts if p.not_owner}
                     | {n for p in posts for n in cards.mentioned(p)}
                     | {q.name for q in quoted.values() if q} | set(parents.values()))
     states = svc().feed_states(wanted)

@@ -12,9 +12,11 @@ import click
 
 from .. import media, node
 from .. import post as post_rules
+from ..recovery import RecoveryKey
 from ..service import FeedView
 from ..timefmt import format_ms
 from .base import Context, Group, echo_json, pass_ctx, report_handover, run
+from .recovery import show_or_save
 from .terminal import safe_for_terminal
 
 
@@ -22,8 +24,11 @@ from .terminal import safe_for_terminal
 @click.option("--name", default="", help="Display name for your profile.")
 @click.option("--fresh", is_flag=True,
               help="For a key restored by hand: start a new feed (only if it never published).")
+@click.option("--recovery-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the recovery secret to this file (0600) instead of showing a phrase once.")
+@click.option("--no-recovery", is_flag=True, help="Make no recovery key (`ipfeed recovery setup` later).")
 @pass_ctx
-def init(c: Context, name: str, fresh: bool) -> None:
+def init(c: Context, name: str, fresh: bool, recovery_file: Path | None, no_recovery: bool) -> None:
     """Create your identity key (0600) and your feed; a no-op if it exists (then --name is
     refused unless it is already your display name: `ipfeed profile set --name` changes it)."""
     me, created = c.service.init(name, fresh=fresh)
@@ -36,6 +41,10 @@ def init(c: Context, name: str, fresh: bool) -> None:
         return
     click.echo(f"created identity {me.name}")
     click.echo(f"key: {c.settings.key_path} (mode 600; back it up)")
+    if not no_recovery:
+        rk = RecoveryKey.generate()
+        c.service.recovery_commit(rk)
+        show_or_save(rk, me.name, recovery_file)
     if c.settings.api or node.managed_api(c.settings):
         result = run(c.service.publish())
         click.echo(f"published feed root {result.root}")
@@ -152,22 +161,36 @@ def show(c: Context, name: str, limit: int, as_json: bool) -> None:
     if (state := c.service.moderation().state(view.name)) and not as_json:
         click.echo(f"(you {state} this feed" + ("; its posts are hidden: `ipfeed unblock NAME` shows them)"
                                                 if state == "blocked" else ")"), err=True)
+    moved = c.service.moved_to(view.name)
     if as_json:
-        echo_json(view.to_json())
+        out = view.to_json()
+        if moved:
+            out["moved_to"] = {"name": moved[0], "seq": moved[1]}
+            for item in out.get("posts", []):
+                item["not_owner"] = moved[0] if item["seq"] >= moved[1] else None
+        echo_json(out)
     else:
-        print_feed(view)
+        print_feed(view, moved)
+        if problem := c.service.migration_problems(view.name):
+            click.echo(f"warning: a migration of this feed was refused: {safe_for_terminal(problem)}")
+        if c.service.competing_moves(view.name):
+            click.echo("warning: its recovery key signed competing migrations; the lowest seq counts")
 
 
-def print_feed(view: FeedView) -> None:
-    """Print a verified feed as `ipfeed show` does."""
+def print_feed(view: FeedView, moved: tuple[str, int] | None = None) -> None:
+    """Print a verified feed as `ipfeed show` does (with the migration that counts, if any)."""
     p = view.root.profile
     click.echo(f"{safe_for_terminal(p.name) or '(no name)'}  {view.name}")
     if p.bio:
         click.echo(safe_for_terminal(p.bio))
+    if moved:
+        click.echo(f"moved to {moved[0]}: what its old key signs from #{moved[1]} on is not the owner's")
     click.echo(f"{view.root.count} posts, updated {format_ms(view.root.updated)}; newest first:")
     for item in map(view.post_json, view.posts):
         click.echo("")
         click.echo(f"#{item['seq']}  {format_ms(item['created'])}  {item['cid']}")
+        if moved and item["seq"] >= moved[1]:
+            click.echo(f"  [NOT THE OWNER'S: signed with the old key after the feed moved to {moved[0]}]")
         if item["private"]:
             click.echo(f"  [private, to {', '.join(item['recipients'])}]")
         if item["reply_to"]:

@@ -124,6 +124,8 @@ def timeline(c: Context, limit: int, before: str | None, tag: str | None, as_jso
                    + (f"  (edited {format_ms(p.edited)})" if p.edited else ""))
         if p.reposted_by:
             click.echo(f"  reposted by {p.reposted_by[-8:]}")
+        if p.not_owner:
+            click.echo(f"  [NOT THE OWNER'S: signed with the old key after the feed moved to {p.not_owner}]")
         if p.cw:
             click.echo(f"  [content warning: {safe_for_terminal(p.cw)}]")
         for line in p.text.splitlines() or [""]:

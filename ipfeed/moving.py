@@ -1,0 +1,337 @@
+"""Recovery and migration with the network (docs/FORMAT.md section 18): commit to a recovery
+key, recover a feed with it on a fresh home, and, on followers' homes, find a followed feed's
+migration, verify it against the feed's earliest commitment and follow the new name.
+
+The rules themselves are pure, in `ipfeed.recovery`; this module only gathers what they decide
+on (the index's identity entries, the beacon's IPNS record) and acts on the verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+
+from . import drafts, entry, following, identity, keys, kinds, publishing, reading, sync
+from .errors import InvalidEntry, InvalidInput, IpfeedError, MissingIdentity, NotFound
+from .feed import Follow
+from .homedir import Home, latest_root, now_ms
+from .identity import Identity, name_from_public, public_from_name
+from .interact import save_identity_entry
+from .ipfs import Kubo
+from .ipns import parse_record
+from .publishing import PublishResult
+from .recovery import Claim, Commitment, RecoveryKey, Verdict, decide
+
+BEACON_TIMEOUT = 10.0  # seconds to resolve one beacon name (bounded; a missing one is the common case)
+BEACON_EVERY = 3600_000  # ms between a feed's beacon lookups in unforced syncs (a home server's rounds)
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A followed feed this home now follows under its new name."""
+
+    old: str
+    new: str
+    seq: int
+    competing: bool
+    before: str | None = None  # where an earlier verdict had moved it (a competing migration won since)
+
+
+def commitments(home: Home, name: str) -> list[Commitment]:
+    """The `recovery` entries of a feed, from the index."""
+    with home.index() as index:
+        rows = index.db.execute("SELECT seq, body FROM identity_entries WHERE name = ? AND kind = ? "
+                                "ORDER BY seq", (name, kinds.RECOVERY)).fetchall()
+    out = []
+    for seq, body in rows:
+        b = json.loads(body)
+        out.append(Commitment(seq, bytes.fromhex(b["commit"]),
+                              bytes.fromhex(b["beacon"]) if b.get("beacon") else None))
+    return out
+
+
+def _chain_claims(home: Home, name: str) -> list[Claim]:
+    """Migration entries of the old chain itself (a planned rotation), and the claim that won before."""
+    source = public_from_name(name)
+    with home.index() as index:
+        rows = index.db.execute("SELECT cid, seq, body FROM identity_entries WHERE name = ? AND kind = ?",
+                                (name, kinds.MIGRATION)).fetchall()
+        won = index.db.execute("SELECT statement FROM moves WHERE name = ?", (name,)).fetchone()
+    out = [Claim(source, bytes.fromhex(b["to"]), seq, bytes.fromhex(b["recovery"]), bytes.fromhex(b["rsig"]),
+                 entry=cid) for cid, seq, b in ((c, s, json.loads(x)) for c, s, x in rows)]
+    if won:
+        w = json.loads(won[0])
+        out.append(Claim(source, bytes.fromhex(w["to"]), w["seq"], bytes.fromhex(w["recovery"]),
+                         bytes.fromhex(w["rsig"]), w.get("entry", ""), w.get("genesis", "")))
+    return out
+
+
+def claim_of_genesis(block: bytes, cid: str, source: bytes) -> Claim:
+    """The claim a new feed's genesis carries; InvalidEntry unless it is a valid moved-from entry
+    (seq 1, signed by its author, rsig by the recovery key) moving feed `source`."""
+    e = entry.parse_entry(block, cid)
+    if e.kind != kinds.MOVED_FROM or not isinstance(e.body, kinds.MovedFrom):
+        raise InvalidEntry(f"entry {cid}: a beacon must point at a moved-from entry, not a {e.kind}")
+    if e.body.source != source:
+        raise InvalidEntry(f"entry {cid}: it moves {name_from_public(e.body.source)}, not "
+                           f"{name_from_public(source)} (rule migration-from)")
+    return Claim(source, e.author, e.body.seq, e.body.recovery, e.body.rsig, genesis=cid)
+
+
+async def _beacon_claim(kubo: Kubo, name: str, beacon: bytes) -> Claim | None:
+    """The claim announced under a feed's beacon name, if any (every step verified)."""
+    beacon_name = name_from_public(beacon)
+    try:
+        raw = await kubo.name_get(beacon_name, BEACON_TIMEOUT, settle=0.5)
+    except NotFound:
+        return None
+    record = parse_record(raw, beacon_name)
+    value = record.value
+    if not value.startswith("/ipfs/"):
+        raise InvalidEntry(f"the beacon {beacon_name} of {name} points at {value[:80]!r}, not /ipfs/CID")
+    cid = value.removeprefix("/ipfs/")
+    block = await kubo.block_get(cid, entry.MAX_ENTRY_BYTES, BEACON_TIMEOUT)
+    return claim_of_genesis(block, cid, public_from_name(name))
+
+
+def _beacon_due(home: Home, name: str, force: bool) -> bool:
+    """Whether to look the feed's beacon up now (always when forced), and note that we do."""
+    now = now_ms()
+    with home.index() as index:
+        row = index.db.execute("SELECT at FROM beacon_checks WHERE name = ?", (name,)).fetchone()
+        if not force and row and now - row[0] < BEACON_EVERY:
+            return False
+        index.db.execute("INSERT OR REPLACE INTO beacon_checks VALUES (?, ?)", (name, now))
+        index.db.commit()
+    return True
+
+
+async def verdict(home: Home, kubo: Kubo, name: str, *, force: bool = True) -> Verdict:
+    """What section 18 decides for a feed now: its commitments and migrations from the index
+    and the claim its beacon announces (a bad beacon record or entry is rejected, named);
+    unless `force`, the beacon is looked up at most every BEACON_EVERY."""
+    source = public_from_name(name)
+    found = commitments(home, name)
+    claims = _chain_claims(home, name)
+    rejected: list[tuple[Claim, str]] = []
+    first = min(found, key=lambda c: c.seq, default=None)
+    if first is not None and first.beacon is not None and _beacon_due(home, name, force):
+        try:
+            if (c := await _beacon_claim(kubo, name, first.beacon)) is not None:
+                claims.append(c)
+        except (InvalidEntry, IpfeedError, ValueError) as e:
+            rejected.append((Claim(source, b"", 0, b"", b""), str(e)))
+    v = decide(source, found, claims)
+    return Verdict(v.commitment, v.winner, (*v.rejected, *rejected), v.competing)
+
+
+def moved_to(home: Home, name: str) -> tuple[str, int] | None:
+    """The name a feed moved to and the seq from which its old key's entries are not the owner's."""
+    with home.index() as index:
+        row = index.db.execute("SELECT moved_to, seq FROM moves WHERE name = ?", (name,)).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def competing(home: Home, name: str) -> bool:
+    """Whether more than one migration of a feed counts (section 18, rule 4)."""
+    with home.index() as index:
+        row = index.db.execute("SELECT competing FROM moves WHERE name = ?", (name,)).fetchone()
+    return bool(row and row[0])
+
+
+def _record(home: Home, name: str, v: Verdict) -> bool:
+    """Store a verdict's winner; True if it is new or changed (a replay changes nothing)."""
+    w = v.winner
+    assert w is not None
+    statement = json.dumps({"to": w.to.hex(), "seq": w.seq, "recovery": w.recovery.hex(),
+                            "rsig": w.rsig.hex(), "entry": w.entry, "genesis": w.genesis})
+    with home.index() as index:
+        old = index.db.execute("SELECT moved_to, seq, competing FROM moves WHERE name = ?",
+                               (name,)).fetchone()
+        if old == (w.to_name, w.seq, int(v.competing)):
+            return False
+        index.db.execute("INSERT OR REPLACE INTO moves VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (name, w.to_name, w.seq, w.entry or None, w.genesis or None, statement,
+                          int(v.competing), now_ms()))
+        index.db.commit()
+    return True
+
+
+async def follow_moves(home: Home, names: list[str] | None = None, *, force: bool = True) -> list[Moved]:
+    """For each followed feed (or `names`), apply its migration if one counts: record it, and
+    follow the new name instead of the old one (one follow-list change, published). Unforced
+    (a home server's rounds), each feed's beacon is looked up at most every BEACON_EVERY."""
+    me = home.identity()
+    follows = {f.name: f for f in reading.follows(home)}
+    targets = names if names is not None else [*sorted(follows), *reading.moved_from(home, sorted(follows))]
+    moved: list[Moved] = []
+    sem = asyncio.Semaphore(home.settings.sync_concurrency)
+
+    async def one(kubo: Kubo, name: str) -> Verdict:
+        async with sem:
+            return await verdict(home, kubo, name, force=force)
+
+    async with home.kubo() as kubo:  # beacon lookups at once, a few at a time
+        verdicts = await asyncio.gather(*(one(kubo, n) for n in targets))
+    for name, v in zip(targets, verdicts, strict=True):
+        _note_problems(home, name, v)
+        before = moved_to(home, name)
+        if v.winner is not None and v.winner.to_name != me.name and _record(home, name, v):
+            moved.append(Moved(name, v.winner.to_name, v.winner.seq, v.competing, before and before[0]))
+    # Follow the winner instead of the old name, or instead of the loser of a competing migration.
+    switch = [m for m in moved if m.old in follows or (m.before in follows and m.before != m.new)]
+    if switch:
+        def change(current: dict[str, Follow]) -> None:
+            for m in switch:
+                was = current.pop(m.old, None) or (current.pop(m.before, None) if m.before else None)
+                if m.new not in current:
+                    current[m.new] = Follow(m.new, was.alias if was else "")
+        with home.index() as index:
+            for m in switch:
+                index.ensure_feed(m.new)
+        await following.set_follows(home, me, change)
+    return moved
+
+
+def _note_problems(home: Home, name: str, v: Verdict) -> None:
+    """Keep why the migrations seen for a feed were refused (shown by `show` and the feed page)."""
+    problems = sorted({why for _, why in v.rejected})
+    with home.index() as index:
+        if problems:
+            index.db.execute("INSERT OR REPLACE INTO migration_problems VALUES (?, ?, ?)",
+                             (name, "; ".join(problems)[:2000], now_ms()))
+        else:
+            index.db.execute("DELETE FROM migration_problems WHERE name = ?", (name,))
+        index.db.commit()
+
+
+def problems(home: Home, name: str) -> str | None:
+    """Why a migration of this feed was refused, if one was."""
+    with home.index() as index:
+        row = index.db.execute("SELECT problem FROM migration_problems WHERE name = ?", (name,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def _own_commitment(home: Home, me: Identity) -> Commitment | None:
+    return min(commitments(home, me.name), key=lambda c: c.seq, default=None)
+
+
+def commit(home: Home, rk: RecoveryKey) -> int:
+    """Sign this feed's `recovery` entry (no node needed: `publish` sends it); refused when the
+    feed has one already (readers trust the earliest, so a second would change nothing)."""
+    me = home.identity()
+    if (c := _own_commitment(home, me)) is not None:
+        raise InvalidInput(f"this feed committed to a recovery key already (entry seq {c.seq}); "
+                           "readers trust the earliest commitment, so a second one has no effect")
+    return save_identity_entry(home, me, kinds.RECOVERY, kinds.body_obj(rk.body()) or {})
+
+
+async def setup(home: Home, rk: RecoveryKey) -> PublishResult:
+    """Commit an existing feed to a recovery key and publish it."""
+    commit(home, rk)
+    return await publishing.publish(home)
+
+
+async def recover(home: Home, rk: RecoveryKey, old: str, *, since: int | None = None,
+                  new_key: Identity | None = None) -> tuple[Identity, int, PublishResult]:
+    """On a fresh home: make a new feed whose genesis is the recovery key's migration of `old`
+    (entries of `old` from seq `since` on are disowned; default: after its newest verified
+    one), publish it and point the beacon at it. Refused unless the secret matches `old`'s
+    earliest commitment."""
+    old = identity.normalize_name(old)
+    source = public_from_name(old)
+    try:
+        me = home.identity()
+    except MissingIdentity:
+        pass
+    else:
+        if (g := _genesis(home)) is None or g.source != source:
+            raise InvalidInput(f"{home.settings.home} has a feed key already; recover on a fresh home")
+        # A recovery begun here that could not publish (the node was down): finish it.
+        result = await publishing.publish(home)
+        await announce(home, rk)
+        return me, g.seq, result
+    with home.index() as index:
+        async with home.kubo() as kubo:
+            await sync.sync_feed(kubo, index, old, home.settings, now_ms(), pin=True)
+        state = index.feed(old)
+    first = min(commitments(home, old), key=lambda c: c.seq, default=None)
+    if first is None:
+        raise InvalidInput(f"{old} never committed to a recovery key: it cannot be recovered")
+    if first.commit != rk.commit:
+        raise InvalidInput(f"this recovery secret does not match the commitment of {old} "
+                           f"(entry seq {first.seq})")
+    count = state.count if state else 0
+    seq = since if since is not None else count + 1
+    if not first.seq < seq <= count + 1:
+        raise InvalidInput(f"--since must be after the commitment (seq {first.seq}) and at most {count + 1}")
+    me = new_key or Identity.generate()
+    identity.save(me, home.settings.key_path)
+    keys.init(home, str((state.profile if state else {}).get("name", "")), fresh=True)
+    rsig = rk.statement(source, me.public, seq)
+    body = {"from": source.hex(), "recovery": rk.key.public.hex(), "seq": seq, "rsig": rsig.hex()}
+    save_identity_entry(home, me, kinds.MOVED_FROM, body, at_seq=1)
+    result = await publishing.publish(home)
+    await announce(home, rk)
+    if follows := [Follow(f["name"], f.get("alias", "")) for f in (state.follows if state else [])
+                   if f.get("name") not in (me.name, old)]:
+        def change(current: dict[str, Follow]) -> None:  # the old feed's follows, carried over
+            current.update({f.name: f for f in follows})
+        result = await following.set_follows(home, me, change)
+    return me, seq, result
+
+
+def _genesis(home: Home) -> kinds.MovedFrom | None:
+    """The moved-from body of this home's first entry, if it is one."""
+    with home.outbox() as box:
+        first = next(iter(box.post_blocks(0)), None)
+    e = entry.parse_chained(first[1]) if first else None
+    return e.body if isinstance(e, entry.Entry) and isinstance(e.body, kinds.MovedFrom) else None
+
+
+async def announce(home: Home, rk: RecoveryKey) -> str:
+    """Point the recovery key's beacon name at this feed's genesis (Kubo keeps republishing it)."""
+    with home.outbox() as box:
+        genesis = box.post_cid(1)
+    if genesis is None:
+        raise InvalidInput("this feed has no genesis entry to announce")
+    async with home.kubo() as kubo:
+        key = await keys.ensure_node_key(kubo, rk.beacon)
+        s = home.settings
+        return await kubo.name_publish(key, genesis, lifetime=s.ipns_lifetime, ttl=s.ipns_ttl)
+
+
+async def rotate(home: Home, rk: RecoveryKey) -> tuple[Identity, int]:
+    """A planned rotation (the old key at hand): the old chain gets a `migration` entry signed
+    by both keys; the old key and outbox are retired (kept under `retired/`), and this home starts
+    the new feed exactly as `recover` does."""
+    me = home.identity()
+    c = _own_commitment(home, me)
+    if c is None or c.commit != rk.commit:
+        raise InvalidInput("this recovery secret does not match this feed's commitment")
+    if drafts.pending(home):
+        raise InvalidInput("publish or drop the pending drafts first (`ipfeed publish`)")
+    new = Identity.generate()
+    with home.outbox() as box:
+        root = latest_root(box)
+    seq = (root.count if root else 0) + 1
+    body = {"to": new.public.hex(), "recovery": rk.key.public.hex(),
+            "rsig": rk.statement(me.public, new.public, seq).hex()}
+    save_identity_entry(home, me, kinds.MIGRATION, body, at_seq=seq)
+    await publishing.publish(home)
+    if drafts.pending(home):
+        raise InvalidInput("the migration entry is not published yet; run `ipfeed key rotate` again later")
+    _retire(home, me)
+    await recover(home, rk, me.name, since=seq, new_key=new)
+    return new, seq
+
+
+def _retire(home: Home, me: Identity) -> None:
+    """Move the old key and outbox aside (never deleted: the old chain's blocks stay there)."""
+    s = home.settings
+    folder = s.home / "retired" / me.name
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for path in [s.key_path, *s.outbox_path.parent.glob(s.outbox_path.name + "*")]:
+        path.rename(folder / path.name)
+    home.forget_identity()

@@ -1,0 +1,227 @@
+"""Recovery and migration across real nodes (FORMAT.md section 18): Alice loses her key,
+recovers on a fresh home with her recovery secret, Bob's and Carol's nodes follow her new name
+by themselves with her history kept, and a thief posting with the old key is flagged on both."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import DEFAULTS, User, run
+
+from ipfeed import kinds
+from ipfeed.recovery import RecoveryKey, load_secret
+
+
+def _posts_of(u: User, name: str) -> list[tuple[str, str | None]]:
+    return [(p.text, p.not_owner) for p in u.service.feed_posts(name, 50)]
+
+
+def _connect_all(users: list[User]) -> None:
+    for i, a in enumerate(users):
+        for b in users[i + 1 :]:
+            a.connect(b)  # one at a time (KUBO-NOTES)
+
+
+@pytest.mark.parametrize("defaults", DEFAULTS)
+def test_alice_recovers_and_her_followers_move_with_history_and_flag_the_thief(
+    make_user: Any, tmp_path: Path, defaults: str
+) -> None:
+    alice = make_user("alice", init=False, defaults=defaults)
+    secret = tmp_path / "alice-recovery.json"
+    out = alice.cli_ok("init", "--name", "Alice", "--recovery-file", str(secret))
+    assert "recovery secret written to" in out and secret.stat().st_mode & 0o777 == 0o600
+    rk, named = load_secret(secret.read_text())
+    old = alice.service.identity().name
+    assert named == old and rk.phrase not in out  # the secret is in the file, not on the screen
+    bob, carol = make_user("bob", defaults=defaults), make_user("carol", defaults=defaults)
+    _connect_all([alice, bob, carol])
+    for u in (bob, carol):
+        run(u.service.publish())
+    alice.cli_ok("post", "before the loss", "--no-card")
+    run(bob.service.follow(old, "ally"))
+    run(carol.service.follow(old))
+    for u in (bob, carol):
+        run(u.service.sync(force=True))
+        assert _posts_of(u, old) == [("before the loss", None)]
+
+    # Alice's machine is gone; a thief kept a copy of her key.
+    thief = make_user("thief", init=False, defaults=defaults)
+    thief.home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(alice.settings.key_path, thief.settings.key_path)
+    alice.stop()
+    alice2 = make_user("alice2", init=False, defaults=defaults)
+    _connect_all([alice2, bob, carol, thief])
+    recovered = alice2.cli_ok("recover", old, "--secret-file", str(secret))
+    new = alice2.service.identity().name
+    assert new != old and f"recovered {old} as {new}" in recovered
+    assert alice2.service.own_profile().name == "Alice"  # the profile name is carried over
+    # Run again (as after a failed publish): it finishes the same recovery, never a second key.
+    assert f"recovered {old} as {new}" in alice2.cli_ok("recover", old, "--secret-file", str(secret))
+    assert "has a feed key already" in bob.cli("recover", old, "--secret-file", str(secret)).output
+
+    for u in (bob, carol):
+        run(u.service.sync(force=True))
+        names = {f.name: f.alias for f in u.service.follows()}
+        assert old not in names and new in names  # the follow moved, published
+        assert u.service.moved_to(old) == (new, 3)  # recovery (1), post (2): from 3 on, not hers
+        assert ("before the loss", None) in _posts_of(u, old)  # the history is kept
+        assert "before the loss" in [p.text for p in u.service.timeline()]
+    assert {f.name: f.alias for f in bob.service.follows()}[new] == "ally"
+    shown = json.loads(carol.cli_ok("show", carol.service.identity().name, "--json"))
+    assert shown  # Carol's own feed (with the new follow list) still verifies
+
+    thief.cli_ok("post", "send me your coins", "--no-card")
+    alice2.cli_ok("post", "I am back", "--no-card")
+    for u in (bob, carol):
+        run(u.service.sync(force=True))
+        assert ("send me your coins", new) in _posts_of(u, old)  # flagged: not the owner's
+        assert ("before the loss", None) in _posts_of(u, old)
+        assert ("I am back", None) in _posts_of(u, new)
+        flagged = [p for p in u.service.timeline() if p.text == "send me your coins"]
+        assert [p.not_owner for p in flagged] == [new]
+    line = next(
+        ln
+        for ln in bob.cli_ok("timeline").splitlines()
+        if "send me your coins" in ln or "NOT THE OWNER" in ln
+    )
+    assert "NOT THE OWNER" in line
+    shown = carol.cli_ok("show", old)
+    assert f"moved to {new}" in shown and shown.count("NOT THE OWNER'S") == 1
+    as_json = json.loads(carol.cli_ok("show", old, "--json"))
+    assert as_json["moved_to"] == {"name": new, "seq": 3}
+    assert {p["text"]: p["not_owner"] for p in as_json["posts"]} == {
+        "send me your coins": new,
+        "before the loss": None,
+    }
+
+
+def test_a_thief_with_only_the_old_key_cannot_migrate_and_a_second_commitment_is_ignored(
+    make_user: Any, tmp_path: Path
+) -> None:
+    alice = make_user("alice", init=False)
+    alice.cli_ok("init", "--name", "Alice", "--recovery-file", str(tmp_path / "r.json"))
+    old = alice.service.identity().name
+    bob = make_user("bob")
+    bob.connect(alice)
+    run(bob.service.publish())
+    run(bob.service.follow(old))
+    # The thief (Alice's key, not her recovery key) commits to a recovery key of its own:
+    # refused by ipfeed, and ignored by readers if written by hand.
+    thief_rk = RecoveryKey.generate()
+    with pytest.raises(Exception, match="committed to a recovery key already"):
+        alice.service.recovery_commit(thief_rk)
+    from ipfeed.interact import save_identity_entry
+
+    save_identity_entry(
+        alice.service.home, alice.service.identity(), kinds.RECOVERY, kinds.body_obj(thief_rk.body()) or {}
+    )
+    run(alice.service.publish())
+    # ... writes a migration to a key of its own into the old chain, signed by that recovery key
+    # (a valid entry by section 8, but not against the earliest commitment) ...
+    seq = alice.service.feed_state(old).count + 1  # type: ignore[union-attr]
+    thief_key = RecoveryKey.generate().key
+    body = {
+        "to": thief_key.public,
+        "recovery": thief_rk.key.public,
+        "rsig": thief_rk.statement(alice.service.identity().public, thief_key.public, seq),
+    }
+    save_identity_entry(alice.service.home, alice.service.identity(), kinds.MIGRATION, body, at_seq=seq)
+    run(alice.service.publish())
+    alice.cli_ok("post", "still the old key", "--no-card")
+    # ... and then "recovers" with it on a fresh home: refused there, and if it were done by
+    # hand, Bob's node would reject it against the earliest commitment.
+    evil = make_user("evil", init=False)
+    _connect_all([evil, alice, bob])
+    r = evil.cli("recover", old, "--secret-file", _write(tmp_path / "t.txt", thief_rk.phrase))
+    assert r.exit_code != 0 and "does not match the commitment" in r.output
+    run(bob.service.sync(force=True))
+    assert bob.service.moved_to(old) is None
+    assert old in {f.name for f in bob.service.follows()}
+    assert ("still the old key", None) in _posts_of(bob, old)  # nothing moved: nothing flagged
+    problem = bob.service.migration_problems(old)
+    assert problem and "does not match the feed's commitment at seq 1 (rule migration-commitment)" in problem
+    assert "rule migration-commitment" in bob.cli_ok("show", old)
+
+
+def _alice_and_friends(make_user: Any, tmp_path: Path, *friends: str) -> tuple[User, Path, str, list[User]]:
+    """Alice, initialised with a recovery file, and friends connected to her, each published."""
+    alice = make_user("alice", init=False)
+    secret = tmp_path / "r.json"
+    alice.cli_ok("init", "--name", "Alice", "--recovery-file", str(secret))
+    users = [make_user(f) for f in friends]
+    _connect_all([alice, *users])
+    for u in users:
+        run(u.service.publish())
+    return alice, secret, alice.service.identity().name, users
+
+
+def _beacon_checked(u: User, name: str) -> int:
+    with u.service.home.index() as index:
+        return int(index.db.execute("SELECT at FROM beacon_checks WHERE name = ?", (name,)).fetchone()[0])
+
+
+def _write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+def test_a_planned_rotation_moves_followers_and_a_replayed_sync_changes_nothing(
+    make_user: Any, tmp_path: Path
+) -> None:
+    alice, secret, old, (bob, carol) = _alice_and_friends(make_user, tmp_path, "bob", "carol")
+    run(alice.service.follow(carol.service.identity().name, "cc"))
+    alice.cli_ok("post", "old key, last post", "--no-card")
+    run(bob.service.follow(old))
+    run(bob.service.sync(force=True))
+    out = alice.cli_ok("key", "rotate", "--secret-file", str(secret))
+    new = alice.service.identity().name
+    assert new != old and f"moved to {new} from seq 3" in out  # recovery, post, migration
+    assert (alice.home / "retired" / old / "identity.key").exists()
+    assert {f.name: f.alias for f in alice.service.follows()} == {carol.service.identity().name: "cc"}
+    alice.cli_ok("post", "new key, first post", "--no-card")
+    run(bob.service.sync(force=True))
+    assert bob.service.moved_to(old) == (new, 3)
+    assert new in {f.name for f in bob.service.follows()}
+    assert ("old key, last post", None) in _posts_of(bob, old)
+    assert ("new key, first post", None) in _posts_of(bob, new)
+    # The same migration seen again (the beacon, the old chain, the stored verdict): no effect,
+    # not even a new follow-list root.
+    before = bob.service.feed_state(bob.service.identity().name)
+    assert run(bob.service.follow_moves()) == []
+    checked = _beacon_checked(bob, old)
+    assert run(bob.service.follow_moves(force=False)) == []  # a home server's round: not due yet
+    assert _beacon_checked(bob, old) == checked
+    run(bob.service.sync(force=True))
+    after = bob.service.feed_state(bob.service.identity().name)
+    assert before is not None and after is not None and before.root_cid == after.root_cid
+
+
+def test_two_competing_migrations_the_lower_seq_wins_on_every_follower(
+    make_user: Any, tmp_path: Path
+) -> None:
+    alice, secret, old, (bob,) = _alice_and_friends(make_user, tmp_path, "bob")
+    for text in ("one", "two"):
+        alice.cli_ok("post", text, "--no-card")
+    run(bob.service.follow(old, "al"))
+    run(bob.service.sync(force=True))
+    first = make_user("first", init=False)
+    _connect_all([first, alice, bob])
+    first.cli_ok("recover", old, "--secret-file", str(secret))  # from seq 4
+    k2 = first.service.identity().name
+    run(bob.service.sync(force=True))
+    assert bob.service.moved_to(old) == (k2, 4) and not bob.service.competing_moves(old)
+    # The recovery secret is used again elsewhere, disowning from seq 3: that one wins.
+    first.stop()
+    second = make_user("second", init=False)
+    _connect_all([second, alice, bob])
+    second.cli_ok("recover", old, "--since", "3", "--secret-file", str(secret))
+    k3 = second.service.identity().name
+    run(bob.service.sync(force=True))
+    assert bob.service.moved_to(old) == (k3, 3) and bob.service.competing_moves(old)
+    assert {f.name: f.alias for f in bob.service.follows()} == {k3: "al"}
+    assert [(t, o) for t, o in _posts_of(bob, old)] == [("two", k3), ("one", None)]
+    assert "competing migrations" in bob.cli_ok("show", old)
