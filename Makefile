@@ -33,10 +33,12 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || bash scripts/install-chromium.sh
 
 # Your node, your home server (sync and pin of follows) and the web UI on 127.0.0.1; it says
-# where to go and is quiet otherwise (no echoed commands, no install noise).
+# where to go and is quiet otherwise (no echoed commands, no install noise); the first run
+# also shows the recovery phrase, once (README: "A lost or stolen key: the recovery key").
 run: $(RUN_STAMP) kubo
 	@IPFEED_IPFS_BIN=$$(bash scripts/install-kubo.sh) && export IPFEED_IPFS_BIN && \
-	$(VENV)/bin/ipfeed init >/dev/null && $(VENV)/bin/ipfeed node start >/dev/null && \
+	out=$$($(VENV)/bin/ipfeed init) && { echo "$$out" | grep -A1 "^recovery phrase" || true; } && \
+	$(VENV)/bin/ipfeed node start >/dev/null && \
 	{ $(VENV)/bin/ipfeed publish >/dev/null 2>&1 || true; } && \
 	echo && echo "  ipfeed is running: open http://127.0.0.1:$${IPFEED_WEB_PORT:-8787}/ in your browser." && \
 	echo "  Your name (give it to friends): $$($(VENV)/bin/ipfeed id)" && \

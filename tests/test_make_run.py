@@ -52,7 +52,11 @@ def test_make_run_prints_a_short_welcome_and_serves(tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=30)
         node.stop(Settings.from_env(env), timeout=10)
     lines = [line for line in out.splitlines() if line.strip()]
-    assert len(lines) == 3, out
+    # The first run shows the recovery phrase once (init commits the feed to it), then the welcome.
+    assert len(lines) == 5, out
+    assert lines[0].startswith("recovery phrase (shown once")
+    assert re.fullmatch(r"  [0-9a-z]{4}(-[0-9a-z]{4}){13}", lines[1]), lines[1]
+    lines = lines[2:]
     assert lines[0] == f"  ipfeed is running: open http://127.0.0.1:{port}/ in your browser."
     assert re.fullmatch(r"  Your name \(give it to friends\): k51qzi5uqu5[a-z0-9]+", lines[1]), lines[1]
     assert "node stop" in lines[2]
