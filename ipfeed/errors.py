@@ -13,6 +13,7 @@
     │   ├── InvalidFollows              a follow list broke a rule of docs/FORMAT.md
     │   ├── InvalidRecord               an IPNS record that does not verify
     │   ├── InvalidArchive              an archive that is damaged, incomplete or not what it claims
+    │   ├── InvalidNotice               a notice or inbox request that broke a rule of docs/FORMAT.md
     │   ├── Rollback                    a root or record older than the one already verified
     │   ├── Equivocation                two roots with one author and sequence number
     │   └── ChainError                  posts that do not form the chain their root claims
@@ -57,6 +58,10 @@ class InvalidBlock(InvalidObject):
 
 class InvalidPost(InvalidObject):
     """A post failed validation."""
+
+
+class InvalidNotice(InvalidObject):
+    """A notice or inbox request broke a rule of docs/FORMAT.md section 15."""
 
 
 class InvalidEntry(InvalidObject):

@@ -31,7 +31,7 @@ from .errors import (
     PublishPending,
 )
 from .faults import crashpoint
-from .feed import Profile, Root
+from .feed import InboxPeer, Listing, Profile, Root
 from .homedir import Home, bounded, latest_root, now_ms, read_file
 from .identity import Identity
 from .ipfs import Kubo
@@ -101,7 +101,8 @@ async def publish(home: Home) -> PublishResult:
 
 
 async def profile_set(home: Home, name: str | None = None, bio: str | None = None,
-                      avatar: Path | None = None) -> PublishResult:
+                      avatar: Path | None = None, inbox: tuple[InboxPeer, ...] | None = None
+                      ) -> PublishResult:
     """Change the profile in a new root (shown at once) and publish it; with the node down
     the root is kept in the outbox and published later, like a post (PublishPending)."""
     me = home.identity()
@@ -122,8 +123,10 @@ async def profile_set(home: Home, name: str | None = None, bio: str | None = Non
             prev = latest_root(box)
             old = prev.profile if prev else Profile()
             new = Profile(old.name if name is None else name, old.bio if bio is None else bio,
-                          avatar_cid or old.avatar)
-            root = feed.advance(me, prev, updated=now_ms(), profile=new)
+                          avatar_cid or old.avatar, old.inbox if inbox is None else inbox)
+            # An inbox is a v2 profile field (docs/FORMAT.md section 15): a v1 root becomes v2.
+            v2 = Listing() if new.inbox and prev is not None and prev.version == feed.VERSION else None
+            root = feed.advance(me, prev, updated=now_ms(), profile=new, listing=v2)
             box.add_root(root.seq, root.cid, root.block)
             drafts.show_own(home, me, root)
         return await flush_change(home, me, box, "your profile")

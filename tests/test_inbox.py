@@ -1,0 +1,163 @@
+"""The inbox over real nodes (issue #15): notices delivered over /x/ipfeed/inbox/1, verified
+from the sender's feed, admitted to Notifications or Requests; forged ones refused; a laptop
+reads its notifications from its home server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import pytest
+from conftest import DEFAULTS, User, run
+
+from ipfeed import Service, codec, notice, notify
+from ipfeed.identity import Identity
+from ipfeed.inboxdb import NOTIFICATIONS, REQUESTS
+
+T = TypeVar("T")
+
+
+def name_of(u: User) -> str:
+    return u.service.identity().name
+
+
+async def peer_id(u: User) -> str:
+    async with await u.kubo() as k:
+        return str((await k.id())["ID"])
+
+
+async def with_inbox(svc: Service, body: Callable[[], Awaitable[T]]) -> T:
+    """Run `body` while `svc` receives notices."""
+    ready = asyncio.Event()
+    task = asyncio.ensure_future(svc.inbox_serve(ready.set))
+    try:
+        await asyncio.wait_for(ready.wait(), 30)
+        return await body()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def until(what: str, check: Callable[[], Any], seconds: float = 40) -> Any:
+    """Poll `check` until it is truthy (bounded)."""
+    for _ in range(int(seconds * 10)):
+        if got := check():
+            return got
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def reasons_of(svc: Service) -> list[str]:
+    return [r for _, r, _ in svc.rejected_notices()]
+
+
+async def send(sender: User, to: User, frames: list[bytes]) -> list[str]:
+    async with await sender.kubo() as k:
+        return await notify.send_frames(k, await peer_id(to), frames, [to.addr()])
+
+
+@pytest.mark.parametrize("defaults", DEFAULTS)
+def test_a_reply_from_a_friend_of_a_friend_is_a_notification_a_strangers_is_a_request(
+        make_user: Any, defaults: str) -> None:
+    alice = make_user("alice", defaults=defaults)
+    bob = make_user("bob", defaults=defaults)
+    carol = make_user("carol", defaults=defaults)
+    dave = make_user("dave", defaults=defaults)
+    for u in (bob, carol, dave):
+        u.connect(alice)
+    carol.connect(bob)
+    a, b, c, d = (u.service for u in (alice, bob, carol, dave))
+    run(a.set_inbox(here=True))
+    hello = run(a.post("hello, who reads this?")).cid
+    run(c.post("carol here"))
+    run(d.post("dave here"))
+    run(b.post("bob here"))
+    run(b.follow(name_of(carol)))
+    run(a.follow(name_of(bob)))
+    run(a.sync())  # Alice's index now holds Bob's follow list (Carol is a friend of a friend)
+    for s in (c, d):
+        assert run(s.sync([name_of(alice)]))[0].error is None  # their index knows her inbox
+
+    async def scenario() -> None:
+        carol_reply = (await c.post("nice post, Alice", reply_to=hello)).cid
+        dave_reply = (await d.post("hi from a stranger", reply_to=hello)).cid
+        await until("both replies", lambda: len(a.notifications(None)) >= 2)
+        got = a.notifications(None)
+        by = {n.sender: n for n in got}
+        assert by[name_of(carol)].box == NOTIFICATIONS and by[name_of(carol)].entry == carol_reply
+        assert by[name_of(carol)].reason == "reply" and by[name_of(carol)].subject == hello
+        assert by[name_of(dave)].box == REQUESTS and by[name_of(dave)].entry == dave_reply
+        assert a.unread() == {NOTIFICATIONS: 1, REQUESTS: 1}
+        thread = a.thread(hello)
+        assert thread is not None
+        assert {p.cid for _, p in thread.replies} == {carol_reply, dave_reply}
+        # Bob reacts: a notification (Alice follows him); the same notice again is a duplicate.
+        assert (await b.sync([name_of(alice)]))[0].error is None
+        b.react(hello)
+        await b.publish()
+        await until("bob's reaction", lambda: any(n.reason == "reaction" for n in a.notifications()))
+        assert [o.state for o in c.outgoing_notices()] == ["sent"]
+        # Forged and replayed notices, over the real protocol, each refused with its reason.
+        me = Identity.generate()
+        async with await dave.kubo() as k:
+            record = await k.name_get(name_of(dave), 10, offline=True)
+        dave_key = d.identity()
+        to = a.identity().public
+        now = int(time.time() * 1000)
+        forged = bytearray(notice.build_notice(dave_key, to, record, now, dave_reply))
+        forged[-3] ^= 1  # inside the signature
+        answers = await send(dave, alice, [
+            bytes(forged),
+            notice.build_notice(me, to, record, now, dave_reply),  # record not the sender's
+            notice.build_notice(dave_key, to, record, now - 8 * 24 * 3600 * 1000, dave_reply),
+            notice.build_notice(dave_key, to, record, now, codec.cid_of(b"\xa0")),  # no such entry
+            notice.build_notice(dave_key, to, record, now, (await d.post("not about alice")).cid),
+            notice.build_notice(dave_key, to, record, now, dave_reply),  # recorded already
+        ])
+        assert answers[0].startswith("rejected") and "signature" in answers[0]
+        assert answers[2].startswith("rejected") and "replayed" in answers[2]
+        assert answers[5] == "ok duplicate"
+        await until("the queued forgeries rejected", lambda: len(reasons_of(a)) >= 5)
+        reasons = " | ".join(reasons_of(a))
+        assert "IPNS record" in reasons and "signature does not verify" in reasons
+        assert "is not in its verified feed" in reasons
+        assert "does not reference your posts or your name" in reasons
+        assert len(a.notifications(None)) == 3  # nothing unverified was recorded
+    run(with_inbox(a, scenario))
+
+
+def test_a_laptop_reads_its_notifications_from_its_home_server(make_user: Any) -> None:
+    server = make_user("alice")
+    carol = make_user("carol")
+    laptop = make_user("laptop", init=False, start=False)
+    laptop.home.mkdir(mode=0o700, parents=True)
+    shutil.copy(server.settings.key_path, laptop.settings.key_path)
+    laptop.settings.key_path.chmod(0o600)
+    laptop.start()
+    carol.connect(server)
+    laptop.connect(server)
+    a, c, lap = server.service, carol.service, laptop.service
+    run(a.set_inbox(here=True))
+    hello = run(a.post("my home server keeps my inbox")).cid
+    run(c.post("carol"))
+    run(c.sync([name_of(server)]))
+
+    async def scenario() -> None:
+        reply = (await c.post("got it", reply_to=hello)).cid
+        await until("the reply at the home server", lambda: a.notifications(None))
+        # The laptop: same key, a node of its own, not in the profile's inbox list.
+        assert (await lap.sync([name_of(server)]))[0].error is None
+        assert await lap.fetch_notifications() == 1
+        got = lap.notifications(None)
+        assert [(n.sender, n.entry, n.reason) for n in got] == [(name_of(carol), reply, "reply")]
+        assert await lap.fetch_notifications() == 0  # nothing new since
+        # Someone else's key cannot read Alice's inbox.
+        stranger = Identity.generate()
+        answers = await send(carol, server, [notice.build_fetch(stranger, 0, int(time.time() * 1000))])
+        assert answers[0].startswith("rejected") and "no notices for that feed" in answers[0]
+    run(with_inbox(a, scenario))
