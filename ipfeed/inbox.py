@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,9 +30,10 @@ from .notice import Notice
 PROTOCOL = "/x/ipfeed/inbox/1"
 FRAME_TIMEOUT = 10.0  # seconds a peer gets for each frame
 STREAMS_AT_ONCE = 8  # inbox streams served at once; more are closed at once
-QUEUE = 256  # notices waiting for verification; a full queue answers "busy"
+QUEUE = 256  # notices waiting for verification, in each of two queues; a full queue answers "busy"
 VERIFY_AT_ONCE = 2
-VERIFY_TIMEOUT = 60.0  # seconds to verify one notice (the sender's feed synced)
+VERIFY_TIMEOUT = 60.0  # seconds to verify one notice of a close feed (its feed synced)
+STRANGER_TIMEOUT = 15.0  # and of any other feed (a fresh key's record can point at nothing)
 MAX_TRACKED = 10_000  # budgets and pending keys kept in memory, oldest dropped
 CLOSE_CACHE = 30.0  # seconds the set of followed and followed-by-followed feeds is reused
 
@@ -88,7 +89,9 @@ class Receiver:
 
     home: Home
     limits: Limits = field(default_factory=Limits)
-    queue: asyncio.Queue[Notice] = field(default_factory=lambda: asyncio.Queue(QUEUE))
+    close_queue: deque[Notice] = field(default_factory=deque)  # verified first
+    queue: deque[Notice] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
     pending: OrderedDict[str, None] = field(default_factory=OrderedDict)
     stats: Counter[str] = field(default_factory=Counter)
     nonces: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
@@ -134,13 +137,14 @@ class Receiver:
             return "ok duplicate"
         if not self.limits.sender.take(sender):
             return self._count("busy", "rate-limited: too many notices from this sender")
-        total = self.limits.close if sender in self.close_set() else self.limits.strangers
-        if not total.take():
+        close = sender in self.close_set()
+        if not (self.limits.close if close else self.limits.strangers).take():
             return self._count("busy", "rate-limited: too many notices in all")
-        try:
-            self.queue.put_nowait(n)
-        except asyncio.QueueFull:
+        queue = self.close_queue if close else self.queue
+        if len(queue) >= QUEUE:
             return self._count("busy", "queue full")
+        queue.append(n)
+        self.wake.set()
         self.pending[n.key] = None
         if len(self.pending) > MAX_TRACKED:
             self.pending.popitem(last=False)
@@ -179,26 +183,34 @@ class Receiver:
         return notice.build_batch(shown, items[-1][0] if items else req.since)
 
     async def work(self) -> None:
-        """Verify queued notices, VERIFY_AT_ONCE at a time, until cancelled."""
-        async def one() -> None:
+        """Verify queued notices, VERIFY_AT_ONCE at a time, those of close feeds first and one
+        worker for them only (a flood of strangers' notices cannot hold up a friend's), until
+        cancelled."""
+        async def one(close_only: bool) -> None:
             while True:
-                n = await self.queue.get()
+                if not (self.close_queue or (self.queue and not close_only)):
+                    self.wake.clear()
+                    await self.wake.wait()
+                    continue
+                close = bool(self.close_queue)
+                n = (self.close_queue if close else self.queue).popleft()
                 try:
-                    await self.verify_and_record(n)
+                    await self.verify_and_record(n, timeout=VERIFY_TIMEOUT if close else STRANGER_TIMEOUT)
                 finally:
                     self.pending.pop(n.key, None)
-        await asyncio.gather(*(one() for _ in range(VERIFY_AT_ONCE)))
+        await asyncio.gather(*(one(i == 0) for i in range(VERIFY_AT_ONCE)))  # one kept for friends
 
-    async def verify_and_record(self, n: Notice, box: str | None = None) -> bool:
+    async def verify_and_record(self, n: Notice, box: str | None = None,
+                                timeout: float = VERIFY_TIMEOUT) -> bool:
         """Verify one notice and record it (`box`: as the user's home server filed it);
         False, with the reason kept, if it does not hold."""
         now = now_ms()
         try:
-            async with asyncio.timeout(VERIFY_TIMEOUT):
+            async with asyncio.timeout(timeout):
                 reason, entry, subject = await verify(self.home, n)
         except (IpfeedError, TimeoutError) as e:
             self.stats["rejected"] += 1
-            self._reject(n.sender_name, str(e) or "verification timed out", now)
+            self._reject(n.sender_name, str(e) or f"verification timed out after {timeout:g}s", now)
             return False
         if self.blocked(n.sender_name):
             self.stats["dropped-blocked"] += 1
@@ -307,6 +319,7 @@ async def serve(receiver: Receiver, kubo: Kubo, ready: Callable[[], None] | None
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
 
+    receiver.wake = asyncio.Event()  # of this loop (a Service may serve from several in turn)
     server = await asyncio.start_server(handle, "127.0.0.1", 0, limit=notice.MAX_NOTICE_BYTES + 8)
     port = server.sockets[0].getsockname()[1]
     async with server, kubo.p2p_foreground("listen", [PROTOCOL, f"/ip4/127.0.0.1/tcp/{port}"],

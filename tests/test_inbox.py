@@ -8,13 +8,14 @@ import asyncio
 import contextlib
 import shutil
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
 from conftest import DEFAULTS, User, run
 
-from ipfeed import Service, codec, notice, notify
+from ipfeed import Service, codec, inbox, inboxdb, notice, notify
 from ipfeed.identity import Identity
 from ipfeed.inboxdb import NOTIFICATIONS, REQUESTS
 
@@ -160,4 +161,77 @@ def test_a_laptop_reads_its_notifications_from_its_home_server(make_user: Any) -
         stranger = Identity.generate()
         answers = await send(carol, server, [notice.build_fetch(stranger, 0, int(time.time() * 1000))])
         assert answers[0].startswith("rejected") and "no notices for that feed" in answers[0]
+    run(with_inbox(a, scenario))
+
+
+ONE_KEY = 100_000  # notices from one key
+FRESH_KEYS = 20_000  # notices each from a fresh key with a valid record of its own
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_a_flood_is_bounded_and_an_honest_notice_still_lands(make_user: Any) -> None:
+    from test_ipns import record
+
+    alice, bob, mallory = make_user("alice"), make_user("bob"), make_user("mallory")
+    bob.connect(alice)
+    mallory.connect(alice)
+    a, b, m = alice.service, bob.service, mallory.service
+    run(a.set_inbox(here=True))
+    hello = run(a.post("hello")).cid
+    run(b.post("bob"))
+    run(a.follow(name_of(bob)))
+    assert run(b.sync([name_of(alice)]))[0].error is None
+    run(m.post("mallory"))
+    to = a.identity().public
+    now = int(time.time() * 1000)
+    built = time.monotonic()
+    mk = m.identity()
+    async def own_record() -> bytes:
+        async with await mallory.kubo() as k:
+            return await k.name_get(name_of(mallory), 10, offline=True)
+    rec = run(own_record())
+    one_key = [notice.build_notice(mk, to, rec, now, codec.cid_of(i.to_bytes(4, "big")))
+               for i in range(ONE_KEY)]
+    fresh = []
+    for i in range(FRESH_KEYS):
+        k = Identity.generate()
+        fresh.append(notice.build_notice(k, to, record(k), now, codec.cid_of(b"f" + i.to_bytes(4, "big"))))
+    built = time.monotonic() - built
+    svc_rss = _rss_kib()
+
+    async def scenario() -> None:
+        r = a.receiver()
+        start = time.monotonic()
+        flood = asyncio.ensure_future(asyncio.gather(send(mallory, alice, one_key),
+                                                     send(mallory, alice, fresh)))
+        await asyncio.sleep(1)  # the flood is under way
+        honest_at = time.monotonic()
+        reply = (await b.post("an honest reply", reply_to=hello)).cid
+        await until("the honest reply", lambda: any(n.entry == reply for n in a.notifications()), 60)
+        landed = time.monotonic() - honest_at
+        answers_one, answers_fresh = await flood
+        elapsed = time.monotonic() - start
+        counts = Counter(x.split(" ", 1)[0] for x in answers_one + answers_fresh)
+        queued = r.stats["queued"]
+        rss = _rss_kib() - svc_rss
+        size = a.settings.inbox_path.stat().st_size
+        print(f"\nflood: {ONE_KEY:,} notices from one key and {FRESH_KEYS:,} from fresh keys (built in "
+              f"{built:.1f} s) sent over {inbox.PROTOCOL} "
+              f"in {elapsed:.1f} s: answers {dict(counts)}; queued for verification {queued}; "
+              f"recorded {r.stats['recorded']}; rejected {r.stats['rejected']}; the honest reply landed "
+              f"{landed:.1f} s after it was posted; receiver memory +{rss / 1024:.1f} MiB, inbox.sqlite "
+              f"{size / 1024:.0f} KiB, rejections kept {len(a.rejected_notices(10_000))}")
+        assert len(answers_one) == ONE_KEY and len(answers_fresh) == FRESH_KEYS  # every frame answered
+        # One peer gets 100 at once and 2 a second; one sender 20 and 0.2 a second.
+        assert queued <= 100 + 2 * elapsed + 1
+        assert counts["busy"] >= ONE_KEY + FRESH_KEYS - queued - counts["ok"] - counts["rejected"]
+        assert [n for n in a.notifications(None) if n.sender != name_of(bob)] == []
+        assert len(r.queue) <= inbox.QUEUE and len(r.close_queue) <= inbox.QUEUE
+        assert len(r.pending) <= inbox.MAX_TRACKED and len(r.limits.peer.by) <= inbox.MAX_TRACKED
+        assert len(a.rejected_notices(10_000)) <= inboxdb.MAX_REJECTED
+        assert size < 4 << 20
     run(with_inbox(a, scenario))
