@@ -15,11 +15,11 @@ from typing import Any
 
 import cbrrr
 
-from . import codec, contentblock, contents, feed
+from . import codec, contentblock, contents, feed, moderationblock
 from .car import _varint, car_bytes, read_car, varint
 from .contentblock import Content
 from .entry import Chained, Entry, parse_chained
-from .errors import InvalidArchive, InvalidBlock
+from .errors import InvalidArchive, InvalidBlock, IpfeedError
 from .feed import Root
 from .identity import name_from_public
 from .ipns import Record, parse_record
@@ -100,6 +100,14 @@ def read(data: bytes) -> Archive:
             raise InvalidArchive(f"archive: the follow list {root.follows} is missing")
         feed.parse_follows(blocks[root.follows], root.follows)
         verified[root.follows] = blocks[root.follows]
+    if root.moderation:  # sealed: anyone checks its shape, only the owner opens it (on import)
+        if root.moderation not in blocks:
+            raise InvalidArchive(f"archive: the mute and block lists {root.moderation} are missing")
+        try:
+            moderationblock.check_block(blocks[root.moderation], root.moderation)
+        except IpfeedError as e:
+            raise InvalidArchive(f"archive: {e}") from e
+        verified[root.moderation] = blocks[root.moderation]
     live = _live(root, posts, blocks, verified)
     files = [] if root.profile.avatar is None else [root.profile.avatar]
     for c in live.values():

@@ -5,7 +5,18 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from . import archive, codec, contentblock, feed, history, livesync, publishing, sync, writing
+from . import (
+    archive,
+    codec,
+    contentblock,
+    feed,
+    history,
+    livesync,
+    moderationblock,
+    publishing,
+    sync,
+    writing,
+)
 from .car import car_bytes, read_car, varint
 from .contents import parse_contents
 from .entry import Entry, parse_chained
@@ -30,6 +41,7 @@ async def export(home: Home, path: Path, since: str | None = None) -> tuple[int,
         base = _base_of(box, since) if since else 0
         own = {seq: block for seq, block in box.post_blocks(base)}
         follows = box.block(root.follows) if root.follows else None
+        box_moderation = box.block(root.moderation) if root.moderation else None
         kept = {c: b for c in _tree_and_contents(box, root) if (b := box.block(c)) is not None}
     box_blocks = kept.get
     news_contents: list[tuple[str, bytes]] = []
@@ -58,6 +70,8 @@ async def export(home: Home, path: Path, since: str | None = None) -> tuple[int,
             blocks = [(p.cid, p.block) for p in news] + news_contents + (tree.blocks() if tree else [])
             if follows and root.follows:
                 blocks.append((root.follows, follows))
+            if root.moderation and (sealed := box_moderation) is not None:
+                blocks.append((root.moderation, sealed))
             for cid in files:
                 car = await kubo.dag_export(cid, home.settings.max_export_bytes,
                                             timeout=home.settings.sync_timeout)
@@ -77,6 +91,8 @@ async def import_archive(home: Home, path: Path) -> archive.Archive:
     continues the chain. Nothing is stored unless everything verifies."""
     data = read_file(path, home.settings.max_export_bytes)  # the bound an export keeps to
     arch = archive.read(data)
+    if arch.root.moderation and home.user_name() == arch.name:  # own lists: before anything is stored
+        moderationblock.check_restored(home.identity(), arch.root, arch.blocks, "archive")
     with home.index() as index:
         known = index.feed(arch.name)
 
@@ -134,8 +150,11 @@ async def import_archive(home: Home, path: Path) -> archive.Archive:
                                 f"{mine.head if mine else ''}: importing it would fork your feed")
             elif mine is None or mine.seq < arch.root.seq:
                 tree = [b for c, b in arch.blocks.items() if c in arch.contents or _in_tree(arch, c)]
+                sealed = (moderationblock.check_restored(me, arch.root, arch.blocks, "archive"),) \
+                    if arch.root.moderation else ()
                 box.add_root(arch.root.seq, arch.root.cid, arch.root.block,
-                             ((arch.blocks[arch.root.follows],) if arch.root.follows else ()) + tuple(tree))
+                             ((arch.blocks[arch.root.follows],) if arch.root.follows else ()) + tuple(tree)
+                             + sealed)
     return arch
 
 

@@ -11,6 +11,7 @@
     │   ├── NewerFormat                 an object of a newer format version: upgrade ipfeed
     │   ├── InvalidRoot                 a feed root broke a rule of docs/FORMAT.md
     │   ├── InvalidFollows              a follow list broke a rule of docs/FORMAT.md
+    │   ├── InvalidModeration           sealed mute and block lists that are broken or not yours
     │   ├── InvalidRecord               an IPNS record that does not verify
     │   ├── InvalidArchive              an archive that is damaged, incomplete or not what it claims
     │   ├── InvalidNotice               a notice or inbox request that broke a rule of docs/FORMAT.md
@@ -86,6 +87,10 @@ class InvalidRoot(InvalidObject):
 
 class InvalidFollows(InvalidObject):
     """A follow list failed validation."""
+
+
+class InvalidModeration(InvalidObject):
+    """Sealed mute and block lists broke a rule of docs/FORMAT.md or are not sealed to this key."""
 
 
 class InvalidRecord(InvalidObject):

@@ -28,7 +28,7 @@ MAX_ALIAS_BYTES = 100
 
 _REQUIRED = frozenset({"type", "v", "author", "seq", "updated", "profile", "count", "sig"})
 _OPTIONAL = frozenset({"recent", "follows"})
-_OPTIONAL_2 = _OPTIONAL | {"posts", "contents"}
+_OPTIONAL_2 = _OPTIONAL | {"posts", "contents", "moderation"}
 _PROFILE_REQUIRED = frozenset({"name", "bio"})
 _PROFILE_OPTIONAL = frozenset({"avatar"})
 _PROFILE_OPTIONAL_2 = _PROFILE_OPTIONAL | {"inbox"}  # v2 roots only (docs/FORMAT.md section 15)
@@ -77,6 +77,7 @@ class Root:
     version: int = VERSION  # 2: a v2 root, with the two listings below
     posts: tuple[RootPost, ...] = ()  # v2: the newest live posts (≤ 64), newest first
     contents: str | None = None  # v2: link to the ipfeed.contents tree of live content blocks
+    moderation: str | None = None  # v2: link to the sealed mute and block lists (moderation.py)
 
     @property
     def head(self) -> str | None:
@@ -94,7 +95,8 @@ class Listing:
 
 
 def build(identity: Identity, *, seq: int, updated: int, profile: Profile, count: int,
-          recent: Sequence[str], follows: str | None = None, listing: Listing | None = None) -> Root:
+          recent: Sequence[str], follows: str | None = None, listing: Listing | None = None,
+          moderation: str | None = None) -> Root:
     """Sign a new root (v 2 when a `listing` is given, else v 1); it must pass the same checks
     a reader applies. `recent` lists entries of any kind; `listing.posts` at most RECENT."""
     obj: dict[str, Any] = {
@@ -109,6 +111,10 @@ def build(identity: Identity, *, seq: int, updated: int, profile: Profile, count
         obj["posts"] = [p.to_obj() for p in listing.posts]
     if listing is not None and listing.contents is not None:
         obj["contents"] = codec.link(listing.contents)
+    if moderation is not None:
+        if listing is None:
+            raise InvalidInput("sealed lists need a v2 root (a listing)")
+        obj["moderation"] = codec.link(moderation)
     obj["sig"] = identity.sign(codec.encode(obj))
     try:
         return parse(codec.encode(obj))
@@ -118,10 +124,11 @@ def build(identity: Identity, *, seq: int, updated: int, profile: Profile, count
 
 def advance(identity: Identity, previous: Root | None, *, updated: int,
             heads: Sequence[str] = (), profile: Profile | None = None,
-            follows: str | None = None, listing: Listing | None = None) -> Root:
+            follows: str | None = None, listing: Listing | None = None,
+            moderation: str | None = None) -> Root:
     """The next root after `previous`: optionally new entries (`heads`, oldest first), a new
-    profile, a new follow list and/or a new v2 listing (None keeps the previous root's: a v2
-    root stays v2)."""
+    profile, a new follow list, a new v2 listing (None keeps the previous root's: a v2
+    root stays v2) and/or new sealed lists (None keeps the previous root's)."""
     if previous is None:
         seq, count, old_profile, old_follows = 1, 0, Profile(), None
         recent: tuple[str, ...] = ()
@@ -134,8 +141,11 @@ def advance(identity: Identity, previous: Root | None, *, updated: int,
         old_follows = follows
     if listing is None and previous is not None and previous.version == VERSION_2:
         listing = Listing(previous.posts, previous.contents)
+    if moderation is None and previous is not None:
+        moderation = previous.moderation
     return build(identity, seq=seq, updated=updated, profile=profile or old_profile,
-                 count=count, recent=recent, follows=old_follows, listing=listing)
+                 count=count, recent=recent, follows=old_follows, listing=listing,
+                 moderation=moderation)
 
 
 def parse(block: bytes, cid: str | None = None) -> Root:
@@ -169,11 +179,13 @@ def parse(block: bytes, cid: str | None = None) -> Root:
     follows = _link(f, obj["follows"], "follows", (codec.PREFIX_DAG_CBOR,)) if f.has("follows") else None
     posts = _posts(f) if f.has("posts") else ()
     contents = _link(f, obj["contents"], "contents", (codec.PREFIX_DAG_CBOR,)) if f.has("contents") else None
+    moderation = (_link(f, obj["moderation"], "moderation", (codec.PREFIX_DAG_CBOR,))
+                  if f.has("moderation") else None)
     unsigned = {k: v for k, v in obj.items() if k != "sig"}
     if not verify(author, codec.encode(unsigned), sig):
         raise f.fail("signature does not verify with the author's key")
     return Root(computed, block, author, seq, updated, profile, count, recent, follows, version,
-                posts, contents)
+                posts, contents, moderation)
 
 
 def _posts(f: Fields) -> tuple[RootPost, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 from . import drafts, feed, identity, publishing, reading, sync
@@ -92,6 +93,21 @@ async def sync_follows(home: Home, names: Sequence[str] = (), progress: sync.Pro
     targets = wanted or [me.name, *sorted(followed)]
     with home.index() as index:
         async with home.kubo() as kubo:
-            return await sync.sync_many(kubo, index, targets, home.settings, now_ms(),
-                                        force=force or bool(wanted), pin=followed, progress=progress,
-                                        me=me)
+            results = await sync.sync_many(kubo, index, targets, home.settings, now_ms(),
+                                           force=force or bool(wanted), pin=followed, progress=progress,
+                                           me=me)
+    if any(r.name == me.name and not r.error for r in results):
+        await _adopt_restored(home, me)
+    return results
+
+
+async def _adopt_restored(home: Home, me: Identity) -> None:
+    """A restored key whose feed just synced: the outbox takes the feed's root (and with it the
+    follow list and the sealed mute and block lists), so they are back before a first post. A
+    root that cannot be adopted now is adopted, or refused with its reason, at the next write."""
+    with home.outbox() as box:
+        if box.latest_root() is not None:
+            return
+        async with feed_lock_async(home.settings.home, home.settings.lock_timeout):
+            with contextlib.suppress(IpfeedError):
+                await publishing.ensure_root(home, me, box)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from . import feed, identity, node
 from .config import Settings
@@ -19,6 +19,9 @@ from .identity import Identity
 from .index import Index
 from .ipfs import Kubo
 from .outbox import Outbox
+
+if TYPE_CHECKING:
+    from .moderationblock import Lists
 
 T = TypeVar("T")
 
@@ -81,6 +84,7 @@ class Home:
 
     settings: Settings
     follows_cache: tuple[str, tuple[Follow, ...]] | None = None  # (list CID, parsed): pages ask a lot
+    moderation_cache: tuple[str, Lists] | None = None  # (sealed lists CID, moderation.Lists), likewise
     _held: _Held = field(default_factory=_Held, repr=False)
     _user: str | None = field(default=None, repr=False)
 

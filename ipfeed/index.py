@@ -185,9 +185,12 @@ class Index:
 
     # -- posts ------------------------------------------------------------------------
     def timeline(self, names: Sequence[str], limit: int, before: str | None = None,
-                 tag: str | None = None) -> list[IndexedPost]:
+                 tag: str | None = None, hide: Sequence[str] = ()) -> list[IndexedPost]:
         """Posts of the given feeds and the posts they reposted (at the time of the repost),
-        newest first, `limit` of them, after the cursor `before`; with `tag`, those tagged."""
+        newest first, `limit` of them, after the cursor `before`; with `tag`, those tagged;
+        nothing by the feeds in `hide` (muted or blocked), reposted or not."""
+        hidden = set(hide)
+        names = [n for n in names if n not in hidden]
         if not names:
             return []
         marks = ",".join("?" * len(names))
@@ -205,10 +208,12 @@ class Index:
                f"{after.format(s='p.sort')}{tagged} ORDER BY p.sort DESC, p.seq DESC, p.cid DESC LIMIT ?")
         shared = (f"SELECT {cols.replace('p.sort', 'r.sort')}, r.name FROM reposts r JOIN posts p ON "
                   f"p.cid = r.subject WHERE p.hidden = 0 AND r.name IN ({marks}) AND r.name != p.name"
+                  " AND p.name NOT IN (SELECT value FROM json_each(?))"
                   f"{after.format(s='r.sort')}{tagged} ORDER BY r.sort DESC LIMIT ?")
         sql = (f"SELECT * FROM ({own}) UNION ALL SELECT * FROM ({shared}) "
                "ORDER BY 6 DESC, 3 DESC, 1 DESC LIMIT ?")
-        args = [*names, *after_args, *tag_args, limit, *names, *after_args, *tag_args, limit, limit]
+        args = [*names, *after_args, *tag_args, limit, *names, json.dumps(list(hide)), *after_args,
+                *tag_args, limit, limit]
         return self._shown([_post(r[:-1], r[-1]) for r in self.db.execute(sql, args)])
 
     def _shown(self, posts: list[IndexedPost]) -> list[IndexedPost]:
@@ -267,9 +272,11 @@ class Index:
             f"SELECT {_POST_COLUMNS} FROM posts WHERE reply_to = ? AND hidden = 0 ORDER BY sort, cid "
             "LIMIT ?", (cid, limit))])
 
-    def search(self, query: str, limit: int = 50) -> list[IndexedPost]:
+    def search(self, query: str, limit: int = 50, hide: Sequence[str] = ()) -> list[IndexedPost]:
         """Posts whose text matches every word of `query` (FTS5), best first; each word also
-        as the start of a longer one, and a plural as its singular ("foxes" finds "fox")."""
+        as the start of a longer one, and a plural as its singular ("foxes" finds "fox");
+        none by the feeds in `hide`."""
+        hidden = json.dumps(list(hide))
         tags = [entryindex.normalize(w[1:]) for w in query.split() if w.startswith("#") and len(w) > 1]
         words = [w.replace('"', '""') for w in search_stems(
             " ".join(w for w in query.split() if not w.startswith("#")))][:20]
@@ -278,7 +285,8 @@ class Index:
             return self._shown([_post(r) for r in self.db.execute(
                 f"SELECT {cols} FROM tags t JOIN posts p ON p.cid = t.cid WHERE t.tag = ? AND p.hidden = 0 "
                 "AND p.cid IN (SELECT cid FROM tags WHERE tag IN (SELECT value FROM json_each(?))) "
-                "ORDER BY p.sort DESC LIMIT ?", (tags[0], json.dumps(tags), limit))])
+                "AND p.name NOT IN (SELECT value FROM json_each(?)) "
+                "ORDER BY p.sort DESC LIMIT ?", (tags[0], json.dumps(tags), hidden, limit))])
         if not words:
             return []
         match = " ".join(f'"{w}"*' for w in words)
@@ -286,8 +294,9 @@ class Index:
         tagged = "" if not tags else " AND posts.cid IN (SELECT cid FROM tags WHERE tag = ?)"
         return self._shown([_post(r) for r in self.db.execute(
             f"SELECT {cols} FROM posts_fts JOIN posts ON posts.rowid = posts_fts.rowid "
-            f"WHERE posts_fts MATCH ? AND posts.hidden = 0{tagged} ORDER BY rank LIMIT ?",
-            (match, *tags[:1], limit))])
+            f"WHERE posts_fts MATCH ? AND posts.hidden = 0{tagged} "
+            "AND posts.name NOT IN (SELECT value FROM json_each(?)) ORDER BY rank LIMIT ?",
+            (match, *tags[:1], hidden, limit))])
 
     def attachment(self, post_cid: str, cid: str) -> dict[str, Any] | None:
         """The verified metadata of an attachment as the post that carries it declares it (another

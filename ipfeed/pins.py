@@ -162,7 +162,7 @@ async def advance(kubo: Kubo, previous: str | None, root: Root, new_posts: Seque
                 await kubo.pinned(previous, "direct") or await kubo.pinned(previous)):
             await kubo.pin_rm(previous)
         return
-    await kubo.pin_add([p.cid for p in posts] + ([root.follows] if root.follows else []), timeout,
+    await kubo.pin_add([p.cid for p in posts] + linked(root), timeout,
                        recursive=False)
     await kubo.pin_add(files, timeout)
     await kubo.pin_add(root.cid, timeout, recursive=False)  # last: the root pinned = all of it pinned
@@ -213,7 +213,7 @@ async def advance_v2(kubo: Kubo, previous: Root | None, root: Root, entries: Seq
         await kubo.pin_add(root.cid, timeout)
         await _drop_older(kubo, previous, root, gone)
         return
-    await kubo.pin_add([e.cid for e in entries] + ([root.follows] if root.follows else []), timeout,
+    await kubo.pin_add([e.cid for e in entries] + linked(root), timeout,
                        recursive=False)
     await kubo.pin_add(v1_ok, timeout)  # a v1 post's files are not under the contents tree
     old_tree = previous.contents if previous is not None and previous.version == 2 else None
@@ -267,3 +267,8 @@ async def _unpin(kubo: Kubo, gone: Sequence[Content]) -> None:
         for cid in [c.cid, *(f for f, _ in content_files(c))]:
             with contextlib.suppress(IpfeedError):
                 await kubo.pin_rm(cid)
+
+
+def linked(root: Root) -> list[str]:
+    """The blocks a root links besides entries and contents: its follow list and sealed lists."""
+    return [c for c in (root.follows, root.moderation) if c]

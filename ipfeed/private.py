@@ -25,7 +25,7 @@ import nacl.signing
 
 from . import codec
 from .content import EXTRA_FIELDS, MAX_ATTACHMENTS, MAX_TEXT_BYTES, Extras, file_meta, parse_extras
-from .errors import InvalidBlock, InvalidInput, InvalidPost
+from .errors import InvalidBlock, InvalidInput, InvalidObject, InvalidPost
 from .identity import Identity, normalize_name, public_from_name
 from .schema import Fields
 
@@ -60,18 +60,20 @@ def _x25519_private(me: Identity) -> nacl.public.PrivateKey:
     return me.signing_key.to_curve25519_private_key()
 
 
-def pad(content: dict[str, Any]) -> bytes:
+def pad(content: dict[str, Any], classes: tuple[int, ...] = SIZE_CLASSES,
+        what: str = "the private post") -> bytes:
     """DAG-CBOR of the content with a `pad` field that brings it to its size class: the
-    smallest one the encoding can land on exactly. (A byte string's length prefix grows at 24
-    and 256 bytes, so a gap of exactly 24 or 257 bytes cannot be filled: the next class then.)"""
+    smallest one the encoding can land on exactly. (A byte string's length prefix grows at 24,
+    256 and 65536 bytes, so a gap of exactly 24, 257 or 65538 bytes cannot be filled: the next
+    class then.)"""
     content = {**content, "pad": b""}
     base = len(codec.encode(content))
-    for target in (c for c in SIZE_CLASSES if c >= base):
-        for extra in range(target - base, max(target - base - 4, -1), -1):
+    for target in (c for c in classes if c >= base):
+        for extra in range(target - base, max(target - base - 5, -1), -1):
             content["pad"] = bytes(extra)
             if len(data := codec.encode(content)) == target:
                 return data
-    raise InvalidInput("the private post is too long")
+    raise InvalidInput(f"{what} is too long")
 
 
 def seal(me: Identity, recipients: list[str], text: str, reply_to: str | None = None,
@@ -92,9 +94,15 @@ def seal(me: Identity, recipients: list[str], text: str, reply_to: str | None = 
         content["attachments"] = attachments
     if extras is not None:
         content.update(extras.to_obj())
+    return make_box(keys, pad(content), content_key)
+
+
+def make_box(keys: list[bytes], plain: bytes, content_key: bytes | None = None) -> dict[str, Any]:
+    """A box of `plain` (already padded) whose content key is sealed to each X25519 key of
+    `keys`, in 2, 4, 8 or 16 slots: the one sealing of private posts and of the sealed lists."""
     key = content_key or os.urandom(32)
     nonce = os.urandom(NONCE_BYTES)
-    ct = nacl.secret.SecretBox(key).encrypt(pad(content), nonce).ciphertext
+    ct = nacl.secret.SecretBox(key).encrypt(plain, nonce).ciphertext
     slots = [bytes(nacl.public.SealedBox(nacl.public.PublicKey(k)).encrypt(key)) for k in keys]
     size = 2
     while size < len(slots):
@@ -114,7 +122,8 @@ def commitment(key: bytes) -> bytes:
                                    encoder=nacl.encoding.RawEncoder))
 
 
-def content_key(me: Identity, box: dict[str, Any], what: str) -> bytes | None:
+def content_key(me: Identity, box: dict[str, Any], what: str,
+                error: type[InvalidObject] = InvalidPost) -> bytes | None:
     """The content key of a box, if one of its slots is sealed to `me`; a key that is not the
     one the box commits to is refused."""
     opener = nacl.public.SealedBox(_x25519_private(me))
@@ -124,7 +133,7 @@ def content_key(me: Identity, box: dict[str, Any], what: str) -> bytes | None:
         except nacl.exceptions.CryptoError:
             continue
         if commitment(key) != box["commit"]:
-            raise InvalidPost(f"{what}: the key sealed to you is not the one the box commits to "
+            raise error(f"{what}: the key sealed to you is not the one the box commits to "
                               "(its author gave recipients different keys)")
         return key
     return None
@@ -137,18 +146,27 @@ def open_box(me: Identity, box: dict[str, Any], what: str,
     and the content's attachments must be exactly those blobs (None skips that check, for a box
     without its post). `v2`: the box of a content block, whose content may also hold the v2
     fields quote, mentions, tags, cw and sensitive."""
-    key = content_key(me, box, what)
-    if key is None:
+    found = open_plain(me, box, what)
+    if found is None:
         return None
-    try:
-        plain = nacl.secret.SecretBox(key).decrypt(box["ct"], box["nonce"])
-    except nacl.exceptions.CryptoError as e:
-        raise InvalidPost(f"{what}: the box does not decrypt with its own key") from e
+    key, plain = found
     c = codec.decode(plain, max_size=SIZE_CLASSES[-1], what=f"{what}: private content")
     opened = _content(c, key, f"{what}: private content", v2)
     if files is not None:
         check_files(opened, files, what)
     return opened
+
+
+def open_plain(me: Identity, box: dict[str, Any], what: str,
+               error: type[InvalidObject] = InvalidPost) -> tuple[bytes, bytes] | None:
+    """(content key, padded plaintext) of a box for `me`, or None if no slot is sealed to `me`."""
+    key = content_key(me, box, what, error)
+    if key is None:
+        return None
+    try:
+        return key, bytes(nacl.secret.SecretBox(key).decrypt(box["ct"], box["nonce"]))
+    except nacl.exceptions.CryptoError as e:
+        raise error(f"{what}: the box does not decrypt with its own key") from e
 
 
 def check_files(opened: Opened, files: tuple[str, ...], what: str) -> None:
@@ -197,20 +215,21 @@ def _content(c: object, key: bytes, what: str, v2: bool = False) -> Opened:
     return Opened(text, reply, atts, list(to), extras)
 
 
-def check_box(box: object, what: str) -> dict[str, Any]:
+def check_box(box: object, what: str, classes: tuple[int, ...] = SIZE_CLASSES,
+              error: type[InvalidObject] = InvalidPost) -> dict[str, Any]:
     """The shape rules of a box (what anyone can check without opening it)."""
     if not isinstance(box, dict) or set(box) != {"commit", "ct", "keys", "nonce"}:
-        raise InvalidPost(f"{what}: box must have exactly commit, ct, keys and nonce")
+        raise error(f"{what}: box must have exactly commit, ct, keys and nonce")
     commit, nonce, ct, keys = box["commit"], box["nonce"], box["ct"], box["keys"]
     if not isinstance(commit, bytes) or len(commit) != 32:
-        raise InvalidPost(f"{what}: box commit must be 32 bytes")
+        raise error(f"{what}: box commit must be 32 bytes")
     if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES:
-        raise InvalidPost(f"{what}: box nonce must be {NONCE_BYTES} bytes")
-    if not isinstance(ct, bytes) or len(ct) - 16 not in SIZE_CLASSES:
-        raise InvalidPost(f"{what}: box ciphertext is not of a size class")
+        raise error(f"{what}: box nonce must be {NONCE_BYTES} bytes")
+    if not isinstance(ct, bytes) or len(ct) - MAC_BYTES not in classes:
+        raise error(f"{what}: box ciphertext is not of a size class")
     if (not isinstance(keys, list) or len(keys) not in (2, 4, 8, 16)
             or not all(isinstance(k, bytes) and len(k) == SLOT_BYTES for k in keys)):
-        raise InvalidPost(f"{what}: box keys must be 2, 4, 8 or 16 slots of {SLOT_BYTES} bytes")
+        raise error(f"{what}: box keys must be 2, 4, 8 or 16 slots of {SLOT_BYTES} bytes")
     return box
 
 

@@ -9,7 +9,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import codec, contentblock, drafts, feed, ipfs, keys, livesync, node, pins, private, push, writing
+from . import (
+    codec,
+    contentblock,
+    drafts,
+    feed,
+    ipfs,
+    keys,
+    livesync,
+    moderationblock,
+    node,
+    pins,
+    private,
+    push,
+    writing,
+)
 from . import post as post_rules
 from .car import car_bytes
 from .contentblock import Attachment as ContentAttachment
@@ -254,6 +268,10 @@ async def adopt_head(home: Home, kubo: Kubo, me: Identity, box: Outbox) -> None:
             linked = (block,)
         tree = await livesync.fetch_tree(lambda c, limit: kubo.block_get(c, limit), root)
         linked += tuple(b for _, b in tree.blocks()) if tree else ()  # v2: what the next post extends
+        if root.moderation:  # the sealed mute and block lists: they must open with this key
+            block = await kubo.block_get(root.moderation, moderationblock.MAX_BLOCK_BYTES)
+            linked += (moderationblock.check_restored(me, root, {root.moderation: block},
+                                                      "your feed on the network"),)
     except NotFound as e:
         raise FeedNotAdopted(
             f"this home has your key but not your feed, and the network has no feed for "
@@ -308,8 +326,9 @@ async def sync_node(home: Home, kubo: Kubo, me: Identity, box: Outbox, root: Roo
     await _store(kubo, root, [b for seq, b in pending if seq > stored]
                  + unstored + [b for _, b in tree_blocks],
                  home.settings.timeout, home.settings.fetch_concurrency)
-    if root.follows and (follows_block := box.block(root.follows)) is not None:
-        await kubo.block_put(follows_block)
+    for linked in (root.follows, root.moderation):  # the follow list and the sealed lists
+        if linked and (linked_block := box.block(linked)) is not None:
+            await kubo.block_put(linked_block)
     await kubo.block_put(root.block)
     crashpoint("stored", home.settings.home)
     pinned = box.get(pinned_key)

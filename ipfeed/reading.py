@@ -115,12 +115,13 @@ def follows(home: Home) -> tuple[Follow, ...]:
 
 
 def timeline(home: Home, limit: int = 20, before: str | None = None,
-             tag: str | None = None) -> list[IndexedPost]:
-    """The user's and followed feeds merged (with their reposts), newest first, from the index."""
+             tag: str | None = None, hide: Sequence[str] = ()) -> list[IndexedPost]:
+    """The user's and followed feeds merged (with their reposts), newest first, from the index;
+    nothing by the feeds in `hide` (muted or blocked)."""
     me = home.identity().name
     names = [me, *(f.name for f in follows(home))]
     with home.index() as index:
-        return index.timeline(names, limit, before, tag)
+        return index.timeline(names, limit, before, tag, hide)
 
 
 def versions(home: Home, cid: str) -> list[IndexedPost]:
@@ -180,10 +181,10 @@ def indexed_post(home: Home, cid: str) -> tuple[IndexedPost | None, list[Indexed
         return index.post(cid), index.replies(cid)
 
 
-def search(home: Home, query: str, limit: int = 50) -> list[IndexedPost]:
-    """Indexed posts whose text contains every word of `query`."""
+def search(home: Home, query: str, limit: int = 50, hide: Sequence[str] = ()) -> list[IndexedPost]:
+    """Indexed posts whose text contains every word of `query`, none by the feeds in `hide`."""
     with home.index() as index:
-        return index.search(query, limit)
+        return index.search(query, limit, hide)
 
 
 def attachment(home: Home, post_cid: str, cid: str) -> dict[str, Any] | None:

@@ -16,11 +16,13 @@ from . import (
     drafts,
     following,
     homeserver,
+    identity,
     inbox,
     inboxdb,
     interact,
     keys,
     kinds,
+    moderation,
     notify,
     peers,
     people,
@@ -36,6 +38,7 @@ from .homedir import Home, now_ms
 from .identity import Identity, normalize_name
 from .inboxdb import NOTIFICATIONS, REQUESTS, Outgoing, Received
 from .index import FeedState, IndexedPost
+from .moderation import Changed, Lists
 from .notify import Delivery
 from .outbox import Draft
 from .publishing import BULK_CHUNK, PublishResult
@@ -43,8 +46,8 @@ from .reading import FeedView
 from .sync import Progress, SyncResult
 from .threads import Thread
 
-__all__ = ["NOTIFICATIONS", "REQUESTS", "Delivery",
-           "FeedView", "PostResult", "PublishResult", "Service", "check_avatar", "media_type_of", "now_ms"]
+__all__ = ["NOTIFICATIONS", "REQUESTS", "Changed", "Delivery", "FeedView", "Lists", "PostResult",
+           "PublishResult", "Service", "check_avatar", "media_type_of", "now_ms"]
 
 
 class Service:
@@ -169,8 +172,8 @@ class Service:
     def timeline(self, limit: int = 20, before: str | None = None,
                  tag: str | None = None) -> list[IndexedPost]:
         """The user's and followed feeds merged (with their reposts), newest first, from the
-        index; with `tag`, only posts with that tag."""
-        return reading.timeline(self.home, limit, before, tag)
+        index; with `tag`, only posts with that tag; nothing by muted or blocked feeds."""
+        return reading.timeline(self.home, limit, before, tag, sorted(self.moderation().hidden))
 
     def status(self) -> list[tuple[Follow, FeedState | None]]:
         """Each follow with what the index knows of it (last sync, head, errors, fork)."""
@@ -185,32 +188,41 @@ class Service:
         return reading.feed_states(self.home, names)
 
     def feed_posts(self, name: str, limit: int = 20, before: str | None = None) -> list[IndexedPost]:
-        """One feed's indexed posts, newest first."""
+        """One feed's indexed posts, newest first (a muted feed's too: its page opens; none of a
+        blocked feed's)."""
+        if self.blocked(name):
+            return []
         return reading.feed_posts(self.home, name, limit, before)
 
     def indexed_post(self, cid: str) -> tuple[IndexedPost | None, list[IndexedPost]]:
-        """A post by CID and its known replies."""
-        return reading.indexed_post(self.home, cid)
+        """A post by CID and its known replies (none by muted or blocked feeds)."""
+        post, replies = reading.indexed_post(self.home, cid)
+        hidden = self.moderation().hidden
+        return post, [r for r in replies if r.name not in hidden]
 
     def thread(self, cid: str) -> Thread | None:
-        """A post in its conversation (ancestors and replies of replies), from the index."""
-        return threads.thread(self.home, cid)
+        """A post in its conversation (ancestors and replies of replies), from the index,
+        without the posts of muted and blocked feeds (the post itself is kept: the caller
+        says when its author is blocked)."""
+        return threads.thread(self.home, cid, self.moderation().hidden)
 
     def reply_authors(self, cids: Sequence[str]) -> dict[str, str]:
         """The author of each of these posts that the index holds (for "in reply to")."""
         return threads.authors(self.home, cids)
 
     def find_people(self, query: str, follows: Sequence[Follow] = ()) -> list[FeedState]:
-        """Feeds whose display name or alias (from `follows`) holds every word of `query`."""
-        return people.find(self.home, query, follows)
+        """Feeds whose display name or alias (from `follows`) holds every word of `query`
+        (blocked ones left out)."""
+        return people.find(self.home, query, follows, hide=self.moderation().blocked)
 
     def held(self) -> AbstractContextManager[None]:
         """A scope (per thread) in which the index and the outbox are opened once: a page."""
         return self.home.held()
 
     def search(self, query: str, limit: int = 50) -> list[IndexedPost]:
-        """Indexed posts whose text contains every word of `query` (a `#tag` word: tagged so)."""
-        return reading.search(self.home, query, limit)
+        """Indexed posts whose text contains every word of `query` (a `#tag` word: tagged so),
+        none by muted or blocked feeds."""
+        return reading.search(self.home, query, limit, sorted(self.moderation().hidden))
 
     def attachment(self, post_cid: str, cid: str) -> dict[str, Any] | None:
         """Verified metadata of an attachment, as the post that carries it declares it."""
@@ -231,6 +243,42 @@ class Service:
     def forks(self, name: str) -> list[tuple[int, str]]:
         """Fork evidence kept for a feed."""
         return reading.forks(self.home, name)
+
+    # -- mute and block (moderation.py) -------------------------------------------------
+    def moderation(self) -> Lists:
+        """The user's mute and block lists (sealed in their feed; only this key opens them)."""
+        return moderation.lists(self.home)
+
+    def muted(self, name: str) -> bool:
+        """Whether the user muted this feed (any spelling of its name)."""
+        return identity.normalize_name(name) in self.moderation().muted
+
+    def blocked(self, name: str) -> bool:
+        """Whether the user blocked this feed: its posts are hidden everywhere and its notices
+        dropped (any spelling of its name)."""
+        return identity.normalize_name(name) in self.moderation().blocked
+
+    def resolve_listed(self, text: str) -> str:
+        """The feed a NAME argument stands for: a name, a followed feed's alias or display
+        name, or a muted or blocked feed's display name."""
+        return moderation.resolve(self.home, text, self.moderation().hidden)
+
+    async def mute(self, name: str) -> Changed:
+        """Hide a feed's posts and reposts from the timeline, threads and search (its page
+        still opens); the lists are sealed in a new root and published."""
+        return await moderation.change(self.home, name, moderation.MUTE)
+
+    async def unmute(self, name: str) -> Changed:
+        """Show a muted feed again."""
+        return await moderation.change(self.home, name, moderation.UNMUTE)
+
+    async def block(self, name: str) -> Changed:
+        """Hide a feed everywhere and drop its notices; a followed feed is also unfollowed."""
+        return await moderation.change(self.home, name, moderation.BLOCK)
+
+    async def unblock(self, name: str) -> Changed:
+        """Stop blocking a feed (it is not followed again by this)."""
+        return await moderation.change(self.home, name, moderation.UNBLOCK)
 
     # -- archives (archives.py) ---------------------------------------------------------
     async def export(self, path: Path, since: str | None = None) -> tuple[int, int]:
@@ -290,13 +338,12 @@ class Service:
         return self._receiver
 
     def _blocked(self, name: str) -> bool:
-        """Whether a feed is blocked: its notices are dropped on arrival. The one call site of
-        the block list (ipfeed.moderation, branch v15b, is not merged here yet)."""
-        return name in self._hidden()
+        """Whether a feed is blocked: its notices are dropped on arrival (ipfeed.moderation)."""
+        return name in self.moderation().blocked
 
     def _hidden(self) -> list[str]:
-        """Feeds whose notices are not shown (blocked or muted; see `_blocked`)."""
-        return []
+        """Feeds whose notices are not shown: muted or blocked (ipfeed.moderation)."""
+        return sorted(self.moderation().hidden)
 
     async def inbox_serve(self, ready: Callable[[], None] | None = None) -> None:
         """Receive notices over /x/ipfeed/inbox/1 until cancelled, coming back after a node restart."""

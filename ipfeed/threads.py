@@ -3,7 +3,7 @@ replies of its replies, each bounded (a hostile feed can make a chain as long as
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from . import codec
@@ -26,8 +26,10 @@ class Thread:
     missing_parent: str | None  # the CID the oldest known ancestor replies to, not indexed here
 
 
-def thread(home: Home, cid: str) -> Thread | None:
-    """The conversation around one indexed post, or None if the post is not indexed."""
+def thread(home: Home, cid: str, hide: Collection[str] = ()) -> Thread | None:
+    """The conversation around one indexed post, or None if the post is not indexed; posts by
+    the feeds in `hide` (muted or blocked) are left out, and the replies under them too (an
+    ancestor left out ends the chain upwards like a post not indexed)."""
     cid = codec.parse_cid(cid)
     with home.index() as index:
         post = index.post(cid)
@@ -38,6 +40,9 @@ def thread(home: Home, cid: str) -> Thread | None:
         parent = post.reply_to
         while parent and parent not in seen and len(ancestors) < MAX_ANCESTORS:
             found = index.post(parent)
+            if found is not None and found.name in hide:
+                parent = None  # a hidden ancestor: the chain ends here, and says nothing of it
+                break
             if found is None:
                 break
             seen.add(found.cid)
@@ -48,7 +53,7 @@ def thread(home: Home, cid: str) -> Thread | None:
 
         def walk(of: str, depth: int) -> None:
             for r in index.replies(of, MAX_REPLIES):
-                if len(replies) >= MAX_REPLIES or r.cid in seen:
+                if len(replies) >= MAX_REPLIES or r.cid in seen or r.name in hide:
                     continue
                 seen.add(r.cid)
                 replies.append((min(depth, MAX_DEPTH), r))

@@ -129,6 +129,15 @@ def test_a_reply_from_a_friend_of_a_friend_is_a_notification_a_strangers_is_a_re
         assert "is not in its verified feed" in reasons
         assert "does not reference your posts or your name" in reasons
         assert len(a.notifications(None)) == 3  # nothing unverified was recorded
+        # Alice blocks Dave: his request is hidden, and his next notice is dropped on arrival.
+        await a.block(name_of(dave))
+        assert [n.sender for n in a.notifications(REQUESTS)] == []
+        assert a.unread()[REQUESTS] == 0
+        dropped = a.receiver().stats["dropped-blocked"]
+        again = (await d.post("are you there?", reply_to=hello)).cid
+        assert a.receiver().stats["dropped-blocked"] == dropped + 1
+        assert [o.state for o in d.outgoing_notices() if o.entry == again] == ["sent"]  # not told
+        assert again not in {n.entry for n in a.notifications(None)}
     run(with_inbox(a, scenario))
 
 

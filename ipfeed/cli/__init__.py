@@ -8,7 +8,7 @@ import click
 
 from .. import __version__
 from ..config import Settings
-from . import feeds, follows, interactions, keys, nodes
+from . import feeds, follows, interactions, keys, moderation, nodes
 from .base import Context, Group
 
 
@@ -26,7 +26,7 @@ def cli(ctx: click.Context, home: Path | None, api: str | None, verbose: bool) -
 
 
 for _command in (*feeds.COMMANDS, *follows.COMMANDS, *interactions.COMMANDS, *keys.COMMANDS,
-                 *nodes.COMMANDS):
+                 *moderation.COMMANDS, *nodes.COMMANDS):
     cli.add_command(_command)
 
 
