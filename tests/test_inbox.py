@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import time
 from collections import Counter
@@ -166,6 +167,15 @@ def test_a_laptop_reads_its_notifications_from_its_home_server(make_user: Any) -
         got = lap.notifications(None)
         assert [(n.sender, n.entry, n.reason) for n in got] == [(name_of(carol), reply, "reply")]
         assert await lap.fetch_notifications() == 0  # nothing new since
+        # The same from the command line: the unread count in status, then read and marked.
+        # (Alice follows nobody: Carol's reply is a request, as her home server filed it.)
+        assert "inbox: 0 unread notifications, 1 requests" in laptop.cli_ok("status")
+        out = json.loads(laptop.cli_ok("notifications", "--requests", "--json", "--mark-read"))
+        assert out["unread"] == {"notifications": 0, "requests": 1}
+        assert [(n["from"], n["entry"], n["reason"], n["box"]) for n in out["notices"]] == \
+            [(name_of(carol), reply, "reply", "requests")]
+        assert "0 unread notifications, 0 requests" in laptop.cli_ok("notifications", "--requests")
+        assert name_of(carol) in laptop.cli_ok("notifications", "--requests", "--all")
         # Someone else's key cannot read Alice's inbox.
         stranger = Identity.generate()
         answers = await send(carol, server, [notice.build_fetch(stranger, 0, int(time.time() * 1000))])

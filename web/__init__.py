@@ -63,9 +63,16 @@ def create_app(settings: Settings | None = None, *, worker: Worker | None = None
         if held is not None:
             held.__exit__(None, None, None)
 
-    from . import actions, feed_pages, files, node_pages, views  # each adds its routes to views.bp
+    from . import (  # each adds its routes to views.bp
+        actions,
+        feed_pages,
+        files,
+        inbox_pages,
+        node_pages,
+        views,
+    )
 
-    assert actions and feed_pages and files and node_pages
+    assert actions and feed_pages and files and inbox_pages and node_pages
 
     app.register_blueprint(views.bp)
     views.install_filters(app)

@@ -8,7 +8,7 @@ import click
 
 from .. import __version__
 from ..config import Settings
-from . import feeds, follows, interactions, keys, moderation, nodes
+from . import feeds, follows, inbox, interactions, keys, moderation, nodes
 from .base import Context, Group
 
 
@@ -25,7 +25,7 @@ def cli(ctx: click.Context, home: Path | None, api: str | None, verbose: bool) -
     ctx.obj = Context(Settings.from_env().with_(home=home, api=api), verbose)
 
 
-for _command in (*feeds.COMMANDS, *follows.COMMANDS, *interactions.COMMANDS, *keys.COMMANDS,
+for _command in (*feeds.COMMANDS, *follows.COMMANDS, *inbox.COMMANDS, *interactions.COMMANDS, *keys.COMMANDS,
                  *moderation.COMMANDS, *nodes.COMMANDS):
     cli.add_command(_command)
 
