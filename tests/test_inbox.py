@@ -98,6 +98,9 @@ def test_a_reply_from_a_friend_of_a_friend_is_a_notification_a_strangers_is_a_re
         thread = a.thread(hello)
         assert thread is not None
         assert {p.cid for _, p in thread.replies} == {carol_reply, dave_reply}
+        shown = json.loads(alice.cli_ok("show", hello, "--json"))
+        assert {r["cid"] for r in shown["replies"]} == {carol_reply, dave_reply}
+        assert "nice post, Alice" in alice.cli_ok("show", hello)
         # Bob reacts: a notification (Alice follows him); the same notice again is a duplicate.
         assert (await b.sync([name_of(alice)]))[0].error is None
         b.react(hello)
