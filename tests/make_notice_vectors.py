@@ -11,11 +11,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from test_ipns import record  # noqa: E402
+from test_ipns import record
 
-from ipfeed import feed, notice  # noqa: E402
-from ipfeed.feed import Profile  # noqa: E402
-from ipfeed.identity import Identity  # noqa: E402
+from ipfeed import feed, notice
+from ipfeed.feed import Profile
+from ipfeed.identity import Identity
 
 DATA = Path(__file__).parent / "data" / "vectors.json"
 SENDER = Identity.from_seed(bytes(range(32)))  # the identity of section 14
