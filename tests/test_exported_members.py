@@ -30,7 +30,7 @@ def test_public_api_is_pinned() -> None:
         "AnotherHome", "ChainError", "Equivocation", "FeedLocked", "FeedNotAdopted", "FeedView",
         "Fork", "HomeError", "IdentityError", "InsecureKeyFile", "InvalidArchive", "InvalidBlock",
         "InvalidContent", "InvalidContents", "InvalidEntry", "InvalidFollows", "InvalidInput",
-        "InvalidModeration", "InvalidObject", "InvalidPost", "InvalidRecord", "InvalidRoot", "IpfeedError",
+        "InvalidModeration", "InvalidNotice", "InvalidObject", "InvalidPost", "InvalidRecord", "InvalidRoot", "IpfeedError",
         "KuboNotFound",
         "MissingIdentity", "NewerFormat", "NewerSchema", "NodeError", "NodeFailed", "NodeTimeout",
         "NodeUnavailable", "NotFound", "OutboxDamaged", "PostResult", "PublishPending", "PublishResult",
