@@ -107,6 +107,11 @@ def test_a_reply_from_a_friend_of_a_friend_is_a_notification_a_strangers_is_a_re
         await b.publish()
         await until("bob's reaction", lambda: any(n.reason == "reaction" for n in a.notifications()))
         assert [o.state for o in c.outgoing_notices()] == ["sent"]
+        # Muted: Carol's notices are left out of the boxes (kept, shown again on unmute).
+        await a.mute(name_of(carol))
+        assert name_of(carol) not in {n.sender for n in a.notifications(None)}
+        await a.unmute(name_of(carol))
+        assert name_of(carol) in {n.sender for n in a.notifications(None)}
         # Forged and replayed notices, over the real protocol, each refused with its reason.
         me = Identity.generate()
         async with await dave.kubo() as k:
@@ -160,23 +165,36 @@ def test_a_laptop_reads_its_notifications_from_its_home_server(make_user: Any) -
     hello = run(a.post("my home server keeps my inbox")).cid
     run(c.post("carol"))
     run(c.sync([name_of(server)]))
+    # While the home server's inbox is not listening, Carol's notice waits in her outbox.
+    early = run(c.post("are you there?", reply_to=hello)).cid
+    [waiting] = c.outgoing_notices()
+    assert (waiting.entry, waiting.state, waiting.attempts) == (early, "waiting", 1) and waiting.last_error
 
     async def scenario() -> None:
+        assert (await c.deliver_notices()).sent == 0  # not due yet: backoff
+        with inboxdb.opened(c.settings.inbox_path) as db:  # as if its 30 s had passed
+            db.db.execute("UPDATE outgoing SET next_try = 0")
+        assert (await c.deliver_notices()).sent == 1
+        await c.follow(name_of(server))  # a follow is notified too
         reply = (await c.post("got it", reply_to=hello)).cid
-        await until("the reply at the home server", lambda: a.notifications(None))
+        await until("all three at the home server", lambda: len(a.notifications(None)) == 3)
+        assert {n.reason for n in a.notifications(None)} == {"reply", "follow"}
         # The laptop: same key, a node of its own, not in the profile's inbox list.
         assert (await lap.sync([name_of(server)]))[0].error is None
-        assert await lap.fetch_notifications() == 1
+        assert await lap.fetch_notifications() == 3
         got = lap.notifications(None)
-        assert [(n.sender, n.entry, n.reason) for n in got] == [(name_of(carol), reply, "reply")]
+        assert [(n.sender, n.entry, n.reason) for n in got] == [
+            (name_of(carol), reply, "reply"), (name_of(carol), None, "follow"),
+            (name_of(carol), early, "reply")]
         assert await lap.fetch_notifications() == 0  # nothing new since
         # The same from the command line: the unread count in status, then read and marked.
         # (Alice follows nobody: Carol's reply is a request, as her home server filed it.)
-        assert "inbox: 0 unread notifications, 1 requests" in laptop.cli_ok("status")
+        assert "inbox: 0 unread notifications, 3 requests" in laptop.cli_ok("status")
         out = json.loads(laptop.cli_ok("notifications", "--requests", "--json", "--mark-read"))
-        assert out["unread"] == {"notifications": 0, "requests": 1}
-        assert [(n["from"], n["entry"], n["reason"], n["box"]) for n in out["notices"]] == \
-            [(name_of(carol), reply, "reply", "requests")]
+        assert out["unread"] == {"notifications": 0, "requests": 3}
+        first = out["notices"][0]
+        assert (first["from"], first["entry"], first["reason"], first["box"]) == \
+            (name_of(carol), reply, "reply", "requests")
         assert "0 unread notifications, 0 requests" in laptop.cli_ok("notifications", "--requests")
         assert name_of(carol) in laptop.cli_ok("notifications", "--requests", "--all")
         # Someone else's key cannot read Alice's inbox.
