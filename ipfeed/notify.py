@@ -47,8 +47,9 @@ def targets(home: Home) -> list[tuple[str, str]]:
     me = home.identity()
     with inboxdb.opened(home.settings.inbox_path) as db, home.outbox() as box:
         done = db.get("notified_seq")
-        after = int(done) if isinstance(done, int) else 0
-        blocks = list(box.post_blocks(after))[-SCAN:]
+        root = latest_root(box)
+        after = max(int(done) if isinstance(done, int) else 0, (root.count if root else 0) - SCAN)
+        blocks = list(box.post_blocks(after))
         oldest = now_ms() - notice.MAX_AGE_MS
         out: list[tuple[str, str]] = []
         for _, block in blocks:
