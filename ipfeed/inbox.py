@@ -352,5 +352,6 @@ async def _session(receiver: Receiver, reader: asyncio.StreamReader, writer: asy
                 return
             block = await reader.readexactly(size)
         writer.write(receiver.answer(peer, block, now_ms()))
-        await writer.drain()
+        if writer.transport.get_write_buffer_size() > 1 << 16:  # a write is sent at once; this
+            await writer.drain()  # only holds a peer that does not read its answers
 
