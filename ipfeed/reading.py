@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,7 +115,7 @@ def follows(home: Home) -> tuple[Follow, ...]:
 
 
 def timeline(home: Home, limit: int = 20, before: str | None = None,
-             tag: str | None = None, hide: Sequence[str] = ()) -> list[IndexedPost]:
+             tag: str | None = None, hide: Collection[str] = ()) -> list[IndexedPost]:
     """The user's and followed feeds merged (with their reposts), newest first, from the index;
     nothing by the feeds in `hide` (muted or blocked)."""
     me = home.identity().name
@@ -181,7 +181,7 @@ def indexed_post(home: Home, cid: str) -> tuple[IndexedPost | None, list[Indexed
         return index.post(cid), index.replies(cid)
 
 
-def search(home: Home, query: str, limit: int = 50, hide: Sequence[str] = ()) -> list[IndexedPost]:
+def search(home: Home, query: str, limit: int = 50, hide: Collection[str] = ()) -> list[IndexedPost]:
     """Indexed posts whose text contains every word of `query`, none by the feeds in `hide`."""
     with home.index() as index:
         return index.search(query, limit, hide)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from . import (
 )
 from .config import Settings
 from .drafts import PostResult, check_avatar, media_type_of
-from .errors import IpfeedError
+from .errors import InvalidInput, IpfeedError
 from .feed import Follow, Profile
 from .homedir import Home, now_ms
 from .identity import Identity, normalize_name
@@ -166,14 +167,18 @@ class Service:
 
     # -- reading (reading.py) -----------------------------------------------------------
     async def show(self, name: str, limit: int = 20) -> FeedView:
-        """Resolve a name and fetch, verify and return its root and newest `limit` posts."""
-        return await reading.show(self.home, name, limit)
+        """Resolve a name and fetch, verify and return its root and newest `limit` posts (none
+        of a blocked feed)."""
+        view = await reading.show(self.home, name, limit)
+        if self.blocked(view.name):
+            return replace(view, posts=[], opened={}, contents={})
+        return view
 
     def timeline(self, limit: int = 20, before: str | None = None,
                  tag: str | None = None) -> list[IndexedPost]:
         """The user's and followed feeds merged (with their reposts), newest first, from the
         index; with `tag`, only posts with that tag; nothing by muted or blocked feeds."""
-        return reading.timeline(self.home, limit, before, tag, sorted(self.moderation().hidden))
+        return reading.timeline(self.home, limit, before, tag, self.moderation().hidden)
 
     def status(self) -> list[tuple[Follow, FeedState | None]]:
         """Each follow with what the index knows of it (last sync, head, errors, fork)."""
@@ -222,7 +227,7 @@ class Service:
     def search(self, query: str, limit: int = 50) -> list[IndexedPost]:
         """Indexed posts whose text contains every word of `query` (a `#tag` word: tagged so),
         none by muted or blocked feeds."""
-        return reading.search(self.home, query, limit, sorted(self.moderation().hidden))
+        return reading.search(self.home, query, limit, self.moderation().hidden)
 
     def attachment(self, post_cid: str, cid: str) -> dict[str, Any] | None:
         """Verified metadata of an attachment, as the post that carries it declares it."""
@@ -303,7 +308,11 @@ class Service:
         return await following.check_feed(self.home, name)
 
     async def follow(self, name: str, alias: str = "", *, force: bool = False) -> PublishResult:
-        """Add a feed to the signed follow list and publish it (and notify that feed)."""
+        """Add a feed to the signed follow list and publish it (not a blocked one), and
+        notify that feed."""
+        if self.blocked(name):
+            raise InvalidInput(f"you blocked {identity.normalize_name(name)}; unblock it first "
+                               "(`ipfeed unblock`, or Unblock on its page)")
         result = await following.follow(self.home, name, alias, force=force)
         await self._notify_soon()
         return result

@@ -80,6 +80,9 @@ def test_mute_and_block_hide_the_right_things_and_only_the_owner_reads_the_lists
     assert "bob says hello" not in texts(alice.service.search("hello"))
     assert alice.service.feed_posts(b) == []
     assert [st.name for st in alice.service.find_people("Bob")] == []
+    shown = alice.cli("show", b)  # asked for by name: verified, but his posts stay hidden
+    assert shown.exit_code == 0 and "you blocked this feed" in shown.output
+    assert "bob says hello" not in shown.output
     assert json.loads(alice.cli_ok("muted", "--json")) == [{"name": c, "display_name": "Carol"}]
     assert json.loads(alice.cli_ok("blocked", "--json")) == [{"name": b, "display_name": "Bob"}]
 
@@ -217,3 +220,20 @@ def test_a_broken_or_foreign_sealed_block_is_refused_losing_nothing(make_user: A
     fresh.cli_ok("import", str(good))
     assert fresh.service.muted(m)
     assert "keep me" in texts(fresh.service.feed_posts(a))
+
+
+def test_lists_before_any_post_make_a_v2_root_others_sync(make_user: Any) -> None:
+    alice, bob = make_user("alice"), make_user("bob")
+    bob.connect(alice)
+    a, b = alice.service.identity().name, bob.service.identity().name
+    assert own_root(alice).version == feed.VERSION  # a fresh feed: v1, nothing in it
+    alice.cli_ok("block", b)
+    assert own_root(alice).version == feed.VERSION_2 and own_root(alice).count == 0
+    bob.cli_ok("follow", a)
+    [r] = run(bob.service.sync([a]))
+    assert r.error is None
+    alice.cli_ok("post", "first, after the lists")
+    [r] = run(bob.service.sync([a]))
+    assert r.error is None and texts(bob.service.feed_posts(a)) == {"first, after the lists"}
+    r2 = alice.cli("follow", b)  # a blocked feed cannot be followed
+    assert r2.exit_code == 1 and "unblock it first" in r2.output

@@ -131,3 +131,57 @@ def test_moderation_vector_opens_with_the_owners_key_by_independent_code() -> No
     opened = moderationblock.open_lists(me, block, vector["cid"])
     assert {identity.public_from_name(n).hex() for n in opened.muted} == set(vector["muted"])
     assert {identity.public_from_name(n).hex() for n in opened.blocked} == set(vector["blocked"])
+
+
+def test_a_v1_root_that_takes_the_lists_becomes_a_valid_v2_root() -> None:
+    """What moderation._advance signs for a feed of v1 posts only: a v2 root whose listing is
+    its v1 posts, which a reader holding the whole chain accepts."""
+    from ipfeed import contents, feed, post, writing
+
+    chain = []
+    for seq in range(1, 4):
+        target = post.skip_target(seq)
+        chain.append(post.build(OWNER, seq=seq, prev=chain[-1].cid if chain else None, created=seq,
+                                text=f"v1 post {seq}", skip=chain[target - 1].cid if target else None))
+    v1 = feed.advance(OWNER, None, updated=1, heads=[p.cid for p in chain])
+    assert v1.version == feed.VERSION
+    _, cid = moderationblock.seal_lists(OWNER, Lists(frozenset(NAMES[:1])))
+    listing, tree = writing.listing(v1, None, [], lambda: [])
+    v2 = feed.parse(feed.advance(OWNER, v1, updated=2, listing=listing, moderation=cid).block)
+    assert v2.version == feed.VERSION_2 and v2.moderation == cid and v2.count == 3 and tree is None
+    feed.check_listing(v2, contents.live(list(reversed(chain))), None)
+    again = feed.advance(OWNER, v2, updated=3, profile=feed.Profile("renamed"))
+    assert again.moderation == cid  # every later root keeps the link
+    with pytest.raises(InvalidInput, match="v2 root"):
+        feed.advance(OWNER, None, updated=1, moderation=cid)  # a v1 root cannot link them
+
+
+@pytest.mark.parametrize("extra", [0, 40, 5000], ids=["short list", "long list", "full list"])
+def test_the_index_leaves_out_hidden_feeds_however_long_the_list(tmp_path: object, extra: int) -> None:
+    """Long lists go another way (only the feeds the index holds are passed to SQL): same result."""
+    from pathlib import Path
+
+    from ipfeed import feed, post
+    from ipfeed.index import Index
+
+    index = Index(Path(str(tmp_path)) / "index.sqlite")
+    try:
+        feeds = []
+        for who in ("shown", "hidden"):
+            them = Identity.generate()
+            chain = [post.build(them, seq=1, prev=None, created=1, text=f"{who} hello")]
+            index.apply(them.name, feed.advance(them, None, updated=1, heads=[chain[0].cid]), chain,
+                        1, None, None, None)
+            feeds.append(them.name)
+        unknown = {identity.name_from_public(os.urandom(32)) for _ in range(extra)}
+        hide = frozenset({feeds[1], *unknown})
+        assert texts(index.timeline(feeds, 10)) == {"shown hello", "hidden hello"}
+        assert texts(index.timeline(feeds, 10, hide=hide)) == {"shown hello"}
+        assert texts(index.search("hello", 10, hide=hide)) == {"shown hello"}
+        assert texts(index.search("#nothing hello", 10, hide=hide)) == set()
+    finally:
+        index.close()
+
+
+def texts(posts: list[object]) -> set[str]:
+    return {p.text for p in posts}  # type: ignore[attr-defined]

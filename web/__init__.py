@@ -63,16 +63,17 @@ def create_app(settings: Settings | None = None, *, worker: Worker | None = None
         if held is not None:
             held.__exit__(None, None, None)
 
-    from . import (  # each adds its routes to views.bp
+    from . import (  # each adds routes to views.bp
         actions,
         feed_pages,
         files,
         inbox_pages,
+        moderation_pages,
         node_pages,
         views,
     )
 
-    assert actions and feed_pages and files and inbox_pages and node_pages
+    assert actions and feed_pages and files and inbox_pages and moderation_pages and node_pages
 
     app.register_blueprint(views.bp)
     views.install_filters(app)

@@ -74,8 +74,9 @@ def feed_page(name: str) -> str | tuple[str, int]:
     st = svc().feed_state(name)
     size = current_app.config["PAGE_SIZE"]
     posts = svc().feed_posts(name, size, request.args.get("before") or None)
+    moderated = svc().moderation().state(name) if _has_identity() else None
     return render_template("feed.html", name=name, st=st, posts=posts, **_cards(posts),
-                           followed=name in followed, forks=svc().forks(name),
+                           followed=name in followed, forks=svc().forks(name), moderated=moderated,
                            next=posts[-1].cursor if len(posts) == size else None)
 
 

@@ -318,8 +318,9 @@ def _post_page(cid: str, form: drafts.Form | None = None, error: str = "",
     form = form or drafts.Form(reply_to=t.post.cid)
     shown = [*t.ancestors, t.post, *(r for _, r in t.replies)]
     focus = bool(error) or request.args.get("reply") == "1"
+    moderated = svc().moderation().state(t.post.name) if _has_identity() else None
     return render_template("post.html", t=t, post=t.post, form=form, error=error, focus=focus,
-                           **_cards(shown)), status
+                           moderated=moderated, **_cards(shown)), status
 
 
 @bp.get("/search")

@@ -142,6 +142,9 @@ def show(c: Context, name: str, limit: int, as_json: bool) -> None:
         print_thread(c, name, as_json)
         return
     view = run(c.service.show(name, limit))
+    if (state := c.service.moderation().state(view.name)) and not as_json:
+        click.echo(f"(you {state} this feed" + ("; its posts are hidden: `ipfeed unblock NAME` shows them)"
+                                                if state == "blocked" else ")"), err=True)
     if as_json:
         echo_json(view.to_json())
     else:
