@@ -59,21 +59,21 @@ def _node_action(coro: Coroutine[Any, Any, object], done: str, pending: str) -> 
 
 
 @bp.post("/requests/<name>/accept")
-def accept(name: str) -> WerkzeugResponse:
+def request_accept(name: str) -> WerkzeugResponse:
     return _node_action(svc().accept_request(_feed_name(name)),
                         "Accepted: you follow them now, and their notices are notifications.",
                         "Accepted: your follow list will be published when your node is back.")
 
 
 @bp.post("/requests/<name>/ignore")
-def ignore(name: str) -> WerkzeugResponse:
+def request_ignore(name: str) -> WerkzeugResponse:
     svc().ignore_request(_feed_name(name))
     flash("Ignored: their requests are no longer shown.")
     return redirect(url_for("ui.requests"), 303)
 
 
 @bp.post("/requests/<name>/block")
-def block(name: str) -> WerkzeugResponse:
+def request_block(name: str) -> WerkzeugResponse:
     return _node_action(svc().block(_feed_name(name)),
                         "Blocked: their posts are hidden and their notices dropped.",
                         "Blocked here; your block list will be published when your node is back.")
