@@ -85,9 +85,12 @@ class InboxDB:
 
     def __init__(self, path: Path) -> None:
         self.db = sqlite.connect(path, "NORMAL")
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                self.db.execute(statement)
+        if self.db.execute("PRAGMA user_version").fetchone()[0] < 1:  # pages open it per request
+            with self.transaction() as tx:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        tx.execute(statement)
+                tx.execute("PRAGMA user_version=1")
 
     def close(self) -> None:
         """Close the database."""
