@@ -129,10 +129,7 @@ class Receiver:
         if n.to_name != self.home.user_name():
             return self._count("rejected", f"not-here: this inbox does not receive for {n.to_name}")
         sender = n.sender_name
-        if self.blocked(sender):
-            self.stats["dropped-blocked"] += 1
-            return "ok"  # dropped on arrival; a blocked feed is not told
-        if n.key in self.pending or self._known(n.key):
+        if n.key in self.pending:
             self.stats["duplicate"] += 1
             return "ok duplicate"
         if not self.limits.sender.take(sender):
@@ -140,6 +137,13 @@ class Receiver:
         close = sender in self.close_set()
         if not (self.limits.close if close else self.limits.strangers).take():
             return self._count("busy", "rate-limited: too many notices in all")
+        # What reads the stores comes after the budgets: a flood pays only for the signature.
+        if self.blocked(sender):
+            self.stats["dropped-blocked"] += 1
+            return "ok"  # dropped on arrival; a blocked feed is not told
+        if self._known(n.key):
+            self.stats["duplicate"] += 1
+            return "ok duplicate"
         queue = self.close_queue if close else self.queue
         if len(queue) >= QUEUE:
             return self._count("busy", "queue full")

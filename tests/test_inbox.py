@@ -275,3 +275,25 @@ def test_a_flood_is_bounded_and_an_honest_notice_still_lands(make_user: Any) -> 
         assert len(a.rejected_notices(10_000)) <= inboxdb.MAX_REJECTED
         assert size < 4 << 20
     run(with_inbox(a, scenario))
+
+
+def test_fresh_keys_from_many_peers_meet_the_total_budget_and_the_queue_bound(make_user: Any) -> None:
+    """What one node cannot send over the network: many peers, each a fresh key (in process)."""
+    from test_ipns import record
+
+    alice = make_user("alice", start=False)
+    r = inbox.Receiver(alice.service.home)
+    to = alice.service.identity().public
+    now = int(time.time() * 1000)
+    frames = []
+    for i in range(2000):
+        k = Identity.generate()
+        frames.append(notice.build_notice(k, to, record(k), now, codec.cid_of(i.to_bytes(4, "big"))))
+    start = time.monotonic()
+    answers = Counter(r.answer(f"peer{i}", f, now).decode().strip() for i, f in enumerate(frames))
+    elapsed = time.monotonic() - start
+    print(f"\n2,000 fresh keys from 2,000 peers in {elapsed:.2f} s: {dict(answers)}")
+    queued = answers["ok queued"]
+    assert queued == len(r.queue) <= min(inbox.QUEUE, 200 + 2 * elapsed + 1)
+    assert answers["busy rate-limited: too many notices in all"] + answers["busy queue full"] == 2000 - queued
+    assert not r.close_queue  # none of them is a feed Alice follows
