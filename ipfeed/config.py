@@ -64,6 +64,11 @@ class Settings:
         return self.home / "index.sqlite"
 
     @property
+    def inbox_path(self) -> Path:
+        """The inbox database: notices received (verified) and to deliver."""
+        return self.home / "inbox.sqlite"
+
+    @property
     def outbox_path(self) -> Path:
         """The durable outbox database of the user's own feed."""
         return self.home / "outbox.sqlite"

@@ -14,6 +14,7 @@
     │   ├── InvalidModeration           sealed mute and block lists that are broken or not yours
     │   ├── InvalidRecord               an IPNS record that does not verify
     │   ├── InvalidArchive              an archive that is damaged, incomplete or not what it claims
+    │   ├── InvalidNotice               a notice or inbox request that broke a rule of docs/FORMAT.md
     │   ├── Rollback                    a root or record older than the one already verified
     │   ├── Equivocation                two roots with one author and sequence number
     │   └── ChainError                  posts that do not form the chain their root claims
@@ -64,6 +65,10 @@ class InvalidBlock(InvalidObject):
 
 class InvalidPost(InvalidObject):
     """A post failed validation."""
+
+
+class InvalidNotice(InvalidObject):
+    """A notice or inbox request broke a rule of docs/FORMAT.md section 15."""
 
 
 class InvalidEntry(InvalidObject):

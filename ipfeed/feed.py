@@ -6,10 +6,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import codec
+from . import codec, notice
 from .contents import Live, RootPost
 from .entry import Chained, check_next, check_skip, is_post
-from .errors import ChainError, InvalidBlock, InvalidFollows, InvalidInput, InvalidRoot
+from .errors import ChainError, InvalidBlock, InvalidFollows, InvalidInput, InvalidNotice, InvalidRoot
 from .identity import Identity, normalize_name, verify
 from .post import Post, skip_target
 from .schema import MAX_SAFE_INT, Fields, check_version
@@ -31,6 +31,8 @@ _OPTIONAL = frozenset({"recent", "follows"})
 _OPTIONAL_2 = _OPTIONAL | {"posts", "contents", "moderation"}
 _PROFILE_REQUIRED = frozenset({"name", "bio"})
 _PROFILE_OPTIONAL = frozenset({"avatar"})
+_PROFILE_OPTIONAL_2 = _PROFILE_OPTIONAL | {"inbox"}  # v2 roots only (docs/FORMAT.md section 15)
+InboxPeer = tuple[str, tuple[str, ...]]  # a peer ID and its multiaddrs
 
 
 @dataclass(frozen=True)
@@ -40,17 +42,23 @@ class Profile:
     name: str = ""
     bio: str = ""
     avatar: str | None = None  # UnixFS file CID
+    inbox: tuple[InboxPeer, ...] = ()  # where notices for this feed may be delivered (v2)
 
     def to_obj(self) -> dict[str, Any]:
         """The profile as it is encoded in a root."""
         obj: dict[str, Any] = {"name": self.name, "bio": self.bio}
         if self.avatar is not None:
             obj["avatar"] = codec.link(self.avatar)
+        if self.inbox:
+            obj["inbox"] = [{"peer": p, "addrs": list(a)} for p, a in self.inbox]
         return obj
 
     def to_json(self) -> dict[str, Any]:
         """The profile for JSON output."""
-        return {"name": self.name, "bio": self.bio, "avatar": self.avatar}
+        out: dict[str, Any] = {"name": self.name, "bio": self.bio, "avatar": self.avatar}
+        if self.inbox:
+            out["inbox"] = [{"peer": p, "addrs": list(a)} for p, a in self.inbox]
+        return out
 
 
 @dataclass(frozen=True)
@@ -154,8 +162,8 @@ def parse(block: bytes, cid: str | None = None) -> Root:
     updated = f.integer("updated", 0, MAX_SAFE_INT)
     count = f.integer("count", 0)
     sig = f.blob("sig", 64)
-    profile = _profile(Fields(obj["profile"], f"{what}: profile", InvalidRoot,
-                              _PROFILE_REQUIRED, _PROFILE_OPTIONAL))
+    profile = _profile(Fields(obj["profile"], f"{what}: profile", InvalidRoot, _PROFILE_REQUIRED,
+                              _PROFILE_OPTIONAL if version == VERSION else _PROFILE_OPTIONAL_2))
     recent: tuple[str, ...] = ()
     if count == 0 and f.has("recent"):
         raise f.fail("recent must be absent when count is 0")
@@ -226,7 +234,11 @@ def _profile(p: Fields) -> Profile:
     name = p.text("name", MAX_DISPLAY_NAME_BYTES)
     bio = p.text("bio", MAX_BIO_BYTES)
     avatar = _link(p, p.obj["avatar"], "avatar", codec.FILE_PREFIXES) if p.has("avatar") else None
-    return Profile(name, bio, avatar)
+    try:
+        inbox = notice.inbox_peers(p.obj["inbox"], p.what) if p.has("inbox") else ()
+    except InvalidNotice as e:
+        raise InvalidRoot(str(e)) from e
+    return Profile(name, bio, avatar, inbox)
 
 
 def check_listing(root: Root, state: Live, listed: Sequence[str] | None) -> None:

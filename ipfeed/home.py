@@ -18,13 +18,15 @@ REPUT_EVERY = 3600.0  # seconds: DHT nodes drop records after 48 h unless they a
 async def serve_forever(service: Service, interval: float, rounds: int = 0,
                         log: Callable[[str], None] = print) -> None:
     """Sync every `interval` seconds (±20 % jitter), at once when a followed feed announces a
-    new record (push), re-put follows' records hourly, and serve the feeds held here to peers
-    as one stream each (ipfeed.stream); `rounds` > 0 stops after N rounds."""
+    new record (push), re-put follows' records hourly, serve the feeds held here to peers
+    as one stream each (ipfeed.stream), receive notices (ipfeed.inbox) and deliver the user's
+    (ipfeed.notify); `rounds` > 0 stops after N rounds."""
     def heard(r: SyncResult) -> None:
         if r.new_posts:
             log(f"push {r.name}: {r.new_posts} new posts")
 
-    helpers = [asyncio.create_task(service.listen(heard)), asyncio.create_task(service.share())]
+    helpers = [asyncio.create_task(service.listen(heard)), asyncio.create_task(service.share()),
+               asyncio.create_task(service.inbox_serve())]
     try:
         await _rounds(service, interval, rounds, log)
     finally:
@@ -75,6 +77,9 @@ async def _rounds(service: Service, interval: float, rounds: int, log: Callable[
             elif r.new_posts:
                 log(f"sync {r.name}: {r.new_posts} new posts")
         await service.publish()  # pending own posts, if the node was down before
+        sent = await service.deliver_notices()  # and notices that waited (backoff)
+        if sent.sent or sent.refused:
+            log(f"notices: {sent.sent} delivered, {sent.refused} refused, {sent.waiting} waiting")
         put = 0
         if time.monotonic() - last_reput >= REPUT_EVERY:
             put = await service.republish()

@@ -149,7 +149,7 @@ class Kubo:
                 if names & set((p.get("Identify") or {}).get("Protocols") or [])]
 
     @contextlib.asynccontextmanager
-    async def p2p_foreground(self, command: str, args: Sequence[str]
+    async def p2p_foreground(self, command: str, args: Sequence[str], options: Params = ()
                              ) -> AsyncIterator[Callable[[], Awaitable[None]]]:
         """Hold `p2p listen` or `p2p forward` open for the block's duration: Kubo removes the
         listener or forwarder when the request ends (also if ipfeed dies). Yields a function
@@ -158,7 +158,8 @@ class Kubo:
         path = f"p2p/{command}"
         try:
             resp = await self._client.session.post(
-                self._client.api_endpoint(path), params=[*(("arg", a) for a in args), ("foreground", "true")],
+                self._client.api_endpoint(path),
+                params=[*(("arg", a) for a in args), *options, ("foreground", "true")],
                 timeout=aiohttp.ClientTimeout(total=None, sock_read=None))
         except (aiohttp.ClientError, OSError) as e:
             raise NodeUnavailable(f"{path}: no answer from the node ({e.__class__.__name__})") from e

@@ -45,7 +45,7 @@ from .errors import (
     PublishPending,
 )
 from .faults import crashpoint
-from .feed import Profile, Root
+from .feed import InboxPeer, Listing, Profile, Root
 from .homedir import Home, bounded, latest_root, now_ms, read_file
 from .identity import Identity
 from .ipfs import Kubo
@@ -116,7 +116,8 @@ async def publish(home: Home) -> PublishResult:
 
 
 async def profile_set(home: Home, name: str | None = None, bio: str | None = None,
-                      avatar: Path | None = None) -> PublishResult:
+                      avatar: Path | None = None, inbox: tuple[InboxPeer, ...] | None = None
+                      ) -> PublishResult:
     """Change the profile in a new root (shown at once) and publish it; with the node down
     the root is kept in the outbox and published later, like a post (PublishPending), and
     a new avatar (which must be stored in the node first) is kept like a post's attachment:
@@ -139,9 +140,11 @@ async def profile_set(home: Home, name: str | None = None, bio: str | None = Non
             prev = latest_root(box)
             old = prev.profile if prev else Profile()
             new = Profile(old.name if name is None else name, old.bio if bio is None else bio,
-                          avatar_cid or old.avatar)
+                          avatar_cid or old.avatar, old.inbox if inbox is None else inbox)
             if new != old or avatar is None or avatar_cid is not None:
-                root = feed.advance(me, prev, updated=now_ms(), profile=new)
+                # An inbox is a v2 profile field (docs/FORMAT.md section 15): a v1 root becomes v2.
+                v2 = Listing() if new.inbox and prev is not None and prev.version == feed.VERSION else None
+                root = feed.advance(me, prev, updated=now_ms(), profile=new, listing=v2)
                 box.add_root(root.seq, root.cid, root.block)
                 drafts.show_own(home, me, root)
         kept = avatar is not None and avatar_cid is None

@@ -14,8 +14,9 @@ RPC_CALLS = {
     "swarm/peers": "connected peers, and with identify which speak ipfeed's stream protocol",
     "stats/dht": "peers in the DHT routing tables (a record put before they fill reaches nobody)",
     "config": "read and set one config value (Peering.Peers)",
-    "p2p/listen": "serve /x/ipfeed/feed/1 streams (Libp2pStreamMounting), held in the foreground",
-    "p2p/forward": "open a /x/ipfeed/feed/1 stream to a peer, held in the foreground",
+    "p2p/listen": "serve /x/ipfeed/feed/1 and /x/ipfeed/inbox/1 streams (Libp2pStreamMounting), "
+                  "held in the foreground; the inbox's with report-peer-id",
+    "p2p/forward": "open a /x/ipfeed/feed/1 or /x/ipfeed/inbox/1 stream to a peer, held in the foreground",
     "block/put": "store exact DAG-CBOR bytes (posts, roots, follow lists)",
     "block/get": "fetch a block by CID, bounded, from the network or offline",
     "block/stat": "whether the node holds a block, offline (no fetch)",

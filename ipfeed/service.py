@@ -3,6 +3,8 @@ each a delegation into the module that owns the concern (README, "Development").
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -18,11 +20,14 @@ from . import (
     handover,
     homeserver,
     identity,
+    inbox,
+    inboxdb,
     interact,
     keys,
     kinds,
     moderation,
     moving,
+    notify,
     peers,
     people,
     publishing,
@@ -34,12 +39,14 @@ from . import (
 from .config import Settings
 from .devices import Device, Pairing
 from .drafts import PostResult, check_avatar, media_type_of
-from .errors import InvalidInput
+from .errors import InvalidInput, IpfeedError
 from .feed import Follow, Profile
 from .homedir import Home, now_ms
-from .identity import Identity
+from .identity import Identity, normalize_name
+from .inboxdb import NOTIFICATIONS, REQUESTS, Outgoing, Received
 from .index import FeedState, IndexedPost
 from .moderation import Changed, Lists
+from .notify import Delivery
 from .outbox import Draft
 from .publishing import BULK_CHUNK, PublishResult
 from .reading import FeedView
@@ -49,8 +56,8 @@ from .remote import PushResult, Waiting
 from .sync import Progress, SyncResult
 from .threads import Thread
 
-__all__ = ["Changed", "FeedView", "Lists", "PostResult", "PublishResult", "Service", "check_avatar",
-           "media_type_of", "now_ms"]
+__all__ = ["NOTIFICATIONS", "REQUESTS", "Changed", "Delivery", "FeedView", "Lists", "PostResult",
+           "PublishResult", "Service", "check_avatar", "media_type_of", "now_ms"]
 
 
 class Service:
@@ -59,6 +66,7 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.home = Home(settings)
+        self._receiver: inbox.Receiver | None = None
 
     # -- identity (keys.py) -------------------------------------------------------------
     def identity(self) -> Identity:
@@ -108,9 +116,12 @@ class Service:
                    attach: Sequence[Path] = (), to: Sequence[str] = (), *, quote: str | None = None,
                    cw: str = "", sensitive: bool = False, alts: Sequence[str] = (),
                    card: bool = True) -> PostResult:
-        """Write a post: saved durably first, then signed, stored, pinned and published."""
-        return await publishing.post(self.home, text, reply_to, attach, to, quote=quote, cw=cw,
-                                     sensitive=sensitive, alts=alts, card=card)
+        """Write a post: saved durably first, then signed, stored, pinned and published (and
+        the feeds it replies to, quotes or mentions notified)."""
+        result = await publishing.post(self.home, text, reply_to, attach, to, quote=quote, cw=cw,
+                                       sensitive=sensitive, alts=alts, card=card)
+        await self._notify_soon()
+        return result
 
     # -- interactions (interact.py): saved as drafts, published like posts (`publish`) ---
     def react(self, cid: str, emoji: str = kinds.DEFAULT_EMOJI) -> int:
@@ -161,8 +172,11 @@ class Service:
         return str(staged["name"]) if staged else None
 
     async def publish(self) -> PublishResult:
-        """Seal pending drafts and bring the node and IPNS up to the newest root."""
-        return await publishing.publish(self.home)
+        """Seal pending drafts and bring the node and IPNS up to the newest root; then send
+        the notices of what is new (bounded; what is not delivered waits in the outbox)."""
+        result = await publishing.publish(self.home)
+        await self._notify_soon()
+        return result
 
     async def profile_set(self, name: str | None = None, bio: str | None = None,
                           avatar: Path | None = None) -> PublishResult:
@@ -312,11 +326,14 @@ class Service:
         return await following.check_feed(self.home, name)
 
     async def follow(self, name: str, alias: str = "", *, force: bool = False) -> PublishResult:
-        """Add a feed to the signed follow list and publish it (not a blocked one)."""
+        """Add a feed to the signed follow list and publish it (not a blocked one), and
+        notify that feed."""
         if self.blocked(name):
             raise InvalidInput(f"you blocked {identity.normalize_name(name)}; unblock it first "
                                "(`ipfeed unblock`, or Unblock on its page)")
-        return await following.follow(self.home, name, alias, force=force)
+        result = await following.follow(self.home, name, alias, force=force)
+        await self._notify_soon()
+        return result
 
     async def unfollow(self, name: str) -> PublishResult:
         """Remove a feed from the follow list and publish it."""
@@ -381,6 +398,94 @@ class Service:
     async def republish(self) -> int:
         """Re-put the newest verified IPNS records of followed feeds."""
         return await homeserver.republish(self.home)
+
+    # -- inbox (inbox.py, notify.py, inboxdb.py) ----------------------------------------
+    def receiver(self) -> inbox.Receiver:
+        """This process's inbox (budgets, the verification queue, its figures)."""
+        if self._receiver is None:
+            self._receiver = inbox.Receiver(self.home, blocked=self._blocked)
+        return self._receiver
+
+    def _blocked(self, name: str) -> bool:
+        """Whether a feed is blocked: its notices are dropped on arrival (ipfeed.moderation)."""
+        return name in self.moderation().blocked
+
+    def _hidden(self) -> list[str]:
+        """Feeds whose notices are not shown: muted or blocked (ipfeed.moderation)."""
+        return sorted(self.moderation().hidden)
+
+    async def inbox_serve(self, ready: Callable[[], None] | None = None) -> None:
+        """Receive notices over /x/ipfeed/inbox/1 until cancelled, coming back after a node restart."""
+        while True:
+            with contextlib.suppress(IpfeedError, OSError):
+                async with self.home.kubo() as kubo:
+                    await inbox.serve(self.receiver(), kubo, ready)
+            await asyncio.sleep(2)
+
+    async def deliver_notices(self) -> Delivery:
+        """Queue notices for the user's new entries and follows, and deliver those due."""
+        return await notify.deliver(self.home)
+
+    async def _notify_soon(self) -> None:
+        with contextlib.suppress(IpfeedError, OSError, TimeoutError):
+            async with asyncio.timeout(notify.SEND_TIMEOUT + 5):
+                await notify.deliver(self.home)
+
+    def notifications(self, box: str | None = NOTIFICATIONS, *, unread_only: bool = False,
+                      limit: int = 100) -> list[Received]:
+        """Recorded, verified notices of one box (or both), newest first."""
+        with inboxdb.opened(self.settings.inbox_path) as db:
+            return db.notices(box, unread_only=unread_only, limit=limit, hidden=self._hidden())
+
+    def unread(self) -> dict[str, int]:
+        """Unread notices per box (notifications, requests)."""
+        with inboxdb.opened(self.settings.inbox_path) as db:
+            return db.unread(self._hidden())
+
+    def mark_read(self, box: str | None = None) -> int:
+        """Mark the unread notices of a box (or all) read."""
+        with inboxdb.opened(self.settings.inbox_path) as db:
+            return db.mark_read(box)
+
+    async def accept_request(self, name: str) -> PublishResult:
+        """Accept a request: follow its feed; its notices move to Notifications."""
+        name = normalize_name(name)
+        result = await self.follow(name)
+        with inboxdb.opened(self.settings.inbox_path) as db:
+            db.set_sender(name, box=NOTIFICATIONS)
+        return result
+
+    def ignore_request(self, name: str) -> int:
+        """Ignore a feed's requests: they are no longer shown."""
+        with inboxdb.opened(self.settings.inbox_path) as db:
+            return db.set_sender(normalize_name(name), state="ignored")
+
+    def outgoing_notices(self) -> list[Outgoing]:
+        """The notices this home sent or still has to send, newest first."""
+        with inboxdb.opened(self.settings.inbox_path) as db:
+            return db.outgoing()
+
+    def rejected_notices(self, limit: int = 100) -> list[tuple[str | None, str, int]]:
+        """Why recent notices were refused: (sender, reason, when), newest first."""
+        with inboxdb.opened(self.settings.inbox_path) as db:
+            return db.rejections(limit)
+
+    async def set_inbox(self, peers: Sequence[tuple[str, Sequence[str]]] = (), *,
+                        here: bool = True) -> PublishResult:
+        """Name where notices for this feed are delivered (this node, `here`, and `peers`)."""
+        listed: list[tuple[str, tuple[str, ...]]] = []
+        if here:
+            async with self.home.kubo() as kubo:
+                info = await kubo.id()
+            own = [a.rsplit("/p2p/", 1)[0] for a in info.get("Addresses") or []]
+            listed.append((str(info["ID"]), tuple(own[:8])))
+        listed += [(p, tuple(a)) for p, a in peers if p not in {x for x, _ in listed}]
+        return await publishing.profile_set(self.home, inbox=tuple(listed))
+
+    async def fetch_notifications(self) -> int:
+        """Read the notices the user's home server kept (signed by the feed key), verify and
+        record them here; how many."""
+        return await notify.fetch_from_home(self.home, self.receiver())
 
     # -- node (peers.py) ----------------------------------------------------------------
     async def addrs(self) -> list[str]:

@@ -124,7 +124,7 @@ async def fetch(kubo: Kubo, name: str, limit: int, timeout: float) -> dict[str, 
 
 
 async def _fetch_from(kubo: Kubo, peer: str, name: str, limit: int) -> dict[str, bytes]:
-    port = _free_port()
+    port = free_port()
     async with kubo.p2p_foreground("forward", [PROTOCOL, f"/ip4/127.0.0.1/tcp/{port}", f"/p2p/{peer}"]):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
@@ -145,7 +145,7 @@ async def _fetch_from(kubo: Kubo, peer: str, name: str, limit: int) -> dict[str,
             writer.close()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     """A loopback TCP port free right now (Kubo listens on it for the forward)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -256,6 +256,19 @@ def test_p2p_streams(pair: tuple[User, User]) -> None:
                         async with asyncio.timeout(20):
                             assert await r.readline() == b"PING\n"
                         w.close()
+            # The inbox's listener asks Kubo to report the remote peer: its ID comes first.
+            async with ka.p2p_foreground("listen", [protocol, f"/ip4/127.0.0.1/tcp/{port}"],
+                                         [("report-peer-id", "true")]):
+                with socket_port() as fport:
+                    async with kb.p2p_foreground("forward", [protocol, f"/ip4/127.0.0.1/tcp/{fport}",
+                                                             f"/p2p/{a_id}"]):
+                        r, w = await asyncio.open_connection("127.0.0.1", fport)
+                        w.write(b"ping\n")
+                        await w.drain()
+                        b_id = b.addr().rsplit("/p2p/", 1)[1]
+                        async with asyncio.timeout(20):
+                            assert await r.readline() == f"{b_id}\n".upper().encode()
+                        w.close()
     run(go())
 
 

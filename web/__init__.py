@@ -86,12 +86,13 @@ def create_app(settings: Settings | None = None, *, worker: Worker | None = None
         actions,
         feed_pages,
         files,
+        inbox_pages,
         moderation_pages,
         node_pages,
         views,
     )
 
-    assert actions and feed_pages and files and moderation_pages and node_pages
+    assert actions and feed_pages and files and inbox_pages and moderation_pages and node_pages
 
     app.register_blueprint(views.bp)
     views.install_filters(app)

@@ -102,7 +102,9 @@ def install_filters(app: Flask) -> None:
         line = state.strip(settings, worker(), _pending())
         if line and session.get("dismissed") == line.key:
             line = None
-        return {"me": me, "strip": line, "node": state.node_state(settings), "here": _here()}
+        unread = svc().unread() if me else {}
+        return {"me": me, "strip": line, "node": state.node_state(settings), "here": _here(),
+                "unread": unread}
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> tuple[str, int]:

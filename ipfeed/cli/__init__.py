@@ -8,7 +8,7 @@ import click
 
 from .. import __version__
 from ..config import Settings
-from . import devices, feeds, follows, interactions, keys, moderation, nodes, recovery
+from . import devices, feeds, follows, inbox, interactions, keys, moderation, nodes, recovery
 from .base import Context, Group
 
 
@@ -25,8 +25,9 @@ def cli(ctx: click.Context, home: Path | None, api: str | None, verbose: bool) -
     ctx.obj = Context(Settings.from_env().with_(home=home, api=api), verbose)
 
 
-for _command in (*devices.COMMANDS, *feeds.COMMANDS, *follows.COMMANDS, *interactions.COMMANDS,
-                 *keys.COMMANDS, *moderation.COMMANDS, *nodes.COMMANDS, *recovery.COMMANDS):
+for _command in (*devices.COMMANDS, *feeds.COMMANDS, *follows.COMMANDS, *inbox.COMMANDS,
+                 *interactions.COMMANDS, *keys.COMMANDS, *moderation.COMMANDS, *nodes.COMMANDS,
+                 *recovery.COMMANDS):
     cli.add_command(_command)
 keys.key.add_command(recovery.key_rotate)
 

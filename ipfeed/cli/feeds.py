@@ -156,7 +156,11 @@ def profile_set(c: Context, name: str | None, bio: str | None, avatar: Path | No
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def show(c: Context, name: str, limit: int, as_json: bool) -> None:
-    """Resolve NAME, verify its feed, and print its newest posts."""
+    """Resolve NAME, verify its feed, and print its newest posts; or, given a post's CID, print
+    its conversation as this index knows it (replies that came through the inbox included)."""
+    if name.startswith("bafy"):
+        print_thread(c, name, as_json)
+        return
     view = run(c.service.show(name, limit))
     if (state := c.service.moderation().state(view.name)) and not as_json:
         click.echo(f"(you {state} this feed" + ("; its posts are hidden: `ipfeed unblock NAME` shows them)"
@@ -175,6 +179,23 @@ def show(c: Context, name: str, limit: int, as_json: bool) -> None:
             click.echo(f"warning: a migration of this feed was refused: {safe_for_terminal(problem)}")
         if c.service.competing_moves(view.name):
             click.echo("warning: its recovery key signed competing migrations; the lowest seq counts")
+
+
+def print_thread(c: Context, cid: str, as_json: bool) -> None:
+    """A post in its conversation: the posts it answers, then the replies of replies, indented."""
+    t = c.service.thread(cid)
+    if t is None:
+        raise click.ClickException(f"{cid} is not a post known here (sync its feed first)")
+    if as_json:
+        echo_json({"post": t.post.to_json(), "ancestors": [p.to_json() for p in t.ancestors],
+                   "replies": [{"depth": d, **p.to_json()} for d, p in t.replies],
+                   "missing_parent": t.missing_parent})
+        return
+    for depth, p in [*((0, a) for a in t.ancestors), (0, t.post), *t.replies]:
+        pad = "  " * depth
+        click.echo(f"{pad}{p.name[:16]}…  {format_ms(p.created)}  {p.cid}")
+        for line in p.text.splitlines() or [""]:
+            click.echo(f"{pad}  {safe_for_terminal(line)}")
 
 
 def print_feed(view: FeedView, moved: tuple[str, int] | None = None) -> None:

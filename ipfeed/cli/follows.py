@@ -166,6 +166,9 @@ def status(c: Context, as_json: bool) -> None:
     if as_json:
         echo_json(rows)
         return
+    unread = c.service.unread()
+    click.echo(f"inbox: {unread['notifications']} unread notifications, {unread['requests']} requests "
+               "(`ipfeed notifications`)")
     now = time.time_ns() // 1_000_000
     for r in rows:
         line = f"{r['name']}  {r['count']} posts  {r['state'].upper()}"

@@ -1,0 +1,117 @@
+"""The inbox from the command line: notifications, requests (accept, ignore), where notices
+for your feed are delivered, and what your own notices did."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from ..inboxdb import NOTIFICATIONS, REQUESTS, Received
+from .base import Context, echo_json, pass_ctx, run
+from .terminal import safe_for_terminal
+
+_VERBS = {"reply": "replied to your post", "mention": "mentioned you", "quote": "quoted your post",
+          "reaction": "reacted to your post", "repost": "reposted your post", "follow": "followed you"}
+
+
+def _line(c: Context, n: Received) -> str:
+    state = c.service.feed_state(n.sender)
+    who = safe_for_terminal(str((state.profile.get("name") if state else "") or "")) or n.sender[:16]
+    mark = "*" if n.state == "unread" else " "
+    what = f" {n.entry}" if n.entry else ""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(n.received / 1000))
+    return f"{mark} {when}  {who} ({n.sender}) {_VERBS.get(n.reason, n.reason)}{what}"
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--all", "show_all", is_flag=True, help="Read ones too (default: unread only).")
+@click.option("--mark-read", is_flag=True, help="Mark what is shown read.")
+@click.option("--requests", "requests_", is_flag=True, help="Requests (feeds you have no link to).")
+@click.option("--fetch", is_flag=True, help="First read what your home server kept (a laptop).")
+@pass_ctx
+def notifications(c: Context, as_json: bool, show_all: bool, mark_read: bool, requests_: bool,
+                  fetch: bool) -> None:
+    """Verified replies, mentions, quotes, reactions, reposts and new followers."""
+    s = c.service
+    fetched = run(s.fetch_notifications()) if fetch else None
+    box = REQUESTS if requests_ else NOTIFICATIONS
+    shown = s.notifications(box, unread_only=not show_all)
+    unread = s.unread()
+    if mark_read:
+        s.mark_read(box)
+    if as_json:
+        echo_json({"box": box, "unread": unread, "fetched": fetched,
+                   "notices": [n.to_json() for n in shown]})
+        return
+    if fetched is not None:
+        click.echo(f"fetched {fetched} new from your home server")
+    click.echo(f"{unread[NOTIFICATIONS]} unread notifications, {unread[REQUESTS]} requests")
+    for n in shown:
+        click.echo(_line(c, n))
+
+
+@click.command()
+@click.argument("name")
+@pass_ctx
+def accept(c: Context, name: str) -> None:
+    """Accept a request: follow its feed (its notices become notifications)."""
+    r = run(c.service.accept_request(name))
+    click.echo(f"following {name}; root {r.root}")
+
+
+@click.command()
+@click.argument("name")
+@pass_ctx
+def ignore(c: Context, name: str) -> None:
+    """Ignore a feed's requests (they are no longer shown)."""
+    click.echo(f"ignored {c.service.ignore_request(name)} notices from {name}")
+
+
+@click.group()
+def inbox() -> None:
+    """Where notices for your feed are delivered, and your own notices' delivery."""
+
+
+@inbox.command("set")
+@click.option("--peer", "peers", multiple=True, metavar="MULTIADDR/p2p/PEERID",
+              help="A home server that receives for you (repeatable).")
+@click.option("--here/--not-here", default=True, help="This node receives too (default: yes).")
+@pass_ctx
+def inbox_set(c: Context, peers: tuple[str, ...], here: bool) -> None:
+    """Name your inbox peers in your profile and publish it."""
+    listed = []
+    for p in peers:
+        addr, sep, peer = p.rpartition("/p2p/")
+        if not sep or not peer:
+            raise click.BadParameter(f"{p!r} does not end in /p2p/PEERID", param_hint="--peer")
+        listed.append((peer, [addr] if addr else []))
+    r = run(c.service.set_inbox(listed, here=here))
+    click.echo(f"inbox published in root {r.root}")
+
+
+@inbox.command("outgoing")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def inbox_outgoing(c: Context, as_json: bool) -> None:
+    """Your notices: sent, waiting (retried with backoff), refused or given up."""
+    rows = c.service.outgoing_notices()
+    if as_json:
+        echo_json([{"to": o.target, "entry": o.entry or None, "state": o.state, "attempts": o.attempts,
+                    "error": o.last_error} for o in rows])
+        return
+    for o in rows:
+        err = f"  {safe_for_terminal(o.last_error)}" if o.last_error else ""
+        click.echo(f"{o.state:8} {o.target} {o.entry or 'follow'} ({o.attempts} tries){err}")
+
+
+@inbox.command("rejected")
+@pass_ctx
+def inbox_rejected(c: Context) -> None:
+    """Why recent notices to you were refused."""
+    for sender, reason, _ in c.service.rejected_notices():
+        click.echo(f"{sender or '?'}: {safe_for_terminal(reason)}")
+
+
+COMMANDS = (notifications, accept, ignore, inbox)

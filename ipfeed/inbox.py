@@ -1,0 +1,361 @@
+"""The inbox: receiving notices over `/x/ipfeed/inbox/1` (docs/FORMAT.md section 15), bounding
+floods, verifying what a notice names from the sender's own feed, and admitting it to
+Notifications or Requests.
+
+A notice is only a hint. The cheap checks run as it arrives, cheapest first (per-peer budget
+before any decoding, then the signature, the sender's budget, the total budget), and a notice
+that passes waits in a bounded queue; a worker then verifies the sender's record, root and
+chain (the sync of section 6, not pinned unless followed), that the entry is in that feed and
+really names the user's post or name, and only then records it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import codec, following, inboxdb, ipns, notice, reading
+from .contentblock import Content, parse_content
+from .entry import Entry, parse_chained
+from .errors import InvalidNotice, IpfeedError
+from .homedir import Home, now_ms
+from .inboxdb import NOTIFICATIONS, REQUESTS
+from .ipfs import Kubo
+from .notice import Notice
+
+PROTOCOL = "/x/ipfeed/inbox/1"
+FRAME_TIMEOUT = 10.0  # seconds a peer gets for each frame
+STREAMS_AT_ONCE = 8  # inbox streams served at once; more are closed at once
+QUEUE = 256  # notices waiting for verification, in each of two queues; a full queue answers "busy"
+VERIFY_AT_ONCE = 2
+VERIFY_TIMEOUT = 60.0  # seconds to verify one notice of a close feed (its feed synced)
+STRANGER_TIMEOUT = 15.0  # and of any other feed (a fresh key's record can point at nothing)
+MAX_TRACKED = 10_000  # budgets and pending keys kept in memory, oldest dropped
+CLOSE_CACHE = 30.0  # seconds the set of followed and followed-by-followed feeds is reused
+
+
+class Bucket:
+    """A token bucket: `burst` at once, `rate` per second after."""
+
+    def __init__(self, burst: float, rate: float) -> None:
+        self.burst, self.rate = burst, rate
+        self.tokens, self.at = burst, time.monotonic()
+
+    def take(self) -> bool:
+        """Spend one token if there is one."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class Buckets:
+    """One bucket per key (a peer, a sender), at most MAX_TRACKED (the least recent dropped)."""
+
+    def __init__(self, burst: float, rate: float) -> None:
+        self.burst, self.rate = burst, rate
+        self.by: OrderedDict[str, Bucket] = OrderedDict()
+
+    def take(self, key: str) -> bool:
+        """Spend one of `key`'s tokens if it has one."""
+        b = self.by.pop(key, None) or Bucket(self.burst, self.rate)
+        self.by[key] = b
+        if len(self.by) > MAX_TRACKED:
+            self.by.popitem(last=False)
+        return b.take()
+
+
+@dataclass
+class Limits:
+    """The flood bounds (docs/FORMAT.md section 15): per libp2p peer, per sender key, and in
+    total, with a separate total for feeds the user follows or their follows follow."""
+
+    peer: Buckets = field(default_factory=lambda: Buckets(100, 2.0))
+    sender: Buckets = field(default_factory=lambda: Buckets(20, 0.2))
+    strangers: Bucket = field(default_factory=lambda: Bucket(200, 2.0))
+    close: Bucket = field(default_factory=lambda: Bucket(500, 10.0))
+
+
+@dataclass
+class Receiver:
+    """The inbox of one home in this process: budgets, the verification queue and figures."""
+
+    home: Home
+    limits: Limits = field(default_factory=Limits)
+    close_queue: deque[Notice] = field(default_factory=deque)  # verified first
+    queue: deque[Notice] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    pending: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    stats: Counter[str] = field(default_factory=Counter)
+    nonces: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
+    blocked: Callable[[str], bool] = field(default=lambda name: False)
+    _close: tuple[float, frozenset[str]] = (0.0, frozenset())
+
+    def close_set(self) -> frozenset[str]:
+        """Feeds the user follows and the feeds they follow (cached CLOSE_CACHE seconds)."""
+        at, names = self._close
+        if time.monotonic() - at > CLOSE_CACHE:
+            names = close_feeds(self.home)
+            self._close = (time.monotonic(), names)
+        return names
+
+    def answer(self, peer: str, block: bytes, now: int) -> bytes:
+        """The answer to one frame from `peer`: a line, and for a fetch request a batch."""
+        if not self.limits.peer.take(peer):
+            return self._count("busy", "rate-limited: too many notices from this peer").encode() + b"\n"
+        if len(block) <= notice.MAX_FETCH_BYTES and _type_of(block) == notice.FETCH_TYPE:
+            try:
+                batch = self.fetch(block, now)
+            except (InvalidNotice, ValueError) as e:
+                return f"rejected {e}\n".encode()
+            return b"ok batch\n" + len(batch).to_bytes(4, "big") + batch
+        return self.arrive(block, now).encode("utf-8", "replace")[:600] + b"\n"
+
+    def arrive(self, block: bytes, now: int) -> str:
+        """The answer to one notice; cheap checks only (the verification is queued)."""
+        try:
+            n = notice.parse_notice(block, now)
+        except InvalidNotice as e:
+            self._count("rejected")
+            self._reject(None, str(e), now)
+            return f"rejected {e}"
+        if n.to_name != self.home.user_name():
+            return self._count("rejected", f"not-here: this inbox does not receive for {n.to_name}")
+        sender = n.sender_name
+        if n.key in self.pending:
+            self.stats["duplicate"] += 1
+            return "ok duplicate"
+        if not self.limits.sender.take(sender):
+            return self._count("busy", "rate-limited: too many notices from this sender")
+        close = sender in self.close_set()
+        if not (self.limits.close if close else self.limits.strangers).take():
+            return self._count("busy", "rate-limited: too many notices in all")
+        # What reads the stores comes after the budgets: a flood pays only for the signature.
+        if self.blocked(sender):
+            self.stats["dropped-blocked"] += 1
+            return "ok"  # dropped on arrival; a blocked feed is not told
+        if self._known(n.key):
+            self.stats["duplicate"] += 1
+            return "ok duplicate"
+        queue = self.close_queue if close else self.queue
+        if len(queue) >= QUEUE:
+            return self._count("busy", "queue full")
+        queue.append(n)
+        self.wake.set()
+        self.pending[n.key] = None
+        if len(self.pending) > MAX_TRACKED:
+            self.pending.popitem(last=False)
+        self.stats["queued"] += 1
+        return "ok queued"
+
+    def _count(self, what: str, answer: str = "") -> str:
+        self.stats[what] += 1
+        return f"{what} {answer}".strip()
+
+    def _known(self, key: str) -> bool:
+        with inboxdb.opened(self.home.settings.inbox_path) as db:
+            return db.has(key)
+
+    def _reject(self, sender: str | None, reason: str, now: int) -> None:
+        if self.stats["rejected"] <= inboxdb.MAX_REJECTED or self.stats["rejected"] % 100 == 0:
+            with inboxdb.opened(self.home.settings.inbox_path) as db:  # a flood writes a sample
+                db.reject(sender, reason, now)
+
+    def fetch(self, block: bytes, now: int) -> bytes:
+        """The answer to a fetch request of the user's own other machine: a batch of the
+        notices kept here (InvalidNotice if the request is not the user's, or replayed)."""
+        req = notice.parse_fetch(block, now)
+        me = self.home.identity()
+        if req.feed != me.public:
+            raise InvalidNotice("inbox fetch: this inbox keeps no notices for that feed")
+        if req.nonce in self.nonces:
+            raise InvalidNotice("inbox fetch: nonce seen before (a replayed request)")
+        self.nonces[req.nonce] = None
+        if len(self.nonces) > MAX_TRACKED:
+            self.nonces.popitem(last=False)
+        with inboxdb.opened(self.home.settings.inbox_path) as db:
+            items = db.notice_blocks(req.since, notice.MAX_BATCH)
+        hidden = [i for i in items if self.blocked(_sender_of(i[2]))]
+        shown = [i for i in items if i not in hidden]
+        return notice.build_batch(shown, items[-1][0] if items else req.since)
+
+    async def work(self) -> None:
+        """Verify queued notices, VERIFY_AT_ONCE at a time, those of close feeds first and one
+        worker for them only (a flood of strangers' notices cannot hold up a friend's), until
+        cancelled."""
+        async def one(close_only: bool) -> None:
+            while True:
+                if not (self.close_queue or (self.queue and not close_only)):
+                    self.wake.clear()
+                    await self.wake.wait()
+                    continue
+                close = bool(self.close_queue)
+                n = (self.close_queue if close else self.queue).popleft()
+                try:
+                    await self.verify_and_record(n, timeout=VERIFY_TIMEOUT if close else STRANGER_TIMEOUT)
+                finally:
+                    self.pending.pop(n.key, None)
+        await asyncio.gather(*(one(i == 0) for i in range(VERIFY_AT_ONCE)))  # one kept for friends
+
+    async def verify_and_record(self, n: Notice, box: str | None = None,
+                                timeout: float = VERIFY_TIMEOUT) -> bool:
+        """Verify one notice and record it (`box`: as the user's home server filed it);
+        False, with the reason kept, if it does not hold."""
+        now = now_ms()
+        try:
+            async with asyncio.timeout(timeout):
+                reason, entry, subject = await verify(self.home, n)
+        except (IpfeedError, TimeoutError) as e:
+            self.stats["rejected"] += 1
+            self._reject(n.sender_name, str(e) or f"verification timed out after {timeout:g}s", now)
+            return False
+        if self.blocked(n.sender_name):
+            self.stats["dropped-blocked"] += 1
+            return False
+        box = box or (NOTIFICATIONS if n.sender_name in self.close_set() else REQUESTS)
+        with inboxdb.opened(self.home.settings.inbox_path) as db:
+            if db.record(n.key, n.sender_name, reason, entry, subject, box, n.block, n.created, now):
+                self.stats["recorded"] += 1
+        return True
+
+
+def _type_of(block: bytes) -> object:
+    try:
+        obj = codec.decode(block, max_size=notice.MAX_FETCH_BYTES, what="inbox frame")
+    except ValueError:
+        return None
+    return obj.get("type") if isinstance(obj, dict) else None
+
+
+def _sender_of(block: bytes) -> str:
+    with contextlib.suppress(InvalidNotice, ValueError):
+        return notice.parse_notice(block, now_ms()).sender_name
+    return ""
+
+
+def close_feeds(home: Home) -> frozenset[str]:
+    """The feeds whose notices go to Notifications: those the user follows, and those the
+    followed feeds follow (as this index verified their follow lists)."""
+    followed = [f.name for f in reading.follows(home)]
+    names = set(followed)
+    for state in reading.feed_states(home, followed).values():
+        names.update(f["name"] for f in state.follows)
+    names.discard(home.user_name() or "")
+    return frozenset(names)
+
+
+async def verify(home: Home, n: Notice) -> tuple[str, str | None, str | None]:
+    """What a notice names, verified from the sender's own feed: (reason, entry, the user's
+    post it is about); raises an error naming what did not hold."""
+    name = n.sender_name
+    me = home.identity()
+    ipns.parse_record(n.record, name)  # InvalidRecord: not signed by the sender's key
+    async with home.kubo() as kubo:
+        with contextlib.suppress(IpfeedError):  # the node may know a newer one already
+            await kubo.name_put(name, n.record)
+        result = (await following.sync_follows(home, [name]))[0]
+        if result.error:
+            raise InvalidNotice(f"notice from {name}: its feed does not verify: {result.error}")
+        if n.kind == notice.FOLLOW:
+            state = reading.feed_state(home, name)
+            if state is None or me.name not in {f["name"] for f in state.follows}:
+                raise InvalidNotice(f"notice from {name}: its verified follow list does not list you")
+            return "follow", None, None
+        assert n.entry is not None
+        return await _entry_reason(home, kubo, n, me.public, me.name)
+
+
+async def _entry_reason(home: Home, kubo: Kubo, n: Notice, me: bytes,
+                        my_name: str) -> tuple[str, str | None, str | None]:
+    name, cid = n.sender_name, n.entry
+    assert cid is not None
+    with home.index() as index:
+        row = index.entry(cid)
+        deleted = index.deleted(cid)
+    if row is None or row[0] != name:
+        raise InvalidNotice(f"notice from {name}: entry {cid} is not in its verified feed")
+    if deleted:
+        raise InvalidNotice(f"notice from {name}: entry {cid} was deleted by its author")
+    entry = parse_chained(await kubo.block_get(cid, notice.MAX_NOTICE_BYTES, offline=True), cid)
+    content: Content | None = None
+    if isinstance(entry, Entry) and entry.content:
+        content = parse_content(await kubo.block_get(entry.content, notice.MAX_NOTICE_BYTES, offline=True),
+                                entry.content)
+    found = notice.reasons(entry, content, me)
+    for reason, subject in found:
+        if subject is None or _is_mine(home, subject, my_name):
+            return reason, cid, subject
+    if found:
+        raise InvalidNotice(f"notice from {name}: entry {cid} names a post of yours that does not exist")
+    raise InvalidNotice(f"notice from {name}: entry {cid} does not reference your posts or your name")
+
+
+def _is_mine(home: Home, cid: str, my_name: str) -> bool:
+    """Whether `cid` is one of the user's own entries (in the outbox, or indexed as theirs)."""
+    with home.outbox() as box:
+        if box.block(cid) is not None:
+            return True
+    with home.index() as index:
+        row = index.entry(cid)
+    return row is not None and row[0] == my_name
+
+
+async def serve(receiver: Receiver, kubo: Kubo, ready: Callable[[], None] | None = None) -> None:
+    """Answer inbox streams until cancelled or until the node drops the listener."""
+    turns = asyncio.Semaphore(STREAMS_AT_ONCE)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            if not turns.locked():
+                async with turns:
+                    await _session(receiver, reader, writer)
+        except (IpfeedError, OSError, TimeoutError, ValueError, asyncio.IncompleteReadError):
+            pass  # a bad frame or a gone peer: closing is the answer
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    receiver.wake = asyncio.Event()  # of this loop (a Service may serve from several in turn)
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, limit=notice.MAX_NOTICE_BYTES + 8)
+    port = server.sockets[0].getsockname()[1]
+    async with server, kubo.p2p_foreground("listen", [PROTOCOL, f"/ip4/127.0.0.1/tcp/{port}"],
+                                           [("report-peer-id", "true")]) as ended:
+        workers = asyncio.ensure_future(receiver.work())
+        try:
+            if ready:
+                ready()
+            await ended()
+        finally:
+            workers.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await workers
+
+
+async def _session(receiver: Receiver, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """One stream: the peer ID Kubo reports, then frames, each answered with one line."""
+    async with asyncio.timeout(FRAME_TIMEOUT):
+        peer = (await reader.readline()).decode("ascii", "replace").strip()
+    while True:
+        async with asyncio.timeout(FRAME_TIMEOUT):
+            try:
+                head = await reader.readexactly(4)
+            except asyncio.IncompleteReadError:
+                return  # the peer is done
+            size = int.from_bytes(head, "big")
+            if size > notice.MAX_NOTICE_BYTES:
+                writer.write(f"rejected frame of {size} bytes, over {notice.MAX_NOTICE_BYTES}\n".encode())
+                await writer.drain()
+                return
+            block = await reader.readexactly(size)
+        writer.write(receiver.answer(peer, block, now_ms()))
+        if writer.transport.get_write_buffer_size() > 1 << 16:  # a write is sent at once; this
+            await writer.drain()  # only holds a peer that does not read its answers
+

@@ -1,0 +1,251 @@
+"""The inbox store (`inbox.sqlite`): verified notices received, rejections, and the notices this
+home still has to deliver (its outbox of notices). Every table is capped (docs/FORMAT.md
+section 15): a flood costs bounded disk, and the oldest read notices go first."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import sqlite
+
+MAX_RECEIVED = 10_000  # notices kept, both boxes together
+MAX_REQUESTS = 2_000  # of them in Requests
+MAX_PER_SENDER = 200  # of them from one feed
+MAX_REJECTED = 500  # rejections kept, to show why
+MAX_OUTGOING = 10_000  # notices waiting to be delivered
+MAX_ATTEMPTS = 10  # deliveries tried before a notice is given up
+NOTIFICATIONS, REQUESTS = "notifications", "requests"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS received (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    sender TEXT NOT NULL, reason TEXT NOT NULL, entry TEXT, subject TEXT,
+    box TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'unread',
+    notice BLOB NOT NULL, created INTEGER NOT NULL, received INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS received_sender ON received (sender);
+CREATE TABLE IF NOT EXISTS rejected (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, sender TEXT, reason TEXT NOT NULL, at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outgoing (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    target TEXT NOT NULL, entry TEXT NOT NULL, created INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_try INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'waiting', last_error TEXT,
+    UNIQUE (target, entry)
+);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Received:
+    """A verified notice as the inbox keeps it."""
+
+    id: int
+    sender: str
+    reason: str  # reply, mention, quote, reaction, repost, follow
+    entry: str | None  # the sender's entry (None for a follow)
+    subject: str | None  # the user's own post it is about, if any
+    box: str  # notifications or requests
+    state: str  # unread, read, ignored
+    created: int
+    received: int
+
+    def to_json(self) -> dict[str, object]:
+        """The notice for JSON output."""
+        return {"id": self.id, "from": self.sender, "reason": self.reason, "entry": self.entry,
+                "subject": self.subject, "box": self.box, "state": self.state,
+                "created": self.created, "received": self.received}
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A notice waiting to be delivered: to `target`, about `entry` ("" for a follow)."""
+
+    id: int
+    target: str
+    entry: str
+    attempts: int
+    state: str  # waiting, sent, refused, failed
+    last_error: str | None
+
+
+_RECEIVED = "id, sender, reason, entry, subject, box, state, created, received"
+
+
+class InboxDB:
+    """The inbox database of one home."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite.connect(path, "NORMAL")
+        if self.db.execute("PRAGMA user_version").fetchone()[0] < 1:  # pages open it per request
+            with self.transaction() as tx:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        tx.execute(statement)
+                tx.execute("PRAGMA user_version=1")
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One atomic write."""
+        return sqlite.transaction(self.db)
+
+    # -- received ---------------------------------------------------------------------
+    def has(self, key: str) -> bool:
+        """Whether a notice with this key is recorded already (duplicates are idempotent)."""
+        return self.db.execute("SELECT 1 FROM received WHERE key = ?", (key,)).fetchone() is not None
+
+    def record(self, key: str, sender: str, reason: str, entry: str | None, subject: str | None,
+               box: str, notice: bytes, created: int, now: int) -> bool:
+        """Keep a verified notice (False if it was known); the caps drop the oldest first."""
+        with self.transaction() as tx:
+            cur = tx.execute("INSERT OR IGNORE INTO received (key, sender, reason, entry, subject, box, "
+                             "notice, created, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             (key, sender, reason, entry, subject, box, notice, created, now))
+            if not cur.rowcount:
+                return False
+            self._cap(tx, "sender = ?", (sender,), MAX_PER_SENDER)
+            self._cap(tx, "box = ?", (REQUESTS,), MAX_REQUESTS)
+            self._cap(tx, "1", (), MAX_RECEIVED)
+        return True
+
+    @staticmethod
+    def _cap(tx: sqlite3.Connection, where: str, args: tuple[str, ...], cap: int) -> None:
+        over = tx.execute(f"SELECT COUNT(*) FROM received WHERE {where}", args).fetchone()[0] - cap
+        if over > 0:  # read ones first, then the oldest
+            tx.execute(f"DELETE FROM received WHERE id IN (SELECT id FROM received WHERE {where} "
+                       "ORDER BY state = 'unread', id LIMIT ?)", (*args, over))
+
+    def notices(self, box: str | None = None, *, unread_only: bool = False, limit: int = 100,
+                after: int = 0, hidden: Sequence[str] = ()) -> list[Received]:
+        """Recorded notices, newest first (or after id `after`, oldest first); ignored ones are
+        left out, and so are those from `hidden` feeds."""
+        where, args = ["state != 'ignored'", "id > ?"], [after]
+        if box:
+            where.append("box = ?")
+            args.append(box)  # type: ignore[arg-type]
+        if unread_only:
+            where.append("state = 'unread'")
+        if hidden:
+            where.append(f"sender NOT IN ({','.join('?' * len(hidden))})")
+            args.extend(hidden)  # type: ignore[arg-type]
+        order = "ASC" if after else "DESC"
+        rows = self.db.execute(f"SELECT {_RECEIVED} FROM received WHERE {' AND '.join(where)} "
+                               f"ORDER BY id {order} LIMIT ?", (*args, limit))
+        return [Received(*r) for r in rows]
+
+    def notice_blocks(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+        """The signed notices after id `after`, oldest first (what a fetch answers)."""
+        return [(i, b, bytes(n)) for i, b, n in self.db.execute(
+            "SELECT id, box, notice FROM received WHERE id > ? AND state != 'ignored' "
+            "ORDER BY id LIMIT ?", (after, limit))]
+
+    def unread(self, hidden: Sequence[str] = ()) -> dict[str, int]:
+        """Unread notices per box."""
+        out = {NOTIFICATIONS: 0, REQUESTS: 0}
+        marks = ",".join("?" * len(hidden))
+        extra = f" AND sender NOT IN ({marks})" if hidden else ""
+        for box, n in self.db.execute(f"SELECT box, COUNT(*) FROM received WHERE state = 'unread'{extra} "
+                                      "GROUP BY box", tuple(hidden)):
+            out[box] = n
+        return out
+
+    def mark_read(self, box: str | None = None) -> int:
+        """Mark unread notices read (of one box, or all)."""
+        with self.transaction() as tx:
+            return tx.execute("UPDATE received SET state = 'read' WHERE state = 'unread'"
+                              + (" AND box = ?" if box else ""), (box,) if box else ()).rowcount
+
+    def set_sender(self, sender: str, *, box: str | None = None, state: str | None = None) -> int:
+        """Move a sender's notices to another box and/or state (accept, ignore)."""
+        with self.transaction() as tx:
+            n = 0
+            if box:
+                n = tx.execute("UPDATE received SET box = ? WHERE sender = ?", (box, sender)).rowcount
+            if state:
+                n = tx.execute("UPDATE received SET state = ? WHERE sender = ?", (state, sender)).rowcount
+            return n
+
+    def count(self) -> int:
+        """Notices kept."""
+        return int(self.db.execute("SELECT COUNT(*) FROM received").fetchone()[0])
+
+    # -- rejections -------------------------------------------------------------------
+    def reject(self, sender: str | None, reason: str, now: int) -> None:
+        """Keep why a notice was refused (the newest MAX_REJECTED)."""
+        with self.transaction() as tx:
+            tx.execute("INSERT INTO rejected (sender, reason, at) VALUES (?, ?, ?)",
+                       (sender, reason[:500], now))
+            tx.execute("DELETE FROM rejected WHERE id <= (SELECT MAX(id) FROM rejected) - ?", (MAX_REJECTED,))
+
+    def rejections(self, limit: int = 100) -> list[tuple[str | None, str, int]]:
+        """The newest rejections: (sender, reason, when)."""
+        return list(self.db.execute("SELECT sender, reason, at FROM rejected ORDER BY id DESC LIMIT ?",
+                                    (limit,)))
+
+    # -- outgoing ---------------------------------------------------------------------
+    def enqueue(self, items: Sequence[tuple[str, str]], now: int) -> int:
+        """Queue notices (target, entry) to deliver; known ones are left as they are."""
+        with self.transaction() as tx:
+            waiting = tx.execute("SELECT COUNT(*) FROM outgoing WHERE state = 'waiting'").fetchone()[0]
+            room = MAX_OUTGOING - waiting
+            n = 0
+            for target, entry in items[:max(room, 0)]:
+                n += tx.execute("INSERT OR IGNORE INTO outgoing (target, entry, created) VALUES (?, ?, ?)",
+                                (target, entry, now)).rowcount
+            return n
+
+    def due(self, now: int, limit: int = 100) -> list[Outgoing]:
+        """Notices whose next delivery is due, oldest first."""
+        return [Outgoing(*r) for r in self.db.execute(
+            "SELECT id, target, entry, attempts, state, last_error FROM outgoing WHERE state = 'waiting' "
+            "AND next_try <= ? ORDER BY id LIMIT ?", (now, limit))]
+
+    def outgoing(self) -> list[Outgoing]:
+        """Every notice of the outbox, newest first (at most a thousand)."""
+        return [Outgoing(*r) for r in self.db.execute(
+            "SELECT id, target, entry, attempts, state, last_error FROM outgoing "
+            "ORDER BY id DESC LIMIT 1000")]
+
+    def delivered(self, row: int, state: str, error: str | None = None) -> None:
+        """A delivery ended: sent, or refused by the inbox (not retried)."""
+        with self.transaction() as tx:
+            tx.execute("UPDATE outgoing SET state = ?, last_error = ? WHERE id = ?", (state, error, row))
+
+    def retry(self, row: int, error: str, next_try: int) -> None:
+        """A delivery failed for now: tried again at `next_try`, given up after MAX_ATTEMPTS."""
+        with self.transaction() as tx:
+            tx.execute("UPDATE outgoing SET attempts = attempts + 1, last_error = ?, next_try = ?, "
+                       "state = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE 'waiting' END WHERE id = ?",
+                       (error[:500], next_try, MAX_ATTEMPTS, row))
+
+    # -- state ------------------------------------------------------------------------
+    def get(self, key: str) -> object:
+        """A stored JSON value, or None."""
+        row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, value: object) -> None:
+        """Store a JSON value."""
+        with self.transaction() as tx:
+            tx.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+
+@contextmanager
+def opened(path: Path) -> Iterator[InboxDB]:
+    """The inbox database, open for one `with` block."""
+    db = InboxDB(path)
+    try:
+        yield db
+    finally:
+        db.close()

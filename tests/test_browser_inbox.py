@@ -1,0 +1,99 @@
+"""Issue 15 in the real browser, against real nodes: a followed feed's reply is a notification,
+strangers' are requests; Alice reads them, opens the conversation, marks them read, accepts
+one stranger (follow) and blocks another (plain forms; screenshots at desktop and phone size)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import User, run
+from ipfeed.web import create_app
+from ipfeed.web.worker import Worker
+from playwright.sync_api import Page
+from test_browser import XSS, reload_until, shoot
+from werkzeug.serving import make_server
+
+
+@pytest.fixture
+def inbox_web(alice: User) -> Iterator[str]:
+    """Alice's web UI on a loopback port, her node receiving notices meanwhile."""
+    worker = Worker(alice.service)
+    app = create_app(alice.settings, worker=worker)
+    ready = threading.Event()
+    serving = worker.submit(app.extensions["ipfeed"].inbox_serve(ready.set))
+    assert ready.wait(30)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    serving.cancel()
+    worker.stop()
+
+
+def name_of(u: User) -> str:
+    return u.service.identity().name
+
+
+def test_notifications_and_requests_in_the_browser(inbox_web: str, page: Page, alice: User,
+                                                   make_user: Any) -> None:
+    bob, dave, erin = make_user("bob"), make_user("dave"), make_user("erin")
+    for u in (bob, dave, erin):
+        u.connect(alice)
+    a = alice.service
+    run(a.set_inbox(here=True))
+    hello = run(a.post("what are you growing this year?")).cid
+    for u, who in ((bob, "Bob"), (dave, "Dave"), (erin, f"Erin {XSS}")):
+        u.cli_ok("profile", "set", "--name", who)
+        run(u.service.post(f"{who} was here"))
+        assert run(u.service.sync([name_of(alice)]))[0].error is None
+    run(a.follow(name_of(bob)))
+    run(bob.service.post("tomatoes, as always", reply_to=hello))
+    run(dave.service.post("beans! (I'm new here)", reply_to=hello))
+    run(erin.service.post(f"buy my seeds {XSS}", reply_to=hello))
+
+    async def landed() -> None:
+        for _ in range(400):
+            if len(a.notifications(None)) == 3:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"notices recorded: {a.notifications(None)}")
+    run(landed())
+
+    page.goto(inbox_web + "/")
+    assert page.inner_text("#nav-notifications").split() == ["Notifications", "1"]
+    assert page.inner_text("#nav-requests").split() == ["Requests", "2"]
+    page.click("#nav-notifications")
+    page.wait_for_selector("h1:has-text('Notifications')")
+    item = page.locator("li.notice", has_text="tomatoes, as always")
+    assert "replied to your post" in item.inner_text() and "Bob" in item.inner_text()
+    shoot(page, "15-notifications")
+    item.locator("a:has-text('Open the conversation')").click()
+    page.wait_for_selector("text=what are you growing this year?")
+    assert "tomatoes, as always" in page.inner_text("main")
+    page.goto(inbox_web + "/notifications")
+    page.click("button:has-text('Mark all read')")
+    page.wait_for_selector("text=Marked")
+    assert page.locator("#nav-notifications .count").count() == 0
+
+    page.click("#nav-requests")
+    page.wait_for_selector("h1:has-text('Requests')")
+    assert page.evaluate("window.__pwned") is None and page.title() != "pwned"
+    assert page.locator("li.notice").count() == 2
+    shoot(page, "15-requests")
+    page.locator("li.notice", has_text="beans!").locator("button:has-text('Accept')").click()
+    page.wait_for_selector("text=Accepted")
+    assert name_of(dave) in {f.name for f in a.follows()}
+    page.locator("li.notice", has_text="buy my seeds").locator("button:has-text('Block')").click()
+    page.wait_for_selector("text=Blocked")
+    assert page.locator("li.notice").count() == 0
+    assert a.blocked(name_of(erin))
+    page.goto(inbox_web + "/notifications")
+    reload_until(page, "beans!")  # an accepted request is a notification now
+    shoot(page, "15-after-accept-and-block")
+    assert page.evaluate("window.__pwned") is None

@@ -1,0 +1,299 @@
+"""The inbox over real nodes (issue #15): notices delivered over /x/ipfeed/inbox/1, verified
+from the sender's feed, admitted to Notifications or Requests; forged ones refused; a laptop
+reads its notifications from its home server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import pytest
+from conftest import DEFAULTS, User, run
+
+from ipfeed import Service, codec, inbox, inboxdb, notice, notify
+from ipfeed.identity import Identity
+from ipfeed.inboxdb import NOTIFICATIONS, REQUESTS
+
+T = TypeVar("T")
+
+
+def name_of(u: User) -> str:
+    return u.service.identity().name
+
+
+async def peer_id(u: User) -> str:
+    async with await u.kubo() as k:
+        return str((await k.id())["ID"])
+
+
+async def with_inbox(svc: Service, body: Callable[[], Awaitable[T]]) -> T:
+    """Run `body` while `svc` receives notices."""
+    ready = asyncio.Event()
+    task = asyncio.ensure_future(svc.inbox_serve(ready.set))
+    try:
+        await asyncio.wait_for(ready.wait(), 30)
+        return await body()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def until(what: str, check: Callable[[], Any], seconds: float = 40) -> Any:
+    """Poll `check` until it is truthy (bounded)."""
+    for _ in range(int(seconds * 10)):
+        if got := check():
+            return got
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def reasons_of(svc: Service) -> list[str]:
+    return [r for _, r, _ in svc.rejected_notices()]
+
+
+async def send(sender: User, to: User, frames: list[bytes]) -> list[str]:
+    async with await sender.kubo() as k:
+        return await notify.send_frames(k, await peer_id(to), frames, [to.addr()])
+
+
+@pytest.mark.parametrize("defaults", DEFAULTS)
+def test_a_reply_from_a_friend_of_a_friend_is_a_notification_a_strangers_is_a_request(
+        make_user: Any, defaults: str) -> None:
+    alice = make_user("alice", defaults=defaults)
+    bob = make_user("bob", defaults=defaults)
+    carol = make_user("carol", defaults=defaults)
+    dave = make_user("dave", defaults=defaults)
+    for u in (bob, carol, dave):
+        u.connect(alice)
+    carol.connect(bob)
+    a, b, c, d = (u.service for u in (alice, bob, carol, dave))
+    run(a.set_inbox(here=True))
+    hello = run(a.post("hello, who reads this?")).cid
+    run(c.post("carol here"))
+    run(d.post("dave here"))
+    run(b.post("bob here"))
+    run(b.follow(name_of(carol)))
+    run(a.follow(name_of(bob)))
+    run(a.sync())  # Alice's index now holds Bob's follow list (Carol is a friend of a friend)
+    for s in (c, d):
+        assert run(s.sync([name_of(alice)]))[0].error is None  # their index knows her inbox
+
+    async def scenario() -> None:
+        carol_reply = (await c.post("nice post, Alice", reply_to=hello)).cid
+        dave_reply = (await d.post("hi from a stranger", reply_to=hello)).cid
+        await until("both replies", lambda: len(a.notifications(None)) >= 2)
+        got = a.notifications(None)
+        by = {n.sender: n for n in got}
+        assert by[name_of(carol)].box == NOTIFICATIONS and by[name_of(carol)].entry == carol_reply
+        assert by[name_of(carol)].reason == "reply" and by[name_of(carol)].subject == hello
+        assert by[name_of(dave)].box == REQUESTS and by[name_of(dave)].entry == dave_reply
+        assert a.unread() == {NOTIFICATIONS: 1, REQUESTS: 1}
+        thread = a.thread(hello)
+        assert thread is not None
+        assert {p.cid for _, p in thread.replies} == {carol_reply, dave_reply}
+        shown = json.loads(alice.cli_ok("show", hello, "--json"))
+        assert {r["cid"] for r in shown["replies"]} == {carol_reply, dave_reply}
+        assert "nice post, Alice" in alice.cli_ok("show", hello)
+        # Bob reacts: a notification (Alice follows him); the same notice again is a duplicate.
+        assert (await b.sync([name_of(alice)]))[0].error is None
+        b.react(hello)
+        await b.publish()
+        await until("bob's reaction", lambda: any(n.reason == "reaction" for n in a.notifications()))
+        assert [o.state for o in c.outgoing_notices()] == ["sent"]
+        # Muted: Carol's notices are left out of the boxes (kept, shown again on unmute).
+        await a.mute(name_of(carol))
+        assert name_of(carol) not in {n.sender for n in a.notifications(None)}
+        await a.unmute(name_of(carol))
+        assert name_of(carol) in {n.sender for n in a.notifications(None)}
+        # Forged and replayed notices, over the real protocol, each refused with its reason.
+        me = Identity.generate()
+        async with await dave.kubo() as k:
+            record = await k.name_get(name_of(dave), 10, offline=True)
+        dave_key = d.identity()
+        to = a.identity().public
+        now = int(time.time() * 1000)
+        forged = bytearray(notice.build_notice(dave_key, to, record, now, dave_reply))
+        forged[-3] ^= 1  # inside the signature
+        answers = await send(dave, alice, [
+            bytes(forged),
+            notice.build_notice(me, to, record, now, dave_reply),  # record not the sender's
+            notice.build_notice(dave_key, to, record, now - 8 * 24 * 3600 * 1000, dave_reply),
+            notice.build_notice(dave_key, to, record, now, codec.cid_of(b"\xa0")),  # no such entry
+            notice.build_notice(dave_key, to, record, now, (await d.post("not about alice")).cid),
+            notice.build_notice(dave_key, to, record, now, dave_reply),  # recorded already
+        ])
+        assert answers[0].startswith("rejected") and "signature" in answers[0]
+        assert answers[2].startswith("rejected") and "replayed" in answers[2]
+        assert answers[5] == "ok duplicate"
+        await until("the queued forgeries rejected", lambda: len(reasons_of(a)) >= 5)
+        reasons = " | ".join(reasons_of(a))
+        assert "IPNS record" in reasons and "signature does not verify" in reasons
+        assert "is not in its verified feed" in reasons
+        assert "does not reference your posts or your name" in reasons
+        assert len(a.notifications(None)) == 3  # nothing unverified was recorded
+        # Alice blocks Dave: his request is hidden, and his next notice is dropped on arrival.
+        await a.block(name_of(dave))
+        assert [n.sender for n in a.notifications(REQUESTS)] == []
+        assert a.unread()[REQUESTS] == 0
+        dropped = a.receiver().stats["dropped-blocked"]
+        again = (await d.post("are you there?", reply_to=hello)).cid
+        assert a.receiver().stats["dropped-blocked"] == dropped + 1
+        assert [o.state for o in d.outgoing_notices() if o.entry == again] == ["sent"]  # not told
+        assert again not in {n.entry for n in a.notifications(None)}
+    run(with_inbox(a, scenario))
+
+
+def test_a_laptop_reads_its_notifications_from_its_home_server(make_user: Any) -> None:
+    server = make_user("alice")
+    carol = make_user("carol")
+    laptop = make_user("laptop", init=False, start=False)
+    laptop.home.mkdir(mode=0o700, parents=True)
+    shutil.copy(server.settings.key_path, laptop.settings.key_path)
+    laptop.settings.key_path.chmod(0o600)
+    laptop.start()
+    carol.connect(server)
+    laptop.connect(server)
+    a, c, lap = server.service, carol.service, laptop.service
+    run(a.set_inbox(here=True))
+    hello = run(a.post("my home server keeps my inbox")).cid
+    run(c.post("carol"))
+    run(c.sync([name_of(server)]))
+    # While the home server's inbox is not listening, Carol's notice waits in her outbox.
+    early = run(c.post("are you there?", reply_to=hello)).cid
+    [waiting] = c.outgoing_notices()
+    assert (waiting.entry, waiting.state, waiting.attempts) == (early, "waiting", 1) and waiting.last_error
+
+    async def scenario() -> None:
+        assert (await c.deliver_notices()).sent == 0  # not due yet: backoff
+        with inboxdb.opened(c.settings.inbox_path) as db:  # as if its 30 s had passed
+            db.db.execute("UPDATE outgoing SET next_try = 0")
+        assert (await c.deliver_notices()).sent == 1
+        await c.follow(name_of(server))  # a follow is notified too
+        reply = (await c.post("got it", reply_to=hello)).cid
+        await until("all three at the home server", lambda: len(a.notifications(None)) == 3)
+        assert {n.reason for n in a.notifications(None)} == {"reply", "follow"}
+        # The laptop: same key, a node of its own, not in the profile's inbox list.
+        assert (await lap.sync([name_of(server)]))[0].error is None
+        assert await lap.fetch_notifications() == 3
+        got = lap.notifications(None)
+        assert [(n.sender, n.entry, n.reason) for n in got] == [
+            (name_of(carol), reply, "reply"), (name_of(carol), None, "follow"),
+            (name_of(carol), early, "reply")]
+        assert await lap.fetch_notifications() == 0  # nothing new since
+        # The same from the command line: the unread count in status, then read and marked.
+        # (Alice follows nobody: Carol's reply is a request, as her home server filed it.)
+        assert "inbox: 0 unread notifications, 3 requests" in laptop.cli_ok("status")
+        out = json.loads(laptop.cli_ok("notifications", "--requests", "--json", "--mark-read"))
+        assert out["unread"] == {"notifications": 0, "requests": 3}
+        first = out["notices"][0]
+        assert (first["from"], first["entry"], first["reason"], first["box"]) == \
+            (name_of(carol), reply, "reply", "requests")
+        assert "0 unread notifications, 0 requests" in laptop.cli_ok("notifications", "--requests")
+        assert name_of(carol) in laptop.cli_ok("notifications", "--requests", "--all")
+        # Someone else's key cannot read Alice's inbox.
+        stranger = Identity.generate()
+        answers = await send(carol, server, [notice.build_fetch(stranger, 0, int(time.time() * 1000))])
+        assert answers[0].startswith("rejected") and "no notices for that feed" in answers[0]
+    run(with_inbox(a, scenario))
+
+
+ONE_KEY = 100_000  # notices from one key
+FRESH_KEYS = 20_000  # notices each from a fresh key with a valid record of its own
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_a_flood_is_bounded_and_an_honest_notice_still_lands(make_user: Any) -> None:
+    from test_ipns import record
+
+    alice, bob, mallory = make_user("alice"), make_user("bob"), make_user("mallory")
+    bob.connect(alice)
+    mallory.connect(alice)
+    a, b, m = alice.service, bob.service, mallory.service
+    run(a.set_inbox(here=True))
+    hello = run(a.post("hello")).cid
+    run(b.post("bob"))
+    run(a.follow(name_of(bob)))
+    assert run(b.sync([name_of(alice)]))[0].error is None
+    run(m.post("mallory"))
+    to = a.identity().public
+    now = int(time.time() * 1000)
+    built = time.monotonic()
+    mk = m.identity()
+    async def own_record() -> bytes:
+        async with await mallory.kubo() as k:
+            return await k.name_get(name_of(mallory), 10, offline=True)
+    rec = run(own_record())
+    one_key = [notice.build_notice(mk, to, rec, now, codec.cid_of(i.to_bytes(4, "big")))
+               for i in range(ONE_KEY)]
+    fresh = []
+    for i in range(FRESH_KEYS):
+        k = Identity.generate()
+        fresh.append(notice.build_notice(k, to, record(k), now, codec.cid_of(b"f" + i.to_bytes(4, "big"))))
+    built = time.monotonic() - built
+    svc_rss = _rss_kib()
+
+    async def scenario() -> None:
+        r = a.receiver()
+        start = time.monotonic()
+        flood = asyncio.ensure_future(asyncio.gather(send(mallory, alice, one_key),
+                                                     send(mallory, alice, fresh)))
+        await asyncio.sleep(1)  # the flood is under way
+        honest_at = time.monotonic()
+        reply = (await b.post("an honest reply", reply_to=hello)).cid
+        await until("the honest reply", lambda: any(n.entry == reply for n in a.notifications()), 60)
+        landed = time.monotonic() - honest_at
+        answers_one, answers_fresh = await flood
+        elapsed = time.monotonic() - start
+        counts = Counter(x.split(" ", 1)[0] for x in answers_one + answers_fresh)
+        queued = r.stats["queued"]
+        rss = _rss_kib() - svc_rss
+        size = a.settings.inbox_path.stat().st_size
+        print(f"\nflood: {ONE_KEY:,} notices from one key and {FRESH_KEYS:,} from fresh keys (built in "
+              f"{built:.1f} s) sent over {inbox.PROTOCOL} "
+              f"in {elapsed:.1f} s: answers {dict(counts)}; queued for verification {queued}; "
+              f"recorded {r.stats['recorded']}; rejected {r.stats['rejected']}; the honest reply landed "
+              f"{landed:.1f} s after it was posted; receiver memory +{rss / 1024:.1f} MiB, inbox.sqlite "
+              f"{size / 1024:.0f} KiB, rejections kept {len(a.rejected_notices(10_000))}")
+        assert len(answers_one) == ONE_KEY and len(answers_fresh) == FRESH_KEYS  # every frame answered
+        # One peer gets 100 at once and 2 a second; one sender 20 and 0.2 a second.
+        assert queued <= 100 + 2 * elapsed + 1
+        assert counts["busy"] >= ONE_KEY + FRESH_KEYS - queued - counts["ok"] - counts["rejected"]
+        assert [n for n in a.notifications(None) if n.sender != name_of(bob)] == []
+        assert len(r.queue) <= inbox.QUEUE and len(r.close_queue) <= inbox.QUEUE
+        assert len(r.pending) <= inbox.MAX_TRACKED and len(r.limits.peer.by) <= inbox.MAX_TRACKED
+        assert len(a.rejected_notices(10_000)) <= inboxdb.MAX_REJECTED
+        assert size < 4 << 20
+    run(with_inbox(a, scenario))
+
+
+def test_fresh_keys_from_many_peers_meet_the_total_budget_and_the_queue_bound(make_user: Any) -> None:
+    """What one node cannot send over the network: many peers, each a fresh key (in process)."""
+    from test_ipns import record
+
+    alice = make_user("alice", start=False)
+    r = inbox.Receiver(alice.service.home)
+    to = alice.service.identity().public
+    now = int(time.time() * 1000)
+    frames = []
+    for i in range(2000):
+        k = Identity.generate()
+        frames.append(notice.build_notice(k, to, record(k), now, codec.cid_of(i.to_bytes(4, "big"))))
+    start = time.monotonic()
+    answers = Counter(r.answer(f"peer{i}", f, now).decode().strip() for i, f in enumerate(frames))
+    elapsed = time.monotonic() - start
+    print(f"\n2,000 fresh keys from 2,000 peers in {elapsed:.2f} s: {dict(answers)}")
+    queued = answers["ok queued"]
+    assert queued == len(r.queue) <= min(inbox.QUEUE, 200 + 2 * elapsed + 1)
+    assert answers["busy rate-limited: too many notices in all"] + answers["busy queue full"] == 2000 - queued
+    assert not r.close_queue  # none of them is a feed Alice follows
