@@ -176,6 +176,10 @@ class Service:
         """A post by CID and its known replies."""
         return reading.indexed_post(self.home, cid)
 
+    def deleted(self, cid: str) -> bool:
+        """Whether a post was indexed here and then deleted by its author."""
+        return reading.deleted(self.home, cid)
+
     def thread(self, cid: str) -> Thread | None:
         """A post in its conversation (ancestors and replies of replies), from the index."""
         return threads.thread(self.home, cid)
