@@ -130,6 +130,14 @@ def test_an_edit_by_another_author_is_rejected_naming_the_rule() -> None:
     with pytest.raises(InvalidInput, match="own-subject"):
         build_entry(mallory, seq=1, prev=None, created=NOW, kind=kinds.EDIT,
                     body=kinds.Edit(Ref(post.cid, alice.public)), content=build_content("x").cid)
+    forged_delete = {k: v for k, v in forged.items() if k != "content"} | {"kind": kinds.DELETE}
+    block = sign_object(forged_delete, mallory)
+    with pytest.raises(InvalidEntry, match="own-subject") as refused:
+        parse_entry(block)
+    assert codec.cid_of(block) in str(refused.value)  # the rejection names the entry
+    with pytest.raises(InvalidInput, match="own-subject"):
+        build_entry(mallory, seq=1, prev=None, created=NOW, kind=kinds.DELETE,
+                    body=kinds.Delete(Ref(post.cid, alice.public)))
 
 
 def _index(tmp_path: Path) -> Index:
