@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ipfeed import post
+from ipfeed import kinds, post
+from ipfeed.contentblock import Content, build_content
+from ipfeed.entry import Entry, build_entry
 from ipfeed.identity import Identity
 from ipfeed.post import Post
 
@@ -23,6 +25,20 @@ def chain(me: Identity, count: int, text: str = TEXT, *, created: int = CREATED,
         posts.append(p)
         prev = p.cid
     return posts
+
+
+def chain_v2(me: Identity, count: int, text: str = TEXT, *,
+             created: int = CREATED) -> list[tuple[Entry, Content]]:
+    """`count` format v2 posts by `me` (seq 1..count, oldest first): each a signed `post` entry
+    and the content block it names, as ipfeed writes them now."""
+    out: list[tuple[Entry, Content]] = []
+    for seq in range(1, count + 1):
+        target = post.skip_target(seq)
+        c = build_content(f"{text} #{seq}")
+        e = build_entry(me, seq=seq, prev=out[-1][0].cid if out else None, created=created + seq,
+                        kind=kinds.POST, content=c.cid, skip=out[target - 1][0].cid if target else None)
+        out.append((e, c))
+    return out
 
 
 def sample(me: Identity) -> Post:

@@ -39,6 +39,7 @@ class Plan:
     local_sync_sizes: tuple[int, ...]
     incremental_sizes: tuple[int, ...]  # the largest is also the cold node's feed
     web_posts: int
+    flood_reactions: int  # reactions from one followed feed, indexed beside the web_posts
     propagation_per_run: int
     follows: int
     profile: bool  # profile the cases that miss their targets (cProfile), for the notes
@@ -48,11 +49,13 @@ class Plan:
 FULL = Plan(runs=5, node_runs=3, op_scale=1.0, chain_sizes=(1_000, 10_000, 100_000), ingest_posts=10_000,
             publish_per_run=20, bulk_sizes=(1_000, 10_000), bulk_baseline_posts=200, sync_posts=10_000,
             walk_posts=100, local_sync_sizes=(1_000, 4_000), incremental_sizes=(1_000, 10_000, 100_000),
-            web_posts=100_000, propagation_per_run=8, follows=1_000, profile=True, peer_messages=10_000)
+            web_posts=100_000, flood_reactions=100_000, propagation_per_run=8, follows=1_000, profile=True,
+            peer_messages=10_000)
 QUICK = Plan(runs=3, node_runs=3, op_scale=0.25, chain_sizes=(1_000, 5_000), ingest_posts=5_000,
              publish_per_run=8, bulk_sizes=(1_000, 10_000), bulk_baseline_posts=25, sync_posts=1_000,
              walk_posts=20, local_sync_sizes=(250, 1_000), incremental_sizes=(1_000, 10_000),
-             web_posts=10_000, propagation_per_run=4, follows=100, profile=False, peer_messages=1_000)
+             web_posts=10_000, flood_reactions=20_000, propagation_per_run=4, follows=100, profile=False,
+             peer_messages=1_000)
 
 
 _STARTED = time.perf_counter()
@@ -90,6 +93,9 @@ def run(plan: Plan) -> list[Row]:
         _say(f"web timeline page at {plan.web_posts:,} indexed posts")
         rows += attempt("web timeline page", lambda: timeline.timeline(work, plan.web_posts, slow,
                                                                        profile=plan.profile))
+        _say(f"web timeline page flooded by {plan.flood_reactions:,} reactions")
+        rows += attempt("web timeline flood", timeline.flood, work, plan.web_posts, plan.flood_reactions,
+                        slow)
         _say("starting three Kubo daemons (loopback, temporary repos)")
         with connected_nodes(3) as (a, b, c):
             _say(f"Kubo ingest: dag import of {plan.ingest_posts:,} posts")

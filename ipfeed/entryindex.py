@@ -24,6 +24,7 @@ from .identity import name_from_public
 from .private import Opened
 
 CAP = 10_000  # indexed reactions + reposts per feed; beyond: kept, not counted
+EDIT_OF_POST = "an edit's subject must be a post, and this one is another kind of entry (rule edit-of-post)"
 DELETED = 2  # posts.hidden: 1 = a private post not for this user, 2 = deleted
 
 
@@ -76,6 +77,9 @@ def apply(db: sqlite3.Connection, name: str, entries: Sequence[Entry],
             db.execute("INSERT OR IGNORE INTO identity_entries VALUES (?, ?, ?, ?, ?)",
                        (e.cid, name, e.seq, e.kind, json.dumps(identity_json(e.body))))
         c = contents.get(e.content or "")
+        if e.kind != kinds.POST:  # edits that waited for this subject: it is not a post
+            db.execute("UPDATE entries SET state = 'rejected', why = ? WHERE subject = ? AND kind = ? "
+                       "AND state = 'pending'", (EDIT_OF_POST, e.cid, kinds.EDIT))
         if e.kind == kinds.POST:
             added += _post(db, name, e, c, opened.get(e.cid), now)
         elif ref is not None:
@@ -158,7 +162,11 @@ def _about(db: sqlite3.Connection, name: str, cid: str) -> None:
         return
     target = _subject_post(db, subject)
     if target is None:
-        db.execute("UPDATE entries SET state = 'pending' WHERE cid = ?", (cid,))
+        known = db.execute("SELECT 1 FROM entries WHERE cid = ?", (subject,)).fetchone()
+        if kind == kinds.EDIT and known is not None:  # an entry, but not a post
+            db.execute("UPDATE entries SET state = 'rejected', why = ? WHERE cid = ?", (EDIT_OF_POST, cid))
+        else:
+            db.execute("UPDATE entries SET state = 'pending' WHERE cid = ?", (cid,))
         return
     owner, hidden = target
     if owner != subject_name:

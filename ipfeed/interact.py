@@ -20,6 +20,10 @@ from .post import skip_target
 
 _FAKE_PREV = codec.cid_str(codec.PREFIX_DAG_CBOR + bytes(32))  # for a dry run of signing
 
+# Why: an edit would need a new box sealed to the same recipients, and a public edit entry of a
+# private post would tell everyone which post it changes and when.
+PRIVATE_EDIT = "a private post cannot be edited; delete it and post it again to the same recipients"
+
 
 def subject(home: Home, cid: str, what: str = "") -> dict[str, str]:
     """{"cid", "name"} of a verified post in the index (a subject must be one)."""
@@ -160,8 +164,7 @@ def edit(home: Home, cid: str, text: str, *, cw: str | None = None, sensitive: b
         old = index.post(about["cid"])
     assert old is not None
     if old.private:
-        raise InvalidInput(f"cannot edit {about['cid']}: a private post cannot be edited; delete it and "
-                           "post again")
+        raise InvalidInput(f"cannot edit {about['cid']}: {PRIVATE_EDIT}")
     extra, _ = post_extra(home, me, text, old.reply_to, old.quote, old.cw if cw is None else cw,
                           old.sensitive if sensitive is None else sensitive, (), False)
     if old.card is not None:

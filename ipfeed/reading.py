@@ -9,7 +9,7 @@ from typing import Any
 from . import codec, feed, history, identity, livesync, post, private, sync
 from .contentblock import Content
 from .entry import Chained, parse_chained
-from .errors import Fork, InvalidInput, IpfeedError, OutboxDamaged
+from .errors import Fork, InvalidInput, IpfeedError, NotFound, OutboxDamaged
 from .feed import Follow, Profile, Root
 from .homedir import Home, bounded, latest_root, now_ms
 from .identity import Identity
@@ -52,7 +52,13 @@ class FeedView:
 
 async def show(home: Home, name: str, limit: int = 20) -> FeedView:
     """Resolve a name and fetch, verify and return its root and newest `limit` posts."""
-    public = identity.public_from_name(name)
+    try:
+        public = identity.public_from_name(name)
+    except InvalidInput as e:  # a post's CID: a deleted one says so, without its content
+        if deleted(home, name):
+            raise NotFound(f"post {name.strip()} was deleted by its author; ipfeed does not show "
+                           "its content") from e
+        raise
     name = identity.name_from_public(public)
     if limit < 0:
         raise InvalidInput("--limit must not be negative")
@@ -189,6 +195,16 @@ def feed_posts(home: Home, name: str, limit: int = 20, before: str | None = None
     """One feed's indexed posts, newest first."""
     with home.index() as index:
         return index.timeline([identity.normalize_name(name)], limit, before)
+
+
+def deleted(home: Home, cid: str) -> bool:
+    """Whether `cid` is a post the index held and its author then deleted (False if not a CID)."""
+    try:
+        cid = codec.parse_cid(cid.strip())
+    except InvalidInput:
+        return False
+    with home.index() as index:
+        return index.deleted(cid)
 
 
 def indexed_post(home: Home, cid: str) -> tuple[IndexedPost | None, list[IndexedPost]]:

@@ -223,6 +223,10 @@ class Service:
         hidden = self.moderation().hidden
         return post, [r for r in replies if r.name not in hidden]
 
+    def deleted(self, cid: str) -> bool:
+        """Whether a post was indexed here and then deleted by its author."""
+        return reading.deleted(self.home, cid)
+
     def thread(self, cid: str) -> Thread | None:
         """A post in its conversation (ancestors and replies of replies), from the index,
         without the posts of muted and blocked feeds (the post itself is kept: the caller

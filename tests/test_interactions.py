@@ -108,6 +108,9 @@ def test_reactions_reposts_quotes_edits_and_deletes_reach_every_follower(make_us
         assert first not in [p.cid for p in u.service.timeline()]
         assert u.service.search("hello") == [] and u.service.search("#ipfs") == []
         assert [p.cid for p in u.service.timeline() if p.name == a] == [other]
+        shown_gone = u.cli("show", first)  # a deleted post's CID: said so, none of its text
+        assert shown_gone.exit_code != 0 and "was deleted by its author" in shown_gone.output
+        assert "hello" not in shown_gone.output
     # Honouring the deletion: Bob's node keeps neither version of the deleted post.
     assert not run(_pinned_anyhow(bob, old_content))
     assert not run(_pinned_anyhow(bob, edit_content))
@@ -127,6 +130,14 @@ def test_an_edit_by_another_author_is_rejected_naming_the_rule() -> None:
     with pytest.raises(InvalidInput, match="own-subject"):
         build_entry(mallory, seq=1, prev=None, created=NOW, kind=kinds.EDIT,
                     body=kinds.Edit(Ref(post.cid, alice.public)), content=build_content("x").cid)
+    forged_delete = {k: v for k, v in forged.items() if k != "content"} | {"kind": kinds.DELETE}
+    block = sign_object(forged_delete, mallory)
+    with pytest.raises(InvalidEntry, match="own-subject") as refused:
+        parse_entry(block)
+    assert codec.cid_of(block) in str(refused.value)  # the rejection names the entry
+    with pytest.raises(InvalidInput, match="own-subject"):
+        build_entry(mallory, seq=1, prev=None, created=NOW, kind=kinds.DELETE,
+                    body=kinds.Delete(Ref(post.cid, alice.public)))
 
 
 def _index(tmp_path: Path) -> Index:
@@ -168,6 +179,35 @@ def test_a_reaction_waits_pending_until_its_subject_arrives_and_counts_once(tmp_
     index.apply(name_from_public(bob.public), root, [second], NOW, None, None, None)  # redelivered
     p = index.post(post.cid)
     assert p is not None and (p.likes, p.reactions) == (1, {"❤": 1})  # reacting twice: once, newest
+
+
+@pytest.mark.parametrize("edit_first", [True, False], ids=["edit-before-subject", "subject-first"])
+def test_an_edit_of_an_entry_that_is_not_a_post_is_rejected_once_known(tmp_path: Path,
+                                                                      edit_first: bool) -> None:
+    from ipfeed.identity import name_from_public
+    from ipfeed.post import skip_target
+    alice = Identity.generate()
+    post, content = _alice_post(alice)  # seq 1
+    reaction = build_entry(alice, seq=2, prev=post.cid, created=NOW + 2, kind=kinds.REACTION,
+                           body=kinds.Reaction(Ref(post.cid, alice.public), "❤"))
+    c = build_content("an edit of a reaction")
+    edit = build_entry(alice, seq=3, prev=reaction.cid, created=NOW + 3, kind=kinds.EDIT,
+                       body=kinds.Edit(Ref(reaction.cid, alice.public)), content=c.cid,
+                       skip=post.cid if skip_target(3) == 1 else None)
+    index = _index(tmp_path)
+    root = _root_for(index, "x")
+    name = name_from_public(alice.public)
+    index.apply(name, root, [post], NOW, None, None, None, contents={content.cid: content})
+    order = [[edit], [reaction]] if edit_first else [[reaction], [edit]]
+    index.apply(name, root, order[0], NOW, None, None, None, contents={c.cid: c})
+    if edit_first:
+        assert index.entry(edit.cid)[4] == "pending"  # type: ignore[index]
+    index.apply(name, root, order[1], NOW, None, None, None, contents={c.cid: c})
+    assert index.entry(edit.cid)[4] == "rejected"  # type: ignore[index]
+    why = index.db.execute("SELECT why FROM entries WHERE cid = ?", (edit.cid,)).fetchone()[0]
+    assert "edit-of-post" in why
+    p = index.post(post.cid)
+    assert p is not None and p.edited is None and p.likes == 1
 
 
 def test_a_reaction_whose_ref_names_the_wrong_author_never_counts(tmp_path: Path) -> None:

@@ -46,6 +46,9 @@ def test_private_post_reaches_only_its_recipient(make_user: Any, tmp_path: Path)
         PNG + b"SECRETPIXELS"
     # The author reads her own private post too.
     assert any(x.cid == cid and x.text == SECRET for x in alice.service.timeline(10))
+    # An edit of it is refused, saying why and what to do instead (the web says the same).
+    refused = alice.cli("edit", cid, "changed my mind")
+    assert refused.exit_code != 0 and "a private post cannot be edited; delete it" in refused.output
 
     # Carol follows Alice but is not a recipient: nothing shown, and no error.
     assert [x.text for x in carol.service.timeline(10)] == ["public hello"]

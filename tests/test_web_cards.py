@@ -186,8 +186,12 @@ def test_actions_are_forms_with_the_token_and_own_posts_offer_edit_and_delete(sh
     posts.append(card("bafyreiminemineminemineminemineminemineminemineminemine", name=me))
     posts.append(card("bafyreiprivateprivateprivateprivateprivateprivateprivat", private=True,
                       recipients=[me]))
+    posts.append(card("bafyreiownprivateownprivateownprivateownprivateownpriva", private=True,
+                      recipients=[CAROL], name=me))
     page = get(client, "/")
-    theirs, mine, private = (page.split(f'id="post-{p.cid}"', 1)[1].split("</article>")[0] for p in posts)
+    theirs, mine, private, own_private = (page.split(f'id="post-{p.cid}"', 1)[1].split("</article>")[0]
+                                          for p in posts)
+    assert "/edit" not in own_private and f'href="/post/{posts[3].cid}/delete"' in own_private
     assert f'action="/post/{posts[0].cid}/unreact"' in theirs and "🎉 Unlike" in theirs
     assert f'action="/post/{posts[0].cid}/unrepost"' in theirs and "Undo repost" in theirs
     assert f'href="/?quote={posts[0].cid}#compose"' in theirs and "/edit" not in theirs

@@ -76,7 +76,8 @@ def test_edit_and_delete_own_posts_and_only_those(client: FlaskClient, app: Flas
     post(client, f"/post/{other.cid}/delete", {}, status=403)
     post(client, f"/post/{mine.cid}/delete", {})
     assert "Deleted" in get(client, "/") and "second wording" not in get(client, "/")
-    get(client, f"/post/{mine.cid}", 404)
+    gone = get(client, f"/post/{mine.cid}", 410)  # says it was deleted, shows none of it
+    assert "deleted by its author" in gone and "wording" not in gone
 
 
 def test_tag_pages_and_tag_search(client: FlaskClient, app: Flask, alice: User) -> None:

@@ -13,6 +13,7 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 from ipfeed import mentions
 from ipfeed.errors import FeedLocked, InvalidInput, PublishPending
 from ipfeed.index import IndexedPost
+from ipfeed.interact import PRIVATE_EDIT
 
 from . import cards
 from .views import _back, _cards, _known_post, bp, svc, worker
@@ -74,6 +75,8 @@ def edit_page(cid: str) -> WerkzeugResponse | tuple[str, int]:
     """Edit one's own post: the text prefilled; saving publishes a new version (the old ones
     stay in its history)."""
     p = _own_or_403(cid)
+    if p.private:
+        abort(400, description=f"cannot edit this post: {PRIVATE_EDIT}")
     if request.method == "GET":
         return render_template("edit.html", post=p, text=p.text, error="", **_cards([p])), 200
     typed = request.form.get("text", "").replace("\r\n", "\n")

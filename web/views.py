@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -36,8 +37,9 @@ from ipfeed.errors import (
 from ipfeed.index import IndexedPost, search_stems
 from ipfeed.service import Service
 
-from . import cards, names, state, text
+from . import cards, chips, names, state, text
 from . import compose as drafts
+from .security import csrf_token
 from .worker import Worker
 
 bp = Blueprint("ui", __name__)
@@ -60,16 +62,23 @@ _SLOT = re.compile(r"ipfeedslot(\d+)x")
 
 
 def path_for(endpoint: str, **values: Any) -> str:
-    """`url_for` for the links every post card repeats (a page of 20 asks ~140 times): each
-    route is built once per request with placeholders, then filled in one pass, each value
-    quoted (a value is never read as a placeholder)."""
+    """`url_for` for the links every post card repeats (a page of 20 asks ~160 times): each
+    route is built once per request with placeholders, kept as a format string, then filled
+    with the values, each quoted (a value is never read as a placeholder)."""
     keys = tuple(sorted(values))
     shapes: dict[tuple[str, tuple[str, ...]], str] = g.setdefault("ipfeed_paths", {})
     shape = shapes.get((endpoint, keys))
     if shape is None:
         slots: dict[str, Any] = {k: f"ipfeedslot{i}x" for i, k in enumerate(keys)}
-        shape = shapes[(endpoint, keys)] = url_for(endpoint, **slots)
-    return _SLOT.sub(lambda m: quote(str(values[keys[int(m[1])]]), safe=""), shape)
+        built = url_for(endpoint, **slots).replace("{", "{{").replace("}", "}}")
+        shape = shapes[(endpoint, keys)] = _SLOT.sub(lambda m: "{" + m[1] + "}", built)
+    return shape.format(*(_quoted(values[k]) for k in keys))
+
+
+def _quoted(value: object) -> str:
+    """A path segment or query value, %-quoted (names and CIDs are plain ASCII and need none)."""
+    s = str(value)
+    return s if s.isascii() and s.isalnum() else quote(s, safe="")
 
 
 def install_filters(app: Flask) -> None:
@@ -86,7 +95,10 @@ def install_filters(app: Flask) -> None:
     app.jinja_env.globals.update(
         rich=lambda p, names, terms=(): cards.rich(p, names, terms, path_for),
         excerpt=cards.excerpt, domain=cards.domain, others=cards.others, plural=cards.plural,
-        is_web_url=cards.is_web_url, reactions=cards.REACTIONS)
+        is_web_url=cards.is_web_url, reactions=cards.REACTIONS,
+        identicon=partial(chips.identicon, path_for=path_for), who=partial(chips.who, path_for=path_for),
+        face=partial(chips.face, path_for=path_for), author=partial(chips.author, path_for=path_for),
+        stamp=partial(chips.stamp, path_for=path_for), actions=partial(chips.actions, path_for=path_for))
     app.jinja_env.globals["limits"] = {
         "text_bytes": post.MAX_TEXT_BYTES, "attachments": post.MAX_ATTACHMENTS,
         "attachment_mib": post.MAX_ATTACHMENT_SIZE // 2**20, "images": media.IMAGE_NAMES,
@@ -104,14 +116,14 @@ def install_filters(app: Flask) -> None:
             line = None
         unread = svc().unread() if me else {}
         return {"me": me, "strip": line, "node": state.node_state(settings), "here": _here(),
-                "unread": unread}
+                "unread": unread, "csrf": csrf_token()}
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> tuple[str, int]:
         code = e.code or 500
         title, message = TITLES.get(code, ("Something went wrong", e.description or ""))
         return render_template("error.html", code=code, title=title,
-                               message=e.description if code in (400, 403, 404) else message), code
+                               message=e.description if code in (400, 403, 404, 410) else message), code
 
     # Each error family has one status here; views catch an error only to add to it.
     for family, code, title in ERROR_PAGES:
@@ -136,6 +148,7 @@ TITLES = {  # error pages in plain words (no "502 Bad Gateway")
     400: ("That did not work", ""),
     403: ("Refused", ""),
     404: ("Nothing here", ""),
+    410: ("Deleted by its author", ""),
     405: ("Not possible here", "This address does not take that kind of request."),
     413: ("That upload is too large",
           f"A post takes up to {post.MAX_ATTACHMENTS} images of "
@@ -315,6 +328,9 @@ def _post_page(cid: str, form: drafts.Form | None = None, error: str = "",
     except InvalidInput as e:
         abort(404, description=str(e))
     if t is None:
+        if svc().deleted(cid):
+            abort(410, description=f"post {cid} was deleted by its author: its content is not shown "
+                                   "here any more (copies others made may remain)")
         abort(404, description=f"post {cid} is not in the local index")
     form = form or drafts.Form(reply_to=t.post.cid)
     shown = [*t.ancestors, t.post, *(r for _, r in t.replies)]

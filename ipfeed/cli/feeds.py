@@ -69,7 +69,8 @@ def id_(c: Context) -> None:
               help="Encrypt the post end to end for NAME (repeatable): only they and you can read it. "
                    "NAME is an IPNS name, or the alias or display name of a feed you follow.")
 @click.option("--many", type=click.File("r", encoding="utf-8"), metavar="FILE",
-              help="Post every line of FILE, each a JSON string (- for stdin), with one IPNS update.")
+              help="Post every line of FILE, each a JSON string (- for stdin), with one IPNS update; "
+                   "plain text: no structured #tags, @mentions or link cards.")
 @click.option("--alt", "alts", multiple=True, metavar="TEXT",
               help="Describe an attachment for people who cannot see it (repeatable, in --attach order).")
 @click.option("--cw", default="", metavar="TEXT", help="A content warning shown before the post.")
