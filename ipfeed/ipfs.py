@@ -135,6 +135,11 @@ class Kubo:
         res = await _unless(self._json("config", [("arg", key)]), "not found", "failed to get config value")
         return None if res is None else res.get("Value")
 
+    async def repo_path(self) -> str:
+        """The node's IPFS_PATH as its process sees it (`diag/sys`); "" when unset (~/.ipfs)."""
+        res = await self._json("diag/sys", timeout=10)
+        return str((res.get("environment") or {}).get("IPFS_PATH") or "")
+
     async def config_set(self, key: str, value: Any) -> None:
         """Set one config value (JSON)."""
         await self._json("config", [("arg", key), ("arg", json.dumps(value)), ("json", "true")])
