@@ -189,6 +189,7 @@ async def _first_sync(a: BenchNode, b: BenchNode, work: Path, n: int, runs: int,
 
 
 LOCAL_TARGET = 10_000.0  # posts/s, issue 18
+LOCAL_TIMEOUT = 900.0  # seconds for one local first sync: block/get per block of a big feed is slow
 
 
 def local_sync(a: BenchNode, b: BenchNode, work: Path, sizes: tuple[int, ...], runs: int,
@@ -212,7 +213,7 @@ async def _local_sync(a: BenchNode, b: BenchNode, work: Path, sizes: tuple[int, 
             await copy_feed(home, b, pin=False)
             for local in ((True, False) if r % 2 == 0 else (False, True)):
                 reader = new_home(work / f"local-reader-{n}-{r}-{local}", b)
-                reader = Home(reader.settings.with_(local_reads=local))
+                reader = Home(reader.settings.with_(local_reads=local, sync_timeout=LOCAL_TIMEOUT))
                 set_follows(reader, [home.name])
                 t, seen[n, local], result = await _timed_sync(reader, home.name, n)
                 seconds[n, local].append(t)

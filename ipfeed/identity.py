@@ -31,14 +31,16 @@ def verify(public: bytes, message: bytes, signature: bytes) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=4096)  # multiformats' base36 costs ~0.3 ms; names recur a lot
+@functools.lru_cache(maxsize=16384)  # multiformats' base36 costs ~0.3 ms; names recur a lot
 def name_from_public(public: bytes) -> str:
     """The IPNS name (`k51…`, CIDv1 libp2p-key, base36) of an ed25519 public key."""
     digest = multihash.wrap(_PUBLIC_PREFIX + public, "identity")
     return str(CID("base36", 1, "libp2p-key", digest))
 
 
-@functools.lru_cache(maxsize=4096)  # CID.decode costs ~0.9 ms (multiformats validates types)
+# CID.decode costs ~0.9 ms (multiformats validates types); room for a full follow list (5,000)
+# and more, or a sync round would evict each name just before it is needed again
+@functools.lru_cache(maxsize=16384)
 def public_from_name(name: str) -> bytes:
     """The ed25519 public key inside an IPNS name (`k51…` or a `12D3Koo…` peer ID); anything
     else, however broken, is InvalidInput with a message for a person (never library text)."""
