@@ -48,9 +48,11 @@ run: $(RUN_STAMP) kubo
 test: install browser
 	IPFEED_IPFS_BIN=$$(bash scripts/install-kubo.sh) $(PY) -m pytest -q $(PYTEST_ARGS)
 
-# Benchmarks against real local daemons; QUICK=1 for a small run. Results in bench/results/.
+# Benchmarks against real local daemons; QUICK=1 for a small run, ONLY=local,homeserver for
+# some cases, FOLLOWS=5000 for the home server's follow list. Results in bench/results/.
 bench: install bench-peers
-	IPFEED_IPFS_BIN=$$(bash scripts/install-kubo.sh) $(PY) -m bench.run $(if $(QUICK),--quick,)
+	IPFEED_IPFS_BIN=$$(bash scripts/install-kubo.sh) $(PY) -m bench.run $(if $(QUICK),--quick,) \
+		$(if $(ONLY),--only $(ONLY),) $(if $(FOLLOWS),--follows $(FOLLOWS),)
 
 # The peer systems of the bench (pinned, bench-only): SSB's npm packages from the lock file
 # (prebuilt binaries ship inside the tarballs, so no install scripts), nostr-sdk in its own

@@ -262,3 +262,12 @@ def test_measure_reports_a_failing_script_without_its_stack(tmp_path: Path) -> N
     peer = runner.Peer("SSB", tmp_path, (sys.executable, "fail.py"), runner.SSB.figures, "stamp")
     m = runner.measure(peer, 7, 3)
     assert m.reason == "SSB exited with 3: Error: the log is locked" and m.runs == []
+
+
+def test_only_names_known_cases(capsys: pytest.CaptureFixture[str]) -> None:
+    from .run import CASES, main
+
+    with pytest.raises(SystemExit):
+        main(["--only", "local,nonsense"])
+    assert "unknown cases: nonsense" in capsys.readouterr().err
+    assert {"local", "homeserver", "bulk"} <= set(CASES)

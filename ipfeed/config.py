@@ -45,6 +45,7 @@ class Settings:
     sync_interval: float = 60.0  # seconds between the home server's sync rounds
     max_export_bytes: int = 1 << 30  # bound on one attachment an export reads, and on an archive imported
     max_sync_posts: int = 1_000_000  # new posts one sync takes from a feed; a feed claiming more is refused
+    local_reads: bool = True  # read a local flatfs node's block files in bulk (ipfeed.localblocks)
     link_cards: bool = True  # the author's node fetches the first link of a new post once for its card
     cards_allow_loopback: bool = False  # tests only: link cards may fetch from 127.0.0.1 / ::1
 
@@ -98,7 +99,7 @@ class Settings:
         for name in ("fetch_concurrency", "sync_concurrency", "max_export_bytes", "max_sync_posts"):
             if v := env.get("IPFEED_" + name.upper()):
                 changes[name] = int(v)
-        for name in ("link_cards", "cards_allow_loopback"):
+        for name in ("local_reads", "link_cards", "cards_allow_loopback"):
             if v := env.get("IPFEED_" + name.upper()):
                 changes[name] = _switch("IPFEED_" + name.upper(), v)
         return replace(s, **changes)  # type: ignore[arg-type]

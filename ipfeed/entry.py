@@ -138,15 +138,17 @@ def _link(f: Fields, key: str, absent: bool, extra: str, missing: str) -> str | 
     return f.link(key, (codec.PREFIX_DAG_CBOR,))
 
 
-def parse_chained(block: bytes, cid: str | None = None) -> Chained:
-    """A block of a feed's chain, v1 post or v2 entry (told apart by `type`), fully verified.
-    It decodes the block twice (to read `type`, then to verify): a caller that knows what the
-    block is calls post.parse or parse_entry."""
+def parse_chained(block: bytes, cid: str | None = None, *, signed_here: bool = False) -> Chained:
+    """A block of a feed's chain, v1 post or v2 entry (told apart by `type`), fully verified
+    (but for the signature if `signed_here`, as parse_entry). It decodes the block twice (to
+    read `type`, then to verify): a caller that knows what the block is calls post.parse or
+    parse_entry."""
     try:
         type_ = codec.decode(block, max_size=MAX_ENTRY_BYTES, what="chain block").get("type")
     except (InvalidBlock, AttributeError):
         type_ = None
-    return post.parse(block, cid) if type_ == post.TYPE else parse_entry(block, cid)
+    return post.parse(block, cid, signed_here=signed_here) if type_ == post.TYPE \
+        else parse_entry(block, cid, signed_here=signed_here)
 
 
 def check_next(newer: Chained | ChainItem, older: Chained | ChainItem) -> None:

@@ -38,6 +38,7 @@ class Kubo:
         self.api = api
         self.timeout = timeout
         self._client: aioipfs.AsyncIPFS | None = None
+        self._warm = False  # the DHT routing table had peers (routing_warm)
 
     async def __aenter__(self) -> Kubo:
         # aioipfs builds its aiohttp session in __init__, so only inside a running loop.
@@ -114,12 +115,17 @@ class Kubo:
         it has peers or peerings that could join it: a node just started connects to its
         `Peering.Peers` within seconds, and an IPNS record put or asked for before the table
         fills reaches nobody (a reader then gets only its own old copy). True if the table
-        has peers; an offline node (no peers, no peerings) is not waited for."""
+        has peers; an offline node (no peers, no peerings) is not waited for. Once the table
+        had peers, later calls on this connection do not ask again (a sync round of 5,000
+        feeds would otherwise double its calls)."""
+        if self._warm:
+            return True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         peerings = None
         while True:
             if await self.dht_peers():
+                self._warm = True
                 return True
             if loop.time() >= deadline:
                 return False
@@ -134,6 +140,11 @@ class Kubo:
         """One config value, or None if it is not set."""
         res = await _unless(self._json("config", [("arg", key)]), "not found", "failed to get config value")
         return None if res is None else res.get("Value")
+
+    async def repo_path(self) -> str:
+        """The node's IPFS_PATH as its process sees it (`diag/sys`); "" when unset (~/.ipfs)."""
+        res = await self._json("diag/sys", timeout=10)
+        return str((res.get("environment") or {}).get("IPFS_PATH") or "")
 
     async def config_set(self, key: str, value: Any) -> None:
         """Set one config value (JSON)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -56,6 +57,14 @@ def parse_record(raw: bytes, name: str) -> Record:
     """Verify a record for `name` by the spec: size, V2 signature, V1/V2 agreement, fields."""
     if len(raw) > MAX_RECORD_BYTES:
         raise InvalidRecord(f"IPNS record for {name}: {len(raw)} bytes, over {MAX_RECORD_BYTES}")
+    return _verified(raw, name)
+
+
+# A home server reads the same records again every round: the very bytes that verified once
+# (a Record is immutable; expiry is the caller's check, against its clock) are not verified
+# again. Room for a full follow list (5,000) and more; refusals are never cached.
+@functools.lru_cache(maxsize=16384)
+def _verified(raw: bytes, name: str) -> Record:
     public = public_from_name(name)
     f = _protobuf(raw)
     data, sig = f.get(9), f.get(8)

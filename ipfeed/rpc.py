@@ -13,7 +13,8 @@ RPC_CALLS = {
     "swarm/connect": "connect to a peer now (node connect, peer add)",
     "swarm/peers": "connected peers, and with identify which speak ipfeed's stream protocol",
     "stats/dht": "peers in the DHT routing tables (a record put before they fill reaches nobody)",
-    "config": "read and set one config value (Peering.Peers)",
+    "config": "read and set one config value (Peering.Peers; Datastore.Spec for local reads)",
+    "diag/sys": "the node's IPFS_PATH: a node on this machine is read from its flatfs files",
     "p2p/listen": "serve /x/ipfeed/feed/1 and /x/ipfeed/inbox/1 streams (Libp2pStreamMounting), "
                   "held in the foreground; the inbox's with report-peer-id",
     "p2p/forward": "open a /x/ipfeed/feed/1 or /x/ipfeed/inbox/1 stream to a peer, held in the foreground",

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from . import codec, contents, feed, kinds, livesync, pins, post, stream
+from . import codec, contentblock, contents, feed, kinds, livesync, localblocks, pins, post, stream
 from .car import car_bytes
 from .config import Settings
 from .contentblock import Content
@@ -49,6 +49,7 @@ class SyncResult:
     root: str | None = None
     error: str | None = None
     streamed: int = 0  # blocks taken from a peer's stream instead (ipfeed.stream)
+    local: int = 0  # of the `fetched`, those read from the node's own block files (ipfeed.localblocks)
     capped: int = 0  # reactions and reposts of the feed kept but not counted (over the index's cap)
 
 
@@ -61,6 +62,22 @@ class _Fetcher:
     parsed: dict[str, Chained] = field(default_factory=dict)  # those of them that are valid entries
     used: int = 0  # blocks this sync took from the stream
     storing: asyncio.Future[None] | None = None  # the node storing the stream's blocks
+    store: localblocks.LocalStore | None = None  # the node's block files, once `prefetch` looked
+    held: dict[str, bytes] = field(default_factory=dict)  # CID-checked blocks read from them
+    local: int = 0  # blocks taken from `held`
+
+    async def prefetch(self, cids: Sequence[str], limit: int) -> None:
+        """Read these blocks from the node's own files at once, if it is a local flatfs node
+        (ipfeed.localblocks), in a thread; what is not there is left to `block/get`."""
+        if not self.settings.local_reads:
+            return
+        if self.store is None:
+            self.store = await localblocks.of(self.kubo)  # looked up once per connection
+        if self.store is None:
+            return  # a remote node, or another datastore
+        todo = [c for c in cids if c not in self.held and c not in self.streamed]
+        if todo:
+            self.held.update(await asyncio.to_thread(self.store.read_many, todo, limit))
 
     async def ask_peers(self, name: str, root: feed.Root) -> None:
         """Take the feed from a peer's stream (ipfeed.stream) if one has it: the node stores its
@@ -85,6 +102,9 @@ class _Fetcher:
             self.used += 1
             return block
         self.fetched += 1
+        if (block := self.held.pop(cid, None)) is not None and len(block) <= limit:
+            self.local += 1
+            return block
         return await self.kubo.block_get(cid, limit, timeout=self.settings.timeout)
 
     async def posts(self, cids: list[str]) -> list[Chained]:
@@ -96,6 +116,7 @@ class _Fetcher:
                 return p
             async with sem:
                 return parse_chained(await self.block(cid, post.MAX_POST_BYTES), cid)
+        await self.prefetch([c for c in cids if c not in self.parsed], post.MAX_POST_BYTES)
         return list(await asyncio.gather(*(one(c) for c in cids)))
 
 
@@ -145,6 +166,8 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
             index.add_fork(name, evidence, now)
             raise Fork(f"{name}: fork at seq {old_count}: known post {known.head}, new chain has "
                        f"{other}; both kept as evidence, nothing of the new branch indexed")
+    await f.prefetch([e.content for e in posts if isinstance(e, Entry) and e.content],
+                     contentblock.MAX_CONTENT_BYTES)
     got = await livesync.fetch_contents(f.block, posts, settings.fetch_concurrency)
     tree = await livesync.fetch_tree(f.block, root) if old_count == 0 else None  # whole: check all
     livesync.check_root(root, posts, tree, whole=old_count == 0)
@@ -164,7 +187,8 @@ async def sync_feed(kubo: Kubo, index: Index, name: str, settings: Settings, now
     assert state is not None
     await f.stored()
     await pin_feed(kubo, index, state, root, posts, pin, settings, V2(got, tree, gone))
-    return SyncResult(name, added, f.fetched, root.cid, streamed=f.used, capped=index.capped(name))
+    return SyncResult(name, added, f.fetched, root.cid, streamed=f.used, capped=index.capped(name),
+                      local=f.local)
 
 
 def _stream_limit(root: feed.Root, settings: Settings) -> int:

@@ -151,10 +151,12 @@ def listing(previous: feed.Root | None, tree: Tree | None, new: Sequence[Entry],
 
 
 def with_contents(blocks: Sequence[bytes], kept: Blocks) -> list[bytes]:
-    """Entry blocks and the content blocks they name (one CAR carries both to the node)."""
+    """Entry blocks and the content blocks they name (one CAR carries both to the node). The
+    blocks are the home's own, from its outbox: their signatures are checked once, before
+    anything is pinned or published (publishing.sync_node), not here as well."""
     out = list(blocks)
     for b in blocks:
-        e = parse_chained(b)
+        e = parse_chained(b, signed_here=True)
         if isinstance(e, Entry) and e.content and (c := kept(e.content)) is not None:
             out.append(c)
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import dag_cbor
 import pytest
 from hypothesis import given
@@ -126,3 +128,23 @@ def test_well_formed_cidv1_links_of_any_codec_decode(cid: bytes) -> None:
     """Whether ipfeed accepts a link's codec is the object validator's rule; decode only
     requires a well-formed CIDv1."""
     assert bytes(codec.decode(tag42(b"\x00" + cid), max_size=1000, what="x").cid_bytes) == cid
+
+
+@given(st.binary(min_size=36, max_size=36))
+def test_the_fast_base32_of_a_cid_is_base64s_base32(raw: bytes) -> None:
+    text = codec.cid_str.__wrapped__(raw)  # type: ignore[attr-defined]
+    assert text == "b" + base64.b32encode(raw).decode().lower().rstrip("=")
+    assert codec.cid_to_bytes.__wrapped__(text) == raw  # type: ignore[attr-defined]
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789ABZ=_ ", min_size=58, max_size=58))
+def test_the_fast_base32_decoder_refuses_what_base64_refuses(body: str) -> None:
+    try:
+        want: bytes | None = base64.b32decode(body.upper() + "======")
+    except ValueError:
+        want = None
+    try:
+        got: bytes | None = codec.cid_to_bytes.__wrapped__("b" + body)  # type: ignore[attr-defined]
+    except InvalidInput:
+        got = None
+    assert got == want

@@ -3,6 +3,7 @@ one rule each, and random mutations that must never change what a record says.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -180,3 +181,16 @@ def test_the_ipns_spec_vectors_get_the_specs_verdicts(kind: str) -> None:
     assert not r.expired()
     if want:
         assert r.value == want
+
+
+def test_a_record_that_verified_once_is_not_trusted_in_any_other_form() -> None:
+    raw = record(data={"Sequence": 12345})
+    first = ipns.parse_record(raw, ME.name)
+    assert ipns.parse_record(raw, ME.name) is first  # the same bytes again: not verified again
+    for i in range(len(raw)):  # any flipped bit: checked afresh (29 unsigned bytes may pass)
+        flipped = bytearray(raw)
+        flipped[i] ^= 0x01
+        with contextlib.suppress(InvalidObject):
+            assert ipns.parse_record(bytes(flipped), ME.name) is not first
+    with pytest.raises(InvalidObject, match="signature does not verify"):
+        ipns.parse_record(raw, OTHER.name)  # the same bytes under another name: not its record

@@ -24,7 +24,7 @@ from ipfeed.rpc import RPC_CALLS
 
 # Which test covers which calls: together, every call ipfeed makes.
 CONTRACT = {
-    "test_id_and_config": ["id", "config"],
+    "test_id_and_config": ["id", "config", "diag/sys"],
     "test_swarm_connect_and_peers": ["swarm/connect", "swarm/peers", "stats/dht"],
     "test_blocks_exact_bytes_bounded_reads_and_refs": ["block/put", "block/get", "block/stat", "refs"],
     "test_files_add_and_cat": ["add", "cat"],
@@ -77,6 +77,9 @@ def test_id_and_config(pair: tuple[User, User]) -> None:
             await k.config_set("Peering.Peers", [])
             assert await k.config_get("Pubsub.Enabled") is True  # ipfeed's features are on
             assert await k.config_get("AutoConf.Enabled") is False  # and no "auto" left
+            assert await k.repo_path() == str(a.settings.node_dir)  # its IPFS_PATH (local reads)
+            spec = await k.config_get("Datastore.Spec")
+            assert spec["mounts"][0]["mountpoint"] == "/blocks" and spec["mounts"][0]["type"] == "flatfs"
     run(go())
 
 
