@@ -31,6 +31,11 @@ class _Handler(WSGIRequestHandler):
         if self.tls_failed is None:
             super().handle()
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Quiet unless something failed: a line per refused or failed request only."""
+        if str(getattr(code, "value", code))[:1] in ("4", "5"):
+            super().log_request(code, size)
+
     def finish(self) -> None:
         with suppress(OSError):  # the client went away: nothing to flush to
             super().finish()
