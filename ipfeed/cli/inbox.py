@@ -4,6 +4,7 @@ for your feed are delivered, and what your own notices did."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 
@@ -17,11 +18,16 @@ _VERBS = {"reply": "replied to your post", "mention": "mentioned you", "quote": 
 
 def _line(c: Context, n: Received) -> str:
     state = c.service.feed_state(n.sender)
-    who = safe_for_terminal(str((state.profile.get("name") if state else "") or "")) or n.sender[:16]
-    mark = "*" if n.state == "unread" else " "
-    what = f" {n.entry}" if n.entry else ""
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(n.received / 1000))
-    return f"{mark} {when}  {who} ({n.sender}) {_VERBS.get(n.reason, n.reason)}{what}"
+    return _shown(str((state.profile.get("name") if state else "") or ""), n.to_json())
+
+
+def _shown(name: str, n: dict[str, Any]) -> str:
+    """One notice as a line: `name` is the sender's own words (escaped); the rest is checked."""
+    who = safe_for_terminal(name) or str(n["from"])[:16]
+    mark = "*" if n["state"] == "unread" else " "
+    what = f" {n['entry']}" if n["entry"] else ""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(n["received"] / 1000))
+    return f"{mark} {when}  {who} ({n['from']}) {_VERBS.get(n['reason'], n['reason'])}{what}"
 
 
 @click.command()
@@ -33,8 +39,14 @@ def _line(c: Context, n: Received) -> str:
 @pass_ctx
 def notifications(c: Context, as_json: bool, show_all: bool, mark_read: bool, requests_: bool,
                   fetch: bool) -> None:
-    """Verified replies, mentions, quotes, reactions, reposts and new followers."""
+    """Verified replies, mentions, quotes, reactions, reposts and new followers (on a paired
+    device: those its home server verified and keeps)."""
     s = c.service
+    if s.remote() is not None:
+        if fetch:
+            raise click.UsageError("a paired device reads its home server's inbox already (no --fetch)")
+        _remote(c, as_json, show_all, mark_read, REQUESTS if requests_ else NOTIFICATIONS)
+        return
     fetched = run(s.fetch_notifications()) if fetch else None
     box = REQUESTS if requests_ else NOTIFICATIONS
     shown = s.notifications(box, unread_only=not show_all)
@@ -50,6 +62,25 @@ def notifications(c: Context, as_json: bool, show_all: bool, mark_read: bool, re
     click.echo(f"{unread[NOTIFICATIONS]} unread notifications, {unread[REQUESTS]} requests")
     for n in shown:
         click.echo(_line(c, n))
+
+
+def _remote(c: Context, as_json: bool, show_all: bool, mark_read: bool, box: str) -> None:
+    """A page of the home server's box, checked by remote.check_inbox; each field printed
+    escaped (a name is the sender's own words, relayed by the home server)."""
+    page = c.service.remote_notifications(box, unread_only=not show_all)
+    if mark_read and page["notices"]:
+        c.service.remote_mark_read(box, max(n["id"] for n in page["notices"]))
+    if as_json:
+        echo_json({"box": box, "unread": page["unread"], "fetched": None, "notices": page["notices"],
+                   "next": page["next"]})
+        return
+    unread = page["unread"]
+    click.echo(f"{unread[NOTIFICATIONS]} unread notifications, {unread[REQUESTS]} requests "
+               "(at your home server)")
+    for n in page["notices"]:
+        click.echo(_shown(n["sender_name"], n))
+    if page["next"]:
+        click.echo(f"-- and more at your home server (newest {len(page['notices'])} shown)")
 
 
 @click.command()
