@@ -19,7 +19,8 @@ from ipfeed.web.worker import Worker
 from test_inbox import until, with_inbox
 from werkzeug.serving import BaseWSGIServer
 
-from ipfeed import remote, tls
+from ipfeed import inboxdb, remote, tls
+from ipfeed.cli.inbox import _shown
 from ipfeed.errors import RemoteError
 from ipfeed.identity import Identity
 
@@ -307,3 +308,38 @@ def test_a_home_servers_notifications_are_checked_before_use(page: dict[str, Any
     with pytest.raises(RemoteError, match=named):
         remote.check_inbox(page, "requests", 2)
     assert remote.check_inbox(_page(), "requests", 2)["notices"][0]["sender_name"] == "Bob"
+
+
+def test_the_home_servers_inbox_comes_in_pages_and_marking_read_spares_what_came_later(
+        alice: User, make_user: Any, listener: Listener) -> None:
+    """Paging by id (newest first) and `upto`: a notice that arrives after the device's page
+    stays unread. (The notices are written into the home server's inbox database directly:
+    what is paged here is the API, the verification is test_inbox's.)"""
+    laptop = make_user("laptop", start=False, init=False)
+    laptop.cli_ok("remote", "add", listener.url, "--code", alice.service.open_pairing().code,
+                  "--fingerprint", alice.service.tls_fingerprint())
+    p = laptop.service.remote()
+    assert p is not None
+
+    def arrive(n: int) -> None:
+        with inboxdb.opened(alice.settings.inbox_path) as db:
+            assert db.record(f"k{n}", BOB, "follow", None, None, "requests", b"n", n, n)
+    for n in range(1, 4):
+        arrive(n)
+    first = remote.notifications(p, "requests", True, 2, 0, 30)
+    assert [n["created"] for n in first["notices"]] == [3, 2] and first["next"] is not None
+    rest = remote.notifications(p, "requests", True, 2, first["next"], 30)
+    assert [n["created"] for n in rest["notices"]] == [1] and rest["next"] is None
+    arrive(4)  # after the laptop's page
+    assert remote.mark_read(p, "requests", max(n["id"] for n in first["notices"]), 30) == 3
+    assert alice.service.unread() == {"notifications": 0, "requests": 1}
+    over = remote.notifications(p, "requests", True, 1000, 0, 30)  # asked for too many: 100 at most
+    assert len(over["notices"]) == 1
+    with pytest.raises(RemoteError, match='box is "notifications" or "requests"'):
+        remote.notifications(p, "archive", True, 10, 0, 30)
+
+
+def test_a_senders_name_from_the_home_server_is_escaped_for_the_terminal() -> None:
+    n = remote.check_inbox(_page(notice={"sender_name": "\x1b]0;owned\x07\u202eBob"}), "requests", 2)
+    line = _shown(n["notices"][0]["sender_name"], n["notices"][0])
+    assert "\x1b" not in line and "\u202e" not in line and "\\x1b]0;owned" in line and BOB in line
