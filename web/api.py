@@ -86,7 +86,7 @@ def notifications() -> Answer:
     """The home server's inbox, one box, newest first; `before` is the id of the last one seen."""
     try:
         limit = min(MAX_NOTICES, max(1, int(request.args.get("limit", "20"))))
-        before = int(request.args.get("before", "0"))
+        before = max(0, int(request.args.get("before", "0")))
     except ValueError as e:
         raise InvalidInput("limit and before are numbers") from e
     s, box = svc(), _box(request.args.get("box", NOTIFICATIONS))
