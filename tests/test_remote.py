@@ -330,6 +330,8 @@ def test_the_home_servers_inbox_comes_in_pages_and_marking_read_spares_what_came
     assert [n["created"] for n in first["notices"]] == [3, 2] and first["next"] is not None
     rest = remote.notifications(p, "requests", True, 2, first["next"], 30)
     assert [n["created"] for n in rest["notices"]] == [1] and rest["next"] is None
+    again = laptop.cli_ok("notifications", "--requests", "--json", "--before", str(first["next"]))
+    assert [n["created"] for n in json.loads(again)["notices"]] == [1]
     arrive(4)  # after the laptop's page
     assert remote.mark_read(p, "requests", max(n["id"] for n in first["notices"]), 30) == 3
     assert alice.service.unread() == {"notifications": 0, "requests": 1}

@@ -36,20 +36,22 @@ def _shown(name: str, n: dict[str, Any]) -> str:
 @click.option("--mark-read", is_flag=True, help="Mark what is shown read.")
 @click.option("--requests", "requests_", is_flag=True, help="Requests (feeds you have no link to).")
 @click.option("--fetch", is_flag=True, help="First read what your home server kept (a laptop).")
+@click.option("--before", type=click.IntRange(0), default=0, metavar="ID",
+              help="The older ones, below this id (printed at the end of a full page).")
 @pass_ctx
 def notifications(c: Context, as_json: bool, show_all: bool, mark_read: bool, requests_: bool,
-                  fetch: bool) -> None:
+                  fetch: bool, before: int) -> None:
     """Verified replies, mentions, quotes, reactions, reposts and new followers (on a paired
     device: those its home server verified and keeps)."""
     s = c.service
     if s.remote() is not None:
         if fetch:
             raise click.UsageError("a paired device reads its home server's inbox already (no --fetch)")
-        _remote(c, as_json, show_all, mark_read, REQUESTS if requests_ else NOTIFICATIONS)
+        _remote(c, as_json, show_all, mark_read, REQUESTS if requests_ else NOTIFICATIONS, before)
         return
     fetched = run(s.fetch_notifications()) if fetch else None
     box = REQUESTS if requests_ else NOTIFICATIONS
-    shown = s.notifications(box, unread_only=not show_all)
+    shown = s.notifications(box, unread_only=not show_all, before=before)
     unread = s.unread()
     if mark_read:
         s.mark_read(box)
@@ -64,10 +66,10 @@ def notifications(c: Context, as_json: bool, show_all: bool, mark_read: bool, re
         click.echo(_line(c, n))
 
 
-def _remote(c: Context, as_json: bool, show_all: bool, mark_read: bool, box: str) -> None:
+def _remote(c: Context, as_json: bool, show_all: bool, mark_read: bool, box: str, before: int) -> None:
     """A page of the home server's box, checked by remote.check_inbox; each field printed
     escaped (a name is the sender's own words, relayed by the home server)."""
-    page = c.service.remote_notifications(box, unread_only=not show_all)
+    page = c.service.remote_notifications(box, unread_only=not show_all, before=before)
     if mark_read and page["notices"]:
         c.service.remote_mark_read(box, max(n["id"] for n in page["notices"]))
     if as_json:
@@ -80,7 +82,8 @@ def _remote(c: Context, as_json: bool, show_all: bool, mark_read: bool, box: str
     for n in page["notices"]:
         click.echo(_shown(n["sender_name"], n))
     if page["next"]:
-        click.echo(f"-- and more at your home server (newest {len(page['notices'])} shown)")
+        click.echo(f"-- more: ipfeed notifications{' --requests' if box == REQUESTS else ''}"
+                   f"{' --all' if show_all else ''} --before {page['next']}")
 
 
 @click.command()
