@@ -12,6 +12,7 @@ from ..inboxdb import NOTIFICATIONS, REQUESTS, Received
 from .base import Context, echo_json, pass_ctx, run
 from .terminal import safe_for_terminal
 
+PAGE = 100  # notices shown at once (the device API's largest page)
 _VERBS = {"reply": "replied to your post", "mention": "mentioned you", "quote": "quoted your post",
           "reaction": "reacted to your post", "repost": "reposted your post", "follow": "followed you"}
 
@@ -51,25 +52,33 @@ def notifications(c: Context, as_json: bool, show_all: bool, mark_read: bool, re
         return
     fetched = run(s.fetch_notifications()) if fetch else None
     box = REQUESTS if requests_ else NOTIFICATIONS
-    shown = s.notifications(box, unread_only=not show_all, before=before)
+    shown = s.notifications(box, unread_only=not show_all, limit=PAGE, before=before)
+    more = shown[-1].id if len(shown) == PAGE else None
     unread = s.unread()
     if mark_read:
         s.mark_read(box)
     if as_json:
         echo_json({"box": box, "unread": unread, "fetched": fetched,
-                   "notices": [n.to_json() for n in shown]})
+                   "notices": [n.to_json() for n in shown], "next": more})
         return
     if fetched is not None:
         click.echo(f"fetched {fetched} new from your home server")
     click.echo(f"{unread[NOTIFICATIONS]} unread notifications, {unread[REQUESTS]} requests")
     for n in shown:
         click.echo(_line(c, n))
+    _more(box, show_all, more)
+
+
+def _more(box: str, show_all: bool, more: int | None) -> None:
+    if more:
+        click.echo(f"-- more: ipfeed notifications{' --requests' if box == REQUESTS else ''}"
+                   f"{' --all' if show_all else ''} --before {more}")
 
 
 def _remote(c: Context, as_json: bool, show_all: bool, mark_read: bool, box: str, before: int) -> None:
     """A page of the home server's box, checked by remote.check_inbox; each field printed
     escaped (a name is the sender's own words, relayed by the home server)."""
-    page = c.service.remote_notifications(box, unread_only=not show_all, before=before)
+    page = c.service.remote_notifications(box, unread_only=not show_all, limit=PAGE, before=before)
     if mark_read and page["notices"]:
         c.service.remote_mark_read(box, max(n["id"] for n in page["notices"]))
     if as_json:
@@ -81,9 +90,7 @@ def _remote(c: Context, as_json: bool, show_all: bool, mark_read: bool, box: str
                "(at your home server)")
     for n in page["notices"]:
         click.echo(_shown(n["sender_name"], n))
-    if page["next"]:
-        click.echo(f"-- more: ipfeed notifications{' --requests' if box == REQUESTS else ''}"
-                   f"{' --all' if show_all else ''} --before {page['next']}")
+    _more(box, show_all, page["next"])
 
 
 @click.command()
