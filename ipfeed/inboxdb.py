@@ -127,10 +127,13 @@ class InboxDB:
                        "ORDER BY state = 'unread', id LIMIT ?)", (*args, over))
 
     def notices(self, box: str | None = None, *, unread_only: bool = False, limit: int = 100,
-                after: int = 0, hidden: Sequence[str] = ()) -> list[Received]:
-        """Recorded notices, newest first (or after id `after`, oldest first); ignored ones are
-        left out, and so are those from `hidden` feeds."""
+                after: int = 0, before: int = 0, hidden: Sequence[str] = ()) -> list[Received]:
+        """Recorded notices, newest first (those below id `before` if given; or after id
+        `after`, oldest first); ignored ones are left out, and so are those from `hidden` feeds."""
         where, args = ["state != 'ignored'", "id > ?"], [after]
+        if before:
+            where.append("id < ?")
+            args.append(before)
         if box:
             where.append("box = ?")
             args.append(box)  # type: ignore[arg-type]
@@ -160,11 +163,16 @@ class InboxDB:
             out[box] = n
         return out
 
-    def mark_read(self, box: str | None = None) -> int:
-        """Mark unread notices read (of one box, or all)."""
+    def mark_read(self, box: str | None = None, upto: int | None = None) -> int:
+        """Mark unread notices read (of one box, or all; only ids up to `upto` if given)."""
+        where, args = "", list[object]()
+        if box:
+            where, args = " AND box = ?", [box]
+        if upto is not None:
+            where, args = where + " AND id <= ?", [*args, upto]
         with self.transaction() as tx:
-            return tx.execute("UPDATE received SET state = 'read' WHERE state = 'unread'"
-                              + (" AND box = ?" if box else ""), (box,) if box else ()).rowcount
+            return tx.execute(f"UPDATE received SET state = 'read' WHERE state = 'unread'{where}",
+                              args).rowcount
 
     def set_sender(self, sender: str, *, box: str | None = None, state: str | None = None) -> int:
         """Move a sender's notices to another box and/or state (accept, ignore)."""

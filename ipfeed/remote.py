@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import secrets
 import ssl
 import urllib.parse
@@ -29,8 +30,14 @@ from .errors import (
 )
 from .handover import Handover
 from .homedir import now_ms
+from .identity import normalize_name
 
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # a timeline page of 100 posts fits many times over
+MAX_NOTICES = 100  # the API's largest page of notifications (FORMAT.md section 17.4)
+MAX_SENDER_NAME = 200  # a profile name as a home server may show it, in characters
+BOXES = ("notifications", "requests")
+REASONS = ("reply", "mention", "quote", "reaction", "repost", "follow")
+_CID = re.compile(r"[A-Za-z0-9]{1,128}")
 MAX_HANDOVERS_AT_ONCE = 1000  # one push hands over at most this many (the rest: the next one)
 HANDOVERS_PER_REQUEST = 100  # the home server takes at most this many drafts in one request
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -204,9 +211,73 @@ def push(home: Path, p: Pairing, timeout: float) -> PushResult:
     return PushResult(sent, left, refused, error)
 
 
+Inbox = dict[str, Any]  # {"box", "unread": {box: n}, "notices": [notice, …], "next": id or None}
+
+
+def notifications(p: Pairing, box: str, unread_only: bool, limit: int, before: int,
+                  timeout: float) -> Inbox:
+    """One page of the home server's notifications or requests, newest first, and its unread
+    counts; every field checked (an answer is untrusted input) before anything is shown."""
+    limit = min(MAX_NOTICES, max(1, limit))
+    query = urllib.parse.urlencode({"box": box, "limit": limit, "all": "0" if unread_only else "1",
+                                    **({"before": before} if before else {})})
+    page = _call(p.url, p.fingerprint, p.token, "GET", f"/api/notifications?{query}", None, timeout)
+    return check_inbox(page, box, limit)
+
+
+def check_inbox(page: dict[str, Any], box: str, limit: int) -> Inbox:
+    """A home server's answer to GET /api/notifications, or RemoteError naming what is wrong."""
+    def bad(what: str) -> RemoteError:
+        return RemoteError(f"the home server's notifications are not what the API defines "
+                           f"(section 17.4): {what}")
+    unread, notices, more = page.get("unread"), page.get("notices"), page.get("next")
+    if page.get("box") != box:
+        raise bad(f"asked for box {box!r}, got {str(page.get('box'))[:40]!r}")
+    if not isinstance(unread, dict) or set(unread) != set(BOXES) or not all(
+            type(n) is int and 0 <= n < 2**53 for n in unread.values()):
+        raise bad("unread is not {notifications: count, requests: count}")
+    if not isinstance(notices, list) or len(notices) > limit:
+        raise bad(f"notices is not a list of at most {limit}")
+    if not (more is None or (type(more) is int and more > 0)):
+        raise bad("next is not an id or null")
+    return {"box": box, "unread": dict(unread), "notices": [_check_notice(n, box, bad) for n in notices],
+            "next": more}
+
+
+def _check_notice(n: object, box: str, bad: Any) -> dict[str, Any]:
+    if not isinstance(n, dict):
+        raise bad("a notice is not an object")
+    ints = ("id", "created", "received")
+    if not all(type(n.get(k)) is int and 0 <= n[k] < 2**63 for k in ints):
+        raise bad(f"a notice's {', '.join(ints)} are not all non-negative integers")
+    try:
+        sender = normalize_name(str(n["from"]) if isinstance(n.get("from"), str) else "")
+    except InvalidInput as e:
+        raise bad(f"notice {n['id']}: from is not a feed name ({e})") from e
+    if n.get("reason") not in REASONS or n.get("box") != box or n.get("state") not in ("unread", "read"):
+        raise bad(f"notice {n['id']}: reason, box or state is not one the API defines")
+    for k in ("entry", "subject"):
+        if not (n.get(k) is None or (isinstance(n[k], str) and _CID.fullmatch(n[k]))):
+            raise bad(f"notice {n['id']}: {k} is not a CID or null")
+    name = n.get("sender_name", "")
+    if not isinstance(name, str) or len(name) > MAX_SENDER_NAME:
+        raise bad(f"notice {n['id']}: sender_name is not a string of at most {MAX_SENDER_NAME}")
+    return {"id": n["id"], "from": sender, "sender_name": name, "reason": n["reason"],
+            "entry": n.get("entry"), "subject": n.get("subject"), "box": box, "state": n["state"],
+            "created": n["created"], "received": n["received"]}
+
+
+def mark_read(p: Pairing, box: str, upto: int, timeout: float) -> int:
+    """Mark a box's unread notices up to id `upto` read at the home server; how many it marked."""
+    answer = _call(p.url, p.fingerprint, p.token, "POST", "/api/notifications/read",
+                   {"box": box, "upto": upto}, timeout)
+    if type(answer.get("marked")) is not int or answer["marked"] < 0:
+        raise RemoteError("the home server's answer to marking read lacks a count (section 17.4)")
+    return int(answer["marked"])
+
+
 def timeline(p: Pairing, limit: int, before: str | None, timeout: float) -> dict[str, Any]:
-    """The home server's timeline, as `ipfeed timeline --json` prints it. (The inbox's
-    notifications will come the same way: one more GET of the API, /api/notifications.)"""
+    """The home server's timeline, as `ipfeed timeline --json` prints it."""
     query = urllib.parse.urlencode({"limit": limit, **({"before": before} if before else {})})
     page = _call(p.url, p.fingerprint, p.token, "GET", f"/api/timeline?{query}", None, timeout)
     posts, more = page.get("posts"), page.get("next")

@@ -51,6 +51,7 @@ from .outbox import Draft
 from .publishing import BULK_CHUNK, PublishResult
 from .reading import FeedView
 from .recovery import RecoveryKey
+from .remote import Inbox as RemoteInbox
 from .remote import Pairing as RemotePairing
 from .remote import PushResult, Waiting
 from .sync import Progress, SyncResult
@@ -436,20 +437,21 @@ class Service:
                 await notify.deliver(self.home)
 
     def notifications(self, box: str | None = NOTIFICATIONS, *, unread_only: bool = False,
-                      limit: int = 100) -> list[Received]:
-        """Recorded, verified notices of one box (or both), newest first."""
+                      limit: int = 100, before: int = 0) -> list[Received]:
+        """Recorded, verified notices of one box (or both), newest first (below id `before`)."""
         with inboxdb.opened(self.settings.inbox_path) as db:
-            return db.notices(box, unread_only=unread_only, limit=limit, hidden=self._hidden())
+            return db.notices(box, unread_only=unread_only, limit=limit, before=before,
+                              hidden=self._hidden())
 
     def unread(self) -> dict[str, int]:
         """Unread notices per box (notifications, requests)."""
         with inboxdb.opened(self.settings.inbox_path) as db:
             return db.unread(self._hidden())
 
-    def mark_read(self, box: str | None = None) -> int:
-        """Mark the unread notices of a box (or all) read."""
+    def mark_read(self, box: str | None = None, upto: int | None = None) -> int:
+        """Mark the unread notices of a box (or all) read (those up to id `upto`, if given)."""
         with inboxdb.opened(self.settings.inbox_path) as db:
-            return db.mark_read(box)
+            return db.mark_read(box, upto)
 
     async def accept_request(self, name: str) -> PublishResult:
         """Accept a request: follow its feed; its notices move to Notifications."""
@@ -585,10 +587,7 @@ class Service:
 
     def remote_push(self) -> PushResult:
         """Hand the drafts waiting here to the home server, oldest first."""
-        p = self.remote()
-        if p is None:
-            raise InvalidInput("this home is not paired with a home server (`ipfeed remote add`)")
-        return remote.push(self.settings.home, p, self.settings.timeout)
+        return remote.push(self.settings.home, self._paired(), self.settings.timeout)
 
     def remote_waiting(self) -> list[Waiting]:
         """Drafts this device has not handed over yet, oldest first."""
@@ -600,7 +599,20 @@ class Service:
 
     def remote_timeline(self, limit: int = 20, before: str | None = None) -> dict[str, Any]:
         """The home server's timeline (`ipfeed timeline --json`'s shape)."""
+        return remote.timeline(self._paired(), limit, before, self.settings.timeout)
+
+    def remote_notifications(self, box: str, unread_only: bool = True, limit: int = 100,
+                             before: int = 0) -> RemoteInbox:
+        """The home server's notifications or requests, and its unread counts (checked)."""
+        return remote.notifications(self._paired(), box, unread_only, limit, before,
+                                    self.settings.timeout)
+
+    def remote_mark_read(self, box: str, upto: int) -> int:
+        """Mark a box's unread notices read at the home server (ids up to `upto`)."""
+        return remote.mark_read(self._paired(), box, upto, self.settings.timeout)
+
+    def _paired(self) -> RemotePairing:
         p = self.remote()
         if p is None:
             raise InvalidInput("this home is not paired with a home server (`ipfeed remote add`)")
-        return remote.timeline(p, limit, before, self.settings.timeout)
+        return p

@@ -4,6 +4,7 @@ while the home server was down handed over later, in order, exactly once."""
 
 from __future__ import annotations
 
+import json
 import socket
 import sqlite3
 import threading
@@ -15,9 +16,13 @@ from conftest import DEFAULTS, User, run
 from ipfeed.web import create_app
 from ipfeed.web.serving import make_server
 from ipfeed.web.worker import Worker
+from test_inbox import until, with_inbox
 from werkzeug.serving import BaseWSGIServer
 
-from ipfeed import tls
+from ipfeed import inboxdb, remote, tls
+from ipfeed.cli.inbox import _shown
+from ipfeed.errors import RemoteError
+from ipfeed.identity import Identity
 
 
 class Listener:
@@ -223,3 +228,120 @@ def test_a_paired_laptops_daemon_hands_over_what_waits(alice: User, make_user: A
     with alice.service.home.outbox() as box:
         assert box.count_posts() == 1
     assert not (laptop.home / "node").exists()  # a paired device runs no node of its own
+
+
+@pytest.mark.parametrize("defaults", DEFAULTS)
+def test_a_laptop_reads_its_home_servers_notifications_and_a_revoked_one_cannot(
+        make_user: Any, defaults: str) -> None:
+    """A notice from Bob reaches Alice's home server; her paired laptop (no feed key) lists it
+    through the device API, sees the unread count in `status`, marks it read there."""
+    alice = make_user("alice", defaults=defaults)
+    bob = make_user("bob", defaults=defaults)
+    laptop = make_user("laptop", start=False, init=False)
+    bob.connect(alice)
+    a, b = alice.service, bob.service
+    run(a.set_inbox(here=True))
+    hello = run(a.post("my home server keeps my inbox")).cid
+    run(b.post("bob here"))
+    assert run(b.sync([a.identity().name]))[0].error is None  # Bob's index knows her inbox
+
+    async def scenario() -> str:
+        reply = (await b.post("hello from bob", reply_to=hello)).cid
+        await until("bob's reply at the home server", lambda: len(a.notifications(None)) == 1)
+        return reply
+    reply = run(with_inbox(a, scenario))
+    served = Listener(alice)
+    served.start()
+    try:
+        laptop.cli_ok("remote", "add", served.url, "--code", a.open_pairing("laptop").code,
+                      "--fingerprint", a.tls_fingerprint())
+        assert "inbox: 0 unread notifications, 1 requests at your home server" in laptop.cli_ok("status")
+        # Alice follows nobody: Bob's reply is a request, as her home server filed it
+        assert json.loads(laptop.cli_ok("notifications", "--json"))["notices"] == []
+        out = json.loads(laptop.cli_ok("notifications", "--requests", "--json", "--mark-read"))
+        assert out["unread"] == {"notifications": 0, "requests": 1}
+        [got] = out["notices"]
+        assert (got["from"], got["entry"], got["subject"], got["reason"], got["box"], got["state"]) == \
+            (b.identity().name, reply, hello, "reply", "requests", "unread")
+        assert a.unread() == {"notifications": 0, "requests": 0}  # marked read at the home server
+        assert "0 unread notifications, 0 requests" in laptop.cli_ok("notifications", "--requests")
+        listed = laptop.cli_ok("notifications", "--requests", "--all")
+        assert f"Bob ({b.identity().name}) replied to your post {reply}" in listed  # her index's name
+        r = laptop.cli("notifications", "--fetch")
+        assert r.exit_code != 0 and "no --fetch" in r.output
+
+        a.revoke_device(a.devices()[0].id)
+        r = laptop.cli("notifications", "--requests")
+        assert r.exit_code == 1 and "was revoked" in r.output and b.identity().name not in r.output
+        assert "inbox: unknown (home server:" in laptop.cli_ok("status")
+    finally:
+        served.stop()
+        served.worker.stop()
+
+
+BOB = Identity.generate().name
+
+
+def _page(**over: Any) -> dict[str, Any]:
+    notice = {"id": 7, "from": BOB,
+              "sender_name": "Bob", "reason": "reply", "entry": "bafyreiabc", "subject": None,
+              "box": "requests", "state": "unread", "created": 1, "received": 2}
+    page = {"box": "requests", "unread": {"notifications": 0, "requests": 1},
+            "notices": [{**notice, **over.pop("notice", {})}], "next": None}
+    return {**page, **over}
+
+
+@pytest.mark.parametrize(("page", "named"), [
+    (_page(box="notifications"), "asked for box"),
+    (_page(unread={"requests": 1}), "unread is not"),
+    (_page(unread={"notifications": -1, "requests": 1}), "unread is not"),
+    (_page(notices=[{}] * 3), "at most 2"),
+    (_page(next="x"), "next is not"),
+    (_page(notice={"from": "\x1b[31mnot a name"}), "from is not a feed name"),
+    (_page(notice={"reason": "\x1b]0;owned\x07"}), "reason, box or state"),
+    (_page(notice={"box": "notifications"}), "reason, box or state"),
+    (_page(notice={"entry": "../../etc"}), "entry is not a CID"),
+    (_page(notice={"sender_name": "x" * 201}), "sender_name is not"),
+    (_page(notice={"id": "7"}), "non-negative integers"),
+])
+def test_a_home_servers_notifications_are_checked_before_use(page: dict[str, Any], named: str) -> None:
+    with pytest.raises(RemoteError, match=named):
+        remote.check_inbox(page, "requests", 2)
+    assert remote.check_inbox(_page(), "requests", 2)["notices"][0]["sender_name"] == "Bob"
+
+
+def test_the_home_servers_inbox_comes_in_pages_and_marking_read_spares_what_came_later(
+        alice: User, make_user: Any, listener: Listener) -> None:
+    """Paging by id (newest first) and `upto`: a notice that arrives after the device's page
+    stays unread. (The notices are written into the home server's inbox database directly:
+    what is paged here is the API, the verification is test_inbox's.)"""
+    laptop = make_user("laptop", start=False, init=False)
+    laptop.cli_ok("remote", "add", listener.url, "--code", alice.service.open_pairing().code,
+                  "--fingerprint", alice.service.tls_fingerprint())
+    p = laptop.service.remote()
+    assert p is not None
+
+    def arrive(n: int) -> None:
+        with inboxdb.opened(alice.settings.inbox_path) as db:
+            assert db.record(f"k{n}", BOB, "follow", None, None, "requests", b"n", n, n)
+    for n in range(1, 4):
+        arrive(n)
+    first = remote.notifications(p, "requests", True, 2, 0, 30)
+    assert [n["created"] for n in first["notices"]] == [3, 2] and first["next"] is not None
+    rest = remote.notifications(p, "requests", True, 2, first["next"], 30)
+    assert [n["created"] for n in rest["notices"]] == [1] and rest["next"] is None
+    again = laptop.cli_ok("notifications", "--requests", "--json", "--before", str(first["next"]))
+    assert [n["created"] for n in json.loads(again)["notices"]] == [1]
+    arrive(4)  # after the laptop's page
+    assert remote.mark_read(p, "requests", max(n["id"] for n in first["notices"]), 30) == 3
+    assert alice.service.unread() == {"notifications": 0, "requests": 1}
+    over = remote.notifications(p, "requests", True, 1000, 0, 30)  # asked for too many: 100 at most
+    assert len(over["notices"]) == 1
+    with pytest.raises(RemoteError, match='box is "notifications" or "requests"'):
+        remote.notifications(p, "archive", True, 10, 0, 30)
+
+
+def test_a_senders_name_from_the_home_server_is_escaped_for_the_terminal() -> None:
+    n = remote.check_inbox(_page(notice={"sender_name": "\x1b]0;owned\x07\u202eBob"}), "requests", 2)
+    line = _shown(n["notices"][0]["sender_name"], n["notices"][0])
+    assert "\x1b" not in line and "\u202e" not in line and "\\x1b]0;owned" in line and BOB in line

@@ -1,5 +1,6 @@
 """The home server's API for paired devices (FORMAT.md section 17): pairing a CLI, a draft
-handed over (saved once by its draft id, signed in the one chain) and the timeline. JSON in
+handed over (saved once by its draft id, signed in the one chain), the timeline and the
+inbox (notifications, requests, unread counts, marking read). JSON in
 and out; authenticated by a bearer credential that only the remote gate accepts."""
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from typing import Any
 from flask import Blueprint, g, request
 
 from ipfeed.errors import AuthError, InvalidInput, IpfeedError
+from ipfeed.inboxdb import NOTIFICATIONS, REQUESTS
 
 from .devices import client, status_of
 from .views import svc, worker
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_TIMELINE = 100
+MAX_NOTICES = 100
 MAX_REQUEST_BYTES = 64 * 1024  # a handover is one text post: its JSON stays far below this
 
 Answer = tuple[dict[str, Any], int]
@@ -70,3 +73,38 @@ def timeline() -> Answer:
     posts = svc().timeline(limit, request.args.get("before") or None)
     more = posts[-1].cursor if len(posts) == limit else None
     return {"name": svc().identity().name, "posts": [p.to_json() for p in posts], "next": more}, 200
+
+
+def _box(value: object) -> str:
+    if value not in (NOTIFICATIONS, REQUESTS):
+        raise InvalidInput(f'box is "{NOTIFICATIONS}" or "{REQUESTS}"')
+    return str(value)
+
+
+@bp.get("/notifications")
+def notifications() -> Answer:
+    """The home server's inbox, one box, newest first; `before` is the id of the last one seen."""
+    try:
+        limit = min(MAX_NOTICES, max(1, int(request.args.get("limit", "20"))))
+        before = max(0, int(request.args.get("before", "0")))
+    except ValueError as e:
+        raise InvalidInput("limit and before are numbers") from e
+    s, box = svc(), _box(request.args.get("box", NOTIFICATIONS))
+    with s.held():
+        shown = s.notifications(box, unread_only=request.args.get("all") != "1", limit=limit,
+                                before=before)
+        states = s.feed_states(sorted({n.sender for n in shown}))
+        unread = s.unread()
+    named = [{**n.to_json(), "sender_name": str((st.profile.get("name") if (st := states.get(n.sender))
+                                                   else "") or "")} for n in shown]
+    more = shown[-1].id if len(shown) == limit else None
+    return {"box": box, "unread": unread, "notices": named, "next": more}, 200
+
+
+@bp.post("/notifications/read")
+def notifications_read() -> Answer:
+    """Mark a box's unread notices read (up to the newest the device saw, `upto`)."""
+    body = _body()
+    if not isinstance(body, dict) or set(body) != {"box", "upto"} or type(body["upto"]) is not int:
+        raise InvalidInput('marking read is {"box": "notifications"|"requests", "upto": id}')
+    return {"marked": svc().mark_read(_box(body["box"]), upto=body["upto"])}, 200

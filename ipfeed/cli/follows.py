@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..errors import IpfeedError
 from ..timefmt import age, format_ms
 from .base import Context, echo_json, pass_ctx, run
 from .terminal import safe_for_terminal
@@ -166,9 +167,20 @@ def status(c: Context, as_json: bool) -> None:
     if as_json:
         echo_json(rows)
         return
-    unread = c.service.unread()
-    click.echo(f"inbox: {unread['notifications']} unread notifications, {unread['requests']} requests "
-               "(`ipfeed notifications`)")
+    if c.service.remote() is None:
+        unread = c.service.unread()
+        where = ""
+    else:  # a paired device: its home server keeps the inbox
+        try:
+            unread, where = c.service.remote_notifications("notifications", limit=1)["unread"], \
+                " at your home server"
+        except IpfeedError as e:
+            unread, where = None, safe_for_terminal(str(e))
+    if unread is None:
+        click.echo(f"inbox: unknown ({where})")
+    else:
+        click.echo(f"inbox: {unread['notifications']} unread notifications, {unread['requests']} "
+                   f"requests{where} (`ipfeed notifications`)")
     now = time.time_ns() // 1_000_000
     for r in rows:
         line = f"{r['name']}  {r['count']} posts  {r['state'].upper()}"

@@ -4,6 +4,7 @@ for your feed are delivered, and what your own notices did."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 
@@ -11,17 +12,23 @@ from ..inboxdb import NOTIFICATIONS, REQUESTS, Received
 from .base import Context, echo_json, pass_ctx, run
 from .terminal import safe_for_terminal
 
+PAGE = 100  # notices shown at once (the device API's largest page)
 _VERBS = {"reply": "replied to your post", "mention": "mentioned you", "quote": "quoted your post",
           "reaction": "reacted to your post", "repost": "reposted your post", "follow": "followed you"}
 
 
 def _line(c: Context, n: Received) -> str:
     state = c.service.feed_state(n.sender)
-    who = safe_for_terminal(str((state.profile.get("name") if state else "") or "")) or n.sender[:16]
-    mark = "*" if n.state == "unread" else " "
-    what = f" {n.entry}" if n.entry else ""
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(n.received / 1000))
-    return f"{mark} {when}  {who} ({n.sender}) {_VERBS.get(n.reason, n.reason)}{what}"
+    return _shown(str((state.profile.get("name") if state else "") or ""), n.to_json())
+
+
+def _shown(name: str, n: dict[str, Any]) -> str:
+    """One notice as a line: `name` is the sender's own words (escaped); the rest is checked."""
+    who = safe_for_terminal(name) or str(n["from"])[:16]
+    mark = "*" if n["state"] == "unread" else " "
+    what = f" {n['entry']}" if n["entry"] else ""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(n["received"] / 1000))
+    return f"{mark} {when}  {who} ({n['from']}) {_VERBS.get(n['reason'], n['reason'])}{what}"
 
 
 @click.command()
@@ -30,26 +37,60 @@ def _line(c: Context, n: Received) -> str:
 @click.option("--mark-read", is_flag=True, help="Mark what is shown read.")
 @click.option("--requests", "requests_", is_flag=True, help="Requests (feeds you have no link to).")
 @click.option("--fetch", is_flag=True, help="First read what your home server kept (a laptop).")
+@click.option("--before", type=click.IntRange(0), default=0, metavar="ID",
+              help="The older ones, below this id (printed at the end of a full page).")
 @pass_ctx
 def notifications(c: Context, as_json: bool, show_all: bool, mark_read: bool, requests_: bool,
-                  fetch: bool) -> None:
-    """Verified replies, mentions, quotes, reactions, reposts and new followers."""
+                  fetch: bool, before: int) -> None:
+    """Verified replies, mentions, quotes, reactions, reposts and new followers (on a paired
+    device: those its home server verified and keeps)."""
     s = c.service
+    if s.remote() is not None:
+        if fetch:
+            raise click.UsageError("a paired device reads its home server's inbox already (no --fetch)")
+        _remote(c, as_json, show_all, mark_read, REQUESTS if requests_ else NOTIFICATIONS, before)
+        return
     fetched = run(s.fetch_notifications()) if fetch else None
     box = REQUESTS if requests_ else NOTIFICATIONS
-    shown = s.notifications(box, unread_only=not show_all)
+    shown = s.notifications(box, unread_only=not show_all, limit=PAGE, before=before)
+    more = shown[-1].id if len(shown) == PAGE else None
     unread = s.unread()
     if mark_read:
         s.mark_read(box)
     if as_json:
         echo_json({"box": box, "unread": unread, "fetched": fetched,
-                   "notices": [n.to_json() for n in shown]})
+                   "notices": [n.to_json() for n in shown], "next": more})
         return
     if fetched is not None:
         click.echo(f"fetched {fetched} new from your home server")
     click.echo(f"{unread[NOTIFICATIONS]} unread notifications, {unread[REQUESTS]} requests")
     for n in shown:
         click.echo(_line(c, n))
+    _more(box, show_all, more)
+
+
+def _more(box: str, show_all: bool, more: int | None) -> None:
+    if more:
+        click.echo(f"-- more: ipfeed notifications{' --requests' if box == REQUESTS else ''}"
+                   f"{' --all' if show_all else ''} --before {more}")
+
+
+def _remote(c: Context, as_json: bool, show_all: bool, mark_read: bool, box: str, before: int) -> None:
+    """A page of the home server's box, checked by remote.check_inbox; each field printed
+    escaped (a name is the sender's own words, relayed by the home server)."""
+    page = c.service.remote_notifications(box, unread_only=not show_all, limit=PAGE, before=before)
+    if mark_read and page["notices"]:
+        c.service.remote_mark_read(box, max(n["id"] for n in page["notices"]))
+    if as_json:
+        echo_json({"box": box, "unread": page["unread"], "fetched": None, "notices": page["notices"],
+                   "next": page["next"]})
+        return
+    unread = page["unread"]
+    click.echo(f"{unread[NOTIFICATIONS]} unread notifications, {unread[REQUESTS]} requests "
+               "(at your home server)")
+    for n in page["notices"]:
+        click.echo(_shown(n["sender_name"], n))
+    _more(box, show_all, page["next"])
 
 
 @click.command()
