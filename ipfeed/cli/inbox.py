@@ -8,11 +8,9 @@ import time
 import click
 
 from ..inboxdb import NOTIFICATIONS, REQUESTS, Received
+from ..notice import VERBS
 from .base import Context, echo_json, pass_ctx, run
 from .terminal import safe_for_terminal
-
-_VERBS = {"reply": "replied to your post", "mention": "mentioned you", "quote": "quoted your post",
-          "reaction": "reacted to your post", "repost": "reposted your post", "follow": "followed you"}
 
 
 def _line(c: Context, n: Received) -> str:
@@ -21,7 +19,7 @@ def _line(c: Context, n: Received) -> str:
     mark = "*" if n.state == "unread" else " "
     what = f" {n.entry}" if n.entry else ""
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(n.received / 1000))
-    return f"{mark} {when}  {who} ({n.sender}) {_VERBS.get(n.reason, n.reason)}{what}"
+    return f"{mark} {when}  {who} ({n.sender}) {VERBS.get(n.reason, n.reason)}{what}"
 
 
 @click.command()
