@@ -63,7 +63,10 @@ def targets(home: Home) -> list[tuple[str, str]]:
             about = {name_from_public(k) for k in _candidates(entry, content)
                      if k != me.public and notice.reasons(entry, content, k)}
             out += [(name, entry.cid) for name in sorted(about)]
-            out += [(name, entry.cid) for name in _conversation(home, entry, content, about | {me.name})]
+            if entry.kind == "post" and content is not None and content.reply_to is not None \
+                    and not content.private:
+                out += [(name, entry.cid) for name in
+                        conversation_authors(home, content.reply_to.cid, about | {me.name})]
         follows = {f.name for f in reading.follows(home)}
         told = db.get("notified_follows")
         new_follows = follows - set(told if isinstance(told, list) else [])
@@ -74,13 +77,11 @@ def targets(home: Home) -> list[tuple[str, str]]:
     return out
 
 
-def _conversation(home: Home, entry: Entry, content: Content | None, told: set[str]) -> list[str]:
-    """The authors of a reply's further ancestors (as this index holds them, nearest first, at
-    most MAX_CONVERSATION and none in `told`): their conversations it is in."""
-    if content is None or content.reply_to is None or content.private or entry.kind != "post":
-        return []
+def conversation_authors(home: Home, parent: str, told: set[str]) -> list[str]:
+    """The authors of the posts a reply to `parent` is under (as this index holds them, nearest
+    first, at most MAX_CONVERSATION and none in `told`): their conversations it is in."""
     out: list[str] = []
-    for up in threads.conversation(home, content.reply_to.cid):
+    for up in threads.conversation(home, parent):
         if up.name not in told and up.name not in out and len(out) < MAX_CONVERSATION:
             out.append(up.name)
     return out

@@ -349,3 +349,51 @@ def test_fresh_keys_from_many_peers_meet_the_total_budget_and_the_queue_bound(ma
     assert queued == len(r.queue) <= min(inbox.QUEUE, 200 + 2 * elapsed + 1)
     assert answers["busy rate-limited: too many notices in all"] + answers["busy queue full"] == 2000 - queued
     assert not r.close_queue  # none of them is a feed Alice follows
+
+
+def _plant(user: User, them: Identity, chain: list[Any], now: int) -> None:
+    """Put a signed chain of posts into the user's index as a sync would."""
+    from ipfeed import feed
+    from ipfeed.index import Index
+
+    root = feed.advance(them, None, updated=now, profile=feed.Profile(name="planted"),
+                        heads=[p.cid for p in chain])
+    index = Index(user.settings.index_path)
+    try:
+        index.apply(them.name, root, chain, now, None, None, None)
+    finally:
+        index.close()
+
+
+def test_the_conversation_walk_is_bounded_and_nearest_first(make_user: Any) -> None:
+    """How far up a reply's chain its notices and their receivers look (in the index only)."""
+    from ipfeed import post as posts
+    from ipfeed import threads
+
+    alice = make_user("alice", start=False)
+    them = Identity.generate()
+    now = int(time.time() * 1000)
+    chain: list[Any] = []
+    for i in range(1, threads.CONVERSATION_DEPTH + 3):  # each post replies to the one before
+        prev = chain[-1].cid if chain else None
+        to = posts.skip_target(i)
+        chain.append(posts.build(them, seq=i, prev=prev, created=now - 1000 + i, text=f"step {i}",
+                                 reply_to=prev, skip=chain[to - 1].cid if to else None))
+    _plant(alice, them, chain, now)
+    # Ten more feeds, each one post, each replying to the one before (the first to step 1).
+    authors, parent = [], chain[0].cid
+    for i in range(notify.MAX_CONVERSATION + 2):
+        other = Identity.generate()
+        p = posts.build(other, seq=1, prev=None, created=now + i, text=f"voice {i}", reply_to=parent)
+        _plant(alice, other, [p], now)
+        authors.append(other.name)
+        parent = p.cid
+    home = alice.service.home
+    told = {authors[-1]}  # the parent's author, notified for the reply itself
+    assert notify.conversation_authors(home, parent, told) == \
+        authors[::-1][1:notify.MAX_CONVERSATION + 1]  # nearest first, at most 8, none twice
+    assert notify.conversation_authors(home, chain[3].cid, set()) == [them.name]
+    up = threads.conversation(home, chain[-1].cid)
+    assert [p.cid for p in up] == [p.cid for p in chain[::-1][:threads.CONVERSATION_DEPTH]]
+    assert [p.cid for p in threads.conversation(home, chain[2].cid)] == [p.cid for p in chain[2::-1]]
+    assert threads.conversation(home, codec.cid_of(b"\xa0")) == []  # not held: nothing
