@@ -6,7 +6,8 @@ A notice is only a hint. The cheap checks run as it arrives, cheapest first (per
 before any decoding, then the signature, the sender's budget, the total budget), and a notice
 that passes waits in a bounded queue; a worker then verifies the sender's record, root and
 chain (the sync of section 6, not pinned unless followed), that the entry is in that feed and
-really names the user's post or name, and only then records it.
+really names the user's post or name (or replies, through posts this index holds verified, to
+one of the user's posts: a reply in their conversation), and only then records it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import codec, following, inboxdb, ipns, notice, reading
+from . import codec, following, inboxdb, ipns, notice, reading, threads
 from .contentblock import Content, parse_content
 from .entry import Entry, parse_chained
 from .errors import InvalidNotice, IpfeedError
@@ -292,6 +293,11 @@ async def _entry_reason(home: Home, kubo: Kubo, n: Notice, me: bytes,
     for reason, subject in found:
         if subject is None or _is_mine(home, subject, my_name):
             return reason, cid, subject
+    if isinstance(entry, Entry) and entry.kind == "post" and content is not None \
+            and content.reply_to is not None and not content.private:
+        for up in threads.conversation(home, content.reply_to.cid):
+            if up.name == my_name:
+                return "conversation", cid, up.cid
     if found:
         raise InvalidNotice(f"notice from {name}: entry {cid} names a post of yours that does not exist")
     raise InvalidNotice(f"notice from {name}: entry {cid} does not reference your posts or your name")

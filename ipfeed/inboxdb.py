@@ -50,7 +50,7 @@ class Received:
 
     id: int
     sender: str
-    reason: str  # reply, mention, quote, reaction, repost, follow
+    reason: str  # reply, conversation, mention, quote, reaction, repost, follow
     entry: str | None  # the sender's entry (None for a follow)
     subject: str | None  # the user's own post it is about, if any
     box: str  # notifications or requests

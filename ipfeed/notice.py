@@ -35,7 +35,10 @@ MAX_AGE_MS = 7 * 24 * 3600 * 1000  # an older notice is refused as a replay
 MAX_FUTURE_MS = 10 * 60 * 1000  # clocks disagree a little
 FETCH_WINDOW_MS = 5 * 60 * 1000  # a fetch request is valid this long either side of now
 ENTRY, FOLLOW = "entry", "follow"
-REASONS = ("reply", "mention", "quote", "reaction", "repost", "follow")
+REASONS = ("reply", "conversation", "mention", "quote", "reaction", "repost", "follow")
+VERBS = {"reply": "replied to your post", "conversation": "replied in your conversation",
+         "mention": "mentioned you", "quote": "quoted your post", "reaction": "reacted to your post",
+         "repost": "reposted your post", "follow": "followed you"}  # how the CLI and the web say each
 MAX_INBOX_PEERS = 8
 MAX_PEER_ADDRS = 8
 MAX_PEER_ID_BYTES = 128

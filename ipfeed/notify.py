@@ -1,7 +1,7 @@
 """Sending notices (docs/FORMAT.md section 15): finding which feeds a new entry or follow is
-about, queueing a notice for each in the inbox store's outbox, and delivering them to the
-inbox peers those feeds' profiles name, with backoff; and a laptop's fetch of its notices
-from its home server.
+about (and the authors of the conversation a reply is in), queueing a notice for each in the
+inbox store's outbox, and delivering them to the inbox peers those feeds' profiles name, with
+backoff; and a laptop's fetch of its notices from its home server.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import inboxdb, notice, reading
+from . import inboxdb, notice, reading, threads
 from .contentblock import Content, parse_content
 from .entry import Entry, parse_chained
 from .errors import InvalidNotice, IpfeedError, NodeUnavailable
@@ -29,6 +29,7 @@ SEND_TIMEOUT = 10.0  # seconds for one stream to one inbox peer
 BACKOFF_MS = 30_000  # first retry after 30 s, doubling, at most an hour
 MAX_BACKOFF_MS = 3_600_000
 FETCH_ROUNDS = 20  # batches one fetch reads from the home server
+MAX_CONVERSATION = 8  # authors of a reply's further ancestors notified
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,13 @@ def targets(home: Home) -> list[tuple[str, str]]:
             content = None
             if entry.content and (c := box.block(entry.content)) is not None:
                 content = parse_content(c, entry.content)
-            for key in _candidates(entry, content):
-                if key != me.public and notice.reasons(entry, content, key):
-                    out.append((name_from_public(key), entry.cid))
+            about = {name_from_public(k) for k in _candidates(entry, content)
+                     if k != me.public and notice.reasons(entry, content, k)}
+            out += [(name, entry.cid) for name in sorted(about)]
+            if entry.kind == "post" and content is not None and content.reply_to is not None \
+                    and not content.private:
+                out += [(name, entry.cid) for name in
+                        conversation_authors(home, content.reply_to.cid, about | {me.name})]
         follows = {f.name for f in reading.follows(home)}
         told = db.get("notified_follows")
         new_follows = follows - set(told if isinstance(told, list) else [])
@@ -69,6 +74,16 @@ def targets(home: Home) -> list[tuple[str, str]]:
         seq = blocks[-1][0] if blocks else after
         db.put("notified_seq", seq)
         db.put("notified_follows", sorted(follows))
+    return out
+
+
+def conversation_authors(home: Home, parent: str, told: set[str]) -> list[str]:
+    """The authors of the posts a reply to `parent` is under (as this index holds them, nearest
+    first, at most MAX_CONVERSATION and none in `told`): their conversations it is in."""
+    out: list[str] = []
+    for up in threads.conversation(home, parent):
+        if up.name not in told and up.name not in out and len(out) < MAX_CONVERSATION:
+            out.append(up.name)
     return out
 
 

@@ -31,12 +31,12 @@ from .errors import (
 from .handover import Handover
 from .homedir import now_ms
 from .identity import normalize_name
+from .notice import REASONS
 
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # a timeline page of 100 posts fits many times over
 MAX_NOTICES = 100  # the API's largest page of notifications (FORMAT.md section 17.4)
 MAX_SENDER_NAME = 200  # a profile name as a home server may show it, in characters
 BOXES = ("notifications", "requests")
-REASONS = ("reply", "mention", "quote", "reaction", "repost", "follow")
 _CID = re.compile(r"[A-Za-z0-9]{1,128}")
 MAX_HANDOVERS_AT_ONCE = 1000  # one push hands over at most this many (the rest: the next one)
 HANDOVERS_PER_REQUEST = 100  # the home server takes at most this many drafts in one request

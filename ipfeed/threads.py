@@ -13,6 +13,7 @@ from .index import IndexedPost
 MAX_ANCESTORS = 50
 MAX_REPLIES = 300
 MAX_DEPTH = 6  # deeper replies are still shown, indented no further
+CONVERSATION_DEPTH = 16  # ancestors a reply's notices and their receivers look up
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,23 @@ def thread(home: Home, cid: str, hide: Collection[str] = ()) -> Thread | None:
 
         walk(post.cid, 1)
         return Thread(post, ancestors[::-1], replies, missing)
+
+
+def conversation(home: Home, parent: str, depth: int = CONVERSATION_DEPTH) -> list[IndexedPost]:
+    """The post `parent` and the posts it replies to, nearest first, as far as the index holds
+    them (verified), at most `depth`: whose conversation a reply to `parent` is in."""
+    out: list[IndexedPost] = []
+    seen: set[str] = set()
+    with home.index() as index:
+        at: str | None = parent
+        while at and at not in seen and len(out) < depth:
+            seen.add(at)
+            found = index.post(at)
+            if found is None:
+                break
+            out.append(found)
+            at = found.reply_to
+    return out
 
 
 def authors(home: Home, cids: Sequence[str]) -> dict[str, str]:

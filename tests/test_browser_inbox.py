@@ -99,3 +99,50 @@ def test_notifications_and_requests_in_the_browser(inbox_web: str, page: Page, a
     reload_until(page, "beans!")  # an accepted request is a notification now
     shoot(page, "15-after-accept-and-block")
     assert page.evaluate("window.__pwned") is None
+
+
+def test_a_reply_deeper_in_the_conversation_in_the_browser(inbox_web: str, page: Page, alice: User,
+                                                           make_user: Any) -> None:
+    bob, carol = make_user("bob"), make_user("carol")
+    for u in (bob, carol):
+        u.connect(alice)
+    carol.connect(bob)
+    a, b, c = alice.service, bob.service, carol.service
+    run(a.set_inbox(here=True))
+    hello = run(a.post("which book should I read next?")).cid
+    for u, who in ((bob, "Bob"), (carol, f"Carol {XSS}")):
+        u.cli_ok("profile", "set", "--name", who)
+        run(u.service.post(f"{who} was here"))
+        assert run(u.service.sync([name_of(alice)]))[0].error is None
+    run(a.follow(name_of(bob)))
+    bob_reply = run(b.post("a long novel", reply_to=hello)).cid
+
+    async def landed(cid: str) -> None:
+        for _ in range(400):
+            if any(n.entry == cid for n in a.notifications(None)):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"notices recorded: {a.notifications(None)}")
+    run(landed(bob_reply))
+    assert run(c.sync([name_of(bob)]))[0].error is None
+    carol_reply = run(c.post(f"a short one, Bob {XSS}", reply_to=bob_reply)).cid
+    run(landed(carol_reply))  # Carol is a stranger to Alice: a request
+
+    page.goto(inbox_web + "/requests")
+    item = page.locator("li.notice", has_text="a short one, Bob")
+    assert "replied in your conversation" in item.inner_text()
+    shoot(page, "15-conversation-request")
+    item.locator("a:has-text('Open the conversation')").click()
+    page.wait_for_selector("text=a short one, Bob")
+    main = page.inner_text("main")
+    assert main.index("which book should I read next?") < main.index("a long novel") \
+        < main.index("a short one, Bob")
+    assert page.evaluate("window.__pwned") is None and page.title() != "pwned"
+    shoot(page, "15-conversation-reply")
+    page.goto(inbox_web + "/requests")
+    page.locator("li.notice", has_text="a short one, Bob").locator("a:has-text('Your post')").click()
+    page.wait_for_selector("text=Replies (2)")  # /post/<Alice's post>: the whole conversation
+    replies = page.inner_text("main").split("Replies (2)", 1)[1]
+    assert replies.index("a long novel") < replies.index("a short one, Bob")
+    assert page.evaluate("window.__pwned") is None
+    shoot(page, "15-conversation-thread")

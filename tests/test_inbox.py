@@ -150,6 +150,58 @@ def test_a_reply_from_a_friend_of_a_friend_is_a_notification_a_strangers_is_a_re
     run(with_inbox(a, scenario))
 
 
+@pytest.mark.parametrize("defaults", DEFAULTS)
+def test_a_reply_to_a_reply_reaches_the_root_author_and_a_chain_not_reaching_her_is_refused(
+        make_user: Any, defaults: str) -> None:
+    alice, bob, carol = (make_user(who, defaults=defaults) for who in ("alice", "bob", "carol"))
+    for u in (bob, carol):
+        u.connect(alice)
+    carol.connect(bob)
+    a, b, c = (u.service for u in (alice, bob, carol))
+    run(a.set_inbox(here=True))
+    hello = run(a.post("a question for everyone")).cid
+    run(b.post("bob here"))
+    elsewhere = run(c.post("carol's own thread")).cid
+    run(b.follow(name_of(carol)))
+    run(a.follow(name_of(bob)))
+    run(a.sync())  # Carol is a friend of a friend: listed, not indexed
+    assert a.indexed_post(elsewhere)[0] is None
+    for s in (b, c):
+        assert run(s.sync([name_of(alice)]))[0].error is None
+
+    async def scenario() -> None:
+        bob_reply = (await b.post("a first answer", reply_to=hello)).cid
+        await until("bob's reply", lambda: any(n.entry == bob_reply for n in a.notifications(None)))
+        assert (await c.sync([name_of(bob)]))[0].error is None  # Carol's index holds Bob's reply
+        carol_reply = (await c.post("and a second, Bob", reply_to=bob_reply)).cid
+        sent = {o.target: o.state for o in c.outgoing_notices() if o.entry == carol_reply}
+        assert sent[name_of(alice)] == "sent"  # Bob's node has no inbox: his notice waits
+        assert sent[name_of(bob)] == "waiting"
+        got = await until("carol's reply",
+                          lambda: [n for n in a.notifications(None) if n.entry == carol_reply])
+        assert [(n.sender, n.reason, n.subject, n.box) for n in got] == [
+            (name_of(carol), "conversation", hello, NOTIFICATIONS)]
+        thread = a.thread(hello)
+        assert thread is not None
+        assert [(d, p.cid) for d, p in thread.replies] == [(1, bob_reply), (2, carol_reply)]
+        assert "and a second, Bob" in alice.cli_ok("show", hello)
+        assert "replied in your conversation" in alice.cli_ok("notifications")
+        # A "conversation" whose chain of verified posts never reaches a post of Alice's.
+        beside = (await c.post("a reply in my own thread", reply_to=elsewhere)).cid
+        assert name_of(alice) not in {o.target for o in c.outgoing_notices() if o.entry == beside}
+        async with await carol.kubo() as k:
+            record = await k.name_get(name_of(carol), 10, offline=True)
+        now = int(time.time() * 1000)
+        [answer] = await send(carol, alice, [notice.build_notice(c.identity(), a.identity().public,
+                                                                  record, now, beside)])
+        assert answer == "ok queued"
+        await until("the forgery refused", lambda: any(beside in r for r in reasons_of(a)))
+        assert any("does not reference your posts or your name" in r for r in reasons_of(a))
+        assert beside not in {n.entry for n in a.notifications(None)}
+        assert a.indexed_post(elsewhere)[0] is not None  # the walk saw Carol's post, not Alice's
+    run(with_inbox(a, scenario))
+
+
 def test_a_laptop_reads_its_notifications_from_its_home_server(make_user: Any) -> None:
     server = make_user("alice")
     carol = make_user("carol")
@@ -297,3 +349,51 @@ def test_fresh_keys_from_many_peers_meet_the_total_budget_and_the_queue_bound(ma
     assert queued == len(r.queue) <= min(inbox.QUEUE, 200 + 2 * elapsed + 1)
     assert answers["busy rate-limited: too many notices in all"] + answers["busy queue full"] == 2000 - queued
     assert not r.close_queue  # none of them is a feed Alice follows
+
+
+def _plant(user: User, them: Identity, chain: list[Any], now: int) -> None:
+    """Put a signed chain of posts into the user's index as a sync would."""
+    from ipfeed import feed
+    from ipfeed.index import Index
+
+    root = feed.advance(them, None, updated=now, profile=feed.Profile(name="planted"),
+                        heads=[p.cid for p in chain])
+    index = Index(user.settings.index_path)
+    try:
+        index.apply(them.name, root, chain, now, None, None, None)
+    finally:
+        index.close()
+
+
+def test_the_conversation_walk_is_bounded_and_nearest_first(make_user: Any) -> None:
+    """How far up a reply's chain its notices and their receivers look (in the index only)."""
+    from ipfeed import post as posts
+    from ipfeed import threads
+
+    alice = make_user("alice", start=False)
+    them = Identity.generate()
+    now = int(time.time() * 1000)
+    chain: list[Any] = []
+    for i in range(1, threads.CONVERSATION_DEPTH + 3):  # each post replies to the one before
+        prev = chain[-1].cid if chain else None
+        to = posts.skip_target(i)
+        chain.append(posts.build(them, seq=i, prev=prev, created=now - 1000 + i, text=f"step {i}",
+                                 reply_to=prev, skip=chain[to - 1].cid if to else None))
+    _plant(alice, them, chain, now)
+    # Ten more feeds, each one post, each replying to the one before (the first to step 1).
+    authors, parent = [], chain[0].cid
+    for i in range(notify.MAX_CONVERSATION + 2):
+        other = Identity.generate()
+        p = posts.build(other, seq=1, prev=None, created=now + i, text=f"voice {i}", reply_to=parent)
+        _plant(alice, other, [p], now)
+        authors.append(other.name)
+        parent = p.cid
+    home = alice.service.home
+    told = {authors[-1]}  # the parent's author, notified for the reply itself
+    assert notify.conversation_authors(home, parent, told) == \
+        authors[::-1][1:notify.MAX_CONVERSATION + 1]  # nearest first, at most 8, none twice
+    assert notify.conversation_authors(home, chain[3].cid, set()) == [them.name]
+    up = threads.conversation(home, chain[-1].cid)
+    assert [p.cid for p in up] == [p.cid for p in chain[::-1][:threads.CONVERSATION_DEPTH]]
+    assert [p.cid for p in threads.conversation(home, chain[2].cid)] == [p.cid for p in chain[2::-1]]
+    assert threads.conversation(home, codec.cid_of(b"\xa0")) == []  # not held: nothing

@@ -11,12 +11,10 @@ from flask import flash, redirect, render_template, url_for
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from ipfeed.errors import IpfeedError, PublishPending
+from ipfeed.notice import VERBS
 from ipfeed.service import NOTIFICATIONS, REQUESTS
 
 from .views import _feed_name, _node_timeout, bp, svc, worker
-
-VERBS = {"reply": "replied to your post", "mention": "mentioned you", "quote": "quoted your post",
-         "reaction": "reacted to your post", "repost": "reposted your post", "follow": "followed you"}
 
 
 def _page(box: str, template: str) -> str:

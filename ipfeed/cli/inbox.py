@@ -9,12 +9,11 @@ from typing import Any
 import click
 
 from ..inboxdb import NOTIFICATIONS, REQUESTS, Received
+from ..notice import VERBS
 from .base import Context, echo_json, pass_ctx, run
 from .terminal import safe_for_terminal
 
 PAGE = 100  # notices shown at once (the device API's largest page)
-_VERBS = {"reply": "replied to your post", "mention": "mentioned you", "quote": "quoted your post",
-          "reaction": "reacted to your post", "repost": "reposted your post", "follow": "followed you"}
 
 
 def _line(c: Context, n: Received) -> str:
@@ -28,7 +27,7 @@ def _shown(name: str, n: dict[str, Any]) -> str:
     mark = "*" if n["state"] == "unread" else " "
     what = f" {n['entry']}" if n["entry"] else ""
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(n["received"] / 1000))
-    return f"{mark} {when}  {who} ({n['from']}) {_VERBS.get(n['reason'], n['reason'])}{what}"
+    return f"{mark} {when}  {who} ({n['from']}) {VERBS.get(n['reason'], n['reason'])}{what}"
 
 
 @click.command()
