@@ -1,14 +1,22 @@
-"""The newest 20 posts of a large feed on a node that has never seen it: how many round trips."""
+"""The newest 20 posts of a large feed on a node that has never seen it: how many round trips
+(a feed of posts, and a feed of mostly reactions, whose newest posts lie far behind its head)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import Counter
+from pathlib import Path
+
+from ipfeed import codec, kinds
+from ipfeed.drafts import seal_offline
+from ipfeed.outbox import Outbox, feed_lock
+from ipfeed.service import now_ms
 
 from . import calls, cli
-from .homes import Home, newest_root
+from .homes import CHUNK, Home, new_home, newest_root
 from .nodes import BenchNode
+from .posts import texts
 from .report import Row, median
 
 PAGE = 20
@@ -16,19 +24,65 @@ TARGET = 4  # sequential round trips after the name resolves
 RESOLVE = frozenset({"name_resolve", "name_get"})  # the calls that resolve a name
 
 
+REACTIONS = 0.95  # of the entries of the mostly-reactions feed
+
+
 def cold_show(c: BenchNode, home: Home, n: int, runs: int) -> list[Row]:
     """`Service.show(name, 20)` on node C after a garbage collection (so cold every run), and
     the CLI walk on the same cold node as the baseline."""
-    return asyncio.run(_cold_show(c, home, n, runs))
+    return asyncio.run(_cold_show(c, home, n, runs, f"{n:,}-post feed"))
 
 
-async def _cold_show(c: BenchNode, home: Home, n: int, runs: int) -> list[Row]:
+def cold_show_reactions(a: BenchNode, c: BenchNode, work: Path, n: int, runs: int) -> list[Row]:
+    """The same on a feed of `n` entries, 95% of them reactions (to the author's own posts;
+    reactions of any subject are alike here), in rounds of posts then reactions, so the
+    newest post lies thousands of entries behind the head: only the root's `posts` list
+    keeps its newest page cheap (FORMAT.md section 10)."""
+    async def go() -> list[Row]:
+        home = await reactions_author(work / f"reactions-{n}", a, n)
+        return await _cold_show(c, home, n, runs, f"{n:,}-entry feed of {REACTIONS:.0%} reactions")
+    return asyncio.run(go())
+
+
+async def reactions_author(path: Path, node: BenchNode, n: int) -> Home:
+    """A published feed of `n` entries on `node`: rounds of CHUNK entries, each its posts
+    (5%) then reactions to them (95%), every round signed offline in two batches."""
+    home = new_home(path, node, n)
+    me, name = home.service.identity(), home.name
+    per_round = min(CHUNK, n)
+    posts_per_round = max(PAGE, round(per_round * (1 - REACTIONS)))
+    made = 0
+    box = Outbox(home.settings.outbox_path)
+    try:
+        while made < n:
+            todo = min(per_round, n - made)
+            posts = min(posts_per_round, todo)
+            home.service.save_many(texts(posts, f"{path.name}-{made}"))
+            mine = [codec.cid_of(b) for _, b in box.post_blocks(made)]  # the posts just signed
+            if len(mine) != posts:
+                raise RuntimeError(f"{path.name}: {len(mine)} new entries after saving {posts} posts")
+            for i in range(todo - posts):
+                box.add_draft(now_ms(), "", None, [], kind=kinds.REACTION,
+                              subject={"cid": mine[i % posts], "name": name}, extra={"emoji": "👍"})
+            with feed_lock(home.settings.home, home.settings.lock_timeout):
+                seal_offline(home.service.home, me, box)
+            made += todo
+    finally:
+        box.close()
+    result = await home.service.publish()
+    if result.count != n:
+        raise RuntimeError(f"{path.name}: published {result.count} entries, not {n}")
+    return home
+
+
+async def _cold_show(c: BenchNode, home: Home, n: int, runs: int, what: str) -> list[Row]:
     trips: list[int] = []
     wall: list[float] = []
     after: list[float] = []
     cli_wall: list[float] = []
     kinds: Counter[str] = Counter()
-    head = newest_root(home).head
+    root = newest_root(home)
+    head = root.posts[0].entry if root.posts else root.head  # the newest post
     for _ in range(runs):
         c.ipfs("repo", "gc")  # C forgets every block it fetched (it pins none of them)
         with calls.recorded() as seen:
@@ -47,7 +101,7 @@ async def _cold_show(c: BenchNode, home: Home, n: int, runs: int) -> list[Row]:
         c.ipfs("repo", "gc")
         w = cli.walk(c, home.name, PAGE)
         cli_wall.append((w.resolve_s + w.posts_s) * 1000)
-    name = f"newest {PAGE} posts of a {n:,}-post feed on a cold node"
+    name = f"newest {PAGE} posts of a {what} on a cold node"
     got = median(trips)
     calls_text = ", ".join(f"{k} x{v}" for k, v in sorted(kinds.items()))
     return [

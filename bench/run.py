@@ -39,6 +39,7 @@ class Plan:
     walk_posts: int  # posts of the CLI reading walk, extrapolated per post
     local_sync_sizes: tuple[int, ...]
     incremental_sizes: tuple[int, ...]  # the largest is also the cold node's feed
+    reaction_entries: int  # entries of the cold node's mostly-reactions feed (95% reactions)
     web_posts: int
     flood_reactions: int  # reactions from one followed feed, indexed beside the web_posts
     propagation_per_run: int
@@ -50,11 +51,13 @@ class Plan:
 FULL = Plan(runs=5, node_runs=3, op_scale=1.0, chain_sizes=(1_000, 10_000, 100_000), ingest_posts=10_000,
             publish_per_run=20, bulk_sizes=(1_000, 10_000), bulk_baseline_posts=200, sync_posts=10_000,
             walk_posts=100, local_sync_sizes=(1_000, 4_000), incremental_sizes=(1_000, 10_000, 100_000),
+            reaction_entries=100_000,
             web_posts=100_000, flood_reactions=100_000, propagation_per_run=8, follows=1_000, profile=True,
             peer_messages=10_000)
 QUICK = Plan(runs=3, node_runs=3, op_scale=0.25, chain_sizes=(1_000, 5_000), ingest_posts=5_000,
              publish_per_run=8, bulk_sizes=(1_000, 10_000), bulk_baseline_posts=25, sync_posts=1_000,
              walk_posts=20, local_sync_sizes=(250, 1_000), incremental_sizes=(1_000, 10_000),
+             reaction_entries=10_000,
              web_posts=10_000, flood_reactions=20_000, propagation_per_run=4, follows=100, profile=False,
              peer_messages=1_000)
 
@@ -156,6 +159,9 @@ def _three_nodes(plan: Plan, only: frozenset[str], lims: list[Row], a: BenchNode
     if "cold" in only:
         _say(f"newest 20 posts of the {largest:,}-post feed on a cold node")
         rows += attempt("newest 20 posts on a cold node", cold.cold_show, c, feeds[largest], largest, runs)
+        _say(f"newest 20 posts of a {plan.reaction_entries:,}-entry feed of 95% reactions on a cold node")
+        rows += attempt("newest 20 posts of a mostly-reactions feed on a cold node", cold.cold_show_reactions,
+                        a, c, work, plan.reaction_entries, runs)
     if "propagation" in only:
         _say("propagation from Alice to Bob")
         rows += attempt("propagation", propagation.propagation, a, b, work, runs, plan.propagation_per_run)

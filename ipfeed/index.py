@@ -114,16 +114,22 @@ class Index:
         row = self.db.execute("SELECT block FROM forks WHERE name = ? AND cid = ?", (name, cid)).fetchone()
         return row[0] if row else None
 
-    def refuse_file(self, post_cid: str, cid: str, problem: str, now: int) -> None:
+    def refuse_file(self, owner: str, cid: str, problem: str, now: int) -> None:
         """Remember that a post's attachment failed its check (e.g. over its declared size):
-        it is not pinned and `attachment` no longer returns it, so it is never served."""
+        it is not pinned and `attachment` no longer returns it, so it is never served. `owner`
+        is the post (a v1 post) or a v2 content block: then the posts whose entry or edit names it."""
         with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO refused_files VALUES (?, ?, ?, ?)",
-                       (post_cid, cid, problem, now))
-            row = db.execute("SELECT attachments FROM posts WHERE cid = ?", (post_cid,)).fetchone()
-            if row:  # the post stays; its listing says why the file is not there
-                atts = [dict(a, refused=problem) if a.get("cid") == cid else a for a in json.loads(row[0])]
-                db.execute("UPDATE posts SET attachments = ? WHERE cid = ?", (json.dumps(atts), post_cid))
+            posts = [r[0] for r in db.execute(
+                "SELECT CASE kind WHEN 'edit' THEN subject ELSE cid END FROM entries "
+                "WHERE content = ? AND kind IN ('post', 'edit')", (owner,))] or [owner]
+            for post_cid in dict.fromkeys(posts):
+                db.execute("INSERT OR IGNORE INTO refused_files VALUES (?, ?, ?, ?)",
+                           (post_cid, cid, problem, now))
+                row = db.execute("SELECT attachments FROM posts WHERE cid = ?", (post_cid,)).fetchone()
+                if row:  # the post stays; its listing says why the file is not there
+                    atts = [dict(a, refused=problem) if a.get("cid") == cid else a
+                            for a in json.loads(row[0])]
+                    db.execute("UPDATE posts SET attachments = ? WHERE cid = ?", (json.dumps(atts), post_cid))
 
     def has_refused(self, name: str) -> bool:
         """Whether any file of a feed's posts was refused (then no pin may walk its DAG)."""

@@ -20,7 +20,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 
 from . import codec
-from .contentblock import Content
+from .contentblock import MAX_CONTENT_BYTES, Content, parse_content
 from .contents import Tree
 from .entry import Chained
 from .errors import InvalidBlock, IpfeedError
@@ -33,6 +33,7 @@ from .private import MAC_BYTES
 MAX_NODE_BYTES = 1024 * 1024  # a dag-pb node of a file (links and sizes) is read up to this
 CHECKS_AT_ONCE = 4
 History = Callable[[], Awaitable[list[Post]]]  # every post of the feed, verified
+Chain = Callable[[], Awaitable[Sequence[Chained]]]  # every entry of the feed, verified
 Refused = Callable[[str, str, str], None]  # post CID, file CID, why
 
 
@@ -183,7 +184,7 @@ async def advance_v2(kubo: Kubo, previous: Root | None, root: Root, entries: Seq
                      new: Sequence[Content], gone: Sequence[Content],
                      tree: Callable[[], Awaitable[Tree | None]],
                      timeout: float, *, check: bool, walk_ok: bool = True,
-                     refused: Refused | None = None) -> None:
+                     refused: Refused | None = None, history: Chain | None = None) -> None:
     """Pin a v2 root given the root pinned before (None: nothing of it yet). A v2 root's DAG
     is its chain and exactly the live contents (entries name their content by bytes, not a
     link), so when every file proved no larger than declared (`check`: followed feeds) and a
@@ -192,7 +193,9 @@ async def advance_v2(kubo: Kubo, previous: Root | None, root: Root, entries: Seq
     are pinned directly and the live contents through the contents tree, recursively (moved
     with `pin update`, which walks only the changed parts); with a refused file, the
     direct-pin fallback: the content, part and contents blocks (`tree()`) directly, each
-    checked file recursively, and what was deleted (`gone`) unpinned."""
+    checked file recursively, and what was deleted (`gone`) unpinned; an older root of the
+    feed pinned recursively would still hold it, so after a deletion what it held that the
+    feed still needs is pinned without it (`history`: every entry) and it is dropped."""
     wanted = [(c.cid, f, size) for c in new for f, size in content_files(c)]
     v1_posts = [p for p in entries if isinstance(p, Post)]
     v1 = [f for p in v1_posts for f, _ in declared_files(p)]
@@ -235,30 +238,74 @@ async def advance_v2(kubo: Kubo, previous: Root | None, root: Root, entries: Seq
         if switching and old_tree is not None:
             await kubo.pin_rm(old_tree)  # it may list what was deleted
         await _unpin(kubo, gone)
+        if gone and history is not None and (older := await _older_roots(kubo, root)):
+            await _hold_live(kubo, root, live, {c.cid for c in new}, history, timeout, refused)
+            for cid in older:
+                await kubo.pin_rm(cid)
     await kubo.pin_add(root.cid, timeout, recursive=False)
     if previous is not None and previous.cid != root.cid and await kubo.pinned(previous.cid, "direct"):
         await kubo.pin_rm(previous.cid)
-    # An older root pinned recursively stays: it holds the chain below; it can only keep
-    # deleted contents after a deletion, and a deletion takes the branch above.
+    # Otherwise an older root pinned recursively stays: it holds the chain below and, with no
+    # deletion since, nothing the feed no longer has.
+
+
+async def _hold_live(kubo: Kubo, root: Root, live: Tree | None, checked: set[str], history: Chain,
+                     timeout: float, refused: Refused | None) -> None:
+    """Pin what an older recursive root of the feed held that `root` still needs, without any
+    pin walking into a refused file: the chain (its head recursively: v2 entries link only
+    `prev` and `skip`; each entry directly if a v1 post in it links files, each of those
+    checked), and each live content not `checked` yet directly, its files once they pass
+    their size check (all local but a refused one: the older root held them)."""
+    chain = await history()
+    v1_posts = [p for p in chain if isinstance(p, Post) and declared_files(p)]
+    if v1_posts or root.head is None:
+        await kubo.pin_add([e.cid for e in chain], timeout, recursive=False)
+        await kubo.pin_add(await _checked(kubo, v1_posts, root, timeout, refused), timeout)
+    else:
+        await kubo.pin_add(root.head, timeout)
+    items = [c for c in (live.items if live else ()) if c not in checked]
+    sem = asyncio.Semaphore(CHECKS_AT_ONCE)
+
+    async def files_of(cid: str) -> list[str]:
+        async with sem:
+            c = parse_content(await kubo.block_get(cid, MAX_CONTENT_BYTES, timeout), cid)
+            ok = []
+            for f, size in content_files(c):
+                if (problem := await file_problem(kubo, f, size, timeout)) is None:
+                    ok.append(f)
+                elif refused is not None:
+                    refused(cid, f, f"file {f}: {problem}")
+            return ok
+    files = [f for fs in await asyncio.gather(*(files_of(c) for c in items)) for f in fs]
+    await kubo.pin_add(items, timeout, recursive=False)
+    await kubo.pin_add(list(dict.fromkeys(files)), timeout)
+
+
+async def _older_roots(kubo: Kubo, root: Root) -> list[str]:
+    """Every other root of `root`'s feed pinned recursively here (one walk of this node's
+    recursive pins, which are one per feed and its files)."""
+    out = []
+    for cid in await kubo.pins("recursive"):
+        if cid == root.cid or not cid.startswith("bafyrei"):  # dag-cbor, sha2-256: a root
+            continue
+        with contextlib.suppress(IpfeedError):
+            older = parse_root(await kubo.block_get(cid, MAX_ROOT_BYTES, offline=True), cid)
+            if older.author == root.author:
+                out.append(cid)
+    return out
 
 
 async def _drop_older(kubo: Kubo, previous: Root | None, root: Root, gone: Sequence[Content]) -> None:
     """After a recursive pin of `root`: drop the other pins of its feed that may hold what was
     deleted: the previous root's, its contents tree's, every older root of the feed pinned
-    recursively (one walk of this node's recursive pins, which are one per feed and its
-    files), and the direct pins of the deleted contents."""
+    recursively, and the direct pins of the deleted contents."""
     if previous is not None and previous.cid != root.cid:
         for cid in (previous.cid, previous.contents):
             if cid and (await kubo.pinned(cid, "direct") or await kubo.pinned(cid)):
                 await kubo.pin_rm(cid)
     if gone:
-        for cid in await kubo.pins("recursive"):
-            if cid == root.cid or not cid.startswith("bafyrei"):  # dag-cbor, sha2-256: a root
-                continue
-            with contextlib.suppress(IpfeedError):
-                older = parse_root(await kubo.block_get(cid, MAX_ROOT_BYTES, offline=True), cid)
-                if older.author == root.author:
-                    await kubo.pin_rm(cid)
+        for cid in await _older_roots(kubo, root):
+            await kubo.pin_rm(cid)
     await _unpin(kubo, gone)
 
 

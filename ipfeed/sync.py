@@ -295,7 +295,8 @@ async def pin_feed(kubo: Kubo, index: Index, state: FeedState, root: feed.Root |
             return v2.tree if v2 and v2.tree else await livesync.fetch_tree(get, root)
         await pins.advance_v2(kubo, previous, root, entries, new, await livesync.held_contents(get, v2.gone),
                               tree_cids, settings.sync_timeout, check=True,
-                              walk_ok=not index.has_refused(state.name), refused=refused)
+                              walk_ok=not index.has_refused(state.name), refused=refused,
+                              history=history)
     else:
         await pins.advance(kubo, state.pinned, root, [p for p in new_posts or [] if isinstance(p, Post)]
                            if new_posts is not None else None, settings.sync_timeout,

@@ -118,6 +118,70 @@ def test_reactions_reposts_quotes_edits_and_deletes_reach_every_follower(make_us
     assert [p["cid"] for p in json.loads(carol.cli_ok("show", a, "--json"))["posts"]] == [other]
 
 
+
+@pytest.mark.parametrize("defaults", DEFAULTS)
+def test_a_deletion_synced_with_a_refused_file_in_the_feed_leaves_no_pin_holding_it(
+        make_user: Any, defaults: str, monkeypatch: Any, tmp_path: Path) -> None:
+    """Bob's first sync pins Alice's root recursively; a file over its declared size then
+    keeps Bob on direct pins; a later deletion must still drop that first recursive pin
+    (it holds the deleted content), keeping every entry and live content pinned."""
+    import os
+    import subprocess
+
+    from ipfeed import node, publishing
+    from ipfeed.contentblock import Attachment
+    alice, bob = make_user("alice", defaults=defaults), make_user("bob", defaults=defaults)
+    bob.connect(alice)
+    run(alice.service.publish())
+    a = alice.service.identity().name
+    doomed = alice.cli_ok("post", "delete me later", "--no-card").strip()
+    kept = alice.cli_ok("post", "keep me", "--no-card").strip()
+    run(bob.service.follow(a))
+    run(bob.service.sync(force=True))
+    first_root = bob.service.feed_state(a).root_cid  # type: ignore[union-attr]
+
+    async def recursive_pins() -> list[str]:
+        async with await bob.kubo() as k:
+            return await k.pins("recursive")
+    assert first_root in run(recursive_pins())  # a first sync: one recursive pin of the root
+
+    real_add = publishing._add_attachments
+
+    async def lying(kubo: Any, d: Any) -> tuple[Attachment, ...]:  # a writer that lies about sizes
+        return tuple(Attachment(x.cid, x.type, 10, x.name) for x in await real_add(kubo, d))
+    monkeypatch.setattr(publishing, "_add_attachments", lying)
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(600_000))
+    liar = alice.cli_ok("post", "a tiny file", "--attach", str(big), "--no-card").strip()
+    monkeypatch.setattr(publishing, "_add_attachments", real_add)
+    run(bob.service.sync(force=True))
+    [shown] = [p for p in bob.service.timeline() if p.cid == liar]
+    assert "over its declared size of 10" in shown.attachments[0]["refused"]
+    assert bob.service.attachment(liar, shown.attachments[0]["cid"]) is None  # never served
+    assert first_root in run(recursive_pins())  # direct pins since: the first root still held
+
+    doomed_content = _content_of(alice, doomed)
+    assert run(_pinned_anyhow(bob, doomed_content))
+    assert "deleted" in alice.cli_ok("delete", doomed, "--yes")
+    run(bob.service.sync(force=True))
+    assert bob.service.indexed_post(doomed)[0] is None
+    assert not run(_pinned_anyhow(bob, doomed_content))  # no pin of any kind holds it
+    assert first_root not in run(recursive_pins())
+    box = Outbox(alice.settings.outbox_path)
+    try:
+        chain = [codec.cid_of(b) for _, b in box.post_blocks(0)]
+    finally:
+        box.close()
+    assert len(chain) == 4  # every entry (the deleted post's envelope too) stays pinned
+    live = [_content_of(alice, kept), _content_of(alice, liar)]
+    assert all(run(_pinned_anyhow(bob, c)) for c in chain + live)
+    gc = subprocess.run([node.find_ipfs(bob.settings), "repo", "gc", "--quiet"],
+                        env=node.ipfs_env(bob.settings), capture_output=True, text=True,
+                        timeout=120, check=False)
+    assert gc.returncode == 0, gc.stderr
+    assert [p.text for p in bob.service.timeline() if p.name == a] == ["a tiny file", "keep me"]
+    assert json.loads(bob.cli_ok("show", a, "--json"))["posts"][1]["text"] == "keep me"
+
 def test_an_edit_by_another_author_is_rejected_naming_the_rule() -> None:
     alice, mallory = Identity.generate(), Identity.generate()
     post = build_entry(alice, seq=1, prev=None, created=NOW, kind=kinds.POST,
