@@ -185,6 +185,8 @@ def show(c: Context, name: str, limit: int, as_json: bool) -> None:
 def print_thread(c: Context, cid: str, as_json: bool) -> None:
     """A post in its conversation: the posts it answers, then the replies of replies, indented."""
     t = c.service.thread(cid)
+    if t is None and c.service.deleted(cid):
+        raise click.ClickException(f"post {cid} was deleted by its author; ipfeed does not show its content")
     if t is None:
         raise click.ClickException(f"{cid} is not a post known here (sync its feed first)")
     if as_json:
