@@ -194,4 +194,12 @@ def delete(home: Home, cid: str) -> int:
                            "(rule delete-of-delete)")
     if known is not None and known[4] == "deleted":
         raise InvalidInput(f"{cid} is deleted already")
+    with home.outbox() as box:
+        root, held = latest_root(box), box.count_posts()
+    if root is not None and held < root.count:
+        raise InvalidInput(
+            f"cannot delete {cid} from this home: it continued your feed with a restored key and "
+            f"holds only the {held} of your {root.count} entries it signed itself, and a deletion "
+            "rebuilds the list of your newest posts from the whole chain; delete it from the home "
+            "that wrote it")
     return _save(home, me, kinds.DELETE, {"cid": cid, "name": me.name})

@@ -144,7 +144,12 @@ def listing(previous: feed.Root | None, tree: Tree | None, new: Sequence[Entry],
             refold = True
     tree = contents.extend(tree, added)
     if refold:
-        state = contents.live(chain())
+        whole = list(chain())
+        if [c.seq for c in whole] != list(range(1, len(whole) + 1)):  # a restored key's home
+            raise InvalidInput("a deletion cannot be signed in this home: it does not hold your whole "
+                               "feed, which the new list of your newest posts is rebuilt from "
+                               "(`ipfeed drafts drop ID` gives the deletion up)")
+        state = contents.live(whole)
         posts = list(state.posts)
         tree = contents.remove(tree, set(tree.items if tree else ()) - set(state.contents))
     return feed.Listing(tuple(posts[:feed.RECENT]), tree.contents.cid if tree else None), tree

@@ -298,6 +298,15 @@ def test_restored_key_continues_the_existing_feed_never_forks(alice: User, bob: 
     follows = json.loads(fresh.cli_ok("following", "--json"))
     assert [f["name"] for f in follows] == [bob.service.identity().name]
     assert not bob.service.feed_state(name).fork  # type: ignore[union-attr]
+    # A deletion rebuilds the newest-posts list from the whole chain, which this home does not
+    # hold: it is refused plainly (it once signed a root that listed none of the old posts).
+    one = shown(bob, name)["posts"][-1]["cid"]
+    run(fresh.service.sync())  # the user's own feed too: this home's index knows the old posts
+    r = fresh.cli("delete", one, "--yes")
+    assert r.exit_code != 0 and "holds only the 1 of your 3 entries" in r.output, r.output
+    assert fresh.service.drafts() == []
+    run(bob.service.sync())
+    assert [p["text"] for p in shown(bob, name)["posts"]] == ["three, from the new machine", "two", "one"]
 
 
 def test_restored_key_with_no_reachable_feed_refuses_to_start_a_second_chain(make_user: Any,
