@@ -5,23 +5,23 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from . import feed, identity, node
 from .config import Settings
-from .errors import InvalidInput, IpfeedError
-from .feed import Follow, Root
+from .errors import InvalidInput, IpfeedError, OutboxDamaged
+from .feed import Root
 from .identity import Identity
 from .index import Index
 from .ipfs import Kubo
 from .outbox import Outbox
 
 if TYPE_CHECKING:
-    from .moderationblock import Lists
+    pass
 
 T = TypeVar("T")
 
@@ -83,8 +83,7 @@ class Home:
     """One home: its settings, and the stores and node client each use case opens from them."""
 
     settings: Settings
-    follows_cache: tuple[str, tuple[Follow, ...]] | None = None  # (list CID, parsed): pages ask a lot
-    moderation_cache: tuple[str, Lists] | None = None  # (sealed lists CID, moderation.Lists), likewise
+    linked_cache: dict[str, object] = field(default_factory=dict)  # own_linked's blocks, parsed, by CID
     _held: _Held = field(default_factory=_Held, repr=False)
     _user: str | None = field(default=None, repr=False)
 
@@ -120,7 +119,27 @@ class Home:
     def forget_identity(self) -> None:
         """Read the key (and the follow list) again: it changed (a key rotation)."""
         self._user = None
-        self.follows_cache = None
+        self.linked_cache.clear()
+
+    def own_linked(self, link: Callable[[Root], str | None], what: str,
+                   parse: Callable[[bytes, str], T], empty: T) -> T:
+        """A block the user's newest root links (the follow list, the sealed lists), parsed once
+        per CID (pages ask a lot); `empty` when the root links none."""
+        with self.outbox() as box:
+            root = latest_root(box)
+            cid = link(root) if root is not None else None
+            if cid is None:
+                return empty
+            if cid in self.linked_cache:
+                return cast(T, self.linked_cache[cid])
+            block = box.block(cid)
+        if block is None:
+            raise OutboxDamaged(f"{what} {cid} is missing from the outbox")
+        value = parse(block, cid)
+        if len(self.linked_cache) > 16:  # a few CIDs per kind at most are ever current
+            self.linked_cache.clear()
+        self.linked_cache[cid] = value
+        return value
 
     def outbox(self) -> _OutboxContext:
         """The outbox, open for one `with` block."""

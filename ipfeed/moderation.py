@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from . import drafts, feed, publishing, reading, writing
-from .errors import InvalidInput, OutboxDamaged
+from .errors import InvalidInput
 from .feed import Follow, Root
 from .homedir import Home, latest_root, now_ms
 from .identity import Identity
@@ -39,19 +39,8 @@ class Changed:
 # -- the user's lists (outbox) ---------------------------------------------------------------
 def lists(home: Home) -> Lists:
     """The user's current lists, from the newest root in the outbox (empty before any)."""
-    with home.outbox() as box:
-        root = latest_root(box)
-        if root is None or root.moderation is None:
-            return Lists()
-        cached = home.moderation_cache
-        if cached is not None and cached[0] == root.moderation:
-            return cached[1]
-        block = box.block(root.moderation)
-    if block is None:
-        raise OutboxDamaged(f"the mute and block lists {root.moderation} are missing from the outbox")
-    found = open_lists(home.identity(), block, root.moderation)
-    home.moderation_cache = (root.moderation, found)
-    return found
+    return home.own_linked(lambda r: r.moderation, "the mute and block lists",
+                           lambda b, c: open_lists(home.identity(), b, c), Lists())
 
 
 def resolve(home: Home, text: str, among: Iterable[str] = ()) -> str:
@@ -115,6 +104,6 @@ def _advance(home: Home, me: Identity, box: Outbox, new: Lists, follows: Sequenc
         listing, _ = writing.listing(prev, None, [], lambda: [])
     root = feed.advance(me, prev, updated=now_ms(), follows=follows_cid, listing=listing, moderation=cid)
     box.add_root(root.seq, root.cid, root.block, tuple(linked))
-    home.moderation_cache = (cid, new)
+    home.linked_cache[cid] = new
     drafts.show_own(home, me, root, follows=follows)
     return root

@@ -9,7 +9,7 @@ from typing import Any
 from . import codec, feed, history, identity, livesync, post, private, sync
 from .contentblock import Content
 from .entry import Chained, parse_chained
-from .errors import Fork, InvalidInput, IpfeedError, NotFound, OutboxDamaged
+from .errors import Fork, InvalidInput, IpfeedError, NotFound
 from .feed import Follow, Profile, Root
 from .homedir import Home, bounded, latest_root, now_ms
 from .identity import Identity
@@ -105,19 +105,8 @@ async def show(home: Home, name: str, limit: int = 20) -> FeedView:
 
 def follows(home: Home) -> tuple[Follow, ...]:
     """The user's follow list, as their newest root says."""
-    with home.outbox() as box:
-        root = latest_root(box)
-        if root is None or root.follows is None:
-            return ()
-        cached = home.follows_cache
-        if cached is not None and cached[0] == root.follows:
-            return cached[1]
-        block = box.block(root.follows)
-    if block is None:
-        raise OutboxDamaged(f"the follow list {root.follows} is missing from the outbox")
-    follows = feed.parse_follows(block, root.follows)
-    home.follows_cache = (root.follows, follows)
-    return follows
+    return home.own_linked(lambda r: r.follows, "the follow list",
+                           lambda b, c: feed.parse_follows(b, c), ())
 
 
 def timeline(home: Home, limit: int = 20, before: str | None = None,
