@@ -1,25 +1,42 @@
-"""The home server's side of a paired device posting through it (FORMAT.md section 17): a
-handed-over draft is checked, saved once by its draft id into the one outbox, and signed in
-the one chain, so devices never fork the feed."""
+"""The home server's side of a paired device writing through it (FORMAT.md section 17): a
+handed-over draft (a post of any kind the CLI writes) or action (react, follow, mute, accept,
+…) is checked, applied once by its draft id, and signed in the one chain, so devices never
+fork the feed."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import re
-from dataclasses import dataclass
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from . import drafts, post
-from .errors import InvalidInput
+from . import drafts, interact, kinds, post
+from .errors import InvalidInput, IpfeedError, NotFound, PublishPending
 from .homedir import Home, now_ms
 
 DRAFT_ID = re.compile(r"\A[A-Za-z0-9_-]{16,64}\Z")
+SHA256 = re.compile(r"\A[0-9a-f]{64}\Z")
 FUTURE_SLACK_MS = 5 * 60 * 1000  # a device's clock may run a little ahead, not more
-FIELDS = {"id", "created", "text", "reply_to", "cw", "sensitive", "card"}
+FIELDS = {"id", "created", "kind", "text", "reply_to", "cw", "sensitive", "card", "quote", "to",
+          "attachments"}
+ATTACHMENT_FIELDS = {"name", "sha256", "size", "alt"}
+MAX_RECIPIENTS = 32  # names a device may give to `--to` (each resolved by the home server)
+ON_POSTS = {"react", "unreact", "repost", "unrepost", "edit", "delete"}  # saved as entries
+ON_FEEDS = {"follow", "unfollow", "mute", "unmute", "block", "unblock", "accept", "ignore"}
+ACTION_FIELDS = {**{k: {"cid"} for k in ON_POSTS}, **{k: {"name"} for k in ON_FEEDS},
+                 "react": {"cid", "emoji"}, "edit": {"cid", "text"},
+                 "follow": {"name", "alias", "force"}}
 
 
 @dataclass(frozen=True)
 class Handover:
-    """A draft a paired device hands over: what the user wrote there, and when."""
+    """A post a paired device hands over: what the user wrote there, and when; its
+    attachments travel ahead of it (PUT /api/upload), named here by their SHA-256."""
 
     id: str  # the device's own draft id: the same id is posted once, whatever the retries
     created: int
@@ -28,11 +45,134 @@ class Handover:
     cw: str = ""
     sensitive: bool = False
     card: bool = True
+    quote: str | None = None
+    to: list[str] = field(default_factory=list)  # sealed to these by the home server
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # {name, sha256, size, alt}
 
     def to_json(self) -> dict[str, Any]:
         """The request body a device sends."""
         return {"id": self.id, "created": self.created, "text": self.text, "reply_to": self.reply_to,
-                "cw": self.cw, "sensitive": self.sensitive, "card": self.card}
+                "cw": self.cw, "sensitive": self.sensitive, "card": self.card, "quote": self.quote,
+                "to": list(self.to), "attachments": [dict(a) for a in self.attachments]}
+
+    def describe(self) -> str:
+        """A line about it for `ipfeed remote status`."""
+        extra = f" [{len(self.attachments)} attachments]" if self.attachments else ""
+        return ("[private] " if self.to else "") + self.text[:60] + extra
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something a paired device does that is not a new post: on a post (`cid`: react, unreact,
+    repost, unrepost, edit, delete) or on a feed (`name`: follow, unfollow, mute, unmute,
+    block, unblock, accept or ignore a request)."""
+
+    id: str
+    created: int
+    kind: str
+    cid: str | None = None
+    name: str | None = None
+    emoji: str = ""
+    text: str = ""
+    alias: str = ""
+    force: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The request body a device sends: the fields of its kind only."""
+        full = {"cid": self.cid, "name": self.name, "emoji": self.emoji, "text": self.text,
+                "alias": self.alias, "force": self.force}
+        return {"id": self.id, "created": self.created, "kind": self.kind,
+                **{k: full[k] for k in sorted(ACTION_FIELDS[self.kind])}}
+
+    def describe(self) -> str:
+        """A line about it for `ipfeed remote status`."""
+        return f"[{self.kind} {self.cid or self.name}]" + (f" {self.text[:50]}" if self.text else "")
+
+
+Item = Handover | Action
+
+
+def load(body: dict[str, Any]) -> Item:
+    """A handover as a device's outbox keeps it (its own JSON, written by to_json)."""
+    if body.get("kind", kinds.POST) == kinds.POST:
+        return Handover(**{k: v for k, v in body.items() if k != "kind"})
+    return Action(**body)
+
+
+def parse(body: Any, now: int | None = None) -> Item:
+    """A handover from a device's request body, every field checked (untrusted input)."""
+    if not isinstance(body, dict):
+        raise InvalidInput("a handover is a JSON object")
+    kind = body.get("kind", kinds.POST)
+    if kind != kinds.POST and kind not in ACTION_FIELDS:
+        raise InvalidInput(f"a handover's kind is post or one of {', '.join(sorted(ACTION_FIELDS))}")
+    allowed = FIELDS if kind == kinds.POST else {"id", "created", "kind", *ACTION_FIELDS[kind]}
+    unknown = set(body) - allowed
+    if unknown:
+        raise InvalidInput(f"unknown handover fields: {', '.join(sorted(map(str, unknown)))}")
+    draft_id, created = body.get("id"), body.get("created")
+    if not isinstance(draft_id, str) or not DRAFT_ID.match(draft_id):
+        raise InvalidInput("a handover's id is 16 to 64 letters, digits, - or _")
+    limit = (now or now_ms()) + FUTURE_SLACK_MS
+    if isinstance(created, bool) or not isinstance(created, int) or not 0 < created <= limit:
+        raise InvalidInput("a handover's created is a time in ms, not in the future")
+    if kind != kinds.POST:
+        return _parse_action(body, draft_id, created, kind)
+    text = body.get("text")
+    if not isinstance(text, str):
+        raise InvalidInput("a handover's text is a string")
+    reply_to, quote, cw = body.get("reply_to"), body.get("quote"), body.get("cw", "")
+    if not all(v is None or isinstance(v, str) for v in (reply_to, quote)):
+        raise InvalidInput("a handover's reply_to and quote are CIDs or null")
+    if not isinstance(cw, str):
+        raise InvalidInput("a handover's cw is a string")
+    sensitive, card = body.get("sensitive", False), body.get("card", True)
+    if not isinstance(sensitive, bool) or not isinstance(card, bool):
+        raise InvalidInput("a handover's sensitive and card are true or false")
+    to = body.get("to", [])
+    if not isinstance(to, list) or len(to) > MAX_RECIPIENTS or not all(
+            isinstance(n, str) and 0 < len(n) <= 200 for n in to):
+        raise InvalidInput(f"a handover's to is a list of at most {MAX_RECIPIENTS} names")
+    atts = [_attachment(a) for a in _listed(body.get("attachments", []))]
+    post.check_text(text, len(atts) or (1 if quote else 0))
+    return Handover(draft_id, created, text, reply_to, cw, sensitive, card, quote, list(to), atts)
+
+
+def _listed(value: Any) -> list[Any]:
+    if not isinstance(value, list) or len(value) > post.MAX_ATTACHMENTS:
+        raise InvalidInput(f"a handover's attachments are a list of at most {post.MAX_ATTACHMENTS}")
+    return value
+
+
+def _attachment(a: Any) -> dict[str, Any]:
+    """One attachment of a handover: {name, sha256, size, alt}, checked."""
+    if not isinstance(a, dict) or set(a) - ATTACHMENT_FIELDS or not {"name", "sha256", "size"} <= set(a):
+        raise InvalidInput("a handover's attachment is {name, sha256, size, alt}")
+    name, digest, size, alt = a["name"], a["sha256"], a["size"], a.get("alt", "")
+    if not isinstance(name, str) or (problem := post.file_name_problem(name)):
+        raise InvalidInput(f"a handover's attachment name is not a plain file name ({problem})")
+    if not isinstance(digest, str) or not SHA256.match(digest):
+        raise InvalidInput("a handover's attachment sha256 is 64 lower-case hex digits")
+    if type(size) is not int or not 0 <= size <= post.MAX_ATTACHMENT_SIZE:
+        raise InvalidInput(f"a handover's attachment size is 0 … {post.MAX_ATTACHMENT_SIZE}")
+    if not isinstance(alt, str):
+        raise InvalidInput("a handover's attachment alt is a string")
+    return {"name": name, "sha256": digest, "size": size, "alt": alt}
+
+
+def _parse_action(body: dict[str, Any], draft_id: str, created: int, kind: str) -> Action:
+    need = "cid" if kind in ON_POSTS else "name"
+    target = body.get(need)
+    if not isinstance(target, str) or not 0 < len(target) <= 200:
+        raise InvalidInput(f"a {kind} handover's {need} is a string")
+    emoji, text, alias, force = (body.get("emoji", ""), body.get("text", ""), body.get("alias", ""),
+                                 body.get("force", False))
+    if not all(isinstance(v, str) for v in (emoji, text, alias)) or not isinstance(force, bool):
+        raise InvalidInput(f"a {kind} handover's emoji, text and alias are strings, force true or false")
+    if kind == "edit":
+        post.check_text(text, 0)
+    return Action(draft_id, created, kind, target if need == "cid" else None,
+                  target if need == "name" else None, emoji, text, alias, force)
 
 
 @dataclass(frozen=True)
@@ -40,7 +180,7 @@ class Accepted:
     """What the home server did with a handover."""
 
     id: str
-    draft_id: int
+    draft_id: int | None  # None for an action on a feed (it is no entry)
     seq: int | None
     cid: str | None
     already: bool  # this draft id was handed over before: nothing new was saved
@@ -51,73 +191,137 @@ class Accepted:
                 "already": self.already}
 
 
-def parse(body: Any, now: int | None = None) -> Handover:
-    """A handover from a device's request body, every field checked (untrusted input)."""
-    if not isinstance(body, dict):
-        raise InvalidInput("a handover is a JSON object")
-    unknown = set(body) - FIELDS
-    if unknown:
-        raise InvalidInput(f"unknown handover fields: {', '.join(sorted(map(str, unknown)))}")
-    draft_id, created, text = body.get("id"), body.get("created"), body.get("text")
-    if not isinstance(draft_id, str) or not DRAFT_ID.match(draft_id):
-        raise InvalidInput("a handover's id is 16 to 64 letters, digits, - or _")
-    limit = (now or now_ms()) + FUTURE_SLACK_MS
-    if isinstance(created, bool) or not isinstance(created, int) or not 0 < created <= limit:
-        raise InvalidInput("a handover's created is a time in ms, not in the future")
-    if not isinstance(text, str):
-        raise InvalidInput("a handover's text is a string")
-    reply_to, cw = body.get("reply_to"), body.get("cw", "")
-    if reply_to is not None and not isinstance(reply_to, str):
-        raise InvalidInput("a handover's reply_to is a CID or null")
-    if not isinstance(cw, str):
-        raise InvalidInput("a handover's cw is a string")
-    sensitive, card = body.get("sensitive", False), body.get("card", True)
-    if not isinstance(sensitive, bool) or not isinstance(card, bool):
-        raise InvalidInput("a handover's sensitive and card are true or false")
-    post.check_text(text, 0)
-    return Handover(draft_id, created, text, reply_to, cw, sensitive, card)
-
-
 def mark(device_id: str, draft_id: str) -> str:
     """The outbox state key that records one device's draft as handed over."""
     return f"handover:{device_id}:{draft_id}"
 
 
+def upload_path(home: Home, device_id: str, digest: str) -> Path:
+    """Where an attachment a device uploaded waits for its handover (named by its SHA-256)."""
+    return home.settings.home / "uploads" / device_id / digest
+
+
+UPLOAD_CHUNK = 1 << 20
+
+
+def store_upload(home: Home, device_id: str, digest: str, read: Callable[[int], bytes], length: int) -> int:
+    """Keep the bytes of an attachment a device sends ahead of its handover: at most
+    MAX_ATTACHMENT_SIZE, refused unless their SHA-256 is `digest`; its size."""
+    if not SHA256.match(digest):
+        raise InvalidInput("an upload is named by its SHA-256: 64 lower-case hex digits")
+    if not 0 <= length <= post.MAX_ATTACHMENT_SIZE:
+        raise InvalidInput(f"an attachment is at most {post.MAX_ATTACHMENT_SIZE} bytes")
+    final = upload_path(home, device_id, digest)
+    final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    h, left = hashlib.sha256(), length
+    with tempfile.NamedTemporaryFile(dir=final.parent, delete=False) as f:
+        try:
+            while left > 0:
+                chunk = read(min(UPLOAD_CHUNK, left))
+                if not chunk:
+                    raise InvalidInput(f"the upload ended after {length - left} of {length} bytes")
+                h.update(chunk)
+                f.write(chunk)
+                left -= len(chunk)
+            if h.hexdigest() != digest:
+                raise InvalidInput("the uploaded bytes do not have the SHA-256 they were sent as")
+        except BaseException:
+            Path(f.name).unlink(missing_ok=True)
+            raise
+    Path(f.name).replace(final)
+    return length
+
+
 MAX_AT_ONCE = 100  # handovers in one request
+OnFeed = Callable[[Action], object]  # follow, mute, accept …: the Service's own calls
 
 
-def accept(home: Home, device_id: str, bodies: Any) -> list[dict[str, Any]]:
-    """Save the handed-over drafts of one request in order, each once by its draft id, then sign
-    them together (one new root, if no node is needed); one result per draft, in order: what it
-    became, or why it was refused (`{"id", "error"}`; the others go on)."""
+def accept(home: Home, device_id: str, bodies: Any, on_feed: OnFeed) -> list[dict[str, Any]]:
+    """Apply the handovers of one request in order, each once by its draft id, then sign the
+    new entries together (one new root, if no node is needed); one result per handover, in
+    order: what it became, or why it was refused (`{"id", "error"}`; the others go on), or
+    why it cannot be applied now (`"wait": true`; it and all after it are not applied)."""
     if not isinstance(bodies, list) or not 1 <= len(bodies) <= MAX_AT_ONCE:
         raise InvalidInput(f"a handover request carries a list of 1 to {MAX_AT_ONCE} drafts")
-    saved: list[tuple[str, int, bool] | dict[str, Any]] = []
+    done: list[tuple[str, int | None, bool] | dict[str, Any]] = []
+    blocked: str | None = None
+    used: set[str] = set()
     for body in bodies:
-        try:
-            h = parse(body)
-        except InvalidInput as e:
-            draft = body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else None
-            saved.append({"id": draft, "error": str(e)})
-            continue
-        key = mark(device_id, h.id)
-        with home.outbox() as box:
-            seen = box.get(key)
-        if seen is not None:
-            saved.append((h.id, int(seen), True))
+        draft = body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else None
+        if blocked is not None:
+            done.append({"id": draft, "error": f"not applied yet: {blocked}", "wait": True})
             continue
         try:
-            result = drafts.save(home, h.text, h.reply_to, cw=h.cw, sensitive=h.sensitive, card=h.card,
-                                 created=h.created, mark=key, seal=False)
-        except InvalidInput as e:
-            saved.append({"id": h.id, "error": str(e)})
-            continue
-        saved.append((h.id, result.draft_id, False))
+            item = parse(body)
+            key = mark(device_id, item.id)
+            with home.outbox() as box:
+                seen = box.get(key)
+            if seen is not None:
+                done.append((item.id, int(seen) or None, True))
+                continue
+            done.append((item.id, _apply(home, device_id, item, key, on_feed), False))
+            if isinstance(item, Handover):
+                used.update(a["sha256"] for a in item.attachments)
+        except (InvalidInput, NotFound) as e:  # a rule of the home server: refused, the next go on
+            done.append({"id": draft, "error": str(e)})
+        except IpfeedError as e:  # the node is down, …: this one and the rest wait, in order
+            blocked = str(e)
+            done.append({"id": draft, "error": blocked, "wait": True})
+    for digest in used:  # staged in the outbox now
+        upload_path(home, device_id, digest).unlink(missing_ok=True)
     drafts.seal_now(home)
     with home.outbox() as box:
         return [s if isinstance(s, dict) else
-                Accepted(s[0], s[1], *_sealed(box.post_of_draft(s[1])), already=s[2]).to_json()
-                for s in saved]
+                Accepted(s[0], s[1], *_sealed(box.post_of_draft(s[1]) if s[1] else None),
+                         already=s[2]).to_json() for s in done]
+
+
+def _apply(home: Home, device_id: str, item: Item, key: str, on_feed: OnFeed) -> int | None:
+    """Apply one handover, recorded under `key`; the draft it became (None: not an entry)."""
+    if isinstance(item, Handover):
+        return _save_post(home, device_id, item, key)
+    at = interact.At(item.created, key)
+    cid = item.cid or ""
+    if item.kind == "react":
+        return interact.react(home, cid, item.emoji or kinds.DEFAULT_EMOJI, at=at)
+    if item.kind == "repost":
+        return interact.repost(home, cid, at=at)
+    if item.kind == "unreact":
+        return interact.unreact(home, cid, at=at)
+    if item.kind == "unrepost":
+        return interact.unrepost(home, cid, at=at)
+    if item.kind == "edit":
+        return interact.edit(home, cid, item.text, at=at)
+    if item.kind == "delete":
+        return interact.delete(home, cid, at=at)
+    drafts.seal_now(home)  # what came before it is in the chain first
+    with contextlib.suppress(PublishPending):  # saved: published when the node is back
+        on_feed(item)
+    with home.outbox() as box:  # a crash just before this re-applies it: same state (idempotent)
+        box.set(key, "0")
+    return None
+
+
+def _save_post(home: Home, device_id: str, h: Handover, key: str) -> int:
+    """Save a handed-over post with the attachments uploaded ahead of it, under their names."""
+    folder = home.settings.home / "uploads" / device_id
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        paths = []
+        for i, a in enumerate(h.attachments):
+            src = upload_path(home, device_id, a["sha256"])
+            if not src.is_file() or src.stat().st_size != a["size"]:
+                raise InvalidInput(f"attachment {a['name']} was not uploaded before its post")
+            dst = Path(tmp) / str(i) / a["name"]
+            dst.parent.mkdir()
+            shutil.copyfile(src, dst)
+            paths.append(dst)
+        alts = [a["alt"] for a in h.attachments]
+        while alts and not alts[-1]:
+            alts.pop()
+        result = drafts.save(home, h.text, h.reply_to, paths, h.to, seal=False, quote=h.quote, cw=h.cw,
+                             sensitive=h.sensitive, alts=alts, card=h.card, created=h.created, mark=key)
+    return result.draft_id
 
 
 def _sealed(found: tuple[int, str] | None) -> tuple[int | None, str | None]:

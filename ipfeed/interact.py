@@ -9,6 +9,7 @@ format (own-subject, edit-of-deleted, delete-of-delete).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from . import cards, codec, kinds, mentions, reading
@@ -75,15 +76,25 @@ def post_extra(home: Home, me: Identity, text: str, reply: str | None, quote: st
     return extra, warnings
 
 
+@dataclass(frozen=True)
+class At:
+    """When and under which key a paired device's action is saved (FORMAT.md section 17): its
+    own time, and the mark that records it once."""
+
+    created: int
+    mark: str
+
+
 def _save(home: Home, me: Identity, kind: str, about: dict[str, str], text: str = "",
-          extra: dict[str, Any] | None = None) -> int:
+          extra: dict[str, Any] | None = None, at: At | None = None) -> int:
     """Keep one interaction as a draft (signed at once when the outbox can: no node needed)."""
     from . import drafts  # drafts builds on this module's post_extra
 
-    d = Draft(0, now_ms(), text, None, [], [], kind, about, extra or {})
+    d = Draft(0, at.created if at else now_ms(), text, None, [], [], kind, about, extra or {})
     drafts.check_draft(me, d)
     with home.outbox() as box:
-        draft_id = box.add_draft(d.created, text, None, [], kind=kind, subject=about, extra=d.extra)
+        draft_id = box.add_draft(d.created, text, None, [], kind=kind, subject=about, extra=d.extra,
+                                 mark=at.mark if at else None)
         with feed_lock(home.settings.home, home.settings.lock_timeout):
             drafts.seal_offline(home, me, box)
     return draft_id
@@ -113,19 +124,20 @@ def save_identity_entry(home: Home, me: Identity, kind: str, body: dict[str, Any
     return draft_id
 
 
-def react(home: Home, cid: str, emoji: str = kinds.DEFAULT_EMOJI) -> int:
+def react(home: Home, cid: str, emoji: str = kinds.DEFAULT_EMOJI, at: At | None = None) -> int:
     """Save a reaction to a post (a second one replaces the first: the newest counts)."""
     me = home.identity()
-    return _save(home, me, kinds.REACTION, subject(home, cid), extra={"emoji": emoji or kinds.DEFAULT_EMOJI})
+    return _save(home, me, kinds.REACTION, subject(home, cid), extra={"emoji": emoji or kinds.DEFAULT_EMOJI},
+                 at=at)
 
 
-def repost(home: Home, cid: str) -> int:
+def repost(home: Home, cid: str, at: At | None = None) -> int:
     """Save a repost of a post."""
     me = home.identity()
-    return _save(home, me, kinds.REPOST, subject(home, cid))
+    return _save(home, me, kinds.REPOST, subject(home, cid), at=at)
 
 
-def _undo(home: Home, cid: str, kind: str) -> int:
+def _undo(home: Home, cid: str, kind: str, at: At | None) -> int:
     me = home.identity()
     about = subject(home, cid)
     with home.index() as index:
@@ -133,19 +145,20 @@ def _undo(home: Home, cid: str, kind: str) -> int:
     if not own:
         raise InvalidInput(f"you have no {kind} of {about['cid']} to take back")
     last = 0
-    for entry_cid in own:
-        last = _save(home, me, kinds.DELETE, {"cid": entry_cid, "name": me.name})
+    for n, entry_cid in enumerate(own, 1):  # the mark goes with the last one
+        last = _save(home, me, kinds.DELETE, {"cid": entry_cid, "name": me.name},
+                     at=at if n == len(own) else None)
     return last
 
 
-def unreact(home: Home, cid: str) -> int:
+def unreact(home: Home, cid: str, at: At | None = None) -> int:
     """Save deletes of every live reaction of yours to a post; the last draft's id."""
-    return _undo(home, cid, kinds.REACTION)
+    return _undo(home, cid, kinds.REACTION, at)
 
 
-def unrepost(home: Home, cid: str) -> int:
+def unrepost(home: Home, cid: str, at: At | None = None) -> int:
     """Save deletes of every live repost of yours of a post; the last draft's id."""
-    return _undo(home, cid, kinds.REPOST)
+    return _undo(home, cid, kinds.REPOST, at)
 
 
 def _own_post(home: Home, me: Identity, cid: str, verb: str) -> dict[str, str]:
@@ -156,7 +169,8 @@ def _own_post(home: Home, me: Identity, cid: str, verb: str) -> dict[str, str]:
     return about
 
 
-def edit(home: Home, cid: str, text: str, *, cw: str | None = None, sensitive: bool | None = None) -> int:
+def edit(home: Home, cid: str, text: str, *, cw: str | None = None, sensitive: bool | None = None,
+         at: At | None = None) -> int:
     """Save a new version of one of your own posts; its other fields are kept unless given."""
     me = home.identity()
     about = _own_post(home, me, cid, "edit")
@@ -174,10 +188,10 @@ def edit(home: Home, cid: str, text: str, *, cw: str | None = None, sensitive: b
     if old.attachments:  # the same files, already in the node: nothing to add
         extra["kept"] = [{k: a[k] for k in ("cid", "type", "size", "name", "alt") if k in a}
                          for a in old.attachments]
-    return _save(home, me, kinds.EDIT, about, text, extra)
+    return _save(home, me, kinds.EDIT, about, text, extra, at)
 
 
-def delete(home: Home, cid: str) -> int:
+def delete(home: Home, cid: str, at: At | None = None) -> int:
     """Save a delete of one of your own posts or entries (a delete is final: not of a delete)."""
     me = home.identity()
     cid = codec.parse_cid(cid)
@@ -202,4 +216,4 @@ def delete(home: Home, cid: str) -> int:
             f"holds only the {held} of your {root.count} entries it signed itself, and a deletion "
             "rebuilds the list of your newest posts from the whole chain; delete it from the home "
             "that wrote it")
-    return _save(home, me, kinds.DELETE, {"cid": cid, "name": me.name})
+    return _save(home, me, kinds.DELETE, {"cid": cid, "name": me.name}, at=at)

@@ -8,6 +8,7 @@ in the order written, and forgotten only once the home server acknowledged its d
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -15,6 +16,7 @@ import re
 import secrets
 import ssl
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +30,8 @@ from .errors import (
     RemoteUnreachable,
     Revoked,
 )
-from .handover import Handover
-from .homedir import now_ms
+from .handover import ON_POSTS, Action, Handover, Item, load
+from .homedir import now_ms, read_file
 from .identity import normalize_name
 from .notice import REASONS
 
@@ -63,7 +65,7 @@ class Waiting:
     """A draft in this device's outbox, not yet acknowledged by the home server."""
 
     id: str
-    handover: Handover
+    handover: Item
     refused: str | None  # the home server's reason when it refused it (kept, never dropped)
 
 
@@ -71,7 +73,8 @@ class Waiting:
 class PushResult:
     """What one handover round did."""
 
-    sent: list[tuple[str, str | None]]  # (draft id, CID or None while the home server's node is down)
+    sent: list[tuple[str, str | None, str]]  # (draft id, CID or None while the home server's node
+    # is down or for an action on a feed, what it was)
     waiting: int  # drafts still to hand over (not those refused)
     refused: list[str]  # the home server's reasons for the drafts it refused in this round
     error: str | None  # why the round stopped early (home server unreachable, …)
@@ -145,13 +148,12 @@ class Outbox:
         """Close the database."""
         self.db.close()
 
-    def add(self, text: str, reply_to: str | None, cw: str, sensitive: bool, card: bool) -> Handover:
-        """Save a draft durably, with a fresh draft id: from here on it cannot be lost."""
-        post.check_text(text, 0)
-        h = Handover(secrets.token_urlsafe(18), now_ms(), text, reply_to, cw, sensitive, card)
+    def add(self, item: Item) -> Item:
+        """Save a draft or action durably: from here on it cannot be lost."""
         with sqlite.transaction(self.db) as db:
-            db.execute("INSERT INTO handovers (id, body) VALUES (?, ?)", (h.id, json.dumps(h.to_json())))
-        return h
+            db.execute("INSERT INTO handovers (id, body) VALUES (?, ?)",
+                       (item.id, json.dumps(item.to_json())))
+        return item
 
     def waiting(self, refused: bool = True) -> list[Waiting]:
         """Drafts not acknowledged yet, in the order written (without `refused`: only those
@@ -159,7 +161,7 @@ class Outbox:
         rows = self.db.execute("SELECT id, body, refused FROM handovers WHERE done IS NULL "
                                f"{'' if refused else 'AND refused IS NULL'} ORDER BY n LIMIT ?",
                                (MAX_HANDOVERS_AT_ONCE,)).fetchall()
-        return [Waiting(i, Handover(**json.loads(b)), r) for i, b, r in rows]
+        return [Waiting(i, load(json.loads(b)), r) for i, b, r in rows]
 
     def done(self, draft_id: str, cid: str | None) -> None:
         """The home server has this draft (acknowledged): it no longer waits."""
@@ -179,7 +181,7 @@ def push(home: Path, p: Pairing, timeout: float) -> PushResult:
     server already has is answered with what it became (idempotent by draft id). One the home
     server refuses (its rules) stays here, marked with the reason, and is not sent again."""
     box = Outbox(home)
-    sent: list[tuple[str, str | None]] = []
+    sent: list[tuple[str, str | None, str]] = []
     refused: list[str] = []
     error = None
     try:
@@ -187,6 +189,8 @@ def push(home: Path, p: Pairing, timeout: float) -> PushResult:
         for start in range(0, len(waiting), HANDOVERS_PER_REQUEST):
             chunk = waiting[start:start + HANDOVERS_PER_REQUEST]
             try:
+                for w in chunk:  # a post's attachments go ahead of it
+                    _upload(home, p, w.handover, timeout)
                 answer = _call(p.url, p.fingerprint, p.token, "POST", "/api/handover",
                                {"handovers": [w.handover.to_json() for w in chunk]}, timeout)
             except (RemoteUnreachable, NotPaired, Revoked, RateLimited) as e:
@@ -198,13 +202,19 @@ def push(home: Path, p: Pairing, timeout: float) -> PushResult:
                     for r, w in zip(results, chunk, strict=True)):
                 raise RemoteError("the home server's answer to a handover does not match what was sent")
             for w, r in zip(chunk, results, strict=True):
+                if r.get("wait") is True:  # the home server cannot apply it now: it and the
+                    error = f"the home server: {r.get('error')}"  # ones after it wait, in order
+                    break
                 if "error" in r:  # refused by a rule of the home server: kept here with the
                     box.refused(w.id, str(r["error"]))  # reason, not sent again; the next go on
                     refused.append(f"draft {w.id} refused by the home server: {r['error']}")
                     continue
                 cid = r.get("cid") if isinstance(r.get("cid"), str) else None
                 box.done(w.id, cid)
-                sent.append((w.id, cid))
+                _forget_files(home, w.handover)
+                sent.append((w.id, cid, w.handover.describe()))
+            if error is not None:
+                break
         left = len(box.waiting(refused=False))
     finally:
         box.close()
@@ -289,9 +299,90 @@ def timeline(p: Pairing, limit: int, before: str | None, timeout: float) -> dict
     return {"posts": posts, "next": more}
 
 
+def files(home: Path) -> Path:
+    """Where a paired device keeps the attachments of its waiting posts (by SHA-256)."""
+    return home / "remote-files"
+
+
+def new_post(home: Path, p: Pairing, text: str, reply_to: str | None = None, attach: Sequence[Path] = (),
+             to: Sequence[str] = (), *, quote: str | None = None, cw: str = "", sensitive: bool = False,
+             alts: Sequence[str] = (), card: bool = True) -> Handover:
+    """A post to hand over, checked as far as a device can (its text, its files' names and
+    sizes); its files copied into this home, so that nothing the post needs can go missing.
+    A private one only ever travels over TLS (the home server seals it)."""
+    if to and urllib.parse.urlsplit(p.url).scheme != "https":
+        raise InvalidInput("a private post is handed over over https only (the home server "
+                           f"{p.url} is reached over plain http)")
+    post.check_text(text, len(attach) or (1 if quote else 0))
+    if len(attach) > post.MAX_ATTACHMENTS:
+        raise InvalidInput(f"at most {post.MAX_ATTACHMENTS} attachments per post")
+    if len(alts) > len(attach):
+        raise InvalidInput(f"{len(alts)} alt texts given for {len(attach)} attachments")
+    atts = []
+    for n, src in enumerate(attach):
+        if problem := post.file_name_problem(src.name):
+            raise InvalidInput(f"cannot attach {src}: the file {problem}")
+        data = read_file(src, post.MAX_ATTACHMENT_SIZE)
+        digest = hashlib.sha256(data).hexdigest()
+        kept = files(home) / digest
+        if not kept.exists():
+            kept.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _keep(kept, data)
+        atts.append({"name": src.name, "sha256": digest, "size": len(data),
+                     "alt": alts[n] if n < len(alts) else ""})
+    return Handover(secrets.token_urlsafe(18), now_ms(), text, reply_to, cw, sensitive, card, quote,
+                    list(to), atts)
+
+
+def _keep(path: Path, data: bytes) -> None:
+    """Write a file durably (fsynced, then renamed into place), 0600."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def new_action(kind: str, target: str, *, emoji: str = "", text: str = "", alias: str = "",
+               force: bool = False) -> Action:
+    """An action to hand over: on a post (`target` a CID) or on a feed (a name)."""
+    on_post = kind in ON_POSTS
+    if kind == "edit":
+        post.check_text(text, 0)
+    return Action(secrets.token_urlsafe(18), now_ms(), kind, target if on_post else None,
+                  None if on_post else target, emoji, text, alias, force)
+
+
+def _upload(home: Path, p: Pairing, item: Item, timeout: float) -> None:
+    """Send a post's attachments ahead of it (the home server keeps each by its SHA-256)."""
+    for a in item.attachments if isinstance(item, Handover) else []:
+        answer = _call(p.url, p.fingerprint, p.token, "PUT", f"/api/upload/{a['sha256']}", None,
+                       timeout, upload=files(home) / a["sha256"])
+        if answer.get("sha256") != a["sha256"]:
+            raise RemoteError("the home server's answer to an upload does not match what was sent")
+
+
+def _forget_files(home: Path, item: Item) -> None:
+    """A handed-over post's files, no longer needed here (unless a waiting post has them too)."""
+    if not isinstance(item, Handover) or not item.attachments:
+        return
+    box = Outbox(home)
+    try:
+        needed = {a["sha256"] for w in box.waiting() if isinstance(w.handover, Handover)
+                  for a in w.handover.attachments}
+    finally:
+        box.close()
+    for a in item.attachments:
+        if a["sha256"] not in needed:
+            (files(home) / a["sha256"]).unlink(missing_ok=True)
+
+
 def _call(base: str, pinned: str | None, token: str | None, method: str, path: str,
-          body: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
-    """One request to the home server's API; its answer, or the error it means."""
+          body: dict[str, Any] | None, timeout: float, upload: Path | None = None) -> dict[str, Any]:
+    """One request to the home server's API (a JSON body, or a file's bytes); its answer, or
+    the error it means."""
     u = urllib.parse.urlsplit(base)
     host, port = u.hostname or "", u.port
     conn: http.client.HTTPConnection
@@ -307,8 +398,15 @@ def _call(base: str, pinned: str | None, token: str | None, method: str, path: s
         if pinned is not None:
             assert isinstance(conn.sock, ssl.SSLSocket)
             tls.check_pinned(conn.sock, pinned)  # before the code or the credential is sent
-        conn.request(method, path, json.dumps(body) if body is not None else None, headers)
-        resp = conn.getresponse()
+        if upload is not None:
+            headers["Content-Type"] = "application/octet-stream"
+            headers["Content-Length"] = str(upload.stat().st_size)
+            with upload.open("rb") as f:
+                conn.request(method, path, f, headers)
+                resp = conn.getresponse()
+        else:
+            conn.request(method, path, json.dumps(body) if body is not None else None, headers)
+            resp = conn.getresponse()
         raw = resp.read(MAX_RESPONSE_BYTES + 1)
     except (TimeoutError, OSError, http.client.HTTPException) as e:
         if isinstance(e, ssl.SSLCertVerificationError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +41,8 @@ from .devices import Device, Pairing
 from .drafts import PostResult, check_avatar, media_type_of
 from .errors import InvalidInput, IpfeedError
 from .feed import Follow, Profile
+from .handover import Action as HandoverAction
+from .handover import Item as HandoverItem
 from .homedir import Home, now_ms
 from .identity import Identity, normalize_name
 from .inboxdb import NOTIFICATIONS, REQUESTS, Outgoing, Received
@@ -557,10 +559,27 @@ class Service:
         tls.ensure_cert(self.settings.home, names)
         return tls.fingerprint(self.settings.home)
 
-    def handover(self, device_id: str, bodies: Any) -> list[dict[str, Any]]:
-        """A paired device's drafts, in order: each checked and saved once by its draft id, then
-        signed in the chain; a result for each (what it became, or why it was refused)."""
-        return handover.accept(self.home, device_id, bodies)
+    def handover(self, device_id: str, bodies: Any,
+                 run: Callable[[Coroutine[Any, Any, object]], object]) -> list[dict[str, Any]]:
+        """A paired device's drafts and actions, in order: each checked and applied once by its
+        draft id, then signed in the chain; a result for each (what it became, why it was
+        refused, or why it waits). `run` runs an action on a feed (it publishes) to its end."""
+        return handover.accept(self.home, device_id, bodies, lambda a: run(self._on_feed(a)))
+
+    def store_upload(self, device_id: str, digest: str, read: Callable[[int], bytes], length: int) -> int:
+        """Keep an attachment a paired device sends ahead of its post (checked by its SHA-256)."""
+        return handover.store_upload(self.home, device_id, digest, read, length)
+
+    async def _on_feed(self, a: HandoverAction) -> object:
+        """A paired device's action on a feed, exactly as the CLI's command does it here."""
+        name = a.name or ""
+        if a.kind == "follow":
+            return await self.follow(name, a.alias, force=a.force)
+        if a.kind == "ignore":
+            return self.ignore_request(name)
+        calls = {"unfollow": self.unfollow, "accept": self.accept_request, "mute": self.mute,
+                 "unmute": self.unmute, "block": self.block, "unblock": self.unblock}
+        return await calls[a.kind](name)
 
     # -- this home as a paired device of a home server (remote.py) ----------------------
     def remote(self) -> RemotePairing | None:
@@ -575,15 +594,30 @@ class Service:
         """Unpair this home (drafts waiting here stay)."""
         return remote.forget(self.settings.home)
 
-    def remote_post(self, text: str, reply_to: str | None = None, *, cw: str = "",
-                    sensitive: bool = False, card: bool = True) -> tuple[str, PushResult]:
+    def remote_post(self, text: str, reply_to: str | None = None, attach: Sequence[Path] = (),
+                    to: Sequence[str] = (), *, quote: str | None = None, cw: str = "",
+                    sensitive: bool = False, alts: Sequence[str] = (),
+                    card: bool = True) -> tuple[str, PushResult]:
         """Save a post in this device's outbox, then hand over everything waiting, in order."""
+        h = remote.new_post(self.settings.home, self._paired(), text, reply_to, attach, to, quote=quote,
+                            cw=cw, sensitive=sensitive, alts=alts, card=card)
+        return self._remote_queue(h)
+
+    def remote_act(self, kind: str, target: str, *, emoji: str = "", text: str = "", alias: str = "",
+                   force: bool = False) -> tuple[str, PushResult]:
+        """Save an action (react, follow, mute, accept, …) in this device's outbox, then hand
+        over everything waiting, in order: the home server applies it as its CLI would."""
+        a = remote.new_action(kind, target, emoji=emoji, text=text, alias=alias, force=force)
+        return self._remote_queue(a)
+
+    def _remote_queue(self, item: HandoverItem) -> tuple[str, PushResult]:
+        self._paired()
         box = remote.Outbox(self.settings.home)
         try:
-            h = box.add(text, reply_to, cw, sensitive, card)
+            box.add(item)
         finally:
             box.close()
-        return h.id, self.remote_push()
+        return item.id, self.remote_push()
 
     def remote_push(self) -> PushResult:
         """Hand the drafts waiting here to the home server, oldest first."""

@@ -132,7 +132,7 @@ def test_device_labels_are_checked(store: Devices, label: str) -> None:
     ({"id": "a" * 20, "created": True, "text": "hi"}, "time in ms"),
     ({"id": "a" * 20, "created": 1, "text": 5}, "text is a string"),
     ({"id": "a" * 20, "created": 1, "text": "   "}, "only white space"),
-    ({"id": "a" * 20, "created": 1, "text": "hi", "to": ["k51"]}, "unknown handover fields: to"),
+    ({"id": "a" * 20, "created": 1, "text": "hi", "files": ["k51"]}, "unknown handover fields: files"),
     ({"id": "a" * 20, "created": 1, "text": "hi", "sensitive": "yes"}, "true or false"),
 ], ids=["not-object", "short-id", "future", "bool-time", "text-type", "blank", "unknown-field", "bool"])
 def test_a_bad_handover_is_refused_naming_what_is_wrong(body: Any, error: str) -> None:

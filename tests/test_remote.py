@@ -62,6 +62,14 @@ def listener(alice: User) -> Iterator[Listener]:
     served.worker.stop()
 
 
+def lose_last_ack(laptop: User) -> None:
+    """As if the laptop crashed before it recorded the home server's answer to its last handover."""
+    db = sqlite3.connect(laptop.home / "remote-outbox.sqlite")
+    with db:
+        db.execute("UPDATE handovers SET done = NULL, cid = NULL WHERE n = (SELECT MAX(n) FROM handovers)")
+    db.close()
+
+
 def _own_posts(user: User) -> list[tuple[int, str]]:
     """(seq, text) of every post of a home's own feed, by seq."""
     return sorted((p.seq, p.text) for p in user.service.feed_posts(user.service.identity().name, 100))
@@ -127,11 +135,7 @@ def test_a_laptop_posts_through_its_home_server_one_chain_no_fork(make_user: Any
         assert "0 waiting" in laptop.cli_ok("remote", "status")
 
         # the laptop lost the acknowledgement of its last handover (a crash): replayed, not reposted
-        db = sqlite3.connect(laptop.home / "remote-outbox.sqlite")
-        with db:
-            db.execute("UPDATE handovers SET done = NULL, cid = NULL "
-                       "WHERE n = (SELECT MAX(n) FROM handovers)")
-        db.close()
+        lose_last_ack(laptop)
         assert laptop.cli_ok("remote", "push").split() == [handed[1]]
         run(alice.service.publish())
 

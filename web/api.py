@@ -1,5 +1,6 @@
 """The home server's API for paired devices (FORMAT.md section 17): pairing a CLI, a draft
-handed over (saved once by its draft id, signed in the one chain), the timeline and the
+handed over (saved once by its draft id, signed in the one chain; an attachment uploaded
+ahead of it), an action (react, follow, mute, accept, …) likewise, the timeline and the
 inbox (notifications, requests, unread counts, marking read). JSON in
 and out; authenticated by a bearer credential that only the remote gate accepts."""
 
@@ -18,7 +19,8 @@ from .views import svc, worker
 bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_TIMELINE = 100
 MAX_NOTICES = 100
-MAX_REQUEST_BYTES = 64 * 1024  # a handover is one text post: its JSON stays far below this
+MAX_REQUEST_BYTES = 64 * 1024  # a JSON request; attachments come apart (PUT /api/upload/SHA256)
+FEED_ACTION_TIMEOUT = 120  # a follow checks the feed with the node, then publishes
 
 Answer = tuple[dict[str, Any], int]
 
@@ -57,10 +59,21 @@ def take_handover() -> Answer:
     body = _body()
     if not isinstance(body, dict) or set(body) != {"handovers"}:
         raise InvalidInput('a handover request is {"handovers": [draft, …]}')
-    results = svc().handover(g.device.id, body["handovers"])
+    results = svc().handover(g.device.id, body["handovers"],
+                             lambda coro: worker().call(coro, FEED_ACTION_TIMEOUT))
     if any(not r.get("already") or r.get("cid") is None for r in results if "error" not in r):
         worker().publish_soon()
     return {"results": results}, 200
+
+
+@bp.put("/upload/<digest>")
+def upload(digest: str) -> Answer:
+    """An attachment's bytes, sent ahead of the post that names it by its SHA-256."""
+    length = request.content_length
+    if length is None:
+        raise InvalidInput("an upload needs a Content-Length")
+    size = svc().store_upload(g.device.id, digest, request.stream.read, length)
+    return {"sha256": digest, "size": size}, 200
 
 
 @bp.get("/timeline")

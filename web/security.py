@@ -42,9 +42,10 @@ def install(app: Flask) -> None:
             origin = request.headers.get("Origin")
             if origin and origin != request.host_url.rstrip("/"):
                 abort(403, description=f"request from another origin ({origin}) refused")
-            if request.path.startswith("/api/") and request.mimetype == "application/json":
-                return  # the device API: JSON and a bearer credential, which no other site's page
-                # can send here (either needs a CORS preflight, and none is ever granted)
+            if request.path.startswith("/api/") and (request.mimetype == "application/json"
+                                                     or request.method == "PUT"):
+                return  # the device API: JSON or PUT and a bearer credential, which no other
+                # site's page can send here (each needs a CORS preflight, and none is granted)
             sent = request.form.get("csrf", "")
             if not sent or "csrf" not in session or not hmac.compare_digest(sent, session["csrf"]):
                 abort(403, description="missing or wrong CSRF token: reload the page and try again")

@@ -61,13 +61,26 @@ def echo_json(value: Any) -> None:
 def report_handover(r: PushResult) -> None:
     """Say what a handover round did: each post handed over, then whether some still wait or
     were refused (kept on the device either way)."""
-    for draft_id, cid in r.sent:
-        click.echo(cid or f"handed over {draft_id} (the home server signs it when it can)")
+    for draft_id, cid, what in r.sent:
+        if what.startswith("[") and not cid:  # an action: an entry not signed yet, or on a feed
+            click.echo(f"handed over {draft_id} {what}: applied by the home server")
+        else:
+            click.echo(cid or f"handed over {draft_id} (the home server signs it when it can)")
     if r.waiting:
         raise PublishPending(f"saved on this device; {r.waiting} waiting for the home server "
                              f"({r.error}); `ipfeed remote push` hands them over later, in order")
     if r.refused:
         raise InvalidInput("; ".join(r.refused) + " (kept on this device: `ipfeed remote status`)")
+
+
+def through_home_server(c: Context, kind: str, target: str, **fields: Any) -> bool:
+    """On a paired device: hand the action to the home server (queued in order while it is
+    unreachable) and report it; False on a home with its own key (then do it here)."""
+    if c.service.remote() is None:
+        return False
+    _, pushed = c.service.remote_act(kind, target, **fields)
+    report_handover(pushed)
+    return True
 
 
 pass_ctx = click.make_pass_decorator(Context)

@@ -96,7 +96,8 @@ def remote_status(c: Context) -> None:
     click.echo(f"paired with {p.url} as device {p.device} (feed {p.name}); {len(waiting)} waiting")
     for w in waiting:
         why = f"  refused: {safe_for_terminal(w.refused)}" if w.refused else ""
-        click.echo(f"{w.id}  {format_ms(w.handover.created)}  {safe_for_terminal(w.handover.text[:60])}{why}")
+        what = safe_for_terminal(w.handover.describe())
+        click.echo(f"{w.id}  {format_ms(w.handover.created)}  {what}{why}")
 
 
 @remote_group.command("push")

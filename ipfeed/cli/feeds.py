@@ -92,10 +92,8 @@ def post(c: Context, text: str, reply_to: str | None, attach: tuple[Path, ...], 
     if text == "-":
         text = sys.stdin.read()
     if c.service.remote() is not None:  # a paired device: the home server signs (section 17)
-        if attach or to or alts or quote:
-            raise click.UsageError("a paired device hands over text posts only: --attach, --to, "
-                                   "--alt and --quote are not handed over yet (post on the home server)")
-        _, pushed = c.service.remote_post(text, reply_to, cw=cw, sensitive=sensitive, card=not no_card)
+        _, pushed = c.service.remote_post(text, reply_to, attach, to, quote=quote, cw=cw,
+                                          sensitive=sensitive, alts=alts, card=not no_card)
         report_handover(pushed)
         return
     result = run(c.service.post(text, reply_to, attach, to, quote=quote, cw=cw, sensitive=sensitive,

@@ -10,7 +10,7 @@ import click
 
 from ..errors import IpfeedError
 from ..timefmt import age, format_ms
-from .base import Context, echo_json, pass_ctx, run
+from .base import Context, echo_json, pass_ctx, run, through_home_server
 from .terminal import safe_for_terminal
 
 
@@ -22,6 +22,8 @@ from .terminal import safe_for_terminal
 @pass_ctx
 def follow(c: Context, name: str, alias: str, force: bool) -> None:
     """Follow a feed that can be found now (your follow list is public, in your signed feed root)."""
+    if through_home_server(c, "follow", name, alias=alias, force=force):
+        return
     service = c.service
     if force and not service.known_feed(name):
         click.echo(f"warning: following {name} without checking that it can be found (--force): "
@@ -35,6 +37,8 @@ def follow(c: Context, name: str, alias: str, force: bool) -> None:
 @pass_ctx
 def unfollow(c: Context, name: str) -> None:
     """Stop following a feed."""
+    if through_home_server(c, "unfollow", name):
+        return
     run(c.service.unfollow(name))
     click.echo(f"unfollowed {name}")
 

@@ -10,7 +10,7 @@ import click
 
 from ..inboxdb import NOTIFICATIONS, REQUESTS, Received
 from ..notice import VERBS
-from .base import Context, echo_json, pass_ctx, run
+from .base import Context, echo_json, pass_ctx, run, through_home_server
 from .terminal import safe_for_terminal
 
 PAGE = 100  # notices shown at once (the device API's largest page)
@@ -97,6 +97,8 @@ def _remote(c: Context, as_json: bool, show_all: bool, mark_read: bool, box: str
 @pass_ctx
 def accept(c: Context, name: str) -> None:
     """Accept a request: follow its feed (its notices become notifications)."""
+    if through_home_server(c, "accept", name):
+        return
     r = run(c.service.accept_request(name))
     click.echo(f"following {name}; root {r.root}")
 
@@ -106,6 +108,8 @@ def accept(c: Context, name: str) -> None:
 @pass_ctx
 def ignore(c: Context, name: str) -> None:
     """Ignore a feed's requests (they are no longer shown)."""
+    if through_home_server(c, "ignore", name):
+        return
     click.echo(f"ignored {c.service.ignore_request(name)} notices from {name}")
 
 

@@ -1,5 +1,6 @@
 """Reacting to, reposting, editing and deleting posts: react, unreact, repost, unrepost, edit,
-delete. Each is saved first (it survives the node being down) and then published like a post."""
+delete. Each is saved first (it survives the node being down) and then published like a post
+(on a paired device: handed to the home server, which does the same)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import click
 
 from .. import kinds
 from ..errors import IpfeedError, KuboNotFound, NodeUnavailable
-from .base import Context, pass_ctx, run
+from .base import Context, pass_ctx, run, through_home_server
 
 
 def _publish(c: Context, save: Callable[[], int], done: str) -> None:
@@ -33,7 +34,8 @@ def _publish(c: Context, save: Callable[[], int], done: str) -> None:
 @pass_ctx
 def react(c: Context, cid: str, emoji: str) -> None:
     """React to the post CID (default ❤); reacting again replaces your reaction."""
-    _publish(c, lambda: c.service.react(cid, emoji), f"reacted {emoji} to {cid}")
+    if not through_home_server(c, "react", cid, emoji=emoji):
+        _publish(c, lambda: c.service.react(cid, emoji), f"reacted {emoji} to {cid}")
 
 
 def _simple(name: str, doc: str, save: Callable[[Context, str], int], done: str) -> click.Command:
@@ -42,7 +44,8 @@ def _simple(name: str, doc: str, save: Callable[[Context, str], int], done: str)
     @click.argument("cid")
     @pass_ctx
     def command(c: Context, cid: str) -> None:
-        _publish(c, lambda: save(c, cid), done.format(cid=cid))
+        if not through_home_server(c, name, cid):
+            _publish(c, lambda: save(c, cid), done.format(cid=cid))
     return command
 
 
@@ -60,7 +63,8 @@ unrepost = _simple("unrepost", "Take back your reposts of the post CID.",
 @pass_ctx
 def edit(c: Context, cid: str, text: str) -> None:
     """Replace the text of your post CID (readers show the newest version, marked edited)."""
-    _publish(c, lambda: c.service.edit(cid, text), f"edited {cid}")
+    if not through_home_server(c, "edit", cid, text=text):
+        _publish(c, lambda: c.service.edit(cid, text), f"edited {cid}")
 
 
 @click.command()
@@ -73,7 +77,8 @@ def delete(c: Context, cid: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Delete {cid}? Readers that honour deletions stop showing it; copies others "
                       "already made stay", abort=True)
-    _publish(c, lambda: c.service.delete(cid), f"deleted {cid}")
+    if not through_home_server(c, "delete", cid):
+        _publish(c, lambda: c.service.delete(cid), f"deleted {cid}")
 
 
 COMMANDS = (react, unreact, repost, unrepost, edit, delete)

@@ -11,7 +11,7 @@ import click
 from ..errors import PublishPending
 from ..moderation import Changed
 from ..service import Service
-from .base import Context, echo_json, pass_ctx, run
+from .base import Context, echo_json, pass_ctx, run, through_home_server
 from .terminal import safe_for_terminal
 
 DONE = {"mute": "muted", "unmute": "unmuted", "block": "blocked", "unblock": "unblocked"}
@@ -40,6 +40,8 @@ def _command(action: str, call: Callable[[Service, str], Awaitable[Changed]]) ->
     @click.argument("name")
     @pass_ctx
     def command(c: Context, name: str) -> None:
+        if through_home_server(c, action, name):
+            return
         service = c.service
         try:
             r = run(call(service, name))
