@@ -202,6 +202,7 @@ def upload_path(home: Home, device_id: str, digest: str) -> Path:
 
 
 UPLOAD_CHUNK = 1 << 20
+MAX_UPLOADS = 4 * post.MAX_ATTACHMENTS  # waiting per device (a device sends one post's at a time)
 
 
 def store_upload(home: Home, device_id: str, digest: str, read: Callable[[int], bytes], length: int) -> int:
@@ -213,6 +214,9 @@ def store_upload(home: Home, device_id: str, digest: str, read: Callable[[int], 
         raise InvalidInput(f"an attachment is at most {post.MAX_ATTACHMENT_SIZE} bytes")
     final = upload_path(home, device_id, digest)
     final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not final.exists() and len(list(final.parent.iterdir())) >= MAX_UPLOADS:
+        raise InvalidInput(f"{MAX_UPLOADS} uploads of this device wait for their posts already: "
+                           "hand those posts over first")
     h, left = hashlib.sha256(), length
     with tempfile.NamedTemporaryFile(dir=final.parent, delete=False) as f:
         try:
@@ -260,20 +264,27 @@ def accept(home: Home, device_id: str, bodies: Any, on_feed: OnFeed) -> list[dic
                 done.append((item.id, int(seen) or None, True))
                 continue
             done.append((item.id, _apply(home, device_id, item, key, on_feed), False))
-            if isinstance(item, Handover):
-                used.update(a["sha256"] for a in item.attachments)
+            used.update(a["sha256"] for a in (item.attachments if isinstance(item, Handover) else []))
         except (InvalidInput, NotFound) as e:  # a rule of the home server: refused, the next go on
             done.append({"id": draft, "error": str(e)})
+            used.update(_digests(body))  # refused for good: its uploads are not needed
         except IpfeedError as e:  # the node is down, …: this one and the rest wait, in order
             blocked = str(e)
             done.append({"id": draft, "error": blocked, "wait": True})
-    for digest in used:  # staged in the outbox now
+    for digest in used:  # staged in the outbox now, or of a post refused for good
         upload_path(home, device_id, digest).unlink(missing_ok=True)
     drafts.seal_now(home)
     with home.outbox() as box:
         return [s if isinstance(s, dict) else
                 Accepted(s[0], s[1], *_sealed(box.post_of_draft(s[1]) if s[1] else None),
                          already=s[2]).to_json() for s in done]
+
+
+def _digests(body: Any) -> list[str]:
+    """The uploads a (perhaps malformed) handover names."""
+    atts = body.get("attachments") if isinstance(body, dict) else None
+    return [a["sha256"] for a in atts if isinstance(a, dict) and isinstance(a.get("sha256"), str)
+            and SHA256.match(a["sha256"])] if isinstance(atts, list) else []
 
 
 def _apply(home: Home, device_id: str, item: Item, key: str, on_feed: OnFeed) -> int | None:

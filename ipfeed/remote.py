@@ -74,7 +74,7 @@ class PushResult:
     """What one handover round did."""
 
     sent: list[tuple[str, str | None, str]]  # (draft id, CID or None while the home server's node
-    # is down or for an action on a feed, what it was)
+    # is down or for an action on a feed, what the action was or "" for a post)
     waiting: int  # drafts still to hand over (not those refused)
     refused: list[str]  # the home server's reasons for the drafts it refused in this round
     error: str | None  # why the round stopped early (home server unreachable, …)
@@ -175,6 +175,18 @@ class Outbox:
             db.execute("UPDATE handovers SET refused = ? WHERE id = ?", (reason, draft_id))
 
 
+def _requests(waiting: list[Waiting]) -> list[list[Waiting]]:
+    """The waiting handovers in requests of at most HANDOVERS_PER_REQUEST, in order; a post
+    with attachments ends its request (so at most one post's files are uploaded ahead)."""
+    out: list[list[Waiting]] = [[]]
+    for w in waiting:
+        out[-1].append(w)
+        if len(out[-1]) == HANDOVERS_PER_REQUEST or (isinstance(w.handover, Handover)
+                                                     and w.handover.attachments):
+            out.append([])
+    return [c for c in out if c]
+
+
 def push(home: Path, p: Pairing, timeout: float) -> PushResult:
     """Hand the waiting drafts to the home server, oldest first, each until acknowledged; stop
     at the first one that cannot be handed over now (order kept). A retry of one the home
@@ -185,9 +197,7 @@ def push(home: Path, p: Pairing, timeout: float) -> PushResult:
     refused: list[str] = []
     error = None
     try:
-        waiting = box.waiting(refused=False)
-        for start in range(0, len(waiting), HANDOVERS_PER_REQUEST):
-            chunk = waiting[start:start + HANDOVERS_PER_REQUEST]
+        for chunk in _requests(box.waiting(refused=False)):
             try:
                 for w in chunk:  # a post's attachments go ahead of it
                     _upload(home, p, w.handover, timeout)
@@ -212,7 +222,7 @@ def push(home: Path, p: Pairing, timeout: float) -> PushResult:
                 cid = r.get("cid") if isinstance(r.get("cid"), str) else None
                 box.done(w.id, cid)
                 _forget_files(home, w.handover)
-                sent.append((w.id, cid, w.handover.describe()))
+                sent.append((w.id, cid, w.handover.describe() if isinstance(w.handover, Action) else ""))
             if error is not None:
                 break
         left = len(box.waiting(refused=False))

@@ -4,6 +4,7 @@ refusing everyone but paired devices, with its Host, CSRF and CSP protections ke
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 import stat
@@ -21,6 +22,7 @@ from ipfeed.web.worker import Worker
 from ipfeed import devices, handover, tls
 from ipfeed.devices import Devices
 from ipfeed.errors import InvalidInput, NotPaired, RateLimited, Revoked
+from ipfeed.identity import Identity
 from ipfeed.service import Service
 
 HTTPS = "https://127.0.0.1"
@@ -404,3 +406,99 @@ def test_the_same_draft_handed_over_at_once_from_several_connections_is_posted_o
         assert box.count_posts() == 1 and box.drafts() == []
         posted = box.post_cid(1)
     assert {r["cid"] for r in results if r["cid"]} <= {posted}
+
+
+OTHER = Identity.generate().name
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+
+
+def _upload(remote: Flask, auth: dict[str, str], data: bytes, digest: str | None = None) -> Any:
+    return remote.test_client().put(f"/api/upload/{digest or hashlib.sha256(data).hexdigest()}",
+                                    data=data, headers={**auth, "Content-Type": "application/octet-stream"},
+                                    base_url=HTTPS)
+
+
+def test_an_action_that_cannot_be_applied_now_waits_with_all_after_it(home: Any) -> None:
+    """With the node down, following a feed not known here cannot be checked: it waits, and
+    the post after it is not applied either (order kept); with --force it is saved."""
+    svc, _, remote = home
+    auth = {"Authorization": f"Bearer {_api_pair(svc, remote)}"}
+    follow = {"id": f"draft-{2:020d}", "created": 1_700_000_000_002, "kind": "follow", "name": OTHER}
+    r = _handover(remote, auth, _draft(1, "first"), follow, _draft(3, "after"))
+    first, waits, after = r.json["results"]
+    assert first["seq"] == 1 and waits["wait"] is True and after["wait"] is True
+    assert after["id"] == f"draft-{3:020d}" and "not applied yet" in after["error"]
+    with svc.home.outbox() as box:
+        assert box.count_posts() == 1 and box.drafts() == []
+    forced = {**follow, "id": f"draft-{4:020d}", "force": True}
+    r = _handover(remote, auth, forced, _draft(3, "after"))
+    applied, later = r.json["results"]
+    assert applied == {"id": forced["id"], "draft": None, "seq": None, "cid": None, "already": False}
+    assert later["seq"] == 2
+    assert OTHER in [f.name for f in svc.follows()]
+    again = _handover(remote, auth, forced).json["results"]
+    assert again[0]["already"] is True
+
+
+def test_an_attachment_is_uploaded_ahead_and_checked_by_its_sha256(home: Any) -> None:
+    svc, _, remote = home
+    auth = {"Authorization": f"Bearer {_api_pair(svc, remote)}"}
+    digest = hashlib.sha256(PNG).hexdigest()
+    r = _upload(remote, auth, PNG + b"x", digest)
+    assert r.status_code == 400 and "do not have the SHA-256" in r.json["error"]
+    r = _upload(remote, auth, PNG, "../../etc")
+    assert r.status_code in (400, 404)
+    r = _upload(remote, {}, PNG)
+    assert r.status_code == 401
+    att = {"name": "cat.png", "sha256": digest, "size": len(PNG), "alt": "a cat"}
+    r = _handover(remote, auth, {**_draft(1, "too early"), "attachments": [att]})
+    assert "was not uploaded" in r.json["results"][0]["error"]
+    assert _upload(remote, auth, PNG).json == {"sha256": digest, "size": len(PNG)}
+    r = _handover(remote, auth, {**_draft(2, "a cat"), "attachments": [att]}, _draft(3, "after"))
+    cat, after = r.json["results"]
+    assert cat["draft"] and cat["seq"] is None  # signed once the node has the file
+    assert after["seq"] is None  # after it in the chain: waits for it too
+    with svc.home.outbox() as box:
+        [d, _] = box.drafts()
+    assert (d.text, [a["name"] for a in d.attachments], d.extra["alts"]) == ("a cat", ["cat.png"], ["a cat"])
+    assert not (svc.settings.home / "uploads" / svc.devices()[0].id / digest).exists()  # staged now
+
+
+@pytest.mark.parametrize("body", [
+    {"kind": "react", "cid": "bafyreib4pff766vhpbxbhjbqqnsh5emeznvujayjj4z2iu533cwgvnk6ei"},
+    {"kind": "edit", "cid": "bafyreib4pff766vhpbxbhjbqqnsh5emeznvujayjj4z2iu533cwgvnk6ei", "text": "x"},
+    {"kind": "delete", "cid": "bafyreib4pff766vhpbxbhjbqqnsh5emeznvujayjj4z2iu533cwgvnk6ei"},
+    *({"kind": k, "name": OTHER} for k in ("follow", "unfollow", "mute", "unmute", "block", "unblock",
+                                           "accept", "ignore")),
+    {"text": "private", "to": [OTHER]},
+], ids=lambda b: str(b.get("kind", "private post")))
+def test_a_revoked_device_is_refused_every_action_and_upload(home: Any, body: dict[str, Any]) -> None:
+    svc, _, remote = home
+    auth = {"Authorization": f"Bearer {_api_pair(svc, remote)}"}
+    svc.revoke_device(svc.devices()[0].id)
+    r = _handover(remote, auth, {"id": f"draft-{1:020d}", "created": 1_700_000_000_000, **body})
+    assert r.status_code == 403 and "was revoked" in r.json["error"]
+    r = _upload(remote, auth, PNG)
+    assert r.status_code == 403 and "was revoked" in r.json["error"]
+    assert svc.follows() == () and svc.moderation().muted == set()
+    with svc.home.outbox() as box:
+        assert box.count_posts() == 0 and box.drafts() == []
+
+
+def test_uploads_waiting_for_their_posts_are_bounded_and_a_refused_posts_are_dropped(home: Any) -> None:
+    svc, _, remote = home
+    auth = {"Authorization": f"Bearer {_api_pair(svc, remote)}"}
+    blobs = [b"%d" % n for n in range(handover.MAX_UPLOADS + 1)]
+    for blob in blobs[:-1]:
+        assert _upload(remote, auth, blob).status_code == 200
+    r = _upload(remote, auth, blobs[-1])
+    assert r.status_code == 400 and "wait for their posts already" in r.json["error"]
+    assert _upload(remote, auth, blobs[0]).status_code == 200  # the same one again: fine
+    digest = hashlib.sha256(blobs[0]).hexdigest()
+    att = {"name": "a.txt", "sha256": digest, "size": len(blobs[0])}
+    r = _handover(remote, auth, {**_draft(1, "reply to nothing"), "reply_to": "not-a-cid",
+                                 "attachments": [att]})
+    assert r.json["results"][0]["error"]
+    assert not (svc.settings.home / "uploads" / svc.devices()[0].id / digest).exists()
+    assert _upload(remote, auth, blobs[-1]).status_code == 200  # room again

@@ -129,6 +129,7 @@ def test_a_laptop_writes_every_kind_through_its_home_server_in_order(make_user: 
         assert run(a.sync([bob_name]))[0].error is None  # the home server's daemon would do this
         image = laptop.cli_ok("post", "a cat", "--attach", str(files / "cat.png"), "--alt", "a small cat")
         assert "handed over" in image  # signed when the home server's node has the file
+        assert list(remote.files(laptop.home).iterdir()) == []  # the home server has the file now
         with inboxdb.opened(alice.settings.inbox_path) as db:  # Carol's follow notice, filed as a request
             assert db.record("k-carol", carol_name, "follow", None, None, "requests", b"n", 1, 1)
 
@@ -205,6 +206,29 @@ def test_an_action_the_home_server_refuses_is_kept_and_the_next_go_on(alice: Use
         assert laptop.cli_ok("post", "next").strip().startswith("bafy")
         status = laptop.cli_ok("remote", "status")
         assert "1 waiting" in status and "refused:" in status
+    finally:
+        served.stop()
+        served.worker.stop()
+
+
+def test_a_file_attached_offline_is_kept_on_the_laptop_until_handed_over(alice: User, make_user: Any,
+                                                                         files: Path) -> None:
+    served = Listener(alice)
+    served.start()
+    try:
+        laptop = make_user("laptop", start=False, init=False)
+        _pair(laptop, alice, served.url)
+        served.stop()
+        _offline(laptop, "post", "a cat, offline", "--attach", str(files / "cat.png"))
+        (files / "cat.png").unlink()  # the original is gone: the laptop kept a copy
+        [kept] = remote.files(laptop.home).iterdir()
+        assert kept.read_bytes() == PNG and kept.stat().st_mode & 0o777 == 0o600
+        served.start()
+        assert "handed over" in laptop.cli_ok("remote", "push")
+        assert list(remote.files(laptop.home).iterdir()) == []
+        run(alice.service.publish())
+        [cat] = alice.service.feed_posts(alice.service.identity().name, 10)
+        assert cat.text == "a cat, offline" and [x["size"] for x in cat.attachments] == [len(PNG)]
     finally:
         served.stop()
         served.worker.stop()

@@ -62,7 +62,7 @@ def report_handover(r: PushResult) -> None:
     """Say what a handover round did: each post handed over, then whether some still wait or
     were refused (kept on the device either way)."""
     for draft_id, cid, what in r.sent:
-        if what.startswith("[") and not cid:  # an action: an entry not signed yet, or on a feed
+        if what and not cid:  # an action on a feed (no entry), or its entry not signed yet
             click.echo(f"handed over {draft_id} {what}: applied by the home server")
         else:
             click.echo(cid or f"handed over {draft_id} (the home server signs it when it can)")

@@ -86,6 +86,9 @@ def post(c: Context, text: str, reply_to: str | None, attach: tuple[Path, ...], 
         if text or reply_to or attach or to or alts or cw or sensitive or quote:
             raise click.UsageError("--many takes no TEXT, --reply-to, --attach, --to, --alt, --cw, "
                                    "--sensitive or --quote")
+        if c.service.remote() is not None:
+            raise click.UsageError("--many is not handed over to a home server (its posts are plain "
+                                   "text, signed in bulk): run it on the home server")
         r = run(c.service.post_many(_json_lines(many)))
         click.echo(f"published {r.name} -> {r.root} ({r.count} posts, {r.sealed} newly signed)")
         return
