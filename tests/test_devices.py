@@ -502,3 +502,26 @@ def test_uploads_waiting_for_their_posts_are_bounded_and_a_refused_posts_are_dro
     assert r.json["results"][0]["error"]
     assert not (svc.settings.home / "uploads" / svc.devices()[0].id / digest).exists()
     assert _upload(remote, auth, blobs[-1]).status_code == 200  # room again
+
+
+def test_actions_on_posts_become_entries_in_order_each_once(home: Any) -> None:
+    """react, unreact, repost, unrepost, edit, delete handed over (no node: each is signed at
+    once); the same request again applies none of them a second time."""
+    svc, _, remote = home
+    auth = {"Authorization": f"Bearer {_api_pair(svc, remote)}"}
+    [mine] = _handover(remote, auth, _draft(1, "my post")).json["results"]
+    cid = mine["cid"]
+    actions = [{"kind": "react", "cid": cid, "emoji": "👍"}, {"kind": "unreact", "cid": cid},
+               {"kind": "repost", "cid": cid}, {"kind": "unrepost", "cid": cid},
+               {"kind": "edit", "cid": cid, "text": "my post, fixed"}, {"kind": "delete", "cid": cid}]
+    bodies = [{"id": f"draft-{n:020d}", "created": 1_700_000_000_000 + n, **a}
+              for n, a in enumerate(actions, 2)]
+    results = _handover(remote, auth, *bodies).json["results"]
+    assert [r.get("seq") for r in results] == [2, 3, 4, 5, 6, 7], results
+    with svc.home.index() as index:
+        kinds = [index.entry(r["cid"])[2] for r in results]  # type: ignore[index]
+    assert kinds == ["reaction", "delete", "repost", "delete", "edit", "delete"]
+    again = _handover(remote, auth, *bodies).json["results"]
+    assert [(r["already"], r["cid"]) for r in again] == [(True, r["cid"]) for r in results]
+    with svc.home.outbox() as box:
+        assert box.count_posts() == 7
