@@ -248,12 +248,12 @@ def accept(home: Home, device_id: str, bodies: Any, on_feed: OnFeed) -> list[dic
     if not isinstance(bodies, list) or not 1 <= len(bodies) <= MAX_AT_ONCE:
         raise InvalidInput(f"a handover request carries a list of 1 to {MAX_AT_ONCE} drafts")
     done: list[tuple[str, int | None, bool] | dict[str, Any]] = []
-    blocked: str | None = None
+    stopped: str | None = None  # why the rest of this request waits
     used: set[str] = set()
     for body in bodies:
         draft = body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else None
-        if blocked is not None:
-            done.append({"id": draft, "error": f"not applied yet: {blocked}", "wait": True})
+        if stopped is not None:
+            done.append({"id": draft, "error": f"not applied yet: {stopped}", "wait": True})
             continue
         try:
             item = parse(body)
@@ -269,8 +269,8 @@ def accept(home: Home, device_id: str, bodies: Any, on_feed: OnFeed) -> list[dic
             done.append({"id": draft, "error": str(e)})
             used.update(_digests(body))  # refused for good: its uploads are not needed
         except IpfeedError as e:  # the node is down, …: this one and the rest wait, in order
-            blocked = str(e)
-            done.append({"id": draft, "error": blocked, "wait": True})
+            stopped = str(e)
+            done.append({"id": draft, "error": stopped, "wait": True})
     for digest in used:  # staged in the outbox now, or of a post refused for good
         upload_path(home, device_id, digest).unlink(missing_ok=True)
     drafts.seal_now(home)

@@ -50,3 +50,56 @@ def test_handover_vectors(case: dict[str, Any]) -> None:
     else:
         with pytest.raises(InvalidInput, match=re.escape(case["error"])):
             handover.parse(case["body"])
+
+
+_ACTIONS = {"react": {"cid", "emoji"}, "unreact": {"cid"}, "repost": {"cid"}, "unrepost": {"cid"},
+            "edit": {"cid", "text"}, "delete": {"cid"}, "follow": {"name", "alias", "force"},
+            **{k: {"name"} for k in ("unfollow", "mute", "unmute", "block", "unblock", "accept",
+                                     "ignore")}}
+_ATTACHMENT = {"name", "sha256", "size", "alt"}
+_POST = {"id", "created", "kind", "text", "reply_to", "quote", "cw", "sensitive", "card", "to", "attachments"}
+
+
+def independent_handover_ok(b: Any) -> bool:
+    """FORMAT.md 17.4's handover table, written out again without ipfeed (the text rules of
+    sections 3 and 9 aside: every vector's text is short and plain)."""
+    if not isinstance(b, dict) or not isinstance(b.get("id"), str):
+        return False
+    if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", b["id"]) or type(b.get("created")) is not int \
+            or b["created"] <= 0:
+        return False
+    kind = b.get("kind", "post")
+    if kind != "post":
+        allowed = _ACTIONS.get(kind)
+        if allowed is None or set(b) - {"id", "created", "kind"} - allowed:
+            return False
+        target = b.get("cid" if "cid" in allowed else "name")
+        return isinstance(target, str) and 1 <= len(target) <= 200 and all(
+            isinstance(b.get(k, ""), str) for k in ("emoji", "text", "alias")) and \
+            type(b.get("force", False)) is bool
+    if set(b) - _POST or not isinstance(b.get("text"), str):
+        return False
+    if not all(b.get(k) is None or isinstance(b[k], str) for k in ("reply_to", "quote")):
+        return False
+    to, atts = b.get("to", []), b.get("attachments", [])
+    if not isinstance(to, list) or len(to) > 32 or not all(isinstance(n, str) and n for n in to):
+        return False
+    if not isinstance(atts, list) or len(atts) > 8:
+        return False
+    for a in atts:
+        if not isinstance(a, dict) or not {"name", "sha256", "size"} <= set(a) <= _ATTACHMENT:
+            return False
+        name = a["name"]
+        if not isinstance(name, str) or "/" in name or "\\" in name or name in ("", ".", ".."):
+            return False
+        if not isinstance(a["sha256"], str) or not re.fullmatch(r"[0-9a-f]{64}", a["sha256"]):
+            return False
+        if type(a["size"]) is not int or not 0 <= a["size"] <= 64 * 1024 * 1024:
+            return False
+    return isinstance(b.get("cw", ""), str) and all(type(b.get(k, True)) is bool
+                                                    for k in ("sensitive", "card"))
+
+
+@pytest.mark.parametrize("case", VECTORS["handovers"], ids=lambda c: c["comment"])
+def test_handover_vectors_by_an_independent_reading(case: dict[str, Any]) -> None:
+    assert independent_handover_ok(case["body"]) is case["ok"]
