@@ -58,7 +58,7 @@ def _file_id(path: Path) -> FileId:
 
 class _Pool(Generic[S]):
     """Open stores of one database kept between `held` scopes, so that a page does not open,
-    migrate and close its databases each time (a third of a timeline page). A store is lent to
+    migrate and close its databases each time (a fifth of a timeline page). A store is lent to
     one thread at a time; one whose file was moved aside or deleted since it was opened (a key
     rotation retires the outbox; the index may be deleted) is closed, never used again."""
 
