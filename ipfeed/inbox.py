@@ -161,12 +161,12 @@ class Receiver:
         return f"{what} {answer}".strip()
 
     def _known(self, key: str) -> bool:
-        with inboxdb.opened(self.home.settings.inbox_path) as db:
+        with self.home.inbox() as db:
             return db.has(key)
 
     def _reject(self, sender: str | None, reason: str, now: int) -> None:
         if self.stats["rejected"] <= inboxdb.MAX_REJECTED or self.stats["rejected"] % 100 == 0:
-            with inboxdb.opened(self.home.settings.inbox_path) as db:  # a flood writes a sample
+            with self.home.inbox() as db:  # a flood writes a sample
                 db.reject(sender, reason, now)
 
     def fetch(self, block: bytes, now: int) -> bytes:
@@ -181,7 +181,7 @@ class Receiver:
         self.nonces[req.nonce] = None
         if len(self.nonces) > MAX_TRACKED:
             self.nonces.popitem(last=False)
-        with inboxdb.opened(self.home.settings.inbox_path) as db:
+        with self.home.inbox() as db:
             items = db.notice_blocks(req.since, notice.MAX_BATCH)
         hidden = [i for i in items if self.blocked(_sender_of(i[2]))]
         shown = [i for i in items if i not in hidden]
@@ -221,7 +221,7 @@ class Receiver:
             self.stats["dropped-blocked"] += 1
             return False
         box = box or (NOTIFICATIONS if n.sender_name in self.close_set() else REQUESTS)
-        with inboxdb.opened(self.home.settings.inbox_path) as db:
+        with self.home.inbox() as db:
             if db.record(n.key, n.sender_name, reason, entry, subject, box, n.block, n.created, now):
                 self.stats["recorded"] += 1
         return True

@@ -83,8 +83,8 @@ _RECEIVED = "id, sender, reason, entry, subject, box, state, created, received"
 class InboxDB:
     """The inbox database of one home."""
 
-    def __init__(self, path: Path) -> None:
-        self.db = sqlite.connect(path, "NORMAL")
+    def __init__(self, path: Path, *, any_thread: bool = False) -> None:
+        self.db = sqlite.connect(path, "NORMAL", any_thread=any_thread)
         if self.db.execute("PRAGMA user_version").fetchone()[0] < 1:  # pages open it per request
             with self.transaction() as tx:
                 for statement in SCHEMA.split(";"):

@@ -35,8 +35,8 @@ _POST_COLUMNS = f"{_V1_COLUMNS}, edited, extra"
 class Index:
     """The index database of one home."""
 
-    def __init__(self, path: Path) -> None:
-        self.db = sqlite.connect(path, "NORMAL")
+    def __init__(self, path: Path, *, any_thread: bool = False) -> None:
+        self.db = sqlite.connect(path, "NORMAL", any_thread=any_thread)
         migrations.migrate(self.db, path)
         self.me: str | None = None  # this home's user (for my_reaction and reposted)
 

@@ -12,7 +12,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import inboxdb, notice, reading, threads
+from . import notice, reading, threads
 from .contentblock import Content, parse_content
 from .entry import Entry, parse_chained
 from .errors import InvalidNotice, IpfeedError, NodeUnavailable
@@ -46,7 +46,7 @@ def targets(home: Home) -> list[tuple[str, str]]:
     """(feed, entry) for each feed the user's new entries are about, and (feed, "") for each
     new follow, since the last pass (entries older than a notice may be are skipped)."""
     me = home.identity()
-    with inboxdb.opened(home.settings.inbox_path) as db, home.outbox() as box:
+    with home.inbox() as db, home.outbox() as box:
         done = db.get("notified_seq")
         root = latest_root(box)
         after = max(int(done) if isinstance(done, int) else 0, (root.count if root else 0) - SCAN)
@@ -107,9 +107,9 @@ async def deliver(home: Home) -> Delivery:
     queued = 0
     with contextlib.suppress(IpfeedError):
         items = targets(home)
-        with inboxdb.opened(home.settings.inbox_path) as db:
+        with home.inbox() as db:
             queued = db.enqueue(items, now_ms())
-    with inboxdb.opened(home.settings.inbox_path) as db:
+    with home.inbox() as db:
         due = db.due(now_ms(), DELIVER)
     if not due:
         return Delivery(queued)
@@ -119,7 +119,7 @@ async def deliver(home: Home) -> Delivery:
         record = await kubo.name_get(me.name, 10, offline=True)
         for row in due:
             answer = await _deliver_one(home, kubo, me_record=record, target=row.target, entry=row.entry)
-            with inboxdb.opened(home.settings.inbox_path) as db:
+            with home.inbox() as db:
                 if answer.startswith("ok"):
                     db.delivered(row.id, "sent")
                     sent += 1
@@ -226,7 +226,7 @@ async def fetch_from_home(home: Home, receiver: Receiver) -> int:
             raise NodeUnavailable("your profile names no home server to fetch notifications from "
                                   "(`ipfeed inbox set` on the home server)")
         for peer, addrs in peers:
-            with inboxdb.opened(home.settings.inbox_path) as db:
+            with home.inbox() as db:
                 since = db.get(f"fetched:{peer}")
             since = since if isinstance(since, int) else 0
             for _ in range(FETCH_ROUNDS):
@@ -240,7 +240,7 @@ async def fetch_from_home(home: Home, receiver: Receiver) -> int:
                         if n.to == me.public and await receiver.verify_and_record(n, box):
                             got += 1
                 since = max(since, next_since)
-                with inboxdb.opened(home.settings.inbox_path) as db:
+                with home.inbox() as db:
                     db.put(f"fetched:{peer}", since)
                 if len(items) < notice.MAX_BATCH:
                     break

@@ -72,10 +72,10 @@ class Draft:
 class Outbox:
     """The outbox database of one home."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, any_thread: bool = False) -> None:
         self.path = path
         self.files = path.parent / "outbox-files"
-        self.db = sqlite.connect(path, "FULL")  # the user's writing: every commit on disk
+        self.db = sqlite.connect(path, "FULL", any_thread=any_thread)  # the user's writing: all on disk
         self._migrate()
 
     def close(self) -> None:

@@ -21,7 +21,6 @@ from . import (
     homeserver,
     identity,
     inbox,
-    inboxdb,
     interact,
     keys,
     kinds,
@@ -441,41 +440,41 @@ class Service:
     def notifications(self, box: str | None = NOTIFICATIONS, *, unread_only: bool = False,
                       limit: int = 100, before: int = 0) -> list[Received]:
         """Recorded, verified notices of one box (or both), newest first (below id `before`)."""
-        with inboxdb.opened(self.settings.inbox_path) as db:
+        with self.home.inbox() as db:
             return db.notices(box, unread_only=unread_only, limit=limit, before=before,
                               hidden=self._hidden())
 
     def unread(self) -> dict[str, int]:
         """Unread notices per box (notifications, requests)."""
-        with inboxdb.opened(self.settings.inbox_path) as db:
+        with self.home.inbox() as db:
             return db.unread(self._hidden())
 
     def mark_read(self, box: str | None = None, upto: int | None = None) -> int:
         """Mark the unread notices of a box (or all) read (those up to id `upto`, if given)."""
-        with inboxdb.opened(self.settings.inbox_path) as db:
+        with self.home.inbox() as db:
             return db.mark_read(box, upto)
 
     async def accept_request(self, name: str) -> PublishResult:
         """Accept a request: follow its feed; its notices move to Notifications."""
         name = normalize_name(name)
         result = await self.follow(name)
-        with inboxdb.opened(self.settings.inbox_path) as db:
+        with self.home.inbox() as db:
             db.set_sender(name, box=NOTIFICATIONS)
         return result
 
     def ignore_request(self, name: str) -> int:
         """Ignore a feed's requests: they are no longer shown."""
-        with inboxdb.opened(self.settings.inbox_path) as db:
+        with self.home.inbox() as db:
             return db.set_sender(normalize_name(name), state="ignored")
 
     def outgoing_notices(self) -> list[Outgoing]:
         """The notices this home sent or still has to send, newest first."""
-        with inboxdb.opened(self.settings.inbox_path) as db:
+        with self.home.inbox() as db:
             return db.outgoing()
 
     def rejected_notices(self, limit: int = 100) -> list[tuple[str | None, str, int]]:
         """Why recent notices were refused: (sender, reason, when), newest first."""
-        with inboxdb.opened(self.settings.inbox_path) as db:
+        with self.home.inbox() as db:
             return db.rejections(limit)
 
     async def set_inbox(self, peers: Sequence[tuple[str, Sequence[str]]] = (), *,

@@ -10,11 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def connect(path: Path, synchronous: str) -> sqlite3.Connection:
-    """Open (creating 0600 first) a database in WAL mode with the given durability."""
+def connect(path: Path, synchronous: str, *, any_thread: bool = False) -> sqlite3.Connection:
+    """Open (creating 0600 first) a database in WAL mode with the given durability; with
+    `any_thread`, usable from a thread other than this one (one at a time: homedir's pools)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # private before SQLite opens it
-    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=not any_thread)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute(f"PRAGMA synchronous={synchronous}")
     return db

@@ -6,6 +6,7 @@ than the macros were.)"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -67,6 +68,13 @@ def _form(action: str, csrf: str, back: str, label: str, cls: str = "", aria: st
             '</form>')
 
 
+@functools.lru_cache(maxsize=4)
+def _more_reactions(reactions: tuple[str, ...]) -> str:
+    """The buttons of the reactions after the first (the same on every card: made once)."""
+    return "".join(f'<button type="submit" class="small" name="emoji" value="{escape(e)}" '
+                   f'aria-label="React with {escape(e)}">{escape(e)}</button>' for e in reactions[1:])
+
+
 def actions(p: Any, me: str | None, here: str, csrf: str, reactions: tuple[str, ...], *,
             path_for: PathFor) -> Markup:
     """A card's buttons: reply; like (or unlike), other reactions, repost (or undo) and quote
@@ -81,8 +89,7 @@ def actions(p: Any, me: str | None, here: str, csrf: str, reactions: tuple[str, 
             out.append(_form(path_for("ui.unreact", cid=cid), csrf, back, f"{p.my_reaction} Unlike", "on",
                              f"Remove your reaction {p.my_reaction}"))
         else:
-            more = "".join(f'<button type="submit" class="small" name="emoji" value="{escape(e)}" '
-                           f'aria-label="React with {escape(e)}">{escape(e)}</button>' for e in reactions[1:])
+            more = _more_reactions(reactions)
             react = escape(path_for("ui.react", cid=cid))
             out.append(f'<form method="post" action="{react}" class="act react">\n'
                        f'  <input type="hidden" name="csrf" value="{escape(csrf)}"><input type="hidden" '
