@@ -67,6 +67,31 @@ def _chain_claims(home: Home, name: str) -> list[Claim]:
     return out
 
 
+def _relayed_claims(home: Home, name: str) -> list[Claim]:
+    """The statements about feed `name` that feeds this home verified relay (their
+    `migration-seen` entries): a follower's way to a migration when the beacon is not found."""
+    with home.index() as index:
+        rows = index.db.execute("SELECT body FROM identity_entries WHERE kind = ? "
+                                "AND json_extract(body, '$.from') = ?",
+                                (kinds.MIGRATION_SEEN, public_from_name(name).hex())).fetchall()
+    h = bytes.fromhex
+    return [Claim(h(b["from"]), h(b["to"]), b["seq"], h(b["recovery"]), h(b["rsig"]))
+            for b in (json.loads(r[0]) for r in rows)]
+
+
+def _relay(home: Home, me: Identity, c: Claim) -> None:
+    """Write a winning statement into this feed's chain (a `migration-seen` entry, published
+    with the follow-list change), unless this feed relays it already."""
+    with home.index() as index:
+        rows = index.db.execute("SELECT body FROM identity_entries WHERE name = ? AND kind = ?",
+                                (me.name, kinds.MIGRATION_SEEN)).fetchall()
+    relayed = {(b["from"], b["to"], b["seq"]) for b in (json.loads(r[0]) for r in rows)}
+    if (c.source.hex(), c.to.hex(), c.seq) in relayed:
+        return
+    save_identity_entry(home, me, kinds.MIGRATION_SEEN, {"from": c.source, "to": c.to, "seq": c.seq,
+                                                         "recovery": c.recovery, "rsig": c.rsig})
+
+
 def claim_of_genesis(block: bytes, cid: str, source: bytes) -> Claim:
     """The claim a new feed's genesis carries; InvalidEntry unless it is a valid moved-from entry
     (seq 1, signed by its author, rsig by the recovery key) moving feed `source`."""
@@ -108,12 +133,13 @@ def _beacon_due(home: Home, name: str, force: bool) -> bool:
 
 
 async def verdict(home: Home, kubo: Kubo, name: str, *, force: bool = True) -> Verdict:
-    """What section 18 decides for a feed now: its commitments and migrations from the index
-    and the claim its beacon announces (a bad beacon record or entry is rejected, named);
-    unless `force`, the beacon is looked up at most every BEACON_EVERY."""
+    """What section 18 decides for a feed now: its commitments, migrations and the statements
+    relayed by feeds this home verified (from the index), and the claim its beacon announces
+    (a bad beacon record or entry is rejected, named); unless `force`, the beacon is looked up
+    at most every BEACON_EVERY."""
     source = public_from_name(name)
     found = commitments(home, name)
-    claims = _chain_claims(home, name)
+    claims = [*_chain_claims(home, name), *_relayed_claims(home, name)]
     rejected: list[tuple[Claim, str]] = []
     first = min(found, key=lambda c: c.seq, default=None)
     if first is not None and first.beacon is not None and _beacon_due(home, name, force):
@@ -181,6 +207,10 @@ async def follow_moves(home: Home, names: list[str] | None = None, *, force: boo
             moved.append(Moved(name, v.winner.to_name, v.winner.seq, v.competing, before and before[0]))
     # Follow the winner instead of the old name, or instead of the loser of a competing migration.
     switch = [m for m in moved if m.old in follows or (m.before in follows and m.before != m.new)]
+    won = {name: v.winner for name, v in zip(targets, verdicts, strict=True)}
+    for m in switch:  # tell this feed's own readers (section 18, discovery through followers)
+        if (w := won[m.old]) is not None:
+            _relay(home, me, w)
     if switch:
         def change(current: dict[str, Follow]) -> None:
             for m in switch:
