@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -327,3 +328,51 @@ def test_competing_migrations_reach_one_winner_whichever_a_follower_saw_first(
             f.name: f.alias for f in u.service.follows() if f.name != carol_name and f.name != bob_name
         } == {k3: alias}
         assert _posts_of(u, old) == [("two", k3), ("one", None)]
+
+
+def test_a_follower_whose_beacon_lookup_fails_moves_through_a_friends_relay(
+    make_user: Any, tmp_path: Path
+) -> None:
+    """The real failure: Alice's new home announced the beacon with a short lifetime and has been
+    offline longer than that, so Carol's DHT lookup finds nothing valid; Bob, who moved in time,
+    relays it, and Carol moves when she syncs Bob."""
+    alice, secret, old, (bob, carol) = _alice_and_friends(make_user, tmp_path, "bob", "carol")
+    bob_name = bob.service.identity().name
+    run(bob.service.follow(old))
+    run(carol.service.follow(old))
+    run(carol.service.follow(bob_name))
+    for u in (bob, carol):
+        run(u.service.sync(force=True))
+    alice.stop()
+    alice2 = make_user("alice2", init=False, start=False)
+    alice2.settings = alice2.settings.with_(
+        ipns_lifetime="61s", ipns_ttl="1s", node_config=json.dumps({"Ipns.RepublishPeriod": "1m"})
+    )
+    alice2.start()
+    _connect_all([alice2, bob, carol])
+    rk = load_secret(secret.read_text())[0]
+    run(alice2.service.recover(rk, old))  # the service: these settings (the CLI takes the environment's)
+    announced = time.monotonic()
+    new = alice2.service.identity().name
+    run(bob.service.sync(force=True))
+    assert bob.service.moved_to(old) == (new, 2)
+    alice2.stop()
+    time.sleep(max(0.0, announced + 63 - time.monotonic()))  # bounded: the beacon record's lifetime
+    assert run(_lookup(carol, rk.beacon.name)) != "valid"
+    run(carol.service.sync(force=True))  # looks the beacon up (forced), finds nothing, reads Bob
+    assert carol.service.moved_to(old) == (new, 2)
+    assert new in {f.name for f in carol.service.follows()}
+
+
+async def _lookup(u: User, name: str) -> str:
+    """What `u`'s node finds for an IPNS name: "valid", "expired" or why nothing."""
+    from ipfeed.errors import IpfeedError
+    from ipfeed.ipfs import Kubo
+    from ipfeed.ipns import parse_record
+
+    async with Kubo(u.api, 20.0) as kubo:
+        try:
+            record = parse_record(await kubo.name_get(name, 10.0), name)
+        except IpfeedError as e:
+            return str(e)
+    return "expired" if record.expired() else "valid"
