@@ -286,9 +286,7 @@ def test_a_follower_that_finds_no_beacon_moves_through_a_friends_relay(
 
 
 def _key_hex(name: str) -> str:
-    from ipfeed.identity import public_from_name
-
-    return public_from_name(name).hex()
+    return _key(name).hex()
 
 
 def test_competing_migrations_reach_one_winner_whichever_a_follower_saw_first(
@@ -376,3 +374,36 @@ async def _lookup(u: User, name: str) -> str:
         except IpfeedError as e:
             return str(e)
     return "expired" if record.expired() else "valid"
+
+
+def test_a_relay_of_a_migration_not_signed_by_the_committed_key_moves_nobody(
+    make_user: Any, tmp_path: Path
+) -> None:
+    from ipfeed.interact import save_identity_entry
+
+    alice, _, old, (bob, mallory) = _alice_and_friends(make_user, tmp_path, "bob", "mallory")
+    alice.cli_ok("post", "mine", "--no-card")
+    mallory_name = mallory.service.identity().name
+    run(bob.service.follow(old))
+    run(bob.service.follow(mallory_name))
+    # Mallory (no key of Alice's at all) relays a "migration" of Alice's feed to her own key,
+    # signed by a recovery key of her own: a valid migration-seen entry of Mallory's feed.
+    fake = RecoveryKey.generate()
+    me = mallory.service.identity()
+    statement = {"from": _key(old), "to": me.public, "seq": 2, "recovery": fake.key.public}
+    statement["rsig"] = fake.statement(_key(old), me.public, 2)
+    save_identity_entry(mallory.service.home, me, kinds.MIGRATION_SEEN, statement)
+    run(mallory.service.publish())
+    run(bob.service.sync(force=True))
+    assert _relays(bob, mallory_name)  # Bob read it ...
+    assert bob.service.moved_to(old) is None  # ... and it moved nothing
+    assert {f.name for f in bob.service.follows()} == {old, mallory_name}
+    assert ("mine", None) in _posts_of(bob, old)
+    problem = bob.service.migration_problems(old)
+    assert problem and "does not match the feed's commitment at seq 1 (rule migration-commitment)" in problem
+
+
+def _key(name: str) -> bytes:
+    from ipfeed.identity import public_from_name
+
+    return public_from_name(name)
