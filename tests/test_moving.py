@@ -407,3 +407,32 @@ def _key(name: str) -> bytes:
     from ipfeed.identity import public_from_name
 
     return public_from_name(name)
+
+
+def test_a_home_server_round_does_not_wait_for_a_beacon_lookup_the_next_round_moves(
+    make_user: Any, tmp_path: Path
+) -> None:
+    from ipfeed import moving
+
+    alice, secret, old, (bob,) = _alice_and_friends(make_user, tmp_path, "bob")
+    run(bob.service.follow(old, "al"))
+    run(bob.service.sync([old]))  # only the feed: its beacon not looked up yet
+    run(bob.service.republish())  # Bob keeps Alice's record for the network (as his rounds do)
+    alice.stop()
+    alice2 = make_user("alice2", init=False)
+    _connect_all([alice2, bob])
+    alice2.cli_ok("recover", old, "--secret-file", str(secret))
+    new = alice2.service.identity().name
+    svc = bob.service
+
+    async def rounds() -> tuple[list[Any], list[Any], list[Any]]:
+        first = await svc.follow_moves(force=False)  # the beacon is due: looked up in the background
+        await moving.lookups_done(svc.home)
+        second = await svc.follow_moves(force=False)  # decides on what the lookup kept
+        return first, second, await svc.follow_moves(force=False)
+
+    first, second, third = run(rounds())
+    assert first == [] and _beacon_checked(bob, old)
+    assert [(m.old, m.new, m.seq) for m in second] == [(old, new, 2)]
+    assert third == []  # the kept genesis again: a replay
+    assert {f.name: f.alias for f in bob.service.follows()} == {new: "al"}
