@@ -70,24 +70,20 @@ def _chain_claims(home: Home, name: str) -> list[Claim]:
     return out
 
 
-def _kept_claims(home: Home, name: str) -> list[Claim]:
-    """The statements about feed `name` this home keeps besides the old chain's: those relayed
-    by feeds it verified (`migration-seen` entries) and the `moved-from` geneses it verified
-    (a new feed it synced, or one a beacon lookup found)."""
+def _kept_claims(home: Home) -> dict[bytes, list[Claim]]:
+    """The statements this home keeps besides the old chains' own, by the feed they move: those
+    relayed by feeds it verified (`migration-seen` entries) and the `moved-from` geneses it
+    verified (a new feed it synced, or one a beacon lookup found). One read per round."""
     with home.index() as index:
-        rows = index.db.execute("SELECT cid, name, kind, body FROM identity_entries WHERE kind IN (?, ?) "
-                                "AND json_extract(body, '$.from') = ?",
-                                (kinds.MIGRATION_SEEN, kinds.MOVED_FROM, public_from_name(name).hex())
-                                ).fetchall()
+        rows = index.db.execute("SELECT cid, name, kind, body FROM identity_entries WHERE kind IN (?, ?)",
+                                (kinds.MIGRATION_SEEN, kinds.MOVED_FROM)).fetchall()
     h = bytes.fromhex
-    out = []
+    out: dict[bytes, list[Claim]] = {}
     for cid, author, kind, body in rows:
         b = json.loads(body)
-        if kind == kinds.MOVED_FROM:
-            out.append(Claim(h(b["from"]), public_from_name(author), b["seq"], h(b["recovery"]), h(b["rsig"]),
-                             genesis=cid))
-        else:
-            out.append(Claim(h(b["from"]), h(b["to"]), b["seq"], h(b["recovery"]), h(b["rsig"])))
+        to, genesis = (public_from_name(author), cid) if kind == kinds.MOVED_FROM else (h(b["to"]), "")
+        c = Claim(h(b["from"]), to, b["seq"], h(b["recovery"]), h(b["rsig"]), genesis=genesis)
+        out.setdefault(c.source, []).append(c)
     return out
 
 
@@ -132,7 +128,7 @@ async def _beacon_claim(kubo: Kubo, name: str, beacon: bytes) -> Claim | None:
     return claim_of_genesis(block, cid, public_from_name(name))
 
 
-async def _look_up_beacon(home: Home, kubo: Kubo, name: str, beacon: bytes) -> None:
+async def _look_up_beacon(home: Home, kubo: Kubo, name: str, beacon: bytes) -> Claim | None:
     """Look a feed's beacon up and keep what it says: a verified genesis in the index (as an
     identity entry of the new feed), a bad record or entry as the feed's beacon problem."""
     why = None
@@ -147,6 +143,7 @@ async def _look_up_beacon(home: Home, kubo: Kubo, name: str, beacon: bytes) -> N
             index.db.execute("INSERT OR IGNORE INTO identity_entries VALUES (?, ?, 1, ?, ?)",
                              (c.genesis, c.to_name, kinds.MOVED_FROM, json.dumps(body)))
             index.db.commit()
+    return c
 
 
 def _in_background(home: Home, name: str, beacon: bytes) -> bool:
@@ -194,21 +191,24 @@ def _beacon_looked_up(home: Home, name: str) -> None:
         index.db.commit()
 
 
-async def verdict(home: Home, kubo: Kubo, name: str, *, force: bool = True) -> Verdict:
+async def verdict(home: Home, kubo: Kubo, name: str, kept: dict[bytes, list[Claim]], *,
+                  force: bool = True) -> Verdict:
     """What section 18 decides for a feed now: its commitments, the old chain's migrations and
-    the statements this home keeps (relayed, or found through a beacon), from the index. Forced,
+    the statements this home keeps (`kept`: relayed, or found through a beacon). Forced,
     the feed's beacon is looked up first (bounded); unforced (a home server's round), at most
     every BEACON_EVERY and in the background: the next round decides on what it found."""
     source = public_from_name(name)
     found = commitments(home, name)
     first = min(found, key=lambda c: c.seq, default=None)
+    claims = [*_chain_claims(home, name), *kept.get(source, [])]
     if first is not None and first.beacon is not None and _beacon_due(home, name, force):
         if force:
             _beacon_looked_up(home, name)
-            await _look_up_beacon(home, kubo, name, first.beacon)
+            if (c := await _look_up_beacon(home, kubo, name, first.beacon)) is not None:
+                claims.append(c)
         elif _in_background(home, name, first.beacon):
             _beacon_looked_up(home, name)
-    v = decide(source, found, [*_chain_claims(home, name), *_kept_claims(home, name)])
+    v = decide(source, found, claims)
     why = _BEACON_PROBLEMS.get((str(home.settings.home), name))
     problem = ((Claim(source, b"", 0, b"", b""), why),) if why else ()
     return Verdict(v.commitment, v.winner, (*v.rejected, *problem), v.competing)
@@ -255,10 +255,11 @@ async def follow_moves(home: Home, names: list[str] | None = None, *, force: boo
     targets = names if names is not None else [*sorted(follows), *reading.moved_from(home, sorted(follows))]
     moved: list[Moved] = []
     sem = asyncio.Semaphore(home.settings.sync_concurrency)
+    kept = _kept_claims(home)
 
     async def one(kubo: Kubo, name: str) -> Verdict:
         async with sem:
-            return await verdict(home, kubo, name, force=force)
+            return await verdict(home, kubo, name, kept, force=force)
 
     async with home.kubo() as kubo:  # beacon lookups at once, a few at a time
         verdicts = await asyncio.gather(*(one(kubo, n) for n in targets))
