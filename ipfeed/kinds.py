@@ -24,8 +24,10 @@ KIND = re.compile(r"[a-z][a-z0-9-]{0,31}\Z")
 POST, REACTION, REPOST, EDIT, DELETE = "post", "reaction", "repost", "edit", "delete"
 RECOVERY, MIGRATION, DEVICES = "recovery", "migration", "devices"  # the identity issue (#17)
 MOVED_FROM = "moved-from"  # the genesis of a feed a migration moved to (FORMAT.md section 18)
-KNOWN = frozenset({POST, REACTION, REPOST, EDIT, DELETE, RECOVERY, MIGRATION, DEVICES, MOVED_FROM})
-IDENTITY_KINDS = frozenset({RECOVERY, MIGRATION, MOVED_FROM})  # drafts of these carry their body
+MIGRATION_SEEN = "migration-seen"  # a followed feed's migration, relayed by a follower (section 18)
+KNOWN = frozenset({POST, REACTION, REPOST, EDIT, DELETE, RECOVERY, MIGRATION, DEVICES, MOVED_FROM,
+                   MIGRATION_SEEN})
+IDENTITY_KINDS = frozenset({RECOVERY, MIGRATION, MOVED_FROM, MIGRATION_SEEN})  # drafts carry their body
 WITH_CONTENT = frozenset({POST, EDIT})  # the known kinds whose entry names a content block
 DEFAULT_EMOJI = "❤"  # U+2764, what `ipfeed react` writes when no emoji is given
 MAX_EMOJI_BYTES = 64
@@ -92,6 +94,19 @@ class MovedFrom:
 
 
 @dataclass(frozen=True)
+class MigrationSeen:
+    """`migration-seen`: the five values of a migration statement of another feed (`source` moves
+    to `to` from its seq `seq` on, signed `rsig` by `recovery`) that the author's home verified
+    and relays to its own readers."""
+
+    source: bytes
+    to: bytes
+    seq: int
+    recovery: bytes
+    rsig: bytes
+
+
+@dataclass(frozen=True)
 class Device:
     """One device key of a `devices` list and its label."""
 
@@ -117,7 +132,7 @@ class Unsupported:
         return f"unsupported entry (kind {self.kind})"
 
 
-Body = Reaction | Repost | Edit | Delete | Recovery | Migration | MovedFrom | Devices
+Body = Reaction | Repost | Edit | Delete | Recovery | Migration | MovedFrom | MigrationSeen | Devices
 Parsed = Body | Unsupported | None  # None: a `post` (its content is in the content block)
 
 
@@ -137,6 +152,9 @@ def body_obj(body: Body | Mapping[str, Any] | None) -> dict[str, Any] | None:
         return {"from": body.source, "recovery": body.recovery, "seq": body.seq, "rsig": body.rsig}
     if isinstance(body, Migration):
         return {"to": body.to, "recovery": body.recovery, "rsig": body.rsig}
+    if isinstance(body, MigrationSeen):
+        return {"from": body.source, "to": body.to, "seq": body.seq, "recovery": body.recovery,
+                "rsig": body.rsig}
     return {"devices": [{"key": d.key, "label": d.label} for d in body.devices]}
 
 
@@ -218,6 +236,18 @@ def _moved_from(body: object, author: bytes, seq: int, what: str) -> MovedFrom:
     return MovedFrom(source, recovery, old_seq, rsig)
 
 
+def _migration_seen(body: object, author: bytes, seq: int, what: str) -> MigrationSeen:
+    f = Fields(body, what, InvalidEntry, frozenset({"from", "to", "seq", "recovery", "rsig"}),
+               ignore_unknown=True)
+    source, to = f.blob("from", 32), f.blob("to", 32)
+    recovery, rsig, old_seq = f.blob("recovery", 32), f.blob("rsig", 64), f.integer("seq", 1)
+    if source == to:
+        raise f.fail("from and to are one key: a migration moves to another key")
+    if not verify(recovery, migration_message(source, to, old_seq), rsig):
+        raise f.fail("rsig does not verify with the recovery key (rule migration-rsig)")
+    return MigrationSeen(source, to, old_seq, recovery, rsig)
+
+
 def _devices(body: object, author: bytes, seq: int, what: str) -> Devices:
     f = Fields(body, what, InvalidEntry, frozenset({"devices"}), ignore_unknown=True)
     out: list[Device] = []
@@ -232,7 +262,8 @@ def _devices(body: object, author: bytes, seq: int, what: str) -> Devices:
 
 _PARSERS: dict[str, Callable[[object, bytes, int, str], Body]] = {
     REACTION: _reaction, REPOST: _repost, EDIT: _edit, DELETE: _delete,
-    RECOVERY: _recovery, MIGRATION: _migration, DEVICES: _devices, MOVED_FROM: _moved_from}
+    RECOVERY: _recovery, MIGRATION: _migration, DEVICES: _devices, MOVED_FROM: _moved_from,
+    MIGRATION_SEEN: _migration_seen}
 
 
 def recovery_commitment(recovery_public: bytes) -> bytes:

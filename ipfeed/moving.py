@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 
 from . import drafts, entry, following, identity, keys, kinds, publishing, reading, sync
+from .entryindex import identity_json
 from .errors import InvalidEntry, InvalidInput, IpfeedError, MissingIdentity, NotFound
 from .feed import Follow
 from .homedir import Home, latest_root, now_ms
@@ -25,6 +26,8 @@ from .recovery import Claim, Commitment, RecoveryKey, Verdict, decide
 
 BEACON_TIMEOUT = 10.0  # seconds to resolve one beacon name (bounded; a missing one is the common case)
 BEACON_EVERY = 3600_000  # ms between a feed's beacon lookups in unforced syncs (a home server's rounds)
+_LOOKUPS: dict[tuple[str, str], asyncio.Task[None]] = {}  # (home, feed): a round's background lookup
+_BEACON_PROBLEMS: dict[tuple[str, str], str | None] = {}  # (home, feed): why its last lookup failed
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,36 @@ def _chain_claims(home: Home, name: str) -> list[Claim]:
     return out
 
 
+def _kept_claims(home: Home) -> dict[bytes, list[Claim]]:
+    """The statements this home keeps besides the old chains' own, by the feed they move: those
+    relayed by feeds it verified (`migration-seen` entries) and the `moved-from` geneses it
+    verified (a new feed it synced, or one a beacon lookup found). One read per round."""
+    with home.index() as index:
+        rows = index.db.execute("SELECT cid, name, kind, body FROM identity_entries WHERE kind IN (?, ?)",
+                                (kinds.MIGRATION_SEEN, kinds.MOVED_FROM)).fetchall()
+    h = bytes.fromhex
+    out: dict[bytes, list[Claim]] = {}
+    for cid, author, kind, body in rows:
+        b = json.loads(body)
+        to, genesis = (public_from_name(author), cid) if kind == kinds.MOVED_FROM else (h(b["to"]), "")
+        c = Claim(h(b["from"]), to, b["seq"], h(b["recovery"]), h(b["rsig"]), genesis=genesis)
+        out.setdefault(c.source, []).append(c)
+    return out
+
+
+def _relay(home: Home, me: Identity, c: Claim) -> None:
+    """Write a winning statement into this feed's chain (a `migration-seen` entry, published
+    with the follow-list change), unless this feed relays it already."""
+    with home.index() as index:
+        rows = index.db.execute("SELECT body FROM identity_entries WHERE name = ? AND kind = ?",
+                                (me.name, kinds.MIGRATION_SEEN)).fetchall()
+    relayed = {(b["from"], b["to"], b["seq"]) for b in (json.loads(r[0]) for r in rows)}
+    if (c.source.hex(), c.to.hex(), c.seq) in relayed:
+        return
+    save_identity_entry(home, me, kinds.MIGRATION_SEEN, {"from": c.source, "to": c.to, "seq": c.seq,
+                                                         "recovery": c.recovery, "rsig": c.rsig})
+
+
 def claim_of_genesis(block: bytes, cid: str, source: bytes) -> Claim:
     """The claim a new feed's genesis carries; InvalidEntry unless it is a valid moved-from entry
     (seq 1, signed by its author, rsig by the recovery key) moving feed `source`."""
@@ -95,35 +128,90 @@ async def _beacon_claim(kubo: Kubo, name: str, beacon: bytes) -> Claim | None:
     return claim_of_genesis(block, cid, public_from_name(name))
 
 
-def _beacon_due(home: Home, name: str, force: bool) -> bool:
-    """Whether to look the feed's beacon up now (always when forced), and note that we do."""
-    now = now_ms()
-    with home.index() as index:
-        row = index.db.execute("SELECT at FROM beacon_checks WHERE name = ?", (name,)).fetchone()
-        if not force and row and now - row[0] < BEACON_EVERY:
-            return False
-        index.db.execute("INSERT OR REPLACE INTO beacon_checks VALUES (?, ?)", (name, now))
-        index.db.commit()
+async def _look_up_beacon(home: Home, kubo: Kubo, name: str, beacon: bytes) -> Claim | None:
+    """Look a feed's beacon up and keep what it says: a verified genesis in the index (as an
+    identity entry of the new feed), a bad record or entry as the feed's beacon problem."""
+    why = None
+    try:
+        c = await _beacon_claim(kubo, name, beacon)
+    except (InvalidEntry, IpfeedError, ValueError) as e:
+        c, why = None, str(e)
+    _BEACON_PROBLEMS[(str(home.settings.home), name)] = why
+    if c is not None:
+        body = identity_json(kinds.MovedFrom(c.source, c.recovery, c.seq, c.rsig))
+        with home.index() as index:
+            index.db.execute("INSERT OR IGNORE INTO identity_entries VALUES (?, ?, 1, ?, ?)",
+                             (c.genesis, c.to_name, kinds.MOVED_FROM, json.dumps(body)))
+            index.db.commit()
+    return c
+
+
+def _in_background(home: Home, name: str, beacon: bytes) -> bool:
+    """Start a beacon lookup that a home server round does not wait for (its finding is decided
+    on in the next round); False when this home has as many running as it syncs at once."""
+    key = (str(home.settings.home), name)
+    running = [k for k, t in _LOOKUPS.items() if k[0] == key[0] and not t.done()]
+    if key in running:
+        return True
+    if len(running) >= home.settings.sync_concurrency:
+        return False
+
+    async def look() -> None:
+        try:
+            async with home.kubo() as kubo:
+                await _look_up_beacon(home, kubo, name, beacon)
+        except (IpfeedError, OSError) as e:  # the node went away: the next due round tries again
+            _BEACON_PROBLEMS[key] = f"the beacon lookup failed: {e}"
+
+    task = asyncio.get_running_loop().create_task(look())
+    _LOOKUPS[key] = task
+    task.add_done_callback(lambda t: _LOOKUPS.pop(key) if _LOOKUPS.get(key) is t else None)
     return True
 
 
-async def verdict(home: Home, kubo: Kubo, name: str, *, force: bool = True) -> Verdict:
-    """What section 18 decides for a feed now: its commitments and migrations from the index
-    and the claim its beacon announces (a bad beacon record or entry is rejected, named);
-    unless `force`, the beacon is looked up at most every BEACON_EVERY."""
+async def lookups_done(home: Home, timeout: float = 2 * BEACON_TIMEOUT + 5) -> None:
+    """Wait (bounded) for this home's background beacon lookups to end."""
+    tasks = [t for k, t in _LOOKUPS.items() if k[0] == str(home.settings.home)]
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout)
+
+
+def _beacon_due(home: Home, name: str, force: bool) -> bool:
+    """Whether the feed's beacon is to be looked up now (always when forced)."""
+    with home.index() as index:
+        row = index.db.execute("SELECT at FROM beacon_checks WHERE name = ?", (name,)).fetchone()
+    return force or not row or now_ms() - row[0] >= BEACON_EVERY
+
+
+def _beacon_looked_up(home: Home, name: str) -> None:
+    """Note that the feed's beacon is being looked up now (the next unforced one: in BEACON_EVERY)."""
+    now = now_ms()
+    with home.index() as index:
+        index.db.execute("INSERT OR REPLACE INTO beacon_checks VALUES (?, ?)", (name, now))
+        index.db.commit()
+
+
+async def verdict(home: Home, kubo: Kubo, name: str, kept: dict[bytes, list[Claim]], *,
+                  force: bool = True) -> Verdict:
+    """What section 18 decides for a feed now: its commitments, the old chain's migrations and
+    the statements this home keeps (`kept`: relayed, or found through a beacon). Forced,
+    the feed's beacon is looked up first (bounded); unforced (a home server's round), at most
+    every BEACON_EVERY and in the background: the next round decides on what it found."""
     source = public_from_name(name)
     found = commitments(home, name)
-    claims = _chain_claims(home, name)
-    rejected: list[tuple[Claim, str]] = []
     first = min(found, key=lambda c: c.seq, default=None)
+    claims = [*_chain_claims(home, name), *kept.get(source, [])]
     if first is not None and first.beacon is not None and _beacon_due(home, name, force):
-        try:
-            if (c := await _beacon_claim(kubo, name, first.beacon)) is not None:
+        if force:
+            _beacon_looked_up(home, name)
+            if (c := await _look_up_beacon(home, kubo, name, first.beacon)) is not None:
                 claims.append(c)
-        except (InvalidEntry, IpfeedError, ValueError) as e:
-            rejected.append((Claim(source, b"", 0, b"", b""), str(e)))
+        elif _in_background(home, name, first.beacon):
+            _beacon_looked_up(home, name)
     v = decide(source, found, claims)
-    return Verdict(v.commitment, v.winner, (*v.rejected, *rejected), v.competing)
+    why = _BEACON_PROBLEMS.get((str(home.settings.home), name))
+    problem = ((Claim(source, b"", 0, b"", b""), why),) if why else ()
+    return Verdict(v.commitment, v.winner, (*v.rejected, *problem), v.competing)
 
 
 def moved_to(home: Home, name: str) -> tuple[str, int] | None:
@@ -167,10 +255,11 @@ async def follow_moves(home: Home, names: list[str] | None = None, *, force: boo
     targets = names if names is not None else [*sorted(follows), *reading.moved_from(home, sorted(follows))]
     moved: list[Moved] = []
     sem = asyncio.Semaphore(home.settings.sync_concurrency)
+    kept = _kept_claims(home)
 
     async def one(kubo: Kubo, name: str) -> Verdict:
         async with sem:
-            return await verdict(home, kubo, name, force=force)
+            return await verdict(home, kubo, name, kept, force=force)
 
     async with home.kubo() as kubo:  # beacon lookups at once, a few at a time
         verdicts = await asyncio.gather(*(one(kubo, n) for n in targets))
@@ -181,6 +270,10 @@ async def follow_moves(home: Home, names: list[str] | None = None, *, force: boo
             moved.append(Moved(name, v.winner.to_name, v.winner.seq, v.competing, before and before[0]))
     # Follow the winner instead of the old name, or instead of the loser of a competing migration.
     switch = [m for m in moved if m.old in follows or (m.before in follows and m.before != m.new)]
+    won = {name: v.winner for name, v in zip(targets, verdicts, strict=True)}
+    for m in switch:  # tell this feed's own readers (section 18, discovery through followers)
+        if (w := won[m.old]) is not None:
+            _relay(home, me, w)
     if switch:
         def change(current: dict[str, Follow]) -> None:
             for m in switch:

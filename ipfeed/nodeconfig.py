@@ -103,7 +103,7 @@ def configure(settings: Settings) -> list[str]:
             changes[key] = value
     changes.update(network_settings(config))
     changes.update(_user_config(settings))
-    _check_lifetime(settings, config)
+    _check_lifetime(settings, config, changes)
     swarm = list(changes.get("Addresses.Swarm") or (config.get("Addresses") or {}).get("Swarm") or [])
     free, notes = free_swarm(swarm)
     if free != swarm:
@@ -125,12 +125,14 @@ def go_duration(text: str) -> float:
     return sum(float(n) * _GO_UNITS[u] for n, u in parts)
 
 
-def _check_lifetime(settings: Settings, config: dict[str, Any]) -> None:
+def _check_lifetime(settings: Settings, config: dict[str, Any], changes: dict[str, Any]) -> None:
     """Kubo 0.43 refuses to start when records would expire before its republisher renews
-    them: say so in ipfeed's words, naming the setting, before the daemon exits."""
+    them: say so in ipfeed's words, naming the setting, before the daemon exits (judged on the
+    config as this start leaves it: IPFEED_NODE_CONFIG may set either value)."""
     ipns = config.get("Ipns") or {}
-    lifetime = go_duration(str(ipns.get("RecordLifetime") or settings.ipns_lifetime))
-    period = go_duration(str(ipns.get("RepublishPeriod") or "4h"))
+    lifetime = go_duration(str(changes.get("Ipns.RecordLifetime") or ipns.get("RecordLifetime")
+                               or settings.ipns_lifetime))
+    period = go_duration(str(changes.get("Ipns.RepublishPeriod") or ipns.get("RepublishPeriod") or "4h"))
     if lifetime < period:
         raise InvalidInput(f"IPNS records would live {lifetime / 3600:g} h, less than Kubo republishes "
                            f"them ({period / 3600:g} h): raise IPFEED_IPNS_LIFETIME (default 336h) "

@@ -93,12 +93,14 @@ def entry_of(me: Identity, d: Draft, *, seq: int, prev: str | None, skip: str | 
 
 
 def identity_body(kind: str, x: dict[str, Any]) -> kinds.Body:
-    """The body of a recovery, migration or moved-from draft (its byte fields kept as hex)."""
+    """The body of a recovery, migration, moved-from or migration-seen draft (its byte fields kept as hex)."""
     h = bytes.fromhex
     if kind == kinds.RECOVERY:
         return kinds.Recovery(h(x["commit"]), h(x["beacon"]) if x.get("beacon") else None)
     if kind == kinds.MIGRATION:
         return kinds.Migration(h(x["to"]), h(x["recovery"]), h(x["rsig"]))
+    if kind == kinds.MIGRATION_SEEN:
+        return kinds.MigrationSeen(h(x["from"]), h(x["to"]), int(x["seq"]), h(x["recovery"]), h(x["rsig"]))
     return kinds.MovedFrom(h(x["from"]), h(x["recovery"]), int(x["seq"]), h(x["rsig"]))
 
 

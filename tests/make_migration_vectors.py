@@ -1,6 +1,7 @@
 """Build the recovery and migration vectors (docs/FORMAT.md section 18) with ipfeed: a recovery
 entry with a beacon, the moved-from genesis carrying the same statement as the v2 vectors'
-migration entry (seq 11), and one case per priority rule with the verdict.
+migration entry (seq 11), a follower's migration-seen entry relaying it, and one case per
+priority rule with the verdict.
 
 `python tests/make_migration_vectors.py` writes them into tests/data/vectors.json (key
 `migration`). Deterministic (fixed seeds and times). tests/test_migration_vectors.py checks that
@@ -23,6 +24,7 @@ RK = RecoveryKey(bytes([9]) * 32)  # the v2 vectors' recovery seed: its key sign
 THIEF = RecoveryKey(bytes([8]) * 32)  # a recovery key the feed never committed to first
 NEW = Identity.from_seed(bytes([10]) * 32)
 OTHER = Identity.from_seed(bytes([12]) * 32)
+FRIEND = Identity.from_seed(bytes([13]) * 32)  # a follower's feed that relays the migration
 T0 = 1700000020000
 
 
@@ -94,6 +96,18 @@ CASES: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], list[int]]] =
         [10, 11, 14],
     ),
     (
+        "two competing migrations seen in the other order: the same winner (the lower seq)",
+        [_commit(8)],
+        [_claim(OTHER, 11), _claim(NEW, 14)],
+        [10, 11, 14],
+    ),
+    (
+        "the losing migration replayed after the winner changes nothing",
+        [_commit(8)],
+        [_claim(OTHER, 11), _claim(NEW, 14), _claim(OTHER, 11), _claim(NEW, 14)],
+        [11, 14],
+    ),
+    (
         "two competing migrations at one seq: the lower new key (bytewise) wins, both are reported",
         [_commit(8)],
         [_claim(OTHER, 11), _claim(NEW, 11)],
@@ -134,10 +148,15 @@ def cases() -> list[dict[str, Any]]:
 
 
 def objects() -> list[dict[str, Any]]:
-    """The recovery entry with a beacon and the moved-from genesis (blocks in hex)."""
+    """The recovery entry with a beacon, the moved-from genesis and a follower's migration-seen
+    entry relaying the same statement (blocks in hex)."""
     rec = entry.build_entry(OTHER, seq=1, prev=None, created=T0, kind=kinds.RECOVERY, body=RK.body())
     body = kinds.MovedFrom(OLD.public, RK.key.public, 11, RK.statement(OLD.public, NEW.public, 11))
     gen = entry.build_entry(NEW, seq=1, prev=None, created=T0 + 1000, kind=kinds.MOVED_FROM, body=body)
+    seen = kinds.MigrationSeen(OLD.public, NEW.public, 11, RK.key.public, body.rsig)
+    relay = entry.build_entry(
+        FRIEND, seq=1, prev=None, created=T0 + 2000, kind=kinds.MIGRATION_SEEN, body=seen
+    )
     return [
         {
             "comment": "entry seq 1, kind recovery with a beacon (seed 0c x 32 commits to seed 09 x 32)",
@@ -150,6 +169,11 @@ def objects() -> list[dict[str, Any]]:
             "block": gen.block.hex(),
             "cid": gen.cid,
         },
+        {
+            "comment": "entry seq 1 of key 0d x 32, kind migration-seen: a follower relays that statement",
+            "block": relay.block.hex(),
+            "cid": relay.cid,
+        },
     ]
 
 
@@ -157,7 +181,7 @@ def vectors() -> dict[str, Any]:
     """The `migration` section of vectors.json."""
     return {
         "comment": "FORMAT.md section 18; seeds: feed 00..1f, recovery 09 x 32, thief's recovery 08 x 32, "
-        "new key 0a x 32, other key 0c x 32",
+        "new key 0a x 32, other key 0c x 32, relaying friend 0d x 32",
         "recovery_seed": RK.seed.hex(),
         "objects": objects(),
         "cases": cases(),

@@ -101,3 +101,16 @@ def read_moved_from(block: bytes, cid: str) -> dict[str, Any]:
         "recovery": b["recovery"].hex(),
         "rsig": b["rsig"].hex(),
     }
+
+
+def read_migration_seen(block: bytes, cid: str) -> dict[str, Any]:
+    """A follower's relayed statement (section 18) as a migration claim; Rejected unless valid."""
+    e = read_entry(block, cid)
+    if e["kind"] != "migration-seen":
+        raise Rejected(f"{cid}: not a migration-seen entry")
+    b = e["body"]
+    if b["from"] == b["to"] or not signed(b["recovery"], statement(b["from"], b["to"], b["seq"]), b["rsig"]):
+        raise Rejected(f"{cid}: rsig does not verify (rule migration-rsig)")
+    return {
+        k: b[k].hex() if isinstance(b[k], bytes) else b[k] for k in ("from", "to", "seq", "recovery", "rsig")
+    }

@@ -3,6 +3,7 @@ byte, and an independent reader (tests/migration_reader.py) reaches the same ver
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,34 @@ def test_the_moved_from_genesis_carries_the_v2_vectors_migration_statement() -> 
     assert claim["rsig"] == _b64(body["rsig"]) and claim["seq"] == v2["object"]["seq"] == 11
     e = entry.parse_entry(bytes.fromhex(gen["block"]), gen["cid"])
     assert isinstance(e.body, kinds.MovedFrom) and e.body.rsig.hex() == claim["rsig"]
+
+
+def test_a_followers_relay_carries_the_very_statement_of_the_genesis() -> None:
+    gen, relay = DATA["objects"][1], DATA["objects"][2]
+    claim = migration_reader.read_migration_seen(bytes.fromhex(relay["block"]), relay["cid"])
+    assert claim == migration_reader.read_moved_from(bytes.fromhex(gen["block"]), gen["cid"])
+    e = entry.parse_entry(bytes.fromhex(relay["block"]), relay["cid"])
+    assert isinstance(e.body, kinds.MigrationSeen) and e.body.rsig.hex() == claim["rsig"]
+    block = bytearray(bytes.fromhex(relay["block"]))
+    block[-40] ^= 1  # inside the signature: the entry no longer verifies
+    with pytest.raises(migration_reader.Rejected):
+        migration_reader.read_migration_seen(bytes(block), relay["cid"])
+
+
+@pytest.mark.parametrize("case", DATA["cases"], ids=lambda c: c["comment"])
+def test_the_winner_does_not_depend_on_the_order_the_statements_were_seen_in(case: dict[str, Any]) -> None:
+    h = bytes.fromhex
+    feed = bytes.fromhex(case["feed"])
+    commits = [Commitment(c["seq"], h(c["commit"])) for c in case["commitments"]]
+    claims = [
+        Claim(h(c["from"]), h(c["to"]), c["seq"], h(c["recovery"]), h(c["rsig"])) for c in case["claims"]
+    ]
+    verdicts = {
+        (v.winner, v.competing)
+        for order in itertools.permutations(claims)
+        for v in [decide(feed, commits, list(order))]
+    }
+    assert len(verdicts) == 1
 
 
 def test_the_recovery_entry_with_a_beacon_reads_the_same_both_ways() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -147,12 +148,14 @@ def test_a_thief_with_only_the_old_key_cannot_migrate_and_a_second_commitment_is
     assert "rule migration-commitment" in bob.cli_ok("show", old)
 
 
-def _alice_and_friends(make_user: Any, tmp_path: Path, *friends: str) -> tuple[User, Path, str, list[User]]:
+def _alice_and_friends(
+    make_user: Any, tmp_path: Path, *friends: str, defaults: str = "test"
+) -> tuple[User, Path, str, list[User]]:
     """Alice, initialised with a recovery file, and friends connected to her, each published."""
-    alice = make_user("alice", init=False)
+    alice = make_user("alice", init=False, defaults=defaults)
     secret = tmp_path / "r.json"
     alice.cli_ok("init", "--name", "Alice", "--recovery-file", str(secret))
-    users = [make_user(f) for f in friends]
+    users = [make_user(f, defaults=defaults) for f in friends]
     _connect_all([alice, *users])
     for u in users:
         run(u.service.publish())
@@ -225,3 +228,211 @@ def test_two_competing_migrations_the_lower_seq_wins_on_every_follower(
     assert {f.name: f.alias for f in bob.service.follows()} == {k3: "al"}
     assert [(t, o) for t, o in _posts_of(bob, old)] == [("two", k3), ("one", None)]
     assert "competing migrations" in bob.cli_ok("show", old)
+
+
+def _relays(u: User, name: str) -> list[dict[str, Any]]:
+    """The migration-seen entries of feed `name` that `u`'s index verified (bodies, hex)."""
+    with u.service.home.index() as index:
+        rows = index.db.execute(
+            "SELECT body FROM identity_entries WHERE name = ? AND kind = ?", (name, kinds.MIGRATION_SEEN)
+        ).fetchall()
+    return [json.loads(r[0]) for r in rows]
+
+
+@pytest.mark.parametrize("defaults", DEFAULTS)
+def test_a_follower_that_finds_no_beacon_moves_through_a_friends_relay(
+    make_user: Any, tmp_path: Path, defaults: str
+) -> None:
+    alice, secret, old, (bob, carol) = _alice_and_friends(
+        make_user, tmp_path, "bob", "carol", defaults=defaults
+    )
+    alice.cli_ok("post", "before the loss", "--no-card")
+    bob_name = bob.service.identity().name
+    run(bob.service.follow(old))
+    run(carol.service.follow(old, "al"))
+    run(carol.service.follow(bob_name))
+    for u in (bob, carol):
+        run(u.service.sync(force=True))
+    checked = _beacon_checked(carol, old)  # Carol looked the beacon up: nothing there yet
+
+    alice.stop()
+    alice2 = make_user("alice2", init=False, defaults=defaults)
+    _connect_all([alice2, bob, carol])
+    alice2.cli_ok("recover", old, "--secret-file", str(secret))
+    new = alice2.service.identity().name
+    run(bob.service.sync(force=True))  # Bob finds it through the beacon ...
+    assert bob.service.moved_to(old) == (new, 3)
+    # ... and relays it in his own chain, with his follow-list change
+    assert [(r["from"], r["to"], r["seq"]) for r in _relays(bob, bob_name)] == [
+        (_key_hex(old), _key_hex(new), 3)
+    ]
+    # Carol's home server round does not look the beacon up again (not due for an hour): she
+    # moves through Bob's feed alone, which she reads anyway.
+    run(carol.service.sync([bob_name]))
+    assert _relays(carol, bob_name)
+    assert [m.new for m in run(carol.service.follow_moves(force=False))] == [new]
+    assert _beacon_checked(carol, old) == checked
+    assert carol.service.moved_to(old) == (new, 3)
+    assert {f.name: f.alias for f in carol.service.follows()} == {new: "al", bob_name: ""}
+    assert ("before the loss", None) in _posts_of(carol, old)
+    # Carol forwards it too; Bob reading it again changes nothing (not even a new root).
+    carol_name = carol.service.identity().name
+    assert len(_relays(carol, carol_name)) == 1
+    before = bob.service.feed_state(bob_name)
+    run(bob.service.sync([carol_name]))
+    assert run(bob.service.follow_moves(force=False)) == []
+    after = bob.service.feed_state(bob_name)
+    assert before is not None and after is not None and before.root_cid == after.root_cid
+
+
+def _key_hex(name: str) -> str:
+    return _key(name).hex()
+
+
+def test_competing_migrations_reach_one_winner_whichever_a_follower_saw_first(
+    make_user: Any, tmp_path: Path
+) -> None:
+    alice, secret, old, (bob, carol) = _alice_and_friends(make_user, tmp_path, "bob", "carol")
+    for text in ("one", "two"):
+        alice.cli_ok("post", text, "--no-card")
+    bob_name, carol_name = bob.service.identity().name, carol.service.identity().name
+    run(bob.service.follow(old, "al"))
+    run(carol.service.follow(old, "ally"))
+    for u in (bob, carol):
+        run(u.service.sync(force=True))
+    first = make_user("first", init=False)
+    _connect_all([first, alice, bob, carol])
+    first.cli_ok("recover", old, "--secret-file", str(secret))  # disowns from seq 4
+    k2 = first.service.identity().name
+    run(bob.service.sync(force=True))  # Bob sees this one first
+    assert bob.service.moved_to(old) == (k2, 4)
+    first.stop()
+    second = make_user("second", init=False)
+    _connect_all([second, alice, bob, carol])
+    second.cli_ok("recover", old, "--since", "3", "--secret-file", str(secret))
+    k3 = second.service.identity().name
+    run(carol.service.sync(force=True))  # Carol sees only the second one, through the beacon
+    assert carol.service.moved_to(old) == (k3, 3) and not carol.service.competing_moves(old)
+    # Now each reads the other's feed (and with it the statement the other relays).
+    run(carol.service.follow(bob_name))
+    run(carol.service.sync([bob_name]))
+    assert run(carol.service.follow_moves(force=False)) != []  # the same winner, now competing
+    run(bob.service.follow(carol_name))
+    run(bob.service.sync([carol_name]))
+    assert [m.new for m in run(bob.service.follow_moves(force=False))] == [k3]
+    for u, alias in ((bob, "al"), (carol, "ally")):
+        assert u.service.moved_to(old) == (k3, 3) and u.service.competing_moves(old)
+        assert {
+            f.name: f.alias for f in u.service.follows() if f.name != carol_name and f.name != bob_name
+        } == {k3: alias}
+        assert _posts_of(u, old) == [("two", k3), ("one", None)]
+
+
+def test_a_follower_whose_beacon_lookup_fails_moves_through_a_friends_relay(
+    make_user: Any, tmp_path: Path
+) -> None:
+    """The real failure: Alice's new home announced the beacon with a short lifetime and has been
+    offline longer than that, so Carol's DHT lookup finds nothing valid; Bob, who moved in time,
+    relays it, and Carol moves when she syncs Bob."""
+    alice, secret, old, (bob, carol) = _alice_and_friends(make_user, tmp_path, "bob", "carol")
+    bob_name = bob.service.identity().name
+    run(bob.service.follow(old))
+    run(carol.service.follow(old))
+    run(carol.service.follow(bob_name))
+    for u in (bob, carol):
+        run(u.service.sync(force=True))
+    alice.stop()
+    alice2 = make_user("alice2", init=False, start=False)
+    alice2.settings = alice2.settings.with_(
+        ipns_lifetime="61s", ipns_ttl="1s", node_config=json.dumps({"Ipns.RepublishPeriod": "1m"})
+    )
+    alice2.start()
+    _connect_all([alice2, bob, carol])
+    rk = load_secret(secret.read_text())[0]
+    run(alice2.service.recover(rk, old))  # the service: these settings (the CLI takes the environment's)
+    announced = time.monotonic()
+    new = alice2.service.identity().name
+    run(bob.service.sync(force=True))
+    assert bob.service.moved_to(old) == (new, 2)
+    alice2.stop()
+    time.sleep(max(0.0, announced + 63 - time.monotonic()))  # bounded: the beacon record's lifetime
+    assert run(_lookup(carol, rk.beacon.name)) != "valid"
+    run(carol.service.sync(force=True))  # looks the beacon up (forced), finds nothing, reads Bob
+    assert carol.service.moved_to(old) == (new, 2)
+    assert new in {f.name for f in carol.service.follows()}
+
+
+async def _lookup(u: User, name: str) -> str:
+    """What `u`'s node finds for an IPNS name: "valid", "expired" or why nothing."""
+    from ipfeed.errors import IpfeedError
+    from ipfeed.ipfs import Kubo
+    from ipfeed.ipns import parse_record
+
+    async with Kubo(u.api, 20.0) as kubo:
+        try:
+            record = parse_record(await kubo.name_get(name, 10.0), name)
+        except IpfeedError as e:
+            return str(e)
+    return "expired" if record.expired() else "valid"
+
+
+def test_a_relay_of_a_migration_not_signed_by_the_committed_key_moves_nobody(
+    make_user: Any, tmp_path: Path
+) -> None:
+    from ipfeed.interact import save_identity_entry
+
+    alice, _, old, (bob, mallory) = _alice_and_friends(make_user, tmp_path, "bob", "mallory")
+    alice.cli_ok("post", "mine", "--no-card")
+    mallory_name = mallory.service.identity().name
+    run(bob.service.follow(old))
+    run(bob.service.follow(mallory_name))
+    # Mallory (no key of Alice's at all) relays a "migration" of Alice's feed to her own key,
+    # signed by a recovery key of her own: a valid migration-seen entry of Mallory's feed.
+    fake = RecoveryKey.generate()
+    me = mallory.service.identity()
+    statement = {"from": _key(old), "to": me.public, "seq": 2, "recovery": fake.key.public}
+    statement["rsig"] = fake.statement(_key(old), me.public, 2)
+    save_identity_entry(mallory.service.home, me, kinds.MIGRATION_SEEN, statement)
+    run(mallory.service.publish())
+    run(bob.service.sync(force=True))
+    assert _relays(bob, mallory_name)  # Bob read it ...
+    assert bob.service.moved_to(old) is None  # ... and it moved nothing
+    assert {f.name for f in bob.service.follows()} == {old, mallory_name}
+    assert ("mine", None) in _posts_of(bob, old)
+    problem = bob.service.migration_problems(old)
+    assert problem and "does not match the feed's commitment at seq 1 (rule migration-commitment)" in problem
+
+
+def _key(name: str) -> bytes:
+    from ipfeed.identity import public_from_name
+
+    return public_from_name(name)
+
+
+def test_a_home_server_round_does_not_wait_for_a_beacon_lookup_the_next_round_moves(
+    make_user: Any, tmp_path: Path
+) -> None:
+    from ipfeed import moving
+
+    alice, secret, old, (bob,) = _alice_and_friends(make_user, tmp_path, "bob")
+    run(bob.service.follow(old, "al"))
+    run(bob.service.sync([old]))  # only the feed: its beacon not looked up yet
+    run(bob.service.republish())  # Bob keeps Alice's record for the network (as his rounds do)
+    alice.stop()
+    alice2 = make_user("alice2", init=False)
+    _connect_all([alice2, bob])
+    alice2.cli_ok("recover", old, "--secret-file", str(secret))
+    new = alice2.service.identity().name
+    svc = bob.service
+
+    async def rounds() -> tuple[list[Any], list[Any], list[Any]]:
+        first = await svc.follow_moves(force=False)  # the beacon is due: looked up in the background
+        await moving.lookups_done(svc.home)
+        second = await svc.follow_moves(force=False)  # decides on what the lookup kept
+        return first, second, await svc.follow_moves(force=False)
+
+    first, second, third = run(rounds())
+    assert first == [] and _beacon_checked(bob, old)
+    assert [(m.old, m.new, m.seq) for m in second] == [(old, new, 2)]
+    assert third == []  # the kept genesis again: a replay
+    assert {f.name: f.alias for f in bob.service.follows()} == {new: "al"}

@@ -163,3 +163,18 @@ def test_a_home_made_with_kubo_042_keeps_working_on_the_pinned_kubo(tmp_path: Pa
         assert "ERROR" not in log, log
     finally:
         node.stop(u.settings, timeout=10)
+
+
+def test_a_short_record_lifetime_is_refused_unless_the_node_config_shortens_the_republish_period(
+    tmp_path: Path,
+) -> None:
+    from conftest import test_settings
+
+    from ipfeed.errors import InvalidInput
+
+    s = test_settings(tmp_path / "short", ipns_lifetime="61s")
+    node.init_repo(s)
+    with pytest.raises(InvalidInput, match="less than Kubo republishes them"):
+        nodeconfig.configure(s)
+    nodeconfig.configure(s.with_(node_config=json.dumps({"Ipns.RepublishPeriod": "1m"})))
+    assert nodeconfig.read_config(s)["Ipns"]["RepublishPeriod"] == "1m"
