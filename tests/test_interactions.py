@@ -345,3 +345,32 @@ def test_an_interaction_with_the_node_down_is_saved_and_published_later(make_use
     assert "published" in alice.cli_ok("publish")
     out = json.loads(alice.cli_ok("show", alice.service.identity().name, "--json"))
     assert out["posts"][0]["cid"] == mine and out["posts"][0]["likes"] == 1
+
+
+def test_timeline_and_show_json_carry_every_v2_field_and_own_reactions_count_once(alice: User) -> None:
+    """Reacting to one's own post is allowed and reacting twice counts once (the newest); the
+    CLI's --quote, --cw, --sensitive, a pasted name and a #tag reach both JSON outputs, with
+    the counts and the edit mark; `timeline --tag` and `search '#tag'` filter by the tag."""
+    friend = Identity.generate().name
+    base = alice.cli_ok("post", "quoted one", "--no-card").strip()
+    mine = alice.cli_ok("post", f"hi {friend} #News", "--no-card", "--quote", base, "--cw", "spoilers",
+                        "--sensitive").strip()
+    alice.cli_ok("react", mine)
+    alice.cli_ok("react", mine, "🎉")  # twice, on one's own post: the newest counts, once
+    alice.cli_ok("edit", mine, f"hi again {friend} #News")
+    start = len(b"hi again ")
+    want = {"quote": base, "mentions": [{"name": friend, "start": start, "end": start + len(friend)}],
+            "tags": ["news"], "cw": "spoilers", "sensitive": True, "text": f"hi again {friend} #News"}
+    counts = {"likes": 1, "reactions": {"🎉": 1}, "my_reaction": "🎉", "reposts": 0, "quotes": 0,
+              "replies": 0, "reposted": False}
+    rows = json.loads(alice.cli_ok("timeline", "--json"))["posts"]
+    row = next(p for p in rows if p["cid"] == mine)
+    assert {k: row[k] for k in [*want, *counts]} == {**want, **counts} and row["edited"]
+    assert next(p for p in rows if p["cid"] == base)["quotes"] == 1
+    shown = json.loads(alice.cli_ok("show", alice.service.identity().name, "--json"))["posts"]
+    item = next(p for p in shown if p["cid"] == mine)
+    assert {k: item[k] for k in [*want, *counts]} == {**want, **counts} and item["edited"]
+    tagged = json.loads(alice.cli_ok("timeline", "--tag", "#NEWS", "--json"))["posts"]
+    assert [p["cid"] for p in tagged] == [mine]
+    assert json.loads(alice.cli_ok("timeline", "--tag", "other", "--json"))["posts"] == []
+    assert [p.cid for p in alice.service.search("#news")] == [mine]

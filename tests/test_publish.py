@@ -283,7 +283,7 @@ def test_restored_key_continues_the_existing_feed_never_forks(alice: User, bob: 
     run(bob.service.sync())
     run(bob.service.republish())
     alice.stop()  # the old machine is gone
-    fresh = _restored(alice, make_user, "test")
+    fresh = restored_home(alice, make_user, "test")
     fresh.connect(bob)
     assert "already initialized" in fresh.cli_ok("init")
     fresh.cli_ok("post", "three, from the new machine")
@@ -295,7 +295,7 @@ def test_restored_key_continues_the_existing_feed_never_forks(alice: User, bob: 
     assert not bob.service.feed_state(name).fork  # type: ignore[union-attr]
 
 
-def _restored(old: User, make_user: Any, defaults: str) -> User:
+def restored_home(old: User, make_user: Any, defaults: str) -> User:
     """A second home for `old`'s key, its node started (not yet connected to anyone)."""
     fresh: User = make_user(f"{old.home.name}-again", init=False, start=False, defaults=defaults)
     fresh.home.mkdir(parents=True)
@@ -329,7 +329,7 @@ def test_a_restored_key_home_deletes_an_older_post_after_fetching_the_chain(make
     run(bob.service.republish())
     one = shown(bob, name)["posts"][-1]["cid"]
     alice.stop()  # the old machine is gone
-    fresh = _restored(alice, make_user, defaults)
+    fresh = restored_home(alice, make_user, defaults)
     fresh.connect(bob)
     fresh.cli_ok("post", "four, from the new machine")  # adopts the root, not the entries
     run(fresh.service.sync())  # its own feed too: this home's index knows the old posts
