@@ -374,3 +374,39 @@ def test_timeline_and_show_json_carry_every_v2_field_and_own_reactions_count_onc
     assert [p["cid"] for p in tagged] == [mine]
     assert json.loads(alice.cli_ok("timeline", "--tag", "other", "--json"))["posts"] == []
     assert [p.cid for p in alice.service.search("#news")] == [mine]
+
+
+def test_a_feed_with_an_entry_of_an_unknown_kind_syncs_and_the_entry_is_skipped(alice: User,
+                                                                               bob: User) -> None:
+    """The growth rule across real nodes: a kind this ipfeed does not know (a future writer's
+    `x-poll`) is verified as an envelope, its body skipped; the feed around it syncs whole."""
+    from ipfeed import feed
+    from ipfeed.homedir import latest_root
+
+    bob.connect(alice)
+    before = alice.cli_ok("post", "before the poll", "--no-card").strip()
+    me = alice.service.identity()
+    box = Outbox(alice.settings.outbox_path)
+    try:
+        root = latest_root(box)
+        assert root is not None and root.head == before
+        block = sign_object({"type": "ipfeed.entry", "v": 2, "author": me.public, "seq": root.count + 1,
+                             "prev": codec.link(before), "created": NOW, "kind": "x-poll",
+                             "body": {"q": "tea?", "choices": ["yes", "no"]}}, me)
+        poll = parse_entry(block)
+        nxt = feed.advance(me, root, updated=NOW, heads=[poll.cid])  # a future writer's root
+        box.add_history([(poll.seq, poll.cid, block)])
+        box.add_root(nxt.seq, nxt.cid, nxt.block)
+    finally:
+        box.close()
+    alice.cli_ok("publish")
+    after = alice.cli_ok("post", "after the poll", "--no-card").strip()
+    name = me.name
+    run(bob.service.follow(name))
+    [result] = run(bob.service.sync([name], force=True))
+    assert result.error is None, result
+    assert [p.cid for p in bob.service.feed_posts(name)] == [after, before]
+    state = bob.service.feed_state(name)
+    assert state is not None and state.count == 3 and not state.fork
+    shown = json.loads(bob.cli_ok("show", name, "--json"))
+    assert [p["text"] for p in shown["posts"]] == ["after the poll", "before the poll"]
