@@ -204,7 +204,10 @@ def check_whole(home: Home, cid: str) -> None:
     holds only part of it (a restored key's) until publishing.complete_chain fetched the rest."""
     with home.outbox() as box:
         root, held = latest_root(box), box.count_posts()
-    if root is not None and held < root.count:
+    if root is None:
+        raise InvalidInput(f"cannot delete {cid} from this home yet: it has your key but has not "
+                           "taken up your feed; with your node running, `ipfeed delete` does that first")
+    if held < root.count:
         raise InvalidInput(
             f"cannot delete {cid} from this home yet: it continued your feed with a restored key and "
             f"holds only the {held} of your {root.count} entries it signed itself, and a deletion "

@@ -315,18 +315,22 @@ async def adopt_head(home: Home, kubo: Kubo, me: Identity, box: Outbox) -> None:
 async def complete_chain(home: Home) -> int:
     """A home that continued the feed with a restored key holds only the entries it signed,
     but a deletion rebuilds the newest-posts list and the contents tree from the whole chain:
-    fetch the older entries and the content blocks they name into the outbox, each verified
-    (the chain against the newest root's links, the fold against its listing), once. Returns
-    how many entries it added; refused, with the reason, if they cannot be fetched."""
+    adopt the feed's root if not yet done, then fetch the older entries and the content blocks
+    they name into the outbox, each verified (the chain against the newest root's links, the
+    fold against its listing), once. Returns how many entries it added; refused, with the
+    reason, if they cannot be fetched."""
     me = home.identity()
     with home.outbox() as box:
         root = latest_root(box)
-        if root is None or box.count_posts() >= root.count:
+        if root is not None and box.count_posts() >= root.count:
             return 0
         async with feed_lock_async(home.settings.home, home.settings.lock_timeout):
+            await ensure_root(home, me, box)  # a restored key not adopted yet: its feed's root first
             root = latest_root(box)
             assert root is not None
             held = [parse_chained(b) for _, b in box.post_blocks(0)]
+            if len(held) >= root.count:
+                return 0
             try:
                 async with home.kubo() as kubo:
                     chain = await sync.fetch_chain(kubo, root, home.settings, held)
