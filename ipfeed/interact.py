@@ -92,6 +92,8 @@ def _save(home: Home, me: Identity, kind: str, about: dict[str, str], text: str 
 
     d = Draft(0, at.created if at else now_ms(), text, None, [], [], kind, about, extra or {})
     drafts.check_draft(me, d)
+    if kind == kinds.DELETE:
+        check_whole(home, about["cid"])
     with home.outbox() as box:
         draft_id = box.add_draft(d.created, text, None, [], kind=kind, subject=about, extra=d.extra,
                                  mark=at.mark if at else None)
@@ -208,12 +210,20 @@ def delete(home: Home, cid: str, at: At | None = None) -> int:
                            "(rule delete-of-delete)")
     if known is not None and known[4] == "deleted":
         raise InvalidInput(f"{cid} is deleted already")
+    return _save(home, me, kinds.DELETE, {"cid": cid, "name": me.name}, at=at)
+
+
+def check_whole(home: Home, cid: str) -> None:
+    """A deletion rebuilds the newest-posts list from the whole chain: refused in a home that
+    holds only part of it (a restored key's) until publishing.complete_chain fetched the rest."""
     with home.outbox() as box:
         root, held = latest_root(box), box.count_posts()
-    if root is not None and held < root.count:
+    if root is None:
+        raise InvalidInput(f"cannot delete {cid} from this home yet: it has your key but has not "
+                           "taken up your feed; with your node running, `ipfeed delete` does that first")
+    if held < root.count:
         raise InvalidInput(
-            f"cannot delete {cid} from this home: it continued your feed with a restored key and "
+            f"cannot delete {cid} from this home yet: it continued your feed with a restored key and "
             f"holds only the {held} of your {root.count} entries it signed itself, and a deletion "
-            "rebuilds the list of your newest posts from the whole chain; delete it from the home "
-            "that wrote it")
-    return _save(home, me, kinds.DELETE, {"cid": cid, "name": me.name}, at=at)
+            "rebuilds the list of your newest posts from the whole chain; with your node running, "
+            "`ipfeed delete` fetches the older entries first")

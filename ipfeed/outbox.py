@@ -170,6 +170,13 @@ class Outbox:
             db.execute("INSERT INTO roots VALUES (?, ?, ?)", (root_seq, root_cid, root_block))
             db.executemany("DELETE FROM drafts WHERE id = ?", [(p[0],) for p in posts])
 
+    def add_history(self, entries: Sequence[tuple[int, str, bytes]], linked: Sequence[bytes] = ()) -> None:
+        """Record entries of the user's feed this home did not sign, (seq, CID, block) each,
+        verified by the caller (a restored key's older chain), and the blocks they name."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO blocks VALUES (?, ?)", [(cid_of(b), b) for b in linked])
+            db.executemany("INSERT INTO posts (seq, cid, block) VALUES (?, ?, ?)", entries)
+
     def add_root(self, seq: int, cid: str, block: bytes, linked: tuple[bytes, ...] = ()) -> None:
         """Record a new root (a profile or follow change) and blocks it links to."""
         with self.transaction() as db:

@@ -22,6 +22,7 @@ from . import (
     pins,
     private,
     push,
+    sync,
     writing,
 )
 from . import post as post_rules
@@ -309,6 +310,46 @@ async def adopt_head(home: Home, kubo: Kubo, me: Identity, box: Outbox) -> None:
             "again, or run `ipfeed init --fresh` if this key never published"
         ) from e
     box.add_root(root.seq, root.cid, root.block, linked)
+
+
+async def complete_chain(home: Home) -> int:
+    """A home that continued the feed with a restored key holds only the entries it signed,
+    but a deletion rebuilds the newest-posts list and the contents tree from the whole chain:
+    adopt the feed's root if not yet done, then fetch the older entries and the content blocks
+    they name into the outbox, each verified (the chain against the newest root's links, the
+    fold against its listing), once. Returns how many entries it added; refused, with the
+    reason, if they cannot be fetched."""
+    me = home.identity()
+    with home.outbox() as box:
+        root = latest_root(box)
+        if root is not None and box.count_posts() >= root.count:
+            return 0
+        async with feed_lock_async(home.settings.home, home.settings.lock_timeout):
+            await ensure_root(home, me, box)  # a restored key not adopted yet: its feed's root first
+            root = latest_root(box)
+            assert root is not None
+            held = [parse_chained(b) for _, b in box.post_blocks(0)]
+            if len(held) >= root.count:
+                return 0
+            try:
+                async with home.kubo() as kubo:
+                    chain = await sync.fetch_chain(kubo, root, home.settings, held)
+                    livesync.check_root(root, chain, writing.load_tree(root, box.block), whole=True)
+
+                    async def get(cid: str, limit: int) -> bytes:
+                        held_block = box.block(cid)  # kept here, or fetched (both checked on parsing)
+                        return held_block or await kubo.block_get(cid, limit, timeout=home.settings.timeout)
+                    got = await livesync.fetch_contents(get, chain, home.settings.fetch_concurrency)
+            except IpfeedError as e:
+                raise InvalidInput(
+                    f"this home continued your feed {me.name} with a restored key and holds only "
+                    f"{len(held)} of its {root.count} entries; the older ones, which a deletion "
+                    f"rebuilds the list of your newest posts from, could not be fetched and verified "
+                    f"({e}); nothing was saved") from e
+            signed = {e.cid for e in held}
+            box.add_history([(e.seq, e.cid, e.block) for e in reversed(chain) if e.cid not in signed],
+                            [c.block for c in got.values() if box.block(c.cid) is None])
+            return len(chain) - len(held)
 
 
 async def seal_while_storing(home: Home, me: Identity, box: Outbox, chunk: int) -> tuple[int, int]:

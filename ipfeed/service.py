@@ -151,6 +151,12 @@ class Service:
         post leaves your own timeline and search at once."""
         return interact.delete(self.home, cid)
 
+    async def complete_chain(self) -> int:
+        """Before a delete, unreact or unrepost in a home that continued the feed with a
+        restored key: fetch and verify the older entries a deletion needs (no node is needed
+        when the home holds its whole chain); how many it fetched."""
+        return await publishing.complete_chain(self.home)
+
     def history(self, cid: str) -> list[IndexedPost]:
         """A post's versions, newest first (one if it was never edited; none if deleted)."""
         return reading.versions(self.home, cid)

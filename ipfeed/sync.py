@@ -243,6 +243,17 @@ async def _fetch_many(f: _Fetcher, root: feed.Root, old_count: int, settings: Se
     return posts
 
 
+async def fetch_chain(kubo: Kubo, root: feed.Root, settings: Settings,
+                      held: Sequence[Chained] = ()) -> list[Chained]:
+    """A feed's whole chain down to seq 1, newest first, every entry verified as a sync
+    verifies new posts (signature, author, sequence, `prev` and `skip` links); `held`:
+    verified entries at hand, not fetched again."""
+    f = _Fetcher(kubo, settings, parsed={e.cid: e for e in held})
+    posts = await _fetch_many(f, root, 0, settings, lambda _: None)
+    feed.check_page(root, posts)
+    return posts
+
+
 @dataclass(frozen=True)
 class V2:
     """What a v2 root's pin needs besides its entries: the new content blocks, the contents

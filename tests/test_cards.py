@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import shutil
 import socket
 import ssl
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+from conftest import run
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -361,3 +363,26 @@ def test_every_ipv6_address_gets_a_verdict(n: int) -> None:
     problem = address_problem(str(ip))
     if not ip.is_global or ip.is_multicast:
         assert problem is not None
+
+
+def test_the_authors_node_makes_the_card_once_and_followers_never_fetch_the_link(
+        site: Site, alice: Any, bob: Any) -> None:
+    site.page("/", og("Made once", "by the author's node", "/pic.png"))
+    site.page("/pic.png", PNG, "image/png")
+    alice.settings = alice.settings.with_(cards_allow_loopback=True)
+    bob.settings = bob.settings.with_(cards_allow_loopback=True)  # Bob could fetch it: he must not
+    bob.connect(alice)
+    run(alice.service.post(f"look {site.url('/')}"))
+    assert len(site.hosts) == 2  # the page and its image, once, at post time
+    name = alice.service.identity().name
+    run(bob.service.follow(name))
+    run(bob.service.sync(force=True))
+    [p] = bob.service.feed_posts(name)
+    assert p.card is not None
+    assert (p.card["title"], p.card["description"]) == ("Made once", "by the author's node")
+    thumb = p.card["thumb"]  # stored with the post as an attachment, served from the node
+    assert thumb["type"] == "image/png" and thumb["size"] == len(PNG)
+    assert run(bob.service.attachment_data(thumb["cid"], thumb)) == PNG
+    row = json.loads(bob.cli_ok("timeline", "--json"))["posts"][0]
+    assert row["card"]["url"] == site.url("/") and row["card"]["title"] == "Made once"
+    assert len(site.hosts) == 2  # nothing more: a reader never fetches the link or its image

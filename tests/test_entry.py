@@ -347,7 +347,8 @@ def test_deleting_a_post_deletes_its_edits_and_a_later_edit_is_ignored_by_rule()
     state = contents.live(f.chain)
     assert [x.entry for x in state.posts] == [keep.cid]
     assert state.contents == (keep.content,)
-    assert [(cid, "edit-of-deleted" in why) for cid, why in state.rejected] == [(late.cid, True)]
+    assert [(cid, f"entry {late.cid}" in why and "rule edit-of-deleted" in why)
+            for cid, why in state.rejected] == [(late.cid, True)]
 
 
 def test_a_delete_of_a_delete_and_an_edit_of_an_edit_are_rejected_by_rule() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import User, run
+from conftest import DEFAULTS, User, run
 
 from ipfeed import codec, feed, node, post
 from ipfeed.entry import parse_chained
@@ -283,12 +283,7 @@ def test_restored_key_continues_the_existing_feed_never_forks(alice: User, bob: 
     run(bob.service.sync())
     run(bob.service.republish())
     alice.stop()  # the old machine is gone
-    fresh: User = make_user("alice-again", init=False, start=False)
-    fresh.home.mkdir(parents=True)
-    key = fresh.settings.key_path
-    key.write_bytes(alice.settings.key_path.read_bytes())
-    key.chmod(0o600)
-    fresh.start()
+    fresh = restored_home(alice, make_user, "test")
     fresh.connect(bob)
     assert "already initialized" in fresh.cli_ok("init")
     fresh.cli_ok("post", "three, from the new machine")
@@ -298,15 +293,80 @@ def test_restored_key_continues_the_existing_feed_never_forks(alice: User, bob: 
     follows = json.loads(fresh.cli_ok("following", "--json"))
     assert [f["name"] for f in follows] == [bob.service.identity().name]
     assert not bob.service.feed_state(name).fork  # type: ignore[union-attr]
-    # A deletion rebuilds the newest-posts list from the whole chain, which this home does not
-    # hold: it is refused plainly (it once signed a root that listed none of the old posts).
-    one = shown(bob, name)["posts"][-1]["cid"]
-    run(fresh.service.sync())  # the user's own feed too: this home's index knows the old posts
-    r = fresh.cli("delete", one, "--yes")
-    assert r.exit_code != 0 and "holds only the 1 of your 3 entries" in r.output, r.output
-    assert fresh.service.drafts() == []
+
+
+def restored_home(old: User, make_user: Any, defaults: str) -> User:
+    """A second home for `old`'s key, its node started (not yet connected to anyone)."""
+    fresh: User = make_user(f"{old.home.name}-again", init=False, start=False, defaults=defaults)
+    fresh.home.mkdir(parents=True)
+    fresh.settings.key_path.write_bytes(old.settings.key_path.read_bytes())
+    fresh.settings.key_path.chmod(0o600)
+    fresh.start()
+    return fresh
+
+
+async def _drop_every_pin(u: User) -> None:
+    """Unpin everything on `u`'s node and collect the garbage: it holds only what it must."""
+    async with await u.kubo() as k:
+        for kind in ("recursive", "direct"):
+            for cid in await k.pins(kind):
+                await k.pin_rm(cid)
+    gc = subprocess.run([node.find_ipfs(u.settings), "repo", "gc", "--quiet"], env=node.ipfs_env(u.settings),
+                        capture_output=True, text=True, timeout=120, check=False)
+    assert gc.returncode == 0, gc.stderr
+
+
+@pytest.mark.parametrize("defaults", DEFAULTS)
+def test_a_restored_key_home_deletes_an_older_post_after_fetching_the_chain(make_user: Any,
+                                                                           defaults: str) -> None:
+    alice, bob, carol = (make_user(n, defaults=defaults) for n in ("alice", "bob", "carol"))
+    bob.connect(alice)
+    for text in ("one", "two", "three"):
+        alice.cli_ok("post", text)
+    name = alice.service.identity().name
+    bob.cli_ok("follow", name)
     run(bob.service.sync())
-    assert [p["text"] for p in shown(bob, name)["posts"]] == ["three, from the new machine", "two", "one"]
+    run(bob.service.republish())
+    one = shown(bob, name)["posts"][-1]["cid"]
+    alice.stop()  # the old machine is gone
+    fresh = restored_home(alice, make_user, defaults)
+    fresh.connect(bob)
+    fresh.cli_ok("post", "four, from the new machine")  # adopts the root, not the entries
+    run(fresh.service.sync())  # its own feed too: this home's index knows the old posts
+    # An edit needs no refold (the listing changes in place): it works from this home as is.
+    two = shown(bob, name)["posts"][-2]["cid"]
+    fresh.cli_ok("edit", two, "two, edited from the new machine")
+    run(bob.service.sync())  # Bob holds the whole feed
+    # With the old entries nowhere to fetch from (Bob away, this node's copies collected), the
+    # deletion is refused with the reason and nothing is saved (a draft would hold back every
+    # later post).
+    bob.stop()
+    run(_drop_every_pin(fresh))
+    fresh.settings = fresh.settings.with_(timeout=2.0)
+    r = fresh.cli("delete", one, "--yes")
+    assert r.exit_code != 0 and "holds only 2 of its 5 entries" in r.output, r.output
+    assert "could not be fetched and verified" in r.output and fresh.service.drafts() == []
+    bob.start()
+    fresh.connect(bob)
+    carol.connect(bob)
+    out = fresh.cli_ok("delete", one, "--yes")
+    assert f"deleted {one}; published" in out, out
+    box = Outbox(fresh.settings.outbox_path)
+    try:
+        assert box.count_posts() == 6 and [d.text for d in box.drafts()] == []  # the whole chain now
+    finally:
+        box.close()
+    run(bob.service.sync())
+    assert not bob.service.feed_state(name).fork  # type: ignore[union-attr]
+    left = ["four, from the new machine", "three", "two, edited from the new machine"]
+    assert [p["text"] for p in shown(bob, name)["posts"]] == left
+    assert bob.service.deleted(one) and bob.service.indexed_post(one)[0] is None
+    # A new follower verifies the whole chain against the root's listing and contents tree.
+    carol.cli_ok("follow", name)
+    [result] = run(carol.service.sync([name]))
+    assert result.error is None and result.root == bob.service.feed_state(name).root_cid, result  # type: ignore[union-attr]
+    assert [p.text for p in carol.service.feed_posts(name)] == left
+    assert carol.service.deleted(one)
 
 
 def test_restored_key_with_no_reachable_feed_refuses_to_start_a_second_chain(make_user: Any,

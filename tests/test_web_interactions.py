@@ -5,12 +5,16 @@ then show it. Needs format v2's Service (branch v14c)."""
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import test_web
-from conftest import User
+from conftest import User, run
 from flask import Flask
 from flask.testing import FlaskClient
+from ipfeed.web import create_app
+from ipfeed.web.worker import Worker
 from test_e2e import PNG
+from test_publish import restored_home
 from test_web import get, plant_feed, post, wait_published
 
 from ipfeed.index import IndexedPost
@@ -93,3 +97,31 @@ def test_tag_pages_and_tag_search(client: FlaskClient, app: Flask, alice: User) 
     assert "number 0" in get(client, older.replace("&amp;", "&"))
     found = get(client, "/search?q=%23counting")
     assert "number 0" in found and "untagged" not in found
+
+
+def test_a_home_that_continued_the_feed_with_a_restored_key_deletes_an_older_post(make_user: Any) -> None:
+    old, bob = make_user("old"), make_user("bob")
+    bob.connect(old)
+    old.cli_ok("post", "written on the old machine", "--no-card")
+    name = old.service.identity().name
+    bob.cli_ok("follow", name)
+    run(bob.service.sync())
+    old.stop()
+    fresh = restored_home(old, make_user, "test")
+    fresh.connect(bob)
+    fresh.cli_ok("post", "written on the new machine", "--no-card")
+    run(fresh.service.sync())  # its index knows the older post; its outbox does not hold it
+    older = newest(fresh, "written on the old machine")
+    worker = Worker(fresh.service)
+    app = create_app(fresh.settings, worker=worker, test_config={"TESTING": True})
+    try:
+        client = app.test_client()
+        post(client, f"/post/{older.cid}/delete", {})
+        wait_published(app)
+        page = get(client, "/")
+        assert "Deleted" in page and "written on the old machine" not in page
+        assert "written on the new machine" in page
+    finally:
+        worker.stop()
+    run(bob.service.sync())
+    assert [p.text for p in bob.service.feed_posts(name)] == ["written on the new machine"]

@@ -16,7 +16,7 @@ from ipfeed.index import IndexedPost
 from ipfeed.interact import PRIVATE_EDIT
 
 from . import cards
-from .views import _back, _cards, _known_post, bp, svc, worker
+from .views import _back, _cards, _known_post, _node_timeout, bp, svc, worker
 
 
 def _act(action: Callable[[], int], done: str) -> WerkzeugResponse:
@@ -27,6 +27,13 @@ def _act(action: Callable[[], int], done: str) -> WerkzeugResponse:
     worker().publish_soon()
     flash(done)
     return _back()
+
+
+def _whole_chain() -> None:
+    """Before a deletion: a home that continued the feed with a restored key fetches the older
+    entries it rebuilds from (at once where the home holds its whole chain; refused, with the
+    reason, when they cannot be fetched)."""
+    worker().call(svc().complete_chain(), _node_timeout() + svc().settings.sync_timeout)
 
 
 def _post_or_404(cid: str) -> IndexedPost:
@@ -56,6 +63,7 @@ def react(cid: str) -> WerkzeugResponse:
 
 @bp.post("/post/<cid>/unreact")
 def unreact(cid: str) -> WerkzeugResponse:
+    _whole_chain()
     return _act(lambda: cards.interactions(svc()).unreact(cid), "Your reaction is removed.")
 
 
@@ -67,6 +75,7 @@ def repost(cid: str) -> WerkzeugResponse:
 
 @bp.post("/post/<cid>/unrepost")
 def unrepost(cid: str) -> WerkzeugResponse:
+    _whole_chain()
     return _act(lambda: cards.interactions(svc()).unrepost(cid), "Your repost is undone.")
 
 
@@ -99,6 +108,7 @@ def delete_page(cid: str) -> WerkzeugResponse | tuple[str, int]:
     p = _own_or_403(cid)
     if request.method == "GET":
         return render_template("delete.html", post=p, **_cards([p])), 200
+    _whole_chain()
     with suppress(FeedLocked, PublishPending):
         cards.interactions(svc()).delete(cid)
     worker().publish_soon()

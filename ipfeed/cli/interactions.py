@@ -13,9 +13,12 @@ from ..errors import IpfeedError, KuboNotFound, NodeUnavailable
 from .base import Context, pass_ctx, run, through_home_server
 
 
-def _publish(c: Context, save: Callable[[], int], done: str) -> None:
+def _publish(c: Context, save: Callable[[], int], done: str, *, deletes: bool = False) -> None:
     """Save (errors are the user's: refused) and then publish; a node that cannot take it
-    now leaves it saved, and says so."""
+    now leaves it saved, and says so. What `deletes` first makes the home hold its whole
+    chain (a restored key's home fetches the older entries; refused if it cannot)."""
+    if deletes:
+        run(c.service.complete_chain())
     save()
     try:
         r = run(c.service.publish())
@@ -38,23 +41,24 @@ def react(c: Context, cid: str, emoji: str) -> None:
         _publish(c, lambda: c.service.react(cid, emoji), f"reacted {emoji} to {cid}")
 
 
-def _simple(name: str, doc: str, save: Callable[[Context, str], int], done: str) -> click.Command:
+def _simple(name: str, doc: str, save: Callable[[Context, str], int], done: str, *,
+            deletes: bool = False) -> click.Command:
     """A command of one argument, CID: save `save(c, cid)`, then publish."""
     @click.command(name, help=doc)
     @click.argument("cid")
     @pass_ctx
     def command(c: Context, cid: str) -> None:
         if not through_home_server(c, name, cid):
-            _publish(c, lambda: save(c, cid), done.format(cid=cid))
+            _publish(c, lambda: save(c, cid), done.format(cid=cid), deletes=deletes)
     return command
 
 
 unreact = _simple("unreact", "Take back your reactions to the post CID.",
-                  lambda c, cid: c.service.unreact(cid), "took back your reaction to {cid}")
+                  lambda c, cid: c.service.unreact(cid), "took back your reaction to {cid}", deletes=True)
 repost = _simple("repost", "Repost the post CID to your followers.",
                  lambda c, cid: c.service.repost(cid), "reposted {cid}")
 unrepost = _simple("unrepost", "Take back your reposts of the post CID.",
-                   lambda c, cid: c.service.unrepost(cid), "took back your repost of {cid}")
+                   lambda c, cid: c.service.unrepost(cid), "took back your repost of {cid}", deletes=True)
 
 
 @click.command()
@@ -78,7 +82,7 @@ def delete(c: Context, cid: str, yes: bool) -> None:
         click.confirm(f"Delete {cid}? Readers that honour deletions stop showing it; copies others "
                       "already made stay", abort=True)
     if not through_home_server(c, "delete", cid):
-        _publish(c, lambda: c.service.delete(cid), f"deleted {cid}")
+        _publish(c, lambda: c.service.delete(cid), f"deleted {cid}", deletes=True)
 
 
 COMMANDS = (react, unreact, repost, unrepost, edit, delete)
