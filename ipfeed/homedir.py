@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,7 @@ from .feed import Root
 from .identity import Identity
 from .index import Index
 from .ipfs import Kubo
+from .moderationblock import Lists, open_lists
 from .outbox import Outbox
 
 if TYPE_CHECKING:
@@ -40,12 +41,14 @@ class _Held(threading.local):
 
 
 class _IndexContext:
-    def __init__(self, path: Path, held: _Held, me: str | None) -> None:
-        self.path, self.held, self.me = path, held, me
+    def __init__(self, path: Path, held: _Held, me: str | None,
+                 hidden: Callable[[], Collection[str]]) -> None:
+        self.path, self.held, self.me, self.hidden = path, held, me, hidden
 
     def _open(self) -> Index:
         index = Index(self.path)
         index.me = self.me  # whose reactions and reposts are "mine" on every page
+        index.hidden_source = self.hidden  # whose entries the counts leave out (muted, blocked)
         return index
 
     def __enter__(self) -> Index:
@@ -141,13 +144,19 @@ class Home:
         self.linked_cache[cid] = value
         return value
 
+    def moderation_lists(self) -> Lists:
+        """The user's mute and block lists, from the newest root in the outbox (empty before any)."""
+        return self.own_linked(lambda r: r.moderation, "the mute and block lists",
+                               lambda b, c: open_lists(self.identity(), b, c), Lists())
+
     def outbox(self) -> _OutboxContext:
         """The outbox, open for one `with` block."""
         return _OutboxContext(self.settings.outbox_path, self._held)
 
     def index(self) -> _IndexContext:
         """The index, open for one `with` block."""
-        return _IndexContext(self.settings.index_path, self._held, self.user_name())
+        return _IndexContext(self.settings.index_path, self._held, self.user_name(),
+                             lambda: self.moderation_lists().hidden)
 
     def kubo(self) -> Kubo:
         """A client of this home's node (use it as `async with`)."""
