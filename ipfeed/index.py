@@ -247,6 +247,11 @@ class Index:
                               (cid,)).fetchone()
         return self._shown([_post(row)])[0] if row else None
 
+    def content_cid(self, cid: str) -> str | None:
+        """The content block of an indexed v2 post's current version (None for a v1 post)."""
+        row = self.db.execute("SELECT content FROM posts WHERE cid = ?", (cid,)).fetchone()
+        return row[0] if row else None
+
     def deleted(self, cid: str) -> bool:
         """Whether a post was indexed and then deleted by its author."""
         return self.db.execute("SELECT 1 FROM posts WHERE cid = ? AND hidden = ?",
