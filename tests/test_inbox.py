@@ -512,3 +512,29 @@ def test_a_conversation_notice_through_a_post_not_held_fetches_and_verifies_it(
     thread = a.thread(hello)
     assert thread is not None
     assert [(d, p.cid) for d, p in thread.replies] == [(1, bob_reply), (2, carol_reply)]
+
+
+def test_the_inbox_store_moves_to_schema_2_and_keeps_hosted_feeds_apart(tmp_path: Any,
+                                                                         monkeypatch: Any) -> None:
+    path = tmp_path / "inbox.sqlite"
+    old = inboxdb.sqlite.connect(path, "NORMAL")  # an inbox store as the previous ipfeed left it
+    for statement in inboxdb.SCHEMA.split(";"):
+        if statement.strip():
+            old.execute(statement)
+    old.execute("INSERT INTO received (key, sender, reason, box, notice, created, received) "
+                "VALUES ('k', 'bob', 'reply', 'notifications', x'00', 1, 1)")
+    old.execute("PRAGMA user_version=1")
+    old.commit()
+    old.close()
+    monkeypatch.setattr(inboxdb, "MAX_PER_HOSTED", 3)
+    with inboxdb.opened(path) as db:
+        assert db.db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert [n.sender for n in db.notices(None)] == ["bob"]
+        assert db.host("alice") and not db.host("alice") and db.hosted() == ["alice"]
+        for i in range(5):  # a hosted feed's notices: capped on their own, never shown as ours
+            assert db.record(f"alice:{i}", f"s{i}", "reply", None, None, REQUESTS, b"n", i, i, "alice")
+        assert db.count("alice") == 3 and db.count(inboxdb.OWN) == 1
+        assert [i for i, _, _ in db.notice_blocks(0, 50, "alice")] == [4, 5, 6]
+        assert len(db.notices(None)) == 1 and db.unread() == {NOTIFICATIONS: 1, REQUESTS: 0}
+        assert db.mark_read() == 1 and db.count("alice") == 3
+        assert db.unhost("alice") == 3 and db.hosted() == [] and db.count() == 1
