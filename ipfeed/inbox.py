@@ -199,8 +199,9 @@ class Receiver:
                 db.reject(sender, reason, now)
 
     def fetch(self, block: bytes, now: int) -> bytes:
-        """The answer to a fetch request of the user's own other machine: a batch of the
-        notices kept here (InvalidNotice if the request is not the user's, or replayed)."""
+        """The answer to a fetch request of the user's own other machine, or of the owner of a
+        feed hosted here: a batch of that feed's notices kept here (InvalidNotice if this inbox
+        does not receive for the feed that signed the request, or if it is replayed)."""
         req = notice.parse_fetch(block, now)
         feed = inboxdb.OWN if req.feed == self.home.identity().public else name_from_public(req.feed)
         if feed != inboxdb.OWN and feed not in self.hosted(feed):
