@@ -8,7 +8,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,7 @@ from .identity import Identity
 from .inboxdb import InboxDB
 from .index import Index
 from .ipfs import Kubo
+from .moderationblock import Lists, open_lists
 from .outbox import Outbox
 
 if TYPE_CHECKING:
@@ -219,16 +220,25 @@ class Home:
         self.linked_cache[cid] = value
         return value
 
+    def moderation_lists(self) -> Lists:
+        """The user's mute and block lists, from the newest root in the outbox (empty before any)."""
+        return self.own_linked(lambda r: r.moderation, "the mute and block lists",
+                               lambda b, c: open_lists(self.identity(), b, c), Lists())
+
     def outbox(self) -> _Scope[Outbox]:
         """The outbox, open for one `with` block."""
         return _Scope(self._pools["outbox"], self._held)
 
     def index(self) -> _Scope[Index]:
-        """The index, open for one `with` block (knowing whose reactions are "mine")."""
+        """The index, open for one `with` block (knowing whose reactions are "mine" and whose
+        entries its counts leave out)."""
         me = self.user_name()
 
+        def hidden() -> Collection[str]:
+            return self.moderation_lists().hidden
+
         def mine(index: Index) -> None:
-            index.me = me
+            index.reader(me, hidden)
         return _Scope(self._pools["index"], self._held, mine)
 
     def inbox(self) -> _Scope[InboxDB]:

@@ -20,10 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import codec, following, inboxdb, ipns, notice, reading, threads
-from .contentblock import Content, parse_content
+from .content import Ref
+from .contentblock import MAX_CONTENT_BYTES, Content, parse_content
 from .entry import Entry, parse_chained
 from .errors import InvalidNotice, IpfeedError
 from .homedir import Home, now_ms
+from .identity import name_from_public
 from .inboxdb import NOTIFICATIONS, REQUESTS
 from .ipfs import Kubo
 from .notice import Notice
@@ -37,6 +39,8 @@ VERIFY_TIMEOUT = 60.0  # seconds to verify one notice of a close feed (its feed 
 STRANGER_TIMEOUT = 15.0  # and of any other feed (a fresh key's record can point at nothing)
 MAX_TRACKED = 10_000  # budgets and pending keys kept in memory, oldest dropped
 CLOSE_CACHE = 30.0  # seconds the set of followed and followed-by-followed feeds is reused
+MAX_GAPS = 4  # posts missing from a conversation a notice's check fetches (a feed sync each)
+HOSTED_CACHE = 5.0  # seconds the list of feeds this home hosts an inbox for is reused
 
 
 class Bucket:
@@ -97,15 +101,37 @@ class Receiver:
     stats: Counter[str] = field(default_factory=Counter)
     nonces: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
     blocked: Callable[[str], bool] = field(default=lambda name: False)
-    _close: tuple[float, frozenset[str]] = (0.0, frozenset())
+    _close: dict[str, tuple[float, frozenset[str]]] = field(default_factory=dict)
+    _hosted: tuple[float, frozenset[str]] = (0.0, frozenset())
+    _misses: Bucket = field(default_factory=lambda: Bucket(20, 20.0))
 
-    def close_set(self) -> frozenset[str]:
-        """Feeds the user follows and the feeds they follow (cached CLOSE_CACHE seconds)."""
-        at, names = self._close
+    def close_set(self, feed: str | None = None) -> frozenset[str]:
+        """Feeds the user (or the hosted `feed`) follows and the feeds they follow, as this
+        index verified the follow lists (cached CLOSE_CACHE seconds)."""
+        at, names = self._close.get(feed or "", (0.0, frozenset()))
         if time.monotonic() - at > CLOSE_CACHE:
-            names = close_feeds(self.home)
-            self._close = (time.monotonic(), names)
+            names = close_feeds(self.home, feed)
+            self._close[feed or ""] = (time.monotonic(), names)
         return names
+
+    def hosted(self, name: str = "") -> frozenset[str]:
+        """The feeds this home agreed to receive for (`ipfeed inbox host`, in another process
+        perhaps): read again after HOSTED_CACHE s, or when `name` is not among them (at most
+        20 times a second: notices for feeds not hosted cannot make it read the store more)."""
+        at, names = self._hosted
+        if time.monotonic() - at > HOSTED_CACHE or (name and name not in names and self._misses.take()):
+            with self.home.inbox() as db:
+                names = frozenset(db.hosted())
+            self._hosted = (time.monotonic(), names)
+        return names
+
+    def feed_of(self, n: Notice) -> str | None:
+        """Where a notice is kept: OWN for this home's feed, a hosted feed's name, None if this
+        inbox does not receive for its `to`."""
+        to = n.to_name
+        if to == self.home.user_name():
+            return inboxdb.OWN
+        return to if to in self.hosted(to) else None
 
     def answer(self, peer: str, block: bytes, now: int) -> bytes:
         """The answer to one frame from `peer`: a line, and for a fetch request a batch."""
@@ -125,24 +151,26 @@ class Receiver:
             n = notice.parse_notice(block, now)
         except InvalidNotice as e:
             self._count("rejected")
-            self._reject(None, str(e), now)
+            self.reject(None, str(e), now)
             return f"rejected {e}"
-        if n.to_name != self.home.user_name():
-            return self._count("rejected", f"not-here: this inbox does not receive for {n.to_name}")
-        sender = n.sender_name
-        if n.key in self.pending:
+        feed = self.feed_of(n)
+        if feed is None:
+            return self._count("rejected", f"not-here: this inbox does not receive for {n.to_name} "
+                                           "(its operator has not agreed to host that feed's inbox)")
+        sender, key = n.sender_name, _key(n, feed)
+        if key in self.pending:
             self.stats["duplicate"] += 1
             return "ok duplicate"
         if not self.limits.sender.take(sender):
             return self._count("busy", "rate-limited: too many notices from this sender")
-        close = sender in self.close_set()
+        close = sender in self.close_set(feed or None)
         if not (self.limits.close if close else self.limits.strangers).take():
             return self._count("busy", "rate-limited: too many notices in all")
         # What reads the stores comes after the budgets: a flood pays only for the signature.
-        if self.blocked(sender):
+        if feed == inboxdb.OWN and self.blocked(sender):  # a hosted feed's lists are sealed
             self.stats["dropped-blocked"] += 1
             return "ok"  # dropped on arrival; a blocked feed is not told
-        if self._known(n.key):
+        if self._known(key):
             self.stats["duplicate"] += 1
             return "ok duplicate"
         queue = self.close_queue if close else self.queue
@@ -150,7 +178,7 @@ class Receiver:
             return self._count("busy", "queue full")
         queue.append(n)
         self.wake.set()
-        self.pending[n.key] = None
+        self.pending[key] = None
         if len(self.pending) > MAX_TRACKED:
             self.pending.popitem(last=False)
         self.stats["queued"] += 1
@@ -164,17 +192,19 @@ class Receiver:
         with self.home.inbox() as db:
             return db.has(key)
 
-    def _reject(self, sender: str | None, reason: str, now: int) -> None:
+    def reject(self, sender: str | None, reason: str, now: int) -> None:
+        """Keep why a notice was refused (during a flood, a sample)."""
         if self.stats["rejected"] <= inboxdb.MAX_REJECTED or self.stats["rejected"] % 100 == 0:
             with self.home.inbox() as db:  # a flood writes a sample
                 db.reject(sender, reason, now)
 
     def fetch(self, block: bytes, now: int) -> bytes:
-        """The answer to a fetch request of the user's own other machine: a batch of the
-        notices kept here (InvalidNotice if the request is not the user's, or replayed)."""
+        """The answer to a fetch request of the user's own other machine, or of the owner of a
+        feed hosted here: a batch of that feed's notices kept here (InvalidNotice if this inbox
+        does not receive for the feed that signed the request, or if it is replayed)."""
         req = notice.parse_fetch(block, now)
-        me = self.home.identity()
-        if req.feed != me.public:
+        feed = inboxdb.OWN if req.feed == self.home.identity().public else name_from_public(req.feed)
+        if feed != inboxdb.OWN and feed not in self.hosted(feed):
             raise InvalidNotice("inbox fetch: this inbox keeps no notices for that feed")
         if req.nonce in self.nonces:
             raise InvalidNotice("inbox fetch: nonce seen before (a replayed request)")
@@ -182,8 +212,8 @@ class Receiver:
         if len(self.nonces) > MAX_TRACKED:
             self.nonces.popitem(last=False)
         with self.home.inbox() as db:
-            items = db.notice_blocks(req.since, notice.MAX_BATCH)
-        hidden = [i for i in items if self.blocked(_sender_of(i[2]))]
+            items = db.notice_blocks(req.since, notice.MAX_BATCH, feed)
+        hidden = [i for i in items if feed == inboxdb.OWN and self.blocked(_sender_of(i[2]))]
         shown = [i for i in items if i not in hidden]
         return notice.build_batch(shown, items[-1][0] if items else req.since)
 
@@ -202,29 +232,40 @@ class Receiver:
                 try:
                     await self.verify_and_record(n, timeout=VERIFY_TIMEOUT if close else STRANGER_TIMEOUT)
                 finally:
-                    self.pending.pop(n.key, None)
+                    self.pending.pop(_key(n, self.feed_of(n) or ""), None)
         await asyncio.gather(*(one(i == 0) for i in range(VERIFY_AT_ONCE)))  # one kept for friends
 
     async def verify_and_record(self, n: Notice, box: str | None = None,
                                 timeout: float = VERIFY_TIMEOUT) -> bool:
-        """Verify one notice and record it (`box`: as the user's home server filed it);
-        False, with the reason kept, if it does not hold."""
+        """Verify one notice for this home's feed or a hosted one and record it (`box`: as the
+        user's home server filed it); False, with the reason kept, if it does not hold."""
         now = now_ms()
+        feed = self.feed_of(n)
         try:
+            if feed is None:
+                raise InvalidNotice(f"notice from {n.sender_name}: this inbox does not receive for "
+                                    f"{n.to_name}")
             async with asyncio.timeout(timeout):
-                reason, entry, subject = await verify(self.home, n)
+                reason, entry, subject = await verify(self.home, n, hosted=feed != inboxdb.OWN)
         except (IpfeedError, TimeoutError) as e:
             self.stats["rejected"] += 1
-            self._reject(n.sender_name, str(e) or f"verification timed out after {timeout:g}s", now)
+            self.reject(n.sender_name, str(e) or f"verification timed out after {timeout:g}s", now)
             return False
-        if self.blocked(n.sender_name):
+        if feed == inboxdb.OWN and self.blocked(n.sender_name):
             self.stats["dropped-blocked"] += 1
             return False
-        box = box or (NOTIFICATIONS if n.sender_name in self.close_set() else REQUESTS)
+        box = box or (NOTIFICATIONS if n.sender_name in self.close_set(feed or None) else REQUESTS)
         with self.home.inbox() as db:
-            if db.record(n.key, n.sender_name, reason, entry, subject, box, n.block, n.created, now):
+            if db.record(_key(n, feed), n.sender_name, reason, entry, subject, box, n.block, n.created,
+                         now, feed):
                 self.stats["recorded"] += 1
         return True
+
+
+def _key(n: Notice, feed: str) -> str:
+    """A notice's key in the store: for a hosted feed, within that feed's notices (a reply to
+    two hosted feeds is two notices)."""
+    return f"{feed}:{n.key}" if feed else n.key
 
 
 def _type_of(block: bytes) -> object:
@@ -241,40 +282,45 @@ def _sender_of(block: bytes) -> str:
     return ""
 
 
-def close_feeds(home: Home) -> frozenset[str]:
-    """The feeds whose notices go to Notifications: those the user follows, and those the
-    followed feeds follow (as this index verified their follow lists)."""
-    followed = [f.name for f in reading.follows(home)]
+def close_feeds(home: Home, feed: str | None = None) -> frozenset[str]:
+    """The feeds whose notices go to Notifications: those the user (or the hosted `feed`, by
+    its verified follow list) follows, and those the followed feeds follow (as this index
+    verified their follow lists)."""
+    if feed is None:
+        feed, followed = home.user_name() or "", [f.name for f in reading.follows(home)]
+    else:
+        state = reading.feed_state(home, feed)
+        followed = [str(f["name"]) for f in state.follows] if state else []
     names = set(followed)
     for state in reading.feed_states(home, followed).values():
         names.update(f["name"] for f in state.follows)
-    names.discard(home.user_name() or "")
+    names.discard(feed)
     return frozenset(names)
 
 
-async def verify(home: Home, n: Notice) -> tuple[str, str | None, str | None]:
-    """What a notice names, verified from the sender's own feed: (reason, entry, the user's
-    post it is about); raises an error naming what did not hold."""
-    name = n.sender_name
-    me = home.identity()
+async def verify(home: Home, n: Notice, hosted: bool = False) -> tuple[str, str | None, str | None]:
+    """What a notice names, verified from the sender's own feed: (reason, entry, the notified
+    feed's post it is about); raises an error naming what did not hold. For a `hosted` feed's
+    notice, that feed's own posts are those of this index's verified copy of it (synced first)."""
+    name, to = n.sender_name, n.to_name
     ipns.parse_record(n.record, name)  # InvalidRecord: not signed by the sender's key
     async with home.kubo() as kubo:
         with contextlib.suppress(IpfeedError):  # the node may know a newer one already
             await kubo.name_put(name, n.record)
-        result = (await following.sync_follows(home, [name]))[0]
+        result = (await following.sync_follows(home, [name, *([to] if hosted else [])]))[0]
         if result.error:
             raise InvalidNotice(f"notice from {name}: its feed does not verify: {result.error}")
         if n.kind == notice.FOLLOW:
             state = reading.feed_state(home, name)
-            if state is None or me.name not in {f["name"] for f in state.follows}:
-                raise InvalidNotice(f"notice from {name}: its verified follow list does not list you")
+            if state is None or to not in {f["name"] for f in state.follows}:
+                raise InvalidNotice(f"notice from {name}: its verified follow list does not list {to}")
             return "follow", None, None
         assert n.entry is not None
-        return await _entry_reason(home, kubo, n, me.public, me.name)
+        return await _entry_reason(home, kubo, n, n.to, to, own=not hosted)
 
 
-async def _entry_reason(home: Home, kubo: Kubo, n: Notice, me: bytes,
-                        my_name: str) -> tuple[str, str | None, str | None]:
+async def _entry_reason(home: Home, kubo: Kubo, n: Notice, me: bytes, my_name: str,
+                        own: bool = True) -> tuple[str, str | None, str | None]:
     name, cid = n.sender_name, n.entry
     assert cid is not None
     with home.index() as index:
@@ -291,22 +337,61 @@ async def _entry_reason(home: Home, kubo: Kubo, n: Notice, me: bytes,
                                 entry.content)
     found = notice.reasons(entry, content, me)
     for reason, subject in found:
-        if subject is None or _is_mine(home, subject, my_name):
+        if subject is None or _is_mine(home, subject, my_name, own):
             return reason, cid, subject
     if isinstance(entry, Entry) and entry.kind == "post" and content is not None \
-            and content.reply_to is not None and not content.private:
-        for up in threads.conversation(home, content.reply_to.cid):
-            if up.name == my_name:
-                return "conversation", cid, up.cid
+            and content.reply_to is not None and not content.private \
+            and (up := await _in_conversation(home, kubo, content.reply_to, my_name)) is not None:
+        return "conversation", cid, up
     if found:
-        raise InvalidNotice(f"notice from {name}: entry {cid} names a post of yours that does not exist")
-    raise InvalidNotice(f"notice from {name}: entry {cid} does not reference your posts or your name")
+        whose = "of yours" if own else f"of {my_name}"
+        raise InvalidNotice(f"notice from {name}: entry {cid} names a post {whose} that does not exist")
+    whose = "your posts or your name" if own else f"the posts or the name of {my_name}"
+    raise InvalidNotice(f"notice from {name}: entry {cid} does not reference {whose}")
 
 
-def _is_mine(home: Home, cid: str, my_name: str) -> bool:
-    """Whether `cid` is one of the user's own entries (in the outbox, or indexed as theirs)."""
+async def _in_conversation(home: Home, kubo: Kubo, parent: Ref, my_name: str) -> str | None:
+    """The first post of `my_name` up the chain of posts from `parent`, walking only posts this
+    index holds verified (threads.conversation); where the chain reaches a post it does not
+    hold, that post's author's feed (as the ref below it names it) is synced and verified by
+    section 6, at most MAX_GAPS times, and the walk goes on if the post is in it."""
+    gap: Ref | None = parent
+    for _ in range(MAX_GAPS + 1):
+        chain = threads.conversation(home, parent.cid)
+        for up in chain:
+            if up.name == my_name:
+                return up.cid
+        if len(chain) >= threads.CONVERSATION_DEPTH:
+            return None
+        if chain:  # the walk ended below a post not held, or at the top, or at a loop
+            last = chain[-1]
+            if last.reply_to is None or last.reply_to in {p.cid for p in chain}:
+                return None
+            gap = await _reply_ref(home, kubo, last.cid)
+        if gap is None:
+            return None
+        await following.sync_follows(home, [name_from_public(gap.author)])
+        with home.index() as index:
+            if index.post(gap.cid) is None:
+                return None  # not a post of the feed its ref names, or not verified
+    return None
+
+
+async def _reply_ref(home: Home, kubo: Kubo, cid: str) -> Ref | None:
+    """The ref an indexed v2 post's content block gives for the post it replies to."""
+    with home.index() as index:
+        content_cid = index.content_cid(cid)
+    if content_cid is None:
+        return None
+    content = parse_content(await kubo.block_get(content_cid, MAX_CONTENT_BYTES), content_cid)
+    return content.reply_to
+
+
+def _is_mine(home: Home, cid: str, my_name: str, own: bool = True) -> bool:
+    """Whether `cid` is one of the feed `my_name`'s entries: in the outbox (the user's `own`
+    feed only), or indexed as that feed's."""
     with home.outbox() as box:
-        if box.block(cid) is not None:
+        if own and box.block(cid) is not None:
             return True
     with home.index() as index:
         row = index.entry(cid)

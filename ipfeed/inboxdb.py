@@ -12,10 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import sqlite
+from .errors import InvalidInput
 
 MAX_RECEIVED = 10_000  # notices kept, both boxes together
 MAX_REQUESTS = 2_000  # of them in Requests
 MAX_PER_SENDER = 200  # of them from one feed
+MAX_PER_HOSTED = 2_000  # notices kept for each feed this home hosts an inbox for
+MAX_HOSTED = 100  # feeds it hosts an inbox for
+OWN = ""  # received.feed of the notices for this home's own feed
 MAX_REJECTED = 500  # rejections kept, to show why
 MAX_OUTGOING = 10_000  # notices waiting to be delivered
 MAX_ATTEMPTS = 10  # deliveries tried before a notice is given up
@@ -41,6 +45,11 @@ CREATE TABLE IF NOT EXISTS outgoing (
     UNIQUE (target, entry)
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+# 2: notices kept for feeds this home agreed to receive for (`feed`: their name; OWN for its own)
+HOSTING = """
+ALTER TABLE received ADD COLUMN feed TEXT NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS received_feed ON received (feed, id);
 """
 
 
@@ -85,12 +94,14 @@ class InboxDB:
 
     def __init__(self, path: Path, *, any_thread: bool = False) -> None:
         self.db = sqlite.connect(path, "NORMAL", any_thread=any_thread)
-        if self.db.execute("PRAGMA user_version").fetchone()[0] < 1:  # pages open it per request
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version < 2:  # pages open it per request: only a write when there is one to make
             with self.transaction() as tx:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        tx.execute(statement)
-                tx.execute("PRAGMA user_version=1")
+                for script in (SCHEMA, HOSTING)[version:]:
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            tx.execute(statement)
+                tx.execute("PRAGMA user_version=2")
 
     def close(self) -> None:
         """Close the database."""
@@ -106,17 +117,21 @@ class InboxDB:
         return self.db.execute("SELECT 1 FROM received WHERE key = ?", (key,)).fetchone() is not None
 
     def record(self, key: str, sender: str, reason: str, entry: str | None, subject: str | None,
-               box: str, notice: bytes, created: int, now: int) -> bool:
-        """Keep a verified notice (False if it was known); the caps drop the oldest first."""
+               box: str, notice: bytes, created: int, now: int, feed: str = OWN) -> bool:
+        """Keep a verified notice for this home's feed or for a hosted `feed` (False if it was
+        known); the caps drop the oldest first."""
         with self.transaction() as tx:
             cur = tx.execute("INSERT OR IGNORE INTO received (key, sender, reason, entry, subject, box, "
-                             "notice, created, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             (key, sender, reason, entry, subject, box, notice, created, now))
+                             "notice, created, received, feed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             (key, sender, reason, entry, subject, box, notice, created, now, feed))
             if not cur.rowcount:
                 return False
-            self._cap(tx, "sender = ?", (sender,), MAX_PER_SENDER)
-            self._cap(tx, "box = ?", (REQUESTS,), MAX_REQUESTS)
-            self._cap(tx, "1", (), MAX_RECEIVED)
+            self._cap(tx, "feed = ? AND sender = ?", (feed, sender), MAX_PER_SENDER)
+            if feed == OWN:
+                self._cap(tx, "feed = ? AND box = ?", (OWN, REQUESTS), MAX_REQUESTS)
+                self._cap(tx, "feed = ?", (OWN,), MAX_RECEIVED)
+            else:
+                self._cap(tx, "feed = ?", (feed,), MAX_PER_HOSTED)
         return True
 
     @staticmethod
@@ -130,7 +145,7 @@ class InboxDB:
                 after: int = 0, before: int = 0, hidden: Sequence[str] = ()) -> list[Received]:
         """Recorded notices, newest first (those below id `before` if given; or after id
         `after`, oldest first); ignored ones are left out, and so are those from `hidden` feeds."""
-        where, args = ["state != 'ignored'", "id > ?"], [after]
+        where, args = ["feed = ''", "state != 'ignored'", "id > ?"], [after]
         if before:
             where.append("id < ?")
             args.append(before)
@@ -147,19 +162,20 @@ class InboxDB:
                                f"ORDER BY id {order} LIMIT ?", (*args, limit))
         return [Received(*r) for r in rows]
 
-    def notice_blocks(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
-        """The signed notices after id `after`, oldest first (what a fetch answers)."""
+    def notice_blocks(self, after: int, limit: int, feed: str = OWN) -> list[tuple[int, str, bytes]]:
+        """The signed notices for this home's feed (or a hosted `feed`) after id `after`, oldest
+        first (what a fetch answers)."""
         return [(i, b, bytes(n)) for i, b, n in self.db.execute(
-            "SELECT id, box, notice FROM received WHERE id > ? AND state != 'ignored' "
-            "ORDER BY id LIMIT ?", (after, limit))]
+            "SELECT id, box, notice FROM received WHERE feed = ? AND id > ? AND state != 'ignored' "
+            "ORDER BY id LIMIT ?", (feed, after, limit))]
 
     def unread(self, hidden: Sequence[str] = ()) -> dict[str, int]:
         """Unread notices per box."""
         out = {NOTIFICATIONS: 0, REQUESTS: 0}
         marks = ",".join("?" * len(hidden))
         extra = f" AND sender NOT IN ({marks})" if hidden else ""
-        for box, n in self.db.execute(f"SELECT box, COUNT(*) FROM received WHERE state = 'unread'{extra} "
-                                      "GROUP BY box", tuple(hidden)):
+        for box, n in self.db.execute("SELECT box, COUNT(*) FROM received WHERE feed = '' "
+                                      f"AND state = 'unread'{extra} GROUP BY box", tuple(hidden)):
             out[box] = n
         return out
 
@@ -171,22 +187,50 @@ class InboxDB:
         if upto is not None:
             where, args = where + " AND id <= ?", [*args, upto]
         with self.transaction() as tx:
-            return tx.execute(f"UPDATE received SET state = 'read' WHERE state = 'unread'{where}",
-                              args).rowcount
+            return tx.execute("UPDATE received SET state = 'read' WHERE feed = '' "
+                              f"AND state = 'unread'{where}", args).rowcount
 
     def set_sender(self, sender: str, *, box: str | None = None, state: str | None = None) -> int:
         """Move a sender's notices to another box and/or state (accept, ignore)."""
         with self.transaction() as tx:
             n = 0
             if box:
-                n = tx.execute("UPDATE received SET box = ? WHERE sender = ?", (box, sender)).rowcount
+                n = tx.execute("UPDATE received SET box = ? WHERE feed = '' AND sender = ?",
+                               (box, sender)).rowcount
             if state:
-                n = tx.execute("UPDATE received SET state = ? WHERE sender = ?", (state, sender)).rowcount
+                n = tx.execute("UPDATE received SET state = ? WHERE feed = '' AND sender = ?",
+                               (state, sender)).rowcount
             return n
 
-    def count(self) -> int:
-        """Notices kept."""
-        return int(self.db.execute("SELECT COUNT(*) FROM received").fetchone()[0])
+    def count(self, feed: str | None = None) -> int:
+        """Notices kept (for one feed: OWN or a hosted one)."""
+        if feed is None:
+            return int(self.db.execute("SELECT COUNT(*) FROM received").fetchone()[0])
+        return int(self.db.execute("SELECT COUNT(*) FROM received WHERE feed = ?", (feed,)).fetchone()[0])
+
+    # -- hosted inboxes ---------------------------------------------------------------
+    def hosted(self) -> list[str]:
+        """The feeds this home agreed to receive notices for (besides its own)."""
+        value = self.get("hosted")
+        return [str(n) for n in value] if isinstance(value, list) else []
+
+    def host(self, name: str) -> bool:
+        """Agree to receive for a feed (False if it was hosted already)."""
+        hosted = self.hosted()
+        if name in hosted:
+            return False
+        if len(hosted) >= MAX_HOSTED:
+            raise InvalidInput(f"this home hosts the inboxes of {MAX_HOSTED} feeds already, "
+                               "the most it keeps")
+        self.put("hosted", sorted([*hosted, name]))
+        return True
+
+    def unhost(self, name: str) -> int:
+        """Stop receiving for a feed and drop what was kept for it (how many notices)."""
+        with self.transaction() as tx:
+            tx.execute("INSERT OR REPLACE INTO state (key, value) VALUES ('hosted', ?)",
+                       (json.dumps([n for n in self.hosted() if n != name]),))
+            return tx.execute("DELETE FROM received WHERE feed = ?", (name,)).rowcount
 
     # -- rejections -------------------------------------------------------------------
     def reject(self, sender: str | None, reason: str, now: int) -> None:

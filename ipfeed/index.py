@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Mapping, Sequence, Set
+from collections.abc import Callable, Collection, Mapping, Sequence, Set
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
@@ -39,6 +39,14 @@ class Index:
         self.db = sqlite.connect(path, "NORMAL", any_thread=any_thread)
         migrations.migrate(self.db, path)
         self.me: str | None = None  # this home's user (for my_reaction and reposted)
+        # The feeds the user muted or blocked: counts leave their entries out (read once, on use).
+        self.hidden_source: Callable[[], Collection[str]] = tuple
+        self._hidden: list[str] | None = None
+
+    def reader(self, me: str | None, hidden: Callable[[], Collection[str]]) -> None:
+        """Who reads this index in the next `with` block: whose reactions are "mine", and whose
+        entries the counts leave out (asked again in every block: a kept index outlives a mute)."""
+        self.me, self.hidden_source, self._hidden = me, hidden, None
 
     def close(self) -> None:
         """Close the database."""
@@ -232,14 +240,22 @@ class Index:
         return [r[0] for r in self.db.execute("SELECT name FROM feeds") if r[0] in names]
 
     def _shown(self, posts: list[IndexedPost]) -> list[IndexedPost]:
-        """Posts with their counts and this user's reactions (entryindex.decorate)."""
-        return entryindex.decorate(self.db, posts, self.me)
+        """Posts with their counts, less what muted and blocked feeds did, and this user's
+        reactions (entryindex.decorate)."""
+        if posts and self._hidden is None:
+            self._hidden = self._held(_as_set(self.hidden_source()))
+        return entryindex.decorate(self.db, posts, self.me, self._hidden or ())
 
     def post(self, cid: str) -> IndexedPost | None:
         """One indexed post by CID (None if deleted)."""
         row = self.db.execute(f"SELECT {_POST_COLUMNS} FROM posts WHERE cid = ? AND hidden = 0",
                               (cid,)).fetchone()
         return self._shown([_post(row)])[0] if row else None
+
+    def content_cid(self, cid: str) -> str | None:
+        """The content block of an indexed v2 post's current version (None for a v1 post)."""
+        row = self.db.execute("SELECT content FROM posts WHERE cid = ?", (cid,)).fetchone()
+        return row[0] if row else None
 
     def deleted(self, cid: str) -> bool:
         """Whether a post was indexed and then deleted by its author."""

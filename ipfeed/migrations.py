@@ -138,6 +138,14 @@ MIGRATIONS: list[str] = [
     CREATE TABLE beacon_checks (name TEXT PRIMARY KEY, at INTEGER NOT NULL);  -- last beacon lookup
     CREATE TABLE migration_problems (name TEXT PRIMARY KEY, problem TEXT NOT NULL, seen INTEGER NOT NULL);
     """,
+    # counts leave out muted and blocked feeds (issue #15): their replies and quotes of a post,
+    # found by (post, author) rather than by reading every reply or quote of it
+    """
+    DROP INDEX posts_reply;
+    CREATE INDEX posts_reply ON posts (reply_to, name);
+    CREATE INDEX posts_quote ON posts (json_extract(extra, '$.quote'), name)
+        WHERE json_extract(extra, '$.quote') IS NOT NULL;
+    """,
 ]
 
 

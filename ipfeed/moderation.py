@@ -17,7 +17,7 @@ from .errors import InvalidInput
 from .feed import Follow, Root
 from .homedir import Home, latest_root, now_ms
 from .identity import Identity
-from .moderationblock import ACTIONS, BLOCK, MUTE, UNBLOCK, UNMUTE, Lists, changed, open_lists, seal_lists
+from .moderationblock import ACTIONS, BLOCK, MUTE, UNBLOCK, UNMUTE, Lists, changed, seal_lists
 from .outbox import Outbox, feed_lock_async
 from .publishing import PublishResult
 
@@ -39,8 +39,7 @@ class Changed:
 # -- the user's lists (outbox) ---------------------------------------------------------------
 def lists(home: Home) -> Lists:
     """The user's current lists, from the newest root in the outbox (empty before any)."""
-    return home.own_linked(lambda r: r.moderation, "the mute and block lists",
-                           lambda b, c: open_lists(home.identity(), b, c), Lists())
+    return home.moderation_lists()
 
 
 def resolve(home: Home, text: str, among: Iterable[str] = ()) -> str:

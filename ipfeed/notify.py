@@ -235,10 +235,14 @@ async def fetch_from_home(home: Home, receiver: Receiver) -> int:
                     raise InvalidNotice(f"home server {peer}: {answers[0] if answers else 'no answer'}")
                 items, next_since = notice.parse_batch(bytes.fromhex(answers[0][len("ok batch "):]))
                 for _, box, block in items:
-                    with contextlib.suppress(InvalidNotice):
+                    try:
                         n = notice.parse_notice(block, now_ms())
-                        if n.to == me.public and await receiver.verify_and_record(n, box):
-                            got += 1
+                    except InvalidNotice as e:  # a hint only: what a home server holds is checked again
+                        receiver.stats["rejected"] += 1
+                        receiver.reject(None, f"kept by {peer}: {e}", now_ms())
+                        continue
+                    if n.to == me.public and await receiver.verify_and_record(n, box):
+                        got += 1
                 since = max(since, next_since)
                 with home.inbox() as db:
                     db.put(f"fetched:{peer}", since)

@@ -495,6 +495,28 @@ class Service:
         listed += [(p, tuple(a)) for p, a in peers if p not in {x for x, _ in listed}]
         return await publishing.profile_set(self.home, inbox=tuple(listed))
 
+    async def host_inbox(self, name: str) -> tuple[bool, str | None]:
+        """Agree to receive notices for another feed (its owner lists this node in its profile's
+        inbox, and fetches them with a request signed by its key); its feed is synced so that
+        notices about its posts can be checked. (False if it was hosted already, why its feed
+        did not verify yet, if it did not: each notice syncs it again.)"""
+        name = normalize_name(name)
+        if name == self.identity().name:
+            raise InvalidInput("this node receives for your own feed already")
+        with self.home.inbox() as db:
+            added = db.host(name)
+        return added, (await following.sync_follows(self.home, [name]))[0].error
+
+    def unhost_inbox(self, name: str) -> int:
+        """Stop receiving for a feed: its notices kept here are dropped (how many)."""
+        with self.home.inbox() as db:
+            return db.unhost(normalize_name(name))
+
+    def hosted_inboxes(self) -> list[tuple[str, int]]:
+        """The feeds this node receives for besides its own, with how many notices it keeps."""
+        with self.home.inbox() as db:
+            return [(name, db.count(name)) for name in db.hosted()]
+
     async def fetch_notifications(self) -> int:
         """Read the notices the user's home server kept (signed by the feed key), verify and
         record them here; how many."""

@@ -397,3 +397,144 @@ def test_the_conversation_walk_is_bounded_and_nearest_first(make_user: Any) -> N
     assert [p.cid for p in up] == [p.cid for p in chain[::-1][:threads.CONVERSATION_DEPTH]]
     assert [p.cid for p in threads.conversation(home, chain[2].cid)] == [p.cid for p in chain[2::-1]]
     assert threads.conversation(home, codec.cid_of(b"\xa0")) == []  # not held: nothing
+
+
+@pytest.mark.parametrize("defaults", DEFAULTS)
+def test_a_home_server_hosts_someone_elses_inbox_while_their_node_sleeps(make_user: Any,
+                                                                         defaults: str) -> None:
+    alice, hana, carol = (make_user(n, defaults=defaults) for n in ("alice", "hana", "carol"))
+    for a_, b_ in ((alice, hana), (alice, carol), (carol, hana)):
+        a_.connect(b_)
+    a, h, c = alice.service, hana.service, carol.service
+    hello = run(a.post("hana's server keeps my inbox")).cid
+    carols = run(c.post("carol")).cid
+    run(a.follow(name_of(carol)))  # Carol is close to Alice: her notices are notifications
+    hana_peer = run(peer_id(hana))
+    run(a.set_inbox([(hana_peer, [hana.addr().rsplit("/p2p/", 1)[0]])], here=True))
+    assert run(c.sync([name_of(alice)]))[0].error is None  # Carol reads Alice's inbox peers
+    # Before Hana agrees, her inbox refuses notices for Alice, saying why.
+    record = run(_record(carol))
+    about = notice.build_notice(c.identity(), a.identity().public, record, int(time.time() * 1000), carols)
+
+    async def refused() -> list[str]:
+        return await send(carol, hana, [about])
+    answers = run(with_inbox(h, refused))
+    assert answers[0].startswith("rejected not-here") and "has not agreed to host" in answers[0]
+    out = hana.cli_ok("inbox", "host", name_of(alice))
+    assert out.startswith(f"hosting the inbox of {name_of(alice)}")
+    assert json.loads(hana.cli_ok("inbox", "hosted", "--json")) == [{"name": name_of(alice), "notices": 0}]
+    alice.stop()
+
+    async def while_alice_sleeps() -> str:
+        reply = (await c.post("carol answers while alice sleeps", reply_to=hello)).cid
+        with inboxdb.opened(c.settings.inbox_path) as db:  # retry at once what waited
+            db.db.execute("UPDATE outgoing SET next_try = 0")
+        await c.deliver_notices()
+        await until("the reply kept at Hana's", lambda: dict(h.hosted_inboxes()).get(name_of(alice)))
+        # Hana checks a notice for Alice as her own: one about a post not referencing Alice is refused.
+        off = notice.build_notice(c.identity(), a.identity().public, await _record(carol),
+                                  int(time.time() * 1000), carols)
+        assert await send(carol, hana, [off]) == ["ok queued"]
+        await until("Hana refusing it", lambda: any(
+            f"does not reference the posts or the name of {name_of(alice)}" in r for r in reasons_of(h)))
+        return reply
+    reply = run(with_inbox(h, while_alice_sleeps))
+    assert h.notifications(None) == [] and h.unread() == {NOTIFICATIONS: 0, REQUESTS: 0}  # not Hana's
+    sent = {o.entry: o.state for o in c.outgoing_notices()}
+    assert sent == {reply: "sent"}
+
+    # Hana (or someone with her disk) plants notices for Alice: one about a post of Carol's that
+    # does not reference Alice, and one whose signature is broken. Alice refuses both.
+    unrelated = run(c.post("nothing to do with alice")).cid
+    forged = notice.build_notice(c.identity(), a.identity().public, run(_record(carol)),
+                                 int(time.time() * 1000), unrelated)
+    broken = bytearray(notice.build_notice(c.identity(), a.identity().public, record,
+                                           int(time.time() * 1000), run(c.post("another")).cid))
+    broken[-70] ^= 1
+    with inboxdb.opened(h.settings.inbox_path) as db:
+        for i, block in enumerate((forged, bytes(broken))):
+            db.record(f"planted{i}", name_of(carol), "reply", None, None, NOTIFICATIONS, block, 0, 0,
+                      name_of(alice))
+    alice.start()
+    alice.connect(hana)
+    alice.connect(carol)
+    # Someone else's key cannot read what Hana keeps for Alice.
+    stranger = Identity.generate()
+
+    async def fetch() -> tuple[int, list[str]]:
+        others = await send(carol, hana, [notice.build_fetch(stranger, 0, int(time.time() * 1000))])
+        return await a.fetch_notifications(), others
+    got, others = run(with_inbox(h, fetch))
+    assert others[0].startswith("rejected") and "no notices for that feed" in others[0]
+    assert got == 1
+    shown = a.notifications()
+    assert [(n.sender, n.reason) for n in shown] == [(name_of(carol), "reply")]
+    assert [(n.box, n.entry) for n in shown] == [(NOTIFICATIONS, reply)]
+    thread = a.thread(hello)
+    assert thread is not None and reply in {p.cid for _, p in thread.replies}
+    reasons = " ".join(reasons_of(a))
+    assert "does not reference your posts or your name" in reasons and "signature" in reasons
+    assert run(with_inbox(h, a.fetch_notifications)) == 0  # nothing new since
+    assert hana.cli_ok("inbox", "unhost", name_of(alice)).endswith("dropped 3 notices\n")
+    assert h.hosted_inboxes() == []
+
+
+async def _record(u: User) -> bytes:
+    async with await u.kubo() as k:
+        return await k.name_get(name_of(u), 10, offline=True)
+
+
+@pytest.mark.parametrize("defaults", DEFAULTS)
+def test_a_conversation_notice_through_a_post_not_held_fetches_and_verifies_it(
+        make_user: Any, defaults: str) -> None:
+    alice, bob, carol = (make_user(who, defaults=defaults) for who in ("alice", "bob", "carol"))
+    for x, y in ((alice, bob), (alice, carol), (bob, carol)):
+        x.connect(y)
+    a, b, c = (u.service for u in (alice, bob, carol))
+    run(a.set_inbox(here=True))
+    hello = run(a.post("who knows?")).cid
+    for s in (b, c):
+        assert run(s.sync([name_of(alice)]))[0].error is None
+    bob_reply = run(b.post("Bob knows", reply_to=hello)).cid  # Alice's inbox is not serving: it waits
+    assert run(c.sync([name_of(bob)]))[0].error is None
+    carol_reply = run(c.post("and Carol agrees", reply_to=bob_reply)).cid
+    assert a.indexed_post(bob_reply)[0] is None  # Alice follows neither: she holds neither reply
+
+    async def scenario() -> None:
+        with inboxdb.opened(c.settings.inbox_path) as db:  # as if its 30 s had passed
+            db.db.execute("UPDATE outgoing SET next_try = 0")
+        await c.deliver_notices()
+        got = await until("carol's reply",
+                          lambda: [n for n in a.notifications(None) if n.entry == carol_reply])
+        assert [(n.reason, n.subject) for n in got] == [("conversation", hello)]
+    run(with_inbox(a, scenario))
+    assert a.indexed_post(bob_reply)[0] is not None  # fetched from Bob's feed and verified
+    thread = a.thread(hello)
+    assert thread is not None
+    assert [(d, p.cid) for d, p in thread.replies] == [(1, bob_reply), (2, carol_reply)]
+
+
+def test_the_inbox_store_moves_to_schema_2_and_keeps_hosted_feeds_apart(tmp_path: Any,
+                                                                         monkeypatch: Any) -> None:
+    path = tmp_path / "inbox.sqlite"
+    old = inboxdb.sqlite.connect(path, "NORMAL")  # an inbox store as the previous ipfeed left it
+    for statement in inboxdb.SCHEMA.split(";"):
+        if statement.strip():
+            old.execute(statement)
+    old.execute("INSERT INTO received (key, sender, reason, box, notice, created, received) "
+                "VALUES ('k', 'bob', 'reply', 'notifications', x'00', 1, 1)")
+    old.execute("PRAGMA user_version=1")
+    old.commit()
+    old.close()
+    monkeypatch.setattr(inboxdb, "MAX_PER_HOSTED", 3)
+    with inboxdb.opened(path) as db:
+        assert db.db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert [n.sender for n in db.notices(None)] == ["bob"]
+        assert db.host("alice") and not db.host("alice") and db.hosted() == ["alice"]
+        for i in range(5):  # a hosted feed's notices: capped on their own, never shown as ours
+            assert db.record(f"alice:{i}", f"s{i}", "reply", None, None, REQUESTS, b"n", i, i, "alice")
+        assert db.count("alice") == 3 and db.count(inboxdb.OWN) == 1
+        assert [i for i, _, _ in db.notice_blocks(0, 50, "alice")] == [4, 5, 6]
+        assert len(db.notices(None)) == 1 and db.unread() == {NOTIFICATIONS: 1, REQUESTS: 0}
+        assert db.mark_read() == 1 and db.count("alice") == 3
+        assert db.unhost("alice") == 3 and db.hosted() == [] and db.count() == 1

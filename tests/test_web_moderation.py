@@ -4,6 +4,9 @@ on every state-changing route."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import test_web
 from conftest import User, run
 from flask.testing import FlaskClient
@@ -69,3 +72,51 @@ def test_mute_and_block_routes_pages_and_protections(client: FlaskClient, alice:
     post(client, f"/feed/{b}/unblock", {"next": "/settings/moderation"})
     assert alice.service.moderation().hidden == frozenset()
     assert "No blocked feeds" in get(client, "/settings/moderation")
+
+
+def _counts(p: dict[str, Any]) -> tuple[Any, ...]:
+    return p["likes"], p["reactions"], p["reposts"], p["quotes"], p["replies"]
+
+
+def test_counts_on_cards_show_and_timeline_leave_out_muted_and_blocked_feeds(
+        client: FlaskClient, alice: User, make_user: Any) -> None:
+    bob, carol = make_user("bob"), make_user("carol")
+    for other in (bob, carol):
+        alice.connect(other)
+    bob.connect(carol)
+    a, b, c = (u.service.identity().name for u in (alice, bob, carol))
+    mine = alice.cli_ok("post", "alice asks").strip()
+    for u in (bob, carol):
+        u.cli_ok("follow", a)
+        run(u.service.sync())
+    bob.cli_ok("react", mine, "👍")
+    bob.cli_ok("post", "bob answers", "--reply-to", mine)
+    carol.cli_ok("react", mine, "🎉")
+    carol.cli_ok("repost", mine)
+    carol.cli_ok("post", "carol quotes", "--quote", mine)
+    carol.cli_ok("post", "carol answers", "--reply-to", mine)
+    alice.cli_ok("follow", b)
+    alice.cli_ok("follow", c)
+    run(alice.service.sync())
+
+    def seen() -> list[tuple[Any, ...]]:
+        """The counts of Alice's post in `show --json` and `timeline --json`."""
+        shown = json.loads(alice.cli_ok("show", mine, "--json"))["post"]
+        listed = [p for p in json.loads(alice.cli_ok("timeline", "--json", "--limit", "50"))["posts"]
+                  if p["cid"] == mine and p["reposted_by"] is None]
+        assert len(listed) == 1
+        return [_counts(shown), _counts(listed[0])]
+
+    assert seen() == [(2, {"👍": 1, "🎉": 1}, 1, 1, 2)] * 2
+    assert 'aria-label="2 replies"' in get(client, "/")
+    alice.cli_ok("mute", c)
+    assert seen() == [(1, {"👍": 1}, 0, 0, 1)] * 2
+    page = get(client, "/")
+    assert 'aria-label="1 reply"' in page and 'aria-label="1 × 🎉"' not in page
+    assert 'aria-label="1 repost"' not in page and 'aria-label="1 quote"' not in page
+    alice.cli_ok("unmute", c)
+    alice.cli_ok("block", b)
+    assert seen() == [(1, {"🎉": 1}, 1, 1, 1)] * 2
+    page = get(client, "/")
+    assert 'aria-label="1 reply"' in page and 'aria-label="1 repost"' in page
+    assert 'aria-label="1 quote"' in page

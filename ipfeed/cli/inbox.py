@@ -135,6 +135,40 @@ def inbox_set(c: Context, peers: tuple[str, ...], here: bool) -> None:
     click.echo(f"inbox published in root {r.root}")
 
 
+@inbox.command("host")
+@click.argument("name")
+@pass_ctx
+def inbox_host(c: Context, name: str) -> None:
+    """Receive notices for another feed (a home server for someone else): its owner then lists
+    this node (`ipfeed inbox set --peer`) and fetches them (`ipfeed notifications --fetch`)."""
+    added, error = run(c.service.host_inbox(name))
+    click.echo(f"{'hosting' if added else 'already hosting'} the inbox of {name}")
+    if error:
+        click.echo(f"warning: its feed does not verify yet ({safe_for_terminal(error)}); a notice "
+                   "about its posts is refused until it does", err=True)
+
+
+@inbox.command("unhost")
+@click.argument("name")
+@pass_ctx
+def inbox_unhost(c: Context, name: str) -> None:
+    """Stop receiving notices for a feed, dropping those kept for it."""
+    click.echo(f"no longer hosting the inbox of {name}; dropped {c.service.unhost_inbox(name)} notices")
+
+
+@inbox.command("hosted")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def inbox_hosted(c: Context, as_json: bool) -> None:
+    """The feeds this node receives notices for besides your own."""
+    rows = c.service.hosted_inboxes()
+    if as_json:
+        echo_json([{"name": n, "notices": k} for n, k in rows])
+        return
+    for name, kept in rows:
+        click.echo(f"{name}  {kept} notices kept")
+
+
 @inbox.command("outgoing")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
