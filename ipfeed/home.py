@@ -19,8 +19,9 @@ async def serve_forever(service: Service, interval: float, rounds: int = 0,
                         log: Callable[[str], None] = print) -> None:
     """Sync every `interval` seconds (±20 % jitter), at once when a followed feed announces a
     new record (push), re-put follows' records hourly, serve the feeds held here to peers
-    as one stream each (ipfeed.stream), receive notices (ipfeed.inbox) and deliver the user's
-    (ipfeed.notify); `rounds` > 0 stops after N rounds."""
+    as one stream each (ipfeed.stream), receive notices (ipfeed.inbox), fetch those the other
+    inbox peers the profile names kept, and deliver the user's (ipfeed.notify); `rounds` > 0
+    stops after N rounds."""
     def heard(r: SyncResult) -> None:
         if r.new_posts:
             log(f"push {r.name}: {r.new_posts} new posts")
@@ -80,6 +81,13 @@ async def _rounds(service: Service, interval: float, rounds: int, log: Callable[
         sent = await service.deliver_notices()  # and notices that waited (backoff)
         if sent.sent or sent.refused:
             log(f"notices: {sent.sent} delivered, {sent.refused} refused, {sent.waiting} waiting")
+        try:  # what the other inbox peers the profile names kept while this node was away
+            fetched = await service.fetch_notifications(required=False)
+        except IpfeedError as e:
+            log(f"notices kept by your inbox peers: {e}")
+        else:
+            if fetched:
+                log(f"notices: {fetched} fetched from your inbox peers")
         put = 0
         if time.monotonic() - last_reput >= REPUT_EVERY:
             put = await service.republish()

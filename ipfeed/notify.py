@@ -214,14 +214,17 @@ def home_peers(home: Home, own_peer: str) -> list[tuple[str, list[str]]]:
     return [(p, a) for p, a in listed if p != own_peer]
 
 
-async def fetch_from_home(home: Home, receiver: Receiver) -> int:
+async def fetch_from_home(home: Home, receiver: Receiver, *, required: bool = True) -> int:
     """Read the notices the user's home server kept (a fetch signed by the feed key) and
-    verify and record each here as its server filed it; how many are new here."""
+    verify and record each here as its server filed it; how many are new here (a profile that
+    names no other inbox peer: an error if `required`, else 0)."""
     me = home.identity()
     got = 0
     async with home.kubo() as kubo:
         own = str((await kubo.id()).get("ID"))
         peers = home_peers(home, own)
+        if not peers and not required:
+            return 0
         if not peers:
             raise NodeUnavailable("your profile names no home server to fetch notifications from "
                                   "(`ipfeed inbox set` on the home server)")

@@ -517,10 +517,11 @@ class Service:
         with self.home.inbox() as db:
             return [(name, db.count(name)) for name in db.hosted()]
 
-    async def fetch_notifications(self) -> int:
-        """Read the notices the user's home server kept (signed by the feed key), verify and
-        record them here; how many."""
-        return await notify.fetch_from_home(self.home, self.receiver())
+    async def fetch_notifications(self, *, required: bool = True) -> int:
+        """Read the notices the user's home server (or a server hosting the inbox) kept, signed
+        by the feed key, verify and record them here; how many (`required`: a profile naming no
+        other inbox peer is an error, else 0)."""
+        return await notify.fetch_from_home(self.home, self.receiver(), required=required)
 
     # -- node (peers.py) ----------------------------------------------------------------
     async def addrs(self) -> list[str]:

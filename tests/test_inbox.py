@@ -17,6 +17,7 @@ import pytest
 from conftest import DEFAULTS, User, run
 
 from ipfeed import Service, codec, inbox, inboxdb, notice, notify
+from ipfeed.home import serve_forever
 from ipfeed.identity import Identity
 from ipfeed.inboxdb import NOTIFICATIONS, REQUESTS
 
@@ -461,12 +462,14 @@ def test_a_home_server_hosts_someone_elses_inbox_while_their_node_sleeps(make_us
     # Someone else's key cannot read what Hana keeps for Alice.
     stranger = Identity.generate()
 
-    async def fetch() -> tuple[int, list[str]]:
+    async def fetch() -> tuple[list[str], list[str]]:
         others = await send(carol, hana, [notice.build_fetch(stranger, 0, int(time.time() * 1000))])
-        return await a.fetch_notifications(), others
-    got, others = run(with_inbox(h, fetch))
+        said: list[str] = []  # Alice's home server round fetches what Hana kept, unasked
+        await serve_forever(a, 0.01, rounds=1, log=said.append)
+        return said, others
+    said, others = run(with_inbox(h, fetch))
     assert others[0].startswith("rejected") and "no notices for that feed" in others[0]
-    assert got == 1
+    assert "notices: 1 fetched from your inbox peers" in said, said
     shown = a.notifications()
     assert [(n.sender, n.reason) for n in shown] == [(name_of(carol), "reply")]
     assert [(n.box, n.entry) for n in shown] == [(NOTIFICATIONS, reply)]
