@@ -162,6 +162,11 @@ async def follow_moves(home: Home, names: list[str] | None = None, *, force: boo
     """For each followed feed (or `names`), apply its migration if one counts: record it, and
     follow the new name instead of the old one (one follow-list change, published). Unforced
     (a home server's rounds), each feed's beacon is looked up at most every BEACON_EVERY."""
+    with home.held():  # the index opened once for the round, not a few times per feed
+        return await _follow_moves(home, names, force=force)
+
+
+async def _follow_moves(home: Home, names: list[str] | None, *, force: bool) -> list[Moved]:
     me = home.identity()
     follows = {f.name: f for f in reading.follows(home)}
     targets = names if names is not None else [*sorted(follows), *reading.moved_from(home, sorted(follows))]
@@ -201,8 +206,8 @@ def _note_problems(home: Home, name: str, v: Verdict) -> None:
         if problems:
             index.db.execute("INSERT OR REPLACE INTO migration_problems VALUES (?, ?, ?)",
                              (name, "; ".join(problems)[:2000], now_ms()))
-        else:
-            index.db.execute("DELETE FROM migration_problems WHERE name = ?", (name,))
+        elif index.db.execute("SELECT 1 FROM migration_problems WHERE name = ?", (name,)).fetchone():
+            index.db.execute("DELETE FROM migration_problems WHERE name = ?", (name,))  # no write if none
         index.db.commit()
 
 
