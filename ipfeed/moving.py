@@ -111,18 +111,36 @@ async def verdict(home: Home, kubo: Kubo, name: str, *, force: bool = True) -> V
     """What section 18 decides for a feed now: its commitments and migrations from the index
     and the claim its beacon announces (a bad beacon record or entry is rejected, named);
     unless `force`, the beacon is looked up at most every BEACON_EVERY."""
-    source = public_from_name(name)
+    return await _verdict(kubo, name, _known(home, name, force))
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What the index says of a feed's migrations, and whether to look its beacon up now."""
+
+    found: list[Commitment]
+    claims: list[Claim]
+    beacon: bytes | None  # the beacon to look up now, if any
+
+
+def _known(home: Home, name: str, force: bool) -> _Known:
     found = commitments(home, name)
-    claims = _chain_claims(home, name)
-    rejected: list[tuple[Claim, str]] = []
     first = min(found, key=lambda c: c.seq, default=None)
-    if first is not None and first.beacon is not None and _beacon_due(home, name, force):
+    due = first is not None and first.beacon is not None and _beacon_due(home, name, force)
+    return _Known(found, _chain_claims(home, name), first.beacon if due and first else None)
+
+
+async def _verdict(kubo: Kubo, name: str, known: _Known) -> Verdict:
+    source = public_from_name(name)
+    claims = list(known.claims)
+    rejected: list[tuple[Claim, str]] = []
+    if known.beacon is not None:
         try:
-            if (c := await _beacon_claim(kubo, name, first.beacon)) is not None:
+            if (c := await _beacon_claim(kubo, name, known.beacon)) is not None:
                 claims.append(c)
         except (InvalidEntry, IpfeedError, ValueError) as e:
             rejected.append((Claim(source, b"", 0, b"", b""), str(e)))
-    v = decide(source, found, claims)
+    v = decide(source, known.found, claims)
     return Verdict(v.commitment, v.winner, (*v.rejected, *rejected), v.competing)
 
 
@@ -162,28 +180,28 @@ async def follow_moves(home: Home, names: list[str] | None = None, *, force: boo
     """For each followed feed (or `names`), apply its migration if one counts: record it, and
     follow the new name instead of the old one (one follow-list change, published). Unforced
     (a home server's rounds), each feed's beacon is looked up at most every BEACON_EVERY."""
-    with home.held():  # the index opened once for the round, not a few times per feed
-        return await _follow_moves(home, names, force=force)
-
-
-async def _follow_moves(home: Home, names: list[str] | None, *, force: bool) -> list[Moved]:
     me = home.identity()
     follows = {f.name: f for f in reading.follows(home)}
     targets = names if names is not None else [*sorted(follows), *reading.moved_from(home, sorted(follows))]
     moved: list[Moved] = []
     sem = asyncio.Semaphore(home.settings.sync_concurrency)
+    # The index is opened once for each stretch of per-feed reads and writes, not a few times per
+    # feed; nothing is awaited inside `held` (another task of this loop would share its index).
+    with home.held():
+        known = {n: _known(home, n, force) for n in targets}
 
     async def one(kubo: Kubo, name: str) -> Verdict:
         async with sem:
-            return await verdict(home, kubo, name, force=force)
+            return await _verdict(kubo, name, known[name])
 
     async with home.kubo() as kubo:  # beacon lookups at once, a few at a time
         verdicts = await asyncio.gather(*(one(kubo, n) for n in targets))
-    for name, v in zip(targets, verdicts, strict=True):
-        _note_problems(home, name, v)
-        before = moved_to(home, name)
-        if v.winner is not None and v.winner.to_name != me.name and _record(home, name, v):
-            moved.append(Moved(name, v.winner.to_name, v.winner.seq, v.competing, before and before[0]))
+    with home.held():
+        for name, v in zip(targets, verdicts, strict=True):
+            _note_problems(home, name, v)
+            before = moved_to(home, name)
+            if v.winner is not None and v.winner.to_name != me.name and _record(home, name, v):
+                moved.append(Moved(name, v.winner.to_name, v.winner.seq, v.competing, before and before[0]))
     # Follow the winner instead of the old name, or instead of the loser of a competing migration.
     switch = [m for m in moved if m.old in follows or (m.before in follows and m.before != m.new)]
     if switch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 
 import dag_cbor
 import pytest
@@ -166,10 +167,8 @@ def test_parse_cid_reads_the_form_ipfeed_writes_without_multiformats_and_agrees_
     cid = codec.cid_of(codec.encode({"a": 1}))
     odd = cid[:-1] + {"a": "b", "q": "r"}.get(cid[-1], "b")  # the last character's unused bits set
     assert codec.cid_to_bytes(odd) != codec.cid_to_bytes(cid) or codec.cid_str(codec.cid_to_bytes(odd)) != odd
-    try:
-        assert codec.parse_cid(odd) == codec.cid_str(bytes(CID.decode(odd)))  # multiformats decides
-    except InvalidInput:
-        pass
+    with contextlib.suppress(InvalidInput):  # multiformats decides, as for any other spelling
+        assert codec.parse_cid(odd) == codec.cid_str(bytes(CID.decode(odd)))
 
 
 def test_parse_cid_of_a_record_value_skips_multiformats(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -818,4 +818,4 @@ def test_a_sync_round_opens_the_index_a_few_times_whatever_the_number_of_follows
     monkeypatch.setattr(index_module.Index, "__init__", counted)
     results = run(bob.service.sync())
     assert len(results) == 7 and all(r.error for r in results[1:])  # no peers: nothing resolves
-    assert len(opened) <= 4, opened
+    assert len(opened) <= 6, opened  # a few per round (27 for these 7 feeds before)
