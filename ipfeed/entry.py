@@ -97,11 +97,13 @@ def build_entry(identity: Identity, *, seq: int, prev: str | None, created: int,
         raise InvalidInput(str(e).replace("entry ", "cannot write entry ", 1)) from e
 
 
-def parse_entry(block: bytes, cid: str | None = None, *, signed_here: bool = False) -> Entry:
+def parse_entry(block: bytes, cid: str | None = None, *, signed_here: bool = False,
+                decoded: codec.Decoded | None = None) -> Entry:
     """Decode and fully verify one entry block: size, canonical DAG-CBOR, the envelope's exact
     fields, its kind's body (unknown kinds: kept, body ignored), the signature and the CID if
-    given. `signed_here` skips the signature, for blocks this process signed (as post.parse)."""
-    computed, what, obj = codec.open_block(block, cid, "entry", MAX_ENTRY_BYTES)
+    given. `signed_here` skips the signature, for blocks this process signed (as post.parse);
+    `decoded` is the block already decoded (parse_chained)."""
+    computed, what, obj = codec.open_block(block, cid, "entry", MAX_ENTRY_BYTES, decoded=decoded)
     check_version(obj, TYPE, VERSION, what, InvalidEntry)
     f = Fields(obj, what, InvalidEntry, _REQUIRED, _OPTIONAL)
     author = f.blob("author", 32)
@@ -140,15 +142,16 @@ def _link(f: Fields, key: str, absent: bool, extra: str, missing: str) -> str | 
 
 def parse_chained(block: bytes, cid: str | None = None, *, signed_here: bool = False) -> Chained:
     """A block of a feed's chain, v1 post or v2 entry (told apart by `type`), fully verified
-    (but for the signature if `signed_here`, as parse_entry). It decodes the block twice (to
-    read `type`, then to verify): a caller that knows what the block is calls post.parse or
-    parse_entry."""
+    (but for the signature if `signed_here`, as parse_entry). The block is decoded once, to
+    read `type`, and the value handed to the parser that verifies it; a block that does not
+    decode is left to parse_entry, whose message says why."""
     try:
-        type_ = codec.decode(block, max_size=MAX_ENTRY_BYTES, what="chain block").get("type")
-    except (InvalidBlock, AttributeError):
-        type_ = None
-    return post.parse(block, cid, signed_here=signed_here) if type_ == post.TYPE \
-        else parse_entry(block, cid, signed_here=signed_here)
+        decoded = codec.Decoded(block, codec.decode(block, max_size=MAX_ENTRY_BYTES, what="chain block"))
+    except InvalidBlock:
+        return parse_entry(block, cid, signed_here=signed_here)
+    type_ = decoded.value.get("type") if isinstance(decoded.value, dict) else None
+    return post.parse(block, cid, signed_here=signed_here, decoded=decoded) if type_ == post.TYPE \
+        else parse_entry(block, cid, signed_here=signed_here, decoded=decoded)
 
 
 def check_next(newer: Chained | ChainItem, older: Chained | ChainItem) -> None:

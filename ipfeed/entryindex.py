@@ -67,9 +67,20 @@ def apply(db: sqlite3.Connection, name: str, entries: Sequence[Entry],
     """Index verified entries of one feed (any order; redelivery is idempotent); return how
     many posts were new."""
     added = 0
-    for e in sorted(entries, key=lambda x: x.seq):
-        if db.execute("SELECT 1 FROM entries WHERE cid = ?", (e.cid,)).fetchone():
+    ordered = sorted(entries, key=lambda x: x.seq)
+    cids = json.dumps([e.cid for e in ordered])
+    known = {r[0] for r in db.execute("SELECT cid FROM entries WHERE cid IN (SELECT value FROM json_each(?))",
+                                      (cids,))}
+    # What something may wait for: the entries of this batch that entries already pending name,
+    # and every subject the batch itself names (whatever becomes of them). Only for these are
+    # the pending entries looked up: one query per batch instead of one per entry.
+    waited = {r[0] for r in db.execute("SELECT subject FROM entries WHERE state = 'pending' AND subject IN "
+                                       "(SELECT value FROM json_each(?))", (cids,))}
+    waited.update(e.body.subject.cid for e in ordered if isinstance(e.body, kinds.About))
+    for e in ordered:
+        if e.cid in known:
             continue
+        known.add(e.cid)
         ref = e.body.subject if isinstance(e.body, kinds.About) else None
         emoji = e.body.emoji if isinstance(e.body, kinds.Reaction) else None
         db.execute("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'live', NULL)",
@@ -79,11 +90,11 @@ def apply(db: sqlite3.Connection, name: str, entries: Sequence[Entry],
             db.execute("INSERT OR IGNORE INTO identity_entries VALUES (?, ?, ?, ?, ?)",
                        (e.cid, name, e.seq, e.kind, json.dumps(identity_json(e.body))))
         c = contents.get(e.content or "")
-        if e.kind != kinds.POST:  # edits that waited for this subject: it is not a post
+        if e.kind != kinds.POST and e.cid in waited:  # edits that waited for this subject: not a post
             db.execute("UPDATE entries SET state = 'rejected', why = ? WHERE subject = ? AND kind = ? "
                        "AND state = 'pending'", (EDIT_OF_POST, e.cid, kinds.EDIT))
         if e.kind == kinds.POST:
-            added += _post(db, name, e, c, opened.get(e.cid), now)
+            added += _post(db, name, e, c, opened.get(e.cid), now, waited=e.cid in waited)
         elif ref is not None:
             if isinstance(e.body, kinds.Edit):
                 add_version(db, ref.cid, e, c, opened.get(e.cid))
@@ -98,21 +109,24 @@ def identity_json(body: Any) -> dict[str, Any]:
 
 
 def _post(db: sqlite3.Connection, name: str, e: Entry, c: Content | None, o: Opened | None,
-          now: int) -> int:
+          now: int, *, waited: bool) -> int:
+    """Index a post entry (its version, its counts; with `waited`, the entries pending on it)."""
     text, reply, atts, extra, private, to = _version(c, o)
     hidden = 1 if c is not None and c.private and o is None else 0
+    extra_json = json.dumps(extra)
     cur = db.execute(
         "INSERT OR IGNORE INTO posts (cid, name, seq, prev, created, sort, text, reply_to, attachments, "
         "private, recipients, hidden, seen, content, extra) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (e.cid, name, e.seq, e.prev, e.created, min(e.created, now), text, reply, atts, int(private),
-         to, hidden, now, e.content, json.dumps(extra)))
+         to, hidden, now, e.content, extra_json))
     if cur.rowcount <= 0:
         return 0
     db.execute("INSERT OR IGNORE INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-               (e.cid, e.cid, e.seq, e.created, e.content, text, atts, json.dumps(extra)))
+               (e.cid, e.cid, e.seq, e.created, e.content, text, atts, extra_json))
     if not hidden:
         _counted(db, e.cid, reply, extra, +1)
-    added_post(db, e.cid)
+    if waited:
+        added_post(db, e.cid)
     return 1
 
 

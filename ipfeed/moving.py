@@ -197,18 +197,40 @@ async def verdict(home: Home, kubo: Kubo, name: str, kept: dict[bytes, list[Clai
     the statements this home keeps (`kept`: relayed, or found through a beacon). Forced,
     the feed's beacon is looked up first (bounded); unforced (a home server's round), at most
     every BEACON_EVERY and in the background: the next round decides on what it found."""
-    source = public_from_name(name)
+    return await _verdict(home, kubo, name, _known(home, name, kept, force))
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What the index says of a feed's migrations, and the beacon to look up now, if any."""
+
+    found: list[Commitment]
+    claims: list[Claim]
+    beacon: bytes | None
+
+
+def _known(home: Home, name: str, kept: dict[bytes, list[Claim]], force: bool) -> _Known:
+    """The index's part of a verdict (no await: a round reads every feed in one `held` scope);
+    an unforced due lookup is started in the background here."""
     found = commitments(home, name)
     first = min(found, key=lambda c: c.seq, default=None)
-    claims = [*_chain_claims(home, name), *kept.get(source, [])]
+    claims = [*_chain_claims(home, name), *kept.get(public_from_name(name), [])]
+    beacon = None
     if first is not None and first.beacon is not None and _beacon_due(home, name, force):
         if force:
             _beacon_looked_up(home, name)
-            if (c := await _look_up_beacon(home, kubo, name, first.beacon)) is not None:
-                claims.append(c)
+            beacon = first.beacon
         elif _in_background(home, name, first.beacon):
             _beacon_looked_up(home, name)
-    v = decide(source, found, claims)
+    return _Known(found, claims, beacon)
+
+
+async def _verdict(home: Home, kubo: Kubo, name: str, known: _Known) -> Verdict:
+    source = public_from_name(name)
+    claims = list(known.claims)
+    if known.beacon is not None and (c := await _look_up_beacon(home, kubo, name, known.beacon)):
+        claims.append(c)
+    v = decide(source, known.found, claims)
     why = _BEACON_PROBLEMS.get((str(home.settings.home), name))
     problem = ((Claim(source, b"", 0, b"", b""), why),) if why else ()
     return Verdict(v.commitment, v.winner, (*v.rejected, *problem), v.competing)
@@ -256,18 +278,23 @@ async def follow_moves(home: Home, names: list[str] | None = None, *, force: boo
     moved: list[Moved] = []
     sem = asyncio.Semaphore(home.settings.sync_concurrency)
     kept = _kept_claims(home)
+    # The index is opened once for each stretch of per-feed reads and writes, not a few times per
+    # feed; nothing is awaited inside `held` (another task of this loop would share its index).
+    with home.held():
+        known = {n: _known(home, n, kept, force) for n in targets}
 
     async def one(kubo: Kubo, name: str) -> Verdict:
         async with sem:
-            return await verdict(home, kubo, name, kept, force=force)
+            return await _verdict(home, kubo, name, known[name])
 
     async with home.kubo() as kubo:  # beacon lookups at once, a few at a time
         verdicts = await asyncio.gather(*(one(kubo, n) for n in targets))
-    for name, v in zip(targets, verdicts, strict=True):
-        _note_problems(home, name, v)
-        before = moved_to(home, name)
-        if v.winner is not None and v.winner.to_name != me.name and _record(home, name, v):
-            moved.append(Moved(name, v.winner.to_name, v.winner.seq, v.competing, before and before[0]))
+    with home.held():
+        for name, v in zip(targets, verdicts, strict=True):
+            _note_problems(home, name, v)
+            before = moved_to(home, name)
+            if v.winner is not None and v.winner.to_name != me.name and _record(home, name, v):
+                moved.append(Moved(name, v.winner.to_name, v.winner.seq, v.competing, before and before[0]))
     # Follow the winner instead of the old name, or instead of the loser of a competing migration.
     switch = [m for m in moved if m.old in follows or (m.before in follows and m.before != m.new)]
     won = {name: v.winner for name, v in zip(targets, verdicts, strict=True)}
@@ -294,8 +321,8 @@ def _note_problems(home: Home, name: str, v: Verdict) -> None:
         if problems:
             index.db.execute("INSERT OR REPLACE INTO migration_problems VALUES (?, ?, ?)",
                              (name, "; ".join(problems)[:2000], now_ms()))
-        else:
-            index.db.execute("DELETE FROM migration_problems WHERE name = ?", (name,))
+        elif index.db.execute("SELECT 1 FROM migration_problems WHERE name = ?", (name,)).fetchone():
+            index.db.execute("DELETE FROM migration_problems WHERE name = ?", (name,))  # no write if none
         index.db.commit()
 
 

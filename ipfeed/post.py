@@ -136,15 +136,13 @@ def build(identity: Identity, *, seq: int, prev: str | None, created: int, text:
         raise InvalidInput(str(e).replace("post: ", "cannot post: ", 1)) from e
 
 
-def parse(block: bytes, cid: str | None = None, *, signed_here: bool = False) -> Post:
+def parse(block: bytes, cid: str | None = None, *, signed_here: bool = False,
+          decoded: codec.Decoded | None = None) -> Post:
     """Decode and fully verify one post block (format, limits, signature, CID if given);
     `signed_here` skips the signature check, for blocks this process signed or read back from
-    the user's own outbox (never for a block from elsewhere)."""
-    computed = codec.cid_of(block)
-    what = f"post {cid or computed}"
-    if cid is not None and cid != computed:
-        raise InvalidBlock(f"{what}: block bytes hash to {computed}")
-    obj = codec.decode(block, max_size=MAX_POST_BYTES, what=what)
+    the user's own outbox (never for a block from elsewhere); `decoded` is the block already
+    decoded (entry.parse_chained)."""
+    computed, what, obj = codec.open_block(block, cid, "post", MAX_POST_BYTES, decoded=decoded)
     f = Fields(obj, what, InvalidPost, _REQUIRED, _OPTIONAL)
     f.const("type", TYPE)
     f.const("v", VERSION)

@@ -111,13 +111,19 @@ class _Fetcher:
         sem = asyncio.Semaphore(self.settings.fetch_concurrency)
 
         async def one(cid: str) -> Chained:
-            if (p := self.parsed.get(cid)) is not None:
-                self.used += 1
-                return p
             async with sem:
                 return parse_chained(await self.block(cid, post.MAX_POST_BYTES), cid)
         await self.prefetch([c for c in cids if c not in self.parsed], post.MAX_POST_BYTES)
-        return list(await asyncio.gather(*(one(c) for c in cids)))
+        out: dict[str, Chained] = {}
+        for cid in cids:  # what is at hand (streamed, or read from the node's files): no task each
+            if (p := self.parsed.get(cid)) is not None:
+                self.used += 1
+                out[cid] = p
+            elif cid in self.held or cid in self.streamed:
+                out[cid] = parse_chained(await self.block(cid, post.MAX_POST_BYTES), cid)
+        rest = [c for c in cids if c not in out]
+        out.update(zip(rest, await asyncio.gather(*(one(c) for c in rest)), strict=True))
+        return [out[c] for c in cids]
 
 
 def _parse_posts(blocks: dict[str, bytes]) -> dict[str, Chained]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 
 import dag_cbor
 import pytest
@@ -148,3 +149,32 @@ def test_the_fast_base32_decoder_refuses_what_base64_refuses(body: str) -> None:
     except InvalidInput:
         got = None
     assert got == want
+
+
+def test_parse_cid_reads_the_form_ipfeed_writes_without_multiformats_and_agrees_with_it() -> None:
+    """The fast path (canonical base32, as every feed's IPNS record names its root) gives what
+    the general path gives, refuses the same codecs, and leaves every other spelling to it."""
+    for prefix in (codec.PREFIX_DAG_CBOR, codec.PREFIX_RAW, codec.PREFIX_DAG_PB):
+        raw = prefix + bytes(range(32))
+        text = codec.cid_str(raw)
+        assert str(CID.decode(text)) == text
+        if prefix == codec.PREFIX_DAG_CBOR:
+            assert codec.parse_cid(text) == codec.parse_cid(f"/ipfs/{text}/x") == text
+        else:
+            with pytest.raises(InvalidInput, match="not a CIDv1 sha2-256 of a dag-cbor block"):
+                codec.parse_cid(text)
+            assert codec.parse_cid(text, codec.FILE_PREFIXES) == text
+    cid = codec.cid_of(codec.encode({"a": 1}))
+    odd = cid[:-1] + {"a": "b", "q": "r"}.get(cid[-1], "b")  # the last character's unused bits set
+    assert codec.cid_to_bytes(odd) != codec.cid_to_bytes(cid) or codec.cid_str(codec.cid_to_bytes(odd)) != odd
+    with contextlib.suppress(InvalidInput):  # multiformats decides, as for any other spelling
+        assert codec.parse_cid(odd) == codec.cid_str(bytes(CID.decode(odd)))
+
+
+def test_parse_cid_of_a_record_value_skips_multiformats(monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = codec.cid_of(codec.encode({"b": 2}))
+
+    def refuse(_: str) -> None:
+        raise AssertionError("multiformats decoded a CID in the form ipfeed writes")
+    monkeypatch.setattr(codec.CID, "decode", refuse)
+    assert codec.parse_cid(f"/ipfs/{cid}") == cid

@@ -430,3 +430,25 @@ def test_any_entry_of_any_kind_round_trips(kind: str, seq: int, created: int, bo
                           kind=kind, body=body or None, skip=codec.cid_of(b"s") if target else None)
     again = entry.parse_entry(e.block, e.cid)
     assert again == e and again.body == kinds.Unsupported(kind) and again.seq == seq
+
+
+def test_parse_chained_decodes_a_block_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One decode (and canonical re-encode) per chain block: `type` is read from the value the
+    verifying parser then uses. A block that does not decode still gets the entry's message."""
+    me = Identity.generate()
+    e = entry.build_entry(me, seq=1, prev=None, created=1, kind=kinds.REACTION,
+                    body=kinds.Reaction(Ref(codec.cid_of(b"x"), me.public), "👍"))
+    real, seen = codec.decode, []
+
+    def counted(data: bytes, **kw: Any) -> Any:
+        seen.append(data)
+        return real(data, **kw)
+    monkeypatch.setattr(codec, "decode", counted)
+    assert entry.parse_chained(e.block, e.cid) == e
+    assert seen == [e.block]
+    v1 = post.build(me, seq=1, prev=None, created=1, text="a v1 post")
+    seen.clear()
+    assert entry.parse_chained(v1.block, v1.cid) == v1
+    assert seen == [v1.block]
+    with pytest.raises(InvalidBlock, match=f"entry {codec.cid_of(b'junk')}: not valid DAG-CBOR"):
+        entry.parse_chained(b"junk")

@@ -410,3 +410,37 @@ def test_a_feed_with_an_entry_of_an_unknown_kind_syncs_and_the_entry_is_skipped(
     assert state is not None and state.count == 3 and not state.fork
     shown = json.loads(bob.cli_ok("show", name, "--json"))
     assert [p["text"] for p in shown["posts"]] == ["after the poll", "before the poll"]
+def test_indexing_a_batch_of_plain_posts_takes_three_statements_a_post(tmp_path: Path) -> None:
+    """A first sync indexes thousands of entries in one transaction: a plain post is its entry,
+    its post row and its version (the existing and the waiting entries are looked up once per
+    batch); and what waits for a post of the batch is still applied, from before or within."""
+    from ipfeed.identity import name_from_public
+    from ipfeed.post import skip_target
+    alice, bob = Identity.generate(), Identity.generate()
+    chain: list[Entry] = []
+    got = {}
+    for seq in range(1, 41):
+        c = build_content(f"post {seq}")
+        got[c.cid] = c
+        skip = chain[skip_target(seq) - 1].cid if skip_target(seq) else None
+        chain.append(build_entry(alice, seq=seq, prev=chain[-1].cid if chain else None, created=NOW + seq,
+                                 kind=kinds.POST, content=c.cid, skip=skip))
+    index = _index(tmp_path)
+    root = _root_for(index, "x")
+    early = _reaction(bob, 1, None, chain[9], "👍")  # arrives before its subject: pending
+    index.apply(name_from_public(bob.public), root, [early], NOW, None, None, None)
+    statements: list[str] = []
+    index.db.set_trace_callback(statements.append)
+    index.apply(name_from_public(alice.public), root, chain, NOW, None, None, None, contents=got)
+    index.db.set_trace_callback(None)
+    # Distinct statements (each names its row's CID): SQLite traces a statement again for the
+    # FTS trigger it fires, and the trigger's own steps start with "--".
+    ours = sorted({s for s in statements if not s.startswith("--")})
+    rows = [s for s in ours if s.startswith(("INSERT INTO entries ", "INSERT OR IGNORE INTO posts (",
+                                             "INSERT OR IGNORE INTO versions "))]
+    assert len(rows) == 3 * len(chain)
+    assert len(ours) <= 3 * len(chain) + 20, "\n".join(s[:100] for s in ours if s not in rows)
+    p = index.post(chain[9].cid)
+    assert p is not None and (p.likes, p.reactions) == (1, {"👍": 1})
+    assert index.entry(early.cid) == (name_from_public(bob.public), 1, kinds.REACTION, chain[9].cid, "live")
+    assert len(index.timeline([name_from_public(alice.public)], 100)) == len(chain)

@@ -800,3 +800,22 @@ def test_an_attachment_whose_root_lies_about_its_size_is_refused_at_its_first_le
         async with await bob.kubo() as k:
             return await k.pinned(lying_cid)
     assert not run(pinned())
+
+
+def test_a_sync_round_opens_the_index_a_few_times_whatever_the_number_of_follows(
+        bob: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A home server's round over thousands of follows: the migration check of every followed
+    feed (FORMAT.md section 18) used to open the index four times per feed."""
+    from ipfeed import index as index_module
+    from ipfeed.identity import Identity
+    for _ in range(6):
+        bob.cli_ok("follow", "--force", Identity.generate().name)
+    real, opened = index_module.Index.__init__, []
+
+    def counted(self: Any, path: Any) -> None:
+        opened.append(path)
+        real(self, path)
+    monkeypatch.setattr(index_module.Index, "__init__", counted)
+    results = run(bob.service.sync())
+    assert len(results) == 7 and all(r.error for r in results[1:])  # no peers: nothing resolves
+    assert len(opened) <= 6, opened  # a few per round (27 for these 7 feeds before)
