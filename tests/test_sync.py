@@ -812,9 +812,9 @@ def test_a_sync_round_opens_the_index_a_few_times_whatever_the_number_of_follows
         bob.cli_ok("follow", "--force", Identity.generate().name)
     real, opened = index_module.Index.__init__, []
 
-    def counted(self: Any, path: Any) -> None:
+    def counted(self: Any, path: Any, **kwargs: Any) -> None:
         opened.append(path)
-        real(self, path)
+        real(self, path, **kwargs)
     monkeypatch.setattr(index_module.Index, "__init__", counted)
     results = run(bob.service.sync())
     assert len(results) == 7 and all(r.error for r in results[1:])  # no peers: nothing resolves
