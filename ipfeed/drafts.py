@@ -48,15 +48,9 @@ def save(home: Home, text: str, reply_to: str | None = None, attach: Sequence[Pa
     from the text; the first link gets a card (unless `card` is False or cards are off).
     A paired device's handover gives its own `created` and a `mark` that records it once."""
     me = home.identity()
-    post.check_text(text, len(attach) or (1 if quote else 0))
+    check_input(text, attach, alts, quote)
     reply = codec.parse_cid(reply_to) if reply_to else None
     recipients = _recipients(home, me, to, reply)
-    if len(attach) > post.MAX_ATTACHMENTS:
-        raise InvalidInput(f"at most {post.MAX_ATTACHMENTS} attachments per post")
-    if len(alts) > len(attach):
-        raise InvalidInput(f"{len(alts)} alt texts given for {len(attach)} attachments")
-    for p in attach:  # every name checked before any file is copied
-        _attachment_name(p)
     extra, warnings = interact.post_extra(home, me, text, reply, quote, cw, sensitive, alts,
                                           card and not recipients)
     with home.outbox() as box:
@@ -329,6 +323,19 @@ def add_texts(box: Outbox, texts: Sequence[str]) -> None:
 def refused(e: InvalidInput) -> str:
     """Why post.build refused a draft, without the CID of the post it never signed."""
     return _UNSIGNED_CID.sub("cannot post: ", str(e), count=1)
+
+
+def check_input(text: str, attach: Sequence[Path], alts: Sequence[str], quote: str | None) -> None:
+    """What a post's input must be before anything of it is kept (here, or on a paired device
+    before it is queued): its text, at most MAX_ATTACHMENTS files with plain names, no more alt
+    texts than files; every name checked before any file is copied."""
+    post.check_text(text, len(attach) or (1 if quote else 0))
+    if len(attach) > post.MAX_ATTACHMENTS:
+        raise InvalidInput(f"at most {post.MAX_ATTACHMENTS} attachments per post")
+    if len(alts) > len(attach):
+        raise InvalidInput(f"{len(alts)} alt texts given for {len(attach)} attachments")
+    for p in attach:
+        _attachment_name(p)
 
 
 def _attachment_name(src: Path) -> str:

@@ -196,9 +196,14 @@ def mark(device_id: str, draft_id: str) -> str:
     return f"handover:{device_id}:{draft_id}"
 
 
+def uploads(home: Home, device_id: str) -> Path:
+    """Where the attachments a device uploaded wait for their handovers."""
+    return home.settings.home / "uploads" / device_id
+
+
 def upload_path(home: Home, device_id: str, digest: str) -> Path:
-    """Where an attachment a device uploaded waits for its handover (named by its SHA-256)."""
-    return home.settings.home / "uploads" / device_id / digest
+    """Where one attachment a device uploaded waits for its handover (named by its SHA-256)."""
+    return uploads(home, device_id) / digest
 
 
 UPLOAD_CHUNK = 1 << 20
@@ -238,9 +243,12 @@ def store_upload(home: Home, device_id: str, digest: str, read: Callable[[int], 
 
 MAX_AT_ONCE = 100  # handovers in one request
 OnFeed = Callable[[Action], object]  # follow, mute, accept …: the Service's own calls
+WholeChain = Callable[[], object]  # before a deletion: the Service's complete_chain, to its end
+DELETIONS = {"unreact", "unrepost", "delete"}  # saved as delete entries: they need the whole chain
 
 
-def accept(home: Home, device_id: str, bodies: Any, on_feed: OnFeed) -> list[dict[str, Any]]:
+def accept(home: Home, device_id: str, bodies: Any, on_feed: OnFeed,
+           whole_chain: WholeChain) -> list[dict[str, Any]]:
     """Apply the handovers of one request in order, each once by its draft id, then sign the
     new entries together (one new root, if no node is needed); one result per handover, in
     order: what it became, or why it was refused (`{"id", "error"}`; the others go on), or
@@ -263,6 +271,8 @@ def accept(home: Home, device_id: str, bodies: Any, on_feed: OnFeed) -> list[dic
             if seen is not None:
                 done.append((item.id, int(seen) or None, True))
                 continue
+            if isinstance(item, Action) and item.kind in DELETIONS:
+                whole_chain()  # as the CLI and the web UI: a restored key's home fetches the rest
             done.append((item.id, _apply(home, device_id, item, key, on_feed), False))
             used.update(a["sha256"] for a in (item.attachments if isinstance(item, Handover) else []))
         except (InvalidInput, NotFound) as e:  # a rule of the home server: refused, the next go on
@@ -287,6 +297,11 @@ def _digests(body: Any) -> list[str]:
             and SHA256.match(a["sha256"])] if isinstance(atts, list) else []
 
 
+_ON_A_POST: dict[str, Callable[[Home, str, interact.At], int]] = {
+    "repost": interact.repost, "unreact": interact.unreact, "unrepost": interact.unrepost,
+    "delete": interact.delete}
+
+
 def _apply(home: Home, device_id: str, item: Item, key: str, on_feed: OnFeed) -> int | None:
     """Apply one handover, recorded under `key`; the draft it became (None: not an entry)."""
     if isinstance(item, Handover):
@@ -295,16 +310,10 @@ def _apply(home: Home, device_id: str, item: Item, key: str, on_feed: OnFeed) ->
     cid = item.cid or ""
     if item.kind == "react":
         return interact.react(home, cid, item.emoji or kinds.DEFAULT_EMOJI, at=at)
-    if item.kind == "repost":
-        return interact.repost(home, cid, at=at)
-    if item.kind == "unreact":
-        return interact.unreact(home, cid, at=at)
-    if item.kind == "unrepost":
-        return interact.unrepost(home, cid, at=at)
     if item.kind == "edit":
         return interact.edit(home, cid, item.text, at=at)
-    if item.kind == "delete":
-        return interact.delete(home, cid, at=at)
+    if item.kind in _ON_A_POST:
+        return _ON_A_POST[item.kind](home, cid, at)
     drafts.seal_now(home)  # what came before it is in the chain first
     with contextlib.suppress(PublishPending):  # saved: published when the node is back
         on_feed(item)
@@ -315,7 +324,7 @@ def _apply(home: Home, device_id: str, item: Item, key: str, on_feed: OnFeed) ->
 
 def _save_post(home: Home, device_id: str, h: Handover, key: str) -> int:
     """Save a handed-over post with the attachments uploaded ahead of it, under their names."""
-    folder = home.settings.home / "uploads" / device_id
+    folder = uploads(home, device_id)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         paths = []

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import post, sqlite, tls
+from . import drafts, post, sqlite, tls
 from .errors import (
     InvalidInput,
     NotPaired,
@@ -323,15 +323,9 @@ def new_post(home: Path, p: Pairing, text: str, reply_to: str | None = None, att
     if to and urllib.parse.urlsplit(p.url).scheme != "https":
         raise InvalidInput("a private post is handed over over https only (the home server "
                            f"{p.url} is reached over plain http)")
-    post.check_text(text, len(attach) or (1 if quote else 0))
-    if len(attach) > post.MAX_ATTACHMENTS:
-        raise InvalidInput(f"at most {post.MAX_ATTACHMENTS} attachments per post")
-    if len(alts) > len(attach):
-        raise InvalidInput(f"{len(alts)} alt texts given for {len(attach)} attachments")
+    drafts.check_input(text, attach, alts, quote)
     atts = []
     for n, src in enumerate(attach):
-        if problem := post.file_name_problem(src.name):
-            raise InvalidInput(f"cannot attach {src}: the file {problem}")
         data = read_file(src, post.MAX_ATTACHMENT_SIZE)
         digest = hashlib.sha256(data).hexdigest()
         kept = files(home) / digest

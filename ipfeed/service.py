@@ -592,7 +592,8 @@ class Service:
         """A paired device's drafts and actions, in order: each checked and applied once by its
         draft id, then signed in the chain; a result for each (what it became, why it was
         refused, or why it waits). `run` runs an action on a feed (it publishes) to its end."""
-        return handover.accept(self.home, device_id, bodies, lambda a: run(self._on_feed(a)))
+        return handover.accept(self.home, device_id, bodies, lambda a: run(self._on_feed(a)),
+                               lambda: run(self.complete_chain()))
 
     def store_upload(self, device_id: str, digest: str, read: Callable[[int], bytes], length: int) -> int:
         """Keep an attachment a paired device sends ahead of its post (checked by its SHA-256)."""

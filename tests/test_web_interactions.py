@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from ipfeed.web import create_app
 from ipfeed.web.worker import Worker
+from test_devices import _api_pair, _handover
 from test_e2e import PNG
 from test_publish import restored_home
 from test_web import get, plant_feed, post, wait_published
@@ -123,5 +124,39 @@ def test_a_home_that_continued_the_feed_with_a_restored_key_deletes_an_older_pos
         assert "written on the new machine" in page
     finally:
         worker.stop()
+    run(bob.service.sync())
+    assert [p.text for p in bob.service.feed_posts(name)] == ["written on the new machine"]
+
+
+def test_a_paired_device_deletes_through_a_home_that_continued_the_feed_with_a_restored_key(
+        make_user: Any) -> None:
+    """A delete handed over by a paired laptop fetches the older chain first, as the CLI's and
+    the web UI's do (before, it was refused for good: the home held only its own entries)."""
+    old, bob = make_user("old"), make_user("bob")
+    bob.connect(old)
+    old.cli_ok("post", "written on the old machine", "--no-card")
+    name = old.service.identity().name
+    bob.cli_ok("follow", name)
+    run(bob.service.sync())  # Bob holds the old chain: the fresh home fetches it from him
+    old.stop()
+    fresh = restored_home(old, make_user, "test")
+    fresh.connect(bob)
+    fresh.cli_ok("post", "written on the new machine", "--no-card")
+    run(fresh.service.sync())
+    older = newest(fresh, "written on the old machine")
+    with fresh.service.home.outbox() as box:
+        assert box.count_posts() == 1  # only what it signed itself
+    worker = Worker(fresh.service)
+    remote = create_app(fresh.settings, worker=worker, remote=True)
+    try:
+        auth = {"Authorization": f"Bearer {_api_pair(fresh.service, remote)}"}
+        [done] = _handover(remote, auth, {"id": f"draft-{1:020d}", "created": 1_700_000_000_000,
+                                          "kind": "delete", "cid": older.cid}).json["results"]
+        assert "error" not in done and done["cid"], done
+    finally:
+        worker.stop()
+    with fresh.service.home.outbox() as box:
+        assert box.count_posts() == 3  # the old post, the new one and the delete: the whole chain
+    run(fresh.service.publish())
     run(bob.service.sync())
     assert [p.text for p in bob.service.feed_posts(name)] == ["written on the new machine"]
