@@ -7,15 +7,15 @@ Pure. A reader verifies every envelope whatever its kind; a kind it does not kno
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from . import codec, kinds, post
-from .errors import ChainError, InvalidBlock, InvalidEntry, InvalidInput
-from .identity import Identity, verify
+from .errors import ChainError, InvalidBlock, InvalidEntry, InvalidInput, InvalidObject
+from .identity import Identity, Signatures
 from .kinds import Body, Parsed, Unsupported
-from .post import Post, skip_target
+from .post import Post, check_signature, skip_target
 from .schema import MAX_SAFE_INT, Fields, check_version
 
 TYPE = "ipfeed.entry"
@@ -98,11 +98,12 @@ def build_entry(identity: Identity, *, seq: int, prev: str | None, created: int,
 
 
 def parse_entry(block: bytes, cid: str | None = None, *, signed_here: bool = False,
-                decoded: codec.Decoded | None = None) -> Entry:
+                decoded: codec.Decoded | None = None, signatures: Signatures | None = None) -> Entry:
     """Decode and fully verify one entry block: size, canonical DAG-CBOR, the envelope's exact
     fields, its kind's body (unknown kinds: kept, body ignored), the signature and the CID if
     given. `signed_here` skips the signature, for blocks this process signed (as post.parse);
-    `decoded` is the block already decoded (parse_chained)."""
+    `decoded` is the block already decoded (parse_chained); `signatures` takes the signature
+    check instead (as post.parse): the entry is verified only once its `check` returns."""
     computed, what, obj = codec.open_block(block, cid, "entry", MAX_ENTRY_BYTES, decoded=decoded)
     check_version(obj, TYPE, VERSION, what, InvalidEntry)
     f = Fields(obj, what, InvalidEntry, _REQUIRED, _OPTIONAL)
@@ -123,9 +124,8 @@ def parse_entry(block: bytes, cid: str | None = None, *, signed_here: bool = Fal
     if f.has("body") and not isinstance(obj["body"], dict):
         raise f.fail("body: not a map")
     body = kinds.parse_body(kind, obj.get("body"), author=author, seq=seq, what=what)
-    unsigned = {k: v for k, v in obj.items() if k != "sig"}
-    if not signed_here and not verify(author, codec.encode(unsigned), sig):
-        raise f.fail("signature does not verify with the author's key")
+    if not signed_here:
+        check_signature(f, obj, author, sig, signatures)
     return Entry(computed, block, author, seq, prev, skip, created, kind, body, content)
 
 
@@ -140,18 +140,37 @@ def _link(f: Fields, key: str, absent: bool, extra: str, missing: str) -> str | 
     return f.link(key, (codec.PREFIX_DAG_CBOR,))
 
 
-def parse_chained(block: bytes, cid: str | None = None, *, signed_here: bool = False) -> Chained:
+def parse_chained(block: bytes, cid: str | None = None, *, signed_here: bool = False,
+                  signatures: Signatures | None = None) -> Chained:
     """A block of a feed's chain, v1 post or v2 entry (told apart by `type`), fully verified
-    (but for the signature if `signed_here`, as parse_entry). The block is decoded once, to
-    read `type`, and the value handed to the parser that verifies it; a block that does not
-    decode is left to parse_entry, whose message says why."""
+    (but for the signature if `signed_here`, or not yet if `signatures`, as parse_entry). The
+    block is decoded once, to read `type`, and the value handed to the parser that verifies
+    it; a block that does not decode is left to parse_entry, whose message says why."""
     try:
         decoded = codec.Decoded(block, codec.decode(block, max_size=MAX_ENTRY_BYTES, what="chain block"))
     except InvalidBlock:
         return parse_entry(block, cid, signed_here=signed_here)
     type_ = decoded.value.get("type") if isinstance(decoded.value, dict) else None
-    return post.parse(block, cid, signed_here=signed_here, decoded=decoded) if type_ == post.TYPE \
-        else parse_entry(block, cid, signed_here=signed_here, decoded=decoded)
+    return post.parse(block, cid, signed_here=signed_here, decoded=decoded, signatures=signatures) \
+        if type_ == post.TYPE else \
+        parse_entry(block, cid, signed_here=signed_here, decoded=decoded, signatures=signatures)
+
+
+def parse_chain(blocks: Iterable[tuple[bytes, str | None]]) -> list[Chained]:
+    """Many chain blocks (block, CID if known), each as parse_chained verifies it, the
+    signatures checked on another core meanwhile (identity.Signatures); the first block, in
+    order, that fails (its signature or anything else) is the error raised, naming it."""
+    signatures = Signatures()
+    out = []
+    for block, cid in blocks:
+        try:
+            out.append(parse_chained(block, cid, signatures=signatures))
+        except InvalidObject:
+            if (bad := signatures.failure()) is not None:
+                raise bad from None  # an earlier block's signature: a check in turn meets it first
+            raise
+    signatures.check()
+    return out
 
 
 def check_next(newer: Chained | ChainItem, older: Chained | ChainItem) -> None:

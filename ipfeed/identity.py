@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import stat
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nacl.exceptions
@@ -29,6 +32,73 @@ def verify(public: bytes, message: bytes, signature: bytes) -> bool:
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
         return False
     return True
+
+
+VERIFY_CHUNK = 64  # signatures per task: a few ms of work, so a task's overhead is noise
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The verify workers, started on first use: one per core but the caller's (at least one)."""
+    if not _POOL:
+        workers = max(1, min(4, (os.cpu_count() or 2) - 1))
+        _POOL.append(ThreadPoolExecutor(workers, thread_name_prefix="ipfeed-verify"))
+    return _POOL[0]
+
+
+def _first_bad(items: list[tuple[bytes, bytes, bytes]]) -> int | None:
+    """The position of the first signature in `items` that does not verify, or None."""
+    for i, (public, message, signature) in enumerate(items):
+        if not verify(public, message, signature):
+            return i
+    return None
+
+
+@dataclass
+class Signatures:
+    """Signatures of many blocks, checked on worker threads while the caller goes on parsing
+    (PyNaCl releases the GIL, so a second core does the ed25519 work). A block whose signature
+    is only `add`ed is not verified yet: nothing may use it before `check` (or `checked`)
+    returns, and either raises the error of the first one, in the order added, that does not
+    verify: the one a check of each in turn would have raised."""
+
+    _items: list[tuple[bytes, bytes, bytes]] = field(default_factory=list)
+    _errors: list[Callable[[], Exception]] = field(default_factory=list)
+    _tasks: list[tuple[int, Future[int | None]]] = field(default_factory=list)  # first position, task
+    _sent: int = 0  # items handed to a task
+
+    def add(self, public: bytes, message: bytes, signature: bytes, error: Callable[[], Exception]) -> None:
+        """Check `signature` of `message` by `public` soon; `error()` is what to raise if it fails."""
+        self._items.append((public, message, signature))
+        self._errors.append(error)
+        if len(self._items) - self._sent >= VERIFY_CHUNK:
+            self._send()
+
+    def _send(self) -> None:
+        if len(self._items) > self._sent:
+            self._tasks.append((self._sent, _pool().submit(_first_bad, self._items[self._sent:])))
+            self._sent = len(self._items)
+
+    def failure(self) -> Exception | None:
+        """The error of the first signature added so far, in order, that does not verify (after
+        waiting for them), or None: what to raise before another error met after them."""
+        self._send()
+        for start, task in self._tasks:
+            if (bad := task.result()) is not None:
+                return self._errors[start + bad]()
+        return None
+
+    def check(self) -> None:
+        """Wait for every signature added so far; raise the first failure's error, in order."""
+        if (e := self.failure()) is not None:
+            raise e
+
+    async def checked(self) -> None:
+        """`check`, without holding up the caller's event loop while the workers finish."""
+        self._send()
+        for _, task in self._tasks:
+            await asyncio.wrap_future(task)
+        self.check()
 
 
 _NAME_CID_PREFIX = b"\x01\x72\x00\x24" + _PUBLIC_PREFIX  # CIDv1, libp2p-key, identity multihash of 36 bytes

@@ -8,7 +8,7 @@ from typing import Any
 
 from . import codec, content
 from .errors import InvalidBlock, InvalidInput, InvalidPost
-from .identity import Identity, verify
+from .identity import Identity, Signatures, verify
 from .private import check_box
 from .schema import MAX_SAFE_INT, Fields
 
@@ -137,11 +137,12 @@ def build(identity: Identity, *, seq: int, prev: str | None, created: int, text:
 
 
 def parse(block: bytes, cid: str | None = None, *, signed_here: bool = False,
-          decoded: codec.Decoded | None = None) -> Post:
+          decoded: codec.Decoded | None = None, signatures: Signatures | None = None) -> Post:
     """Decode and fully verify one post block (format, limits, signature, CID if given);
     `signed_here` skips the signature check, for blocks this process signed or read back from
     the user's own outbox (never for a block from elsewhere); `decoded` is the block already
-    decoded (entry.parse_chained)."""
+    decoded (entry.parse_chained); `signatures` takes the signature check instead, to run on
+    another core: the post is then verified only once its `check` returns."""
     computed, what, obj = codec.open_block(block, cid, "post", MAX_POST_BYTES, decoded=decoded)
     f = Fields(obj, what, InvalidPost, _REQUIRED, _OPTIONAL)
     f.const("type", TYPE)
@@ -163,11 +164,23 @@ def parse(block: bytes, cid: str | None = None, *, signed_here: bool = False,
     box, files = _private(f, text, reply_to, attachments)
     if not text and not attachments and box is None:
         raise f.fail("text is empty and there are no attachments")
-    unsigned = {k: v for k, v in obj.items() if k != "sig"}
-    if not signed_here and not verify(author, codec.encode(unsigned), sig):
-        raise f.fail("signature does not verify with the author's key")
+    if not signed_here:
+        check_signature(f, obj, author, sig, signatures)
     return Post(computed, block, author, seq, prev, created, text, reply_to, attachments, box, files,
                 skip)
+
+
+def check_signature(f: Fields, obj: dict[str, Any], author: bytes, sig: bytes,
+                     signatures: Signatures | None) -> None:
+    """Check the signature over the block without its `sig` now, or hand it to `signatures`."""
+    message = codec.encode({k: v for k, v in obj.items() if k != "sig"})
+    if signatures is not None:
+        signatures.add(author, message, sig, lambda: f.fail(BAD_SIGNATURE))
+    elif not verify(author, message, sig):
+        raise f.fail(BAD_SIGNATURE)
+
+
+BAD_SIGNATURE = "signature does not verify with the author's key"
 
 
 def skip_target(seq: int) -> int | None:

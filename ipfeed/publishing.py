@@ -30,7 +30,7 @@ from .car import car_bytes
 from .contentblock import Attachment as ContentAttachment
 from .contents import Tree
 from .drafts import PostResult
-from .entry import Entry, parse_chained
+from .entry import Entry, parse_chain, parse_chained
 from .errors import (
     AnotherHome,
     ChainError,
@@ -383,7 +383,7 @@ async def sync_node(home: Home, kubo: Kubo, me: Identity, box: Outbox, root: Roo
     covered_key, pinned_key, published_key = (f"{k}:{peer}" for k in ("covered", "pinned", "published"))
     covered = int(box.get(covered_key, "0") or 0)
     pending = list(box.post_blocks(covered))
-    chained = [parse_chained(b) for _, b in pending]
+    chained = parse_chain((b, None) for _, b in pending)  # signatures checked on another core
     named = [(e.seq, contentblock.parse_content(c)) for e in chained
              if isinstance(e, Entry) and e.content and (c := box.block(e.content)) is not None]
     new_contents = [c for _, c in named]

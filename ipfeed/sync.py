@@ -27,7 +27,7 @@ from .errors import Equivocation as Equivocation  # still importable from here, 
 from .errors import Rollback as Rollback  # likewise
 from .faults import crashpoint
 from .history import verified_head
-from .identity import Identity
+from .identity import Identity, Signatures
 from .index import FeedState, Index
 from .ipfs import Kubo
 from .post import Post
@@ -108,21 +108,34 @@ class _Fetcher:
         return await self.kubo.block_get(cid, limit, timeout=self.settings.timeout)
 
     async def posts(self, cids: list[str]) -> list[Chained]:
+        """These entries, each verified before any is returned: their signatures are checked on
+        another core (identity.Signatures) while this thread parses the next ones; the error
+        raised is the first entry's, in the order given, that fails."""
         sem = asyncio.Semaphore(self.settings.fetch_concurrency)
+        signatures = Signatures()
 
         async def one(cid: str) -> Chained:
             async with sem:
-                return parse_chained(await self.block(cid, post.MAX_POST_BYTES), cid)
+                return parse_chained(await self.block(cid, post.MAX_POST_BYTES), cid, signatures=signatures)
         await self.prefetch([c for c in cids if c not in self.parsed], post.MAX_POST_BYTES)
         out: dict[str, Chained] = {}
-        for cid in cids:  # what is at hand (streamed, or read from the node's files): no task each
-            if (p := self.parsed.get(cid)) is not None:
-                self.used += 1
-                out[cid] = p
-            elif cid in self.held or cid in self.streamed:
-                out[cid] = parse_chained(await self.block(cid, post.MAX_POST_BYTES), cid)
-        rest = [c for c in cids if c not in out]
-        out.update(zip(rest, await asyncio.gather(*(one(c) for c in rest)), strict=True))
+        try:
+            for cid in cids:  # what is at hand (streamed, or read from the node's files): no task each
+                if (p := self.parsed.get(cid)) is not None:
+                    self.used += 1
+                    out[cid] = p
+                elif cid in self.held or cid in self.streamed:
+                    out[cid] = parse_chained(await self.block(cid, post.MAX_POST_BYTES), cid,
+                                             signatures=signatures)
+            rest = [c for c in cids if c not in out]
+            out.update(zip(rest, await asyncio.gather(*(one(c) for c in rest)), strict=True))
+        except InvalidObject:
+            try:
+                await signatures.checked()
+            except InvalidObject as bad:  # an earlier entry's signature: a check in turn meets it first
+                raise bad from None
+            raise
+        await signatures.checked()
         return [out[c] for c in cids]
 
 

@@ -300,6 +300,25 @@ def test_parse_chained_tells_v1_posts_and_v2_entries_apart() -> None:
         entry.parse_chained(b"\xff")
 
 
+def test_parse_chain_verifies_on_another_core_and_names_the_first_bad_block_in_order() -> None:
+    """parse_chain checks the signatures on worker threads (identity.Signatures, many tasks of
+    VERIFY_CHUNK here): the same entries as parse_chained, and a signature by another key is
+    the error, naming its block, even when a later block is malformed as well (the order a
+    check of each in turn gives); a malformed block before it is the error instead."""
+    chain = mixed_chain(250, 4)
+    blocks: list[tuple[bytes, str | None]] = [(o.block, o.cid) for o in chain]
+    assert [o.cid for o in entry.parse_chain(blocks)] == [o.cid for o in chain]
+    for bad in (2, 150, 249):  # a v1 post, an entry in the middle, the last
+        forged = sign_object(dict(codec.decode(chain[bad].block, max_size=1 << 16, what="x")), OTHER)
+        cid = codec.cid_of(forged)
+        mutated = [*blocks[:bad], (forged, cid), *blocks[bad + 1:], (b"\xff", None)]
+        with pytest.raises(InvalidObject, match=f"{cid}.*signature does not verify"):
+            entry.parse_chain(mutated)
+        mutated[bad - 1] = (b"\xff", None)
+        with pytest.raises(InvalidBlock, match="not valid DAG-CBOR"):
+            entry.parse_chain(mutated)
+
+
 # -- the fold of a feed: edits, deletes, reactions, reposts -----------------------------------
 class Feed:
     """A feed under construction, v2 entries appended one by one."""

@@ -12,7 +12,8 @@ import pytest
 from conftest import DEFAULTS, User, run
 from conftest import test_settings as user_settings
 
-from ipfeed import localblocks
+from ipfeed import codec, entry, localblocks, publishing
+from ipfeed.identity import Identity
 from ipfeed.localblocks import LocalStore
 from ipfeed.outbox import Outbox
 
@@ -92,6 +93,39 @@ def test_a_corrupted_block_file_fails_the_sync_naming_it_and_indexes_nothing(
     [r] = run(carol.service.sync([name_of(alice)]))
     # The file is not trusted: block/get then gets the same bytes from the node, refused by CID.
     assert r.error is not None and victim in r.error and "do not match" in r.error
+    assert carol.service.feed_posts(name_of(alice)) == []
+    assert carol.service.timeline(10) == []
+
+
+def test_a_bad_signature_in_the_middle_of_a_locally_read_chain_fails_the_sync_naming_it(
+        tmp_path: Path, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signatures of a chain read from the node's files are checked on another core
+    (identity.Signatures); one entry in the middle signed wrongly (its block, CID and links
+    all consistent, so only its signature is wrong) still fails the whole sync, naming it,
+    and nothing of the feed is indexed."""
+    bob.connect(alice)  # a peer, so that the sync counts as checked on the network
+    bad_seq, real_sign = POSTS // 2, Identity.sign
+
+    def sign(self: Identity, message: bytes) -> bytes:  # an author whose signer slips once
+        obj = codec.decode(message, max_size=1 << 16, what="signed")
+        wrong = obj.get("type") == entry.TYPE and obj.get("seq") == bad_seq
+        return bytes(64) if wrong else real_sign(self, message)
+    monkeypatch.setattr(Identity, "sign", sign)
+    # Its own home would refuse to publish it (the same check); a hostile author skips it.
+    monkeypatch.setattr(publishing, "parse_chain",
+                        lambda blocks: [entry.parse_chained(b, c, signed_here=True) for b, c in blocks])
+    run(alice.service.post_many([f"local {i}" for i in range(POSTS)]))
+    monkeypatch.undo()
+    box = Outbox(alice.settings.outbox_path)
+    try:
+        [(_, block)] = [x for x in box.post_blocks(bad_seq - 1) if x[0] == bad_seq]
+    finally:
+        box.close()
+    bad = codec.cid_of(block)
+    assert store_of(alice).read(bad, entry.MAX_ENTRY_BYTES) == block  # there to be read from the files
+    carol = second_home(tmp_path, alice, "carol")  # a reader on the same node
+    [r] = run(carol.service.sync([name_of(alice)]))
+    assert r.error is not None and f"entry {bad}" in r.error and "signature does not verify" in r.error
     assert carol.service.feed_posts(name_of(alice)) == []
     assert carol.service.timeline(10) == []
 
