@@ -19,7 +19,6 @@ confirms; otherwise nothing changes (IPFEED_LOCAL_READS=off turns it off).
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import weakref
 from collections.abc import Iterable
@@ -35,6 +34,18 @@ SHARD_PREFIX = "/repo/flatfs/shard/v1/next-to-last/"
 LOOPBACK = ("/ip4/127.", "/ip6/::1/", "/unix/")
 
 
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_PAIRS = [a + b for a in _B32 for b in _B32]  # every 10 bits as two base32 characters
+_SHIFTS = range(270, -1, -10)
+
+
+def flatfs_key(multihash: bytes) -> str:
+    """A sha2-256 multihash (34 bytes) in unpadded RFC 4648 base32, as flatfs names its file:
+    `base64.b32encode` without its padding, in a third of the time (it is per block read)."""
+    n = int.from_bytes(multihash + b"\0", "big")  # 35 bytes: 28 groups of 10 bits, the last 55 chars
+    return "".join([_PAIRS[(n >> s) & 1023] for s in _SHIFTS])[:55]
+
+
 @dataclass(frozen=True)
 class LocalStore:
     """A node's flatfs block directory, and its shard width (`next-to-last/N`)."""
@@ -45,24 +56,29 @@ class LocalStore:
     def path(self, cid: str) -> Path | None:
         """Where flatfs keeps the block of a dag-cbor/sha2-256 CIDv1 (None for other CIDs): the
         multihash in unpadded base32, in the directory of its next-to-last `width` characters."""
-        raw = codec.cid_to_bytes(cid)
+        where = self._file(codec.cid_to_bytes(cid))
+        return None if where is None else Path(where)
+
+    def _file(self, raw: bytes) -> str | None:
+        """`path` of a CID's bytes, as a string (a read costs a few microseconds, so no pathlib)."""
         if len(raw) != codec.CID_BYTES or raw[2:4] != b"\x12\x20":
             return None
-        key = base64.b32encode(raw[2:]).decode().rstrip("=")
-        return self.blocks / key[-self.width - 1:-1] / f"{key}.data"
+        key = flatfs_key(raw[2:])
+        return f"{self.blocks}/{key[-self.width - 1:-1]}/{key}.data"
 
     def read(self, cid: str, limit: int) -> bytes | None:
         """The block if this store holds it, no larger than `limit` and matching its CID; else
         None (the caller asks the node, which decides)."""
-        where = self.path(cid)
+        raw = codec.cid_to_bytes(cid)
+        where = self._file(raw)
         if where is None:
             return None
         try:
-            with where.open("rb") as f:
+            with open(where, "rb", buffering=0) as f:
                 data = f.read(limit + 1)
         except OSError:
             return None
-        if len(data) > limit or hashlib.sha256(data).digest() != codec.cid_to_bytes(cid)[4:]:
+        if len(data) > limit or hashlib.sha256(data).digest() != raw[4:]:
             return None
         return data
 

@@ -4,6 +4,7 @@ missing one fetched from the network, and every other datastore left to `block/g
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import pytest
 from conftest import DEFAULTS, User, run
 from conftest import test_settings as user_settings
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ipfeed import codec, entry, localblocks, publishing
 from ipfeed.identity import Identity
@@ -172,3 +175,9 @@ def test_only_a_flatfs_store_its_sharding_file_confirms_is_read(tmp_path: Path) 
     cid = "bafyreigbtj4x7ip5legnfznufuopl4sg4knzc2cof6duas4b3q2fy6swua"  # the empty map, a0
     key = "CIQMDGTZP6Q72WIM2LS3ILI46XZENYU3SFUE4L4HIBFYDXBULR5FNIA"  # base32 of its multihash
     assert store.path(cid) == tmp_path / "blocks" / key[-3:-1] / f"{key}.data"
+
+
+@given(st.binary(min_size=32, max_size=32))
+def test_flatfs_key_is_the_unpadded_base32_of_the_multihash(digest: bytes) -> None:
+    multihash = b"\x12\x20" + digest
+    assert localblocks.flatfs_key(multihash) == base64.b32encode(multihash).decode().rstrip("=")
