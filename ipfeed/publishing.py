@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from .car import car_bytes
 from .contentblock import Attachment as ContentAttachment
 from .contents import Tree
 from .drafts import PostResult
-from .entry import Entry, parse_chain, parse_chained
+from .entry import Chained, Entry, parse_chain, parse_chained
 from .errors import (
     AnotherHome,
     ChainError,
@@ -194,7 +194,7 @@ async def flush(home: Home, me: Identity, box: Outbox, chunk: int | None = None)
         if chunk is None or box.latest_root() is None:
             sealed = drafts.seal_offline(home, me, box)
         else:
-            sealed, stored = await seal_while_storing(home, me, box, chunk)
+            sealed, stored, checked = await seal_while_storing(home, me, box, chunk)
         async with home.kubo() as kubo:
             if box.latest_root() is None:
                 await adopt_head(home, kubo, me, box)
@@ -221,7 +221,7 @@ async def flush(home: Home, me: Identity, box: Outbox, chunk: int | None = None)
             root = latest_root(box)
             if root is None:
                 raise MissingIdentity("this home has no feed root; run `ipfeed init`")
-            await sync_node(home, kubo, me, box, root, stored)
+            await sync_node(home, kubo, me, box, root, stored, checked)
             if not sealed:  # nothing new to show, but a crash may have left the index behind
                 drafts.show_own(home, me, root)
     with contextlib.suppress(IpfeedError):  # outside the lock: the announcement is a courtesy
@@ -352,12 +352,16 @@ async def complete_chain(home: Home) -> int:
             return len(chain) - len(held)
 
 
-async def seal_while_storing(home: Home, me: Identity, box: Outbox, chunk: int) -> tuple[int, int]:
+async def seal_while_storing(home: Home, me: Identity, box: Outbox, chunk: int
+                             ) -> tuple[int, int, dict[str, Chained]]:
     """Sign text drafts `chunk` at a time in a thread (its own database connections) while
-    the node stores the chunk signed before; return how many were signed and the sequence
-    number up to which the node now holds the posts (their pin comes later, in _sync_node)."""
+    the node stores the chunk signed before, and another thread re-checks that chunk's
+    entries (signatures included, as sync_node would: then not again); return how many were
+    signed, the sequence number up to which the node now holds the posts (their pin comes
+    later, in sync_node) and the entries re-checked, by CID."""
     sealed = stored = 0
     storing: asyncio.Future[int] | None = None
+    checking: list[asyncio.Future[list[Chained]]] = []
     async with home.kubo() as kubo:
         try:
             while n := await asyncio.to_thread(drafts.seal_chunk, home, me, chunk):
@@ -366,24 +370,35 @@ async def seal_while_storing(home: Home, me: Identity, box: Outbox, chunk: int) 
                     stored = await storing
                 root = latest_root(box)
                 assert root is not None
-                blocks = writing.with_contents([b for _, b in box.post_blocks(root.count - n)], box.block)
-                storing = asyncio.ensure_future(_store(kubo, root, blocks, home.settings.timeout))
+                entries = [b for _, b in box.post_blocks(root.count - n)]
+                check = asyncio.to_thread(parse_chain, [(b, None) for b in entries])
+                checking.append(asyncio.ensure_future(check))
+                storing = asyncio.ensure_future(_store(kubo, root, writing.with_contents(entries, box.block),
+                                                       home.settings.timeout))
         finally:
+            done = await asyncio.gather(*checking, return_exceptions=True)
             if storing is not None:
                 stored = await storing
-    return sealed, stored
+    checked: dict[str, Chained] = {}
+    for result in done:
+        if isinstance(result, BaseException):
+            raise result  # an entry of the outbox that does not verify: nothing is pinned or published
+        checked.update((e.cid, e) for e in result)
+    return sealed, stored, checked
 
 
-async def sync_node(home: Home, kubo: Kubo, me: Identity, box: Outbox, root: Root, stored: int = 0) -> None:
+async def sync_node(home: Home, kubo: Kubo, me: Identity, box: Outbox, root: Root, stored: int = 0,
+                    checked: Mapping[str, Chained] | None = None) -> None:
     """Make the node hold, pin and publish `root`; each step is a per-node watermark.
-    Posts up to seq `stored` were stored by this same call a moment ago."""
+    Posts up to seq `stored` were stored by this same call a moment ago; `checked`: entries
+    it re-checked meanwhile (seal_while_storing), by CID, not checked again."""
     peer = (await kubo.id())["ID"]
     # Blocks count as kept only once a pinned root covers them: a crash (and a garbage
     # collection) between storing and pinning just means storing them again.
     covered_key, pinned_key, published_key = (f"{k}:{peer}" for k in ("covered", "pinned", "published"))
     covered = int(box.get(covered_key, "0") or 0)
     pending = list(box.post_blocks(covered))
-    chained = parse_chain((b, None) for _, b in pending)  # signatures checked on another core
+    chained = _rechecked([b for _, b in pending], checked or {})
     named = [(e.seq, contentblock.parse_content(c)) for e in chained
              if isinstance(e, Entry) and e.content and (c := box.block(e.content)) is not None]
     new_contents = [c for _, c in named]
@@ -439,6 +454,14 @@ async def sync_node(home: Home, kubo: Kubo, me: Identity, box: Outbox, root: Roo
         # Published while no peer could take it: put the record into the DHT again now.
         await kubo.name_put(me.name, await kubo.name_get(me.name, home.settings.resolve_timeout))
         box.set(unreached_key, "")
+
+
+def _rechecked(blocks: Sequence[bytes], checked: Mapping[str, Chained]) -> list[Chained]:
+    """The outbox's entries re-checked before pinning and publishing (signatures on another
+    core, entry.parse_chain), but for those in `checked`: the same CID, so the same bytes."""
+    cids = [codec.cid_of(b) for b in blocks]
+    rest = iter(parse_chain((b, c) for b, c in zip(blocks, cids, strict=True) if c not in checked))
+    return [checked[c] if c in checked else next(rest) for c in cids]
 
 
 def _root(block: bytes | None) -> Root | None:

@@ -14,8 +14,10 @@ from conftest import DEFAULTS, User, run
 
 from ipfeed import codec, feed, node, post
 from ipfeed.entry import parse_chained
-from ipfeed.errors import NotFound
+from ipfeed.errors import NotFound, PublishPending
 from ipfeed.feed import Profile
+from ipfeed.identity import Identity
+from ipfeed.ipns import parse_record
 from ipfeed.keys import ensure_node_key
 from ipfeed.outbox import Outbox
 
@@ -426,3 +428,33 @@ def test_two_live_homes_with_one_key_never_fork_the_feed(alice: User, bob: User,
     assert state and not state.fork and state.count == 4 and state.root_cid == newer.cid
     texts = [p["text"] for p in shown(bob, name)["posts"]]
     assert texts == ["four, from the second home", "three, from the second home", "two", "one"]
+
+
+def test_bulk_publish_refuses_an_entry_signed_wrongly_naming_it_and_publishes_nothing(
+        alice: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    """post_many re-checks every new entry, its signature included (on another core, while the
+    node stores the chunk), before pinning and publishing: one entry its signer got wrong stops
+    it, named, and the node's pin and the name stay on the root before."""
+    before = run(alice.service.post_many(["first"]))
+    bad_seq, real_sign = before.count + 6, Identity.sign
+
+    def sign(self: Identity, message: bytes) -> bytes:
+        obj = codec.decode(message, max_size=1 << 16, what="signed")
+        wrong = obj.get("type") == "ipfeed.entry" and obj.get("seq") == bad_seq
+        return bytes(64) if wrong else real_sign(self, message)
+    monkeypatch.setattr(Identity, "sign", sign)
+    with pytest.raises(PublishPending, match="signature does not verify") as caught:
+        run(alice.service.post_many([f"bulk {i}" for i in range(12)], chunk=4))
+    monkeypatch.undo()
+    box = Outbox(alice.settings.outbox_path)
+    try:
+        [block] = [b for s, b in box.post_blocks(bad_seq - 1) if s == bad_seq]
+    finally:
+        box.close()
+    assert f"entry {codec.cid_of(block)}" in str(caught.value)
+
+    async def state() -> tuple[bytes, bool]:
+        async with await alice.kubo() as k:
+            return await k.name_get(before.name, 10, offline=True), await k.pinned(before.root)
+    record, pinned = run(state())
+    assert parse_record(record, before.name).value == f"/ipfs/{before.root}" and pinned
