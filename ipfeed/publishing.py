@@ -190,7 +190,7 @@ async def flush(home: Home, me: Identity, box: Outbox, chunk: int | None = None)
     given), store blocks, move the pin, publish the name."""
     async with feed_lock_async(home.settings.home, home.settings.lock_timeout):
         await check_own_head(home, me, box)
-        stored = 0
+        stored, checked = 0, dict[str, Chained]()
         if chunk is None or box.latest_root() is None:
             sealed = drafts.seal_offline(home, me, box)
         else:
