@@ -177,13 +177,19 @@ _PAIRS = [a + b for a in _B32 for b in _B32]  # every 10 bits as two base32 char
 _TO_INT_DIGITS = str.maketrans(_B32 + "0189", "0123456789abcdefghijklmnopqrstuv" + "zzzz")  # z: not a digit
 
 
+def base32(data: bytes) -> str:
+    """RFC 4648 base32, lower case, unpadded (multibase `b` without its prefix), ten bits at a
+    time: a third of `base64.b32encode`'s time (CIDs and flatfs file names are made per block)."""
+    chars = -(-8 * len(data) // 5)
+    bits = 5 * (chars + chars % 2)  # whole pairs of characters; the bits past the data are zero
+    n = int.from_bytes(data, "big") << (bits - 8 * len(data))
+    return "".join([_PAIRS[(n >> s) & 1023] for s in range(bits - 10, -1, -10)])[:chars]
+
+
 @functools.lru_cache(maxsize=4096)
 def cid_str(cid_bytes: bytes) -> str:
     """The canonical text form of a binary CID: multibase base32, lower case."""
-    if len(cid_bytes) == CID_BYTES:  # 288 bits: 29 pairs of characters, the last 2 bits zero
-        n = int.from_bytes(cid_bytes, "big") << 2
-        return "b" + "".join([_PAIRS[(n >> s) & 1023] for s in range(280, -1, -10)])
-    return "b" + base64.b32encode(cid_bytes).decode("ascii").lower().rstrip("=")
+    return "b" + base32(cid_bytes)
 
 
 def cid_of(data: bytes) -> str:

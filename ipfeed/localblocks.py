@@ -34,16 +34,9 @@ SHARD_PREFIX = "/repo/flatfs/shard/v1/next-to-last/"
 LOOPBACK = ("/ip4/127.", "/ip6/::1/", "/unix/")
 
 
-_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-_PAIRS = [a + b for a in _B32 for b in _B32]  # every 10 bits as two base32 characters
-_SHIFTS = range(270, -1, -10)
-
-
 def flatfs_key(multihash: bytes) -> str:
-    """A sha2-256 multihash (34 bytes) in unpadded RFC 4648 base32, as flatfs names its file:
-    `base64.b32encode` without its padding, in a third of the time (it is per block read)."""
-    n = int.from_bytes(multihash + b"\0", "big")  # 35 bytes: 28 groups of 10 bits, the last 55 chars
-    return "".join([_PAIRS[(n >> s) & 1023] for s in _SHIFTS])[:55]
+    """A multihash as flatfs names its file: unpadded RFC 4648 base32, upper case."""
+    return codec.base32(multihash).upper()
 
 
 @dataclass(frozen=True)

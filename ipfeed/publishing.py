@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import (
@@ -28,6 +28,7 @@ from . import (
 from . import post as post_rules
 from .car import car_bytes
 from .contentblock import Attachment as ContentAttachment
+from .contentblock import Content
 from .contents import Tree
 from .drafts import PostResult
 from .entry import Chained, Entry, parse_chain, parse_chained
@@ -190,7 +191,7 @@ async def flush(home: Home, me: Identity, box: Outbox, chunk: int | None = None)
     given), store blocks, move the pin, publish the name."""
     async with feed_lock_async(home.settings.home, home.settings.lock_timeout):
         await check_own_head(home, me, box)
-        stored, checked = 0, dict[str, Chained]()
+        stored, checked = 0, Rechecked()
         if chunk is None or box.latest_root() is None:
             sealed = drafts.seal_offline(home, me, box)
         else:
@@ -353,15 +354,15 @@ async def complete_chain(home: Home) -> int:
 
 
 async def seal_while_storing(home: Home, me: Identity, box: Outbox, chunk: int
-                             ) -> tuple[int, int, dict[str, Chained]]:
+                             ) -> tuple[int, int, Rechecked]:
     """Sign text drafts `chunk` at a time in a thread (its own database connections) while
     the node stores the chunk signed before, and another thread re-checks that chunk's
-    entries (signatures included, as sync_node would: then not again); return how many were
-    signed, the sequence number up to which the node now holds the posts (their pin comes
-    later, in sync_node) and the entries re-checked, by CID."""
+    entries and content blocks (signatures included, as sync_node would: then not again);
+    return how many were signed, the sequence number up to which the node now holds the posts
+    (their pin comes later, in sync_node) and what was re-checked."""
     sealed = stored = 0
     storing: asyncio.Future[int] | None = None
-    checking: list[asyncio.Future[list[Chained]]] = []
+    checking: list[asyncio.Future[Rechecked]] = []
     async with home.kubo() as kubo:
         try:
             while n := await asyncio.to_thread(drafts.seal_chunk, home, me, chunk):
@@ -371,35 +372,37 @@ async def seal_while_storing(home: Home, me: Identity, box: Outbox, chunk: int
                 root = latest_root(box)
                 assert root is not None
                 entries = [b for _, b in box.post_blocks(root.count - n)]
-                check = asyncio.to_thread(parse_chain, [(b, None) for b in entries])
+                blocks = writing.with_contents(entries, box.block)  # the entries, then their contents
+                check = asyncio.to_thread(_recheck, entries, blocks[len(entries):])
                 checking.append(asyncio.ensure_future(check))
-                storing = asyncio.ensure_future(_store(kubo, root, writing.with_contents(entries, box.block),
-                                                       home.settings.timeout))
+                storing = asyncio.ensure_future(_store(kubo, root, blocks, home.settings.timeout))
         finally:
             done = await asyncio.gather(*checking, return_exceptions=True)
             if storing is not None:
                 stored = await storing
-    checked: dict[str, Chained] = {}
+    checked = Rechecked()
     for result in done:
         if isinstance(result, BaseException):
             raise result  # an entry of the outbox that does not verify: nothing is pinned or published
-        checked.update((e.cid, e) for e in result)
+        checked.entries.update(result.entries)
+        checked.contents.update(result.contents)
     return sealed, stored, checked
 
 
 async def sync_node(home: Home, kubo: Kubo, me: Identity, box: Outbox, root: Root, stored: int = 0,
-                    checked: Mapping[str, Chained] | None = None) -> None:
+                    checked: Rechecked | None = None) -> None:
     """Make the node hold, pin and publish `root`; each step is a per-node watermark.
     Posts up to seq `stored` were stored by this same call a moment ago; `checked`: entries
-    it re-checked meanwhile (seal_while_storing), by CID, not checked again."""
+    and contents it re-checked meanwhile (seal_while_storing), not checked again."""
     peer = (await kubo.id())["ID"]
     # Blocks count as kept only once a pinned root covers them: a crash (and a garbage
     # collection) between storing and pinning just means storing them again.
     covered_key, pinned_key, published_key = (f"{k}:{peer}" for k in ("covered", "pinned", "published"))
     covered = int(box.get(covered_key, "0") or 0)
     pending = list(box.post_blocks(covered))
-    chained = _rechecked([b for _, b in pending], checked or {})
-    named = [(e.seq, contentblock.parse_content(c)) for e in chained
+    checked = checked or Rechecked()
+    chained = _rechecked([b for _, b in pending], checked.entries)
+    named = [(e.seq, checked.contents.get(e.content) or contentblock.parse_content(c)) for e in chained
              if isinstance(e, Entry) and e.content and (c := box.block(e.content)) is not None]
     new_contents = [c for _, c in named]
     unstored = [c.block for seq, c in named if seq > stored]  # the others rode with their entries
@@ -454,6 +457,20 @@ async def sync_node(home: Home, kubo: Kubo, me: Identity, box: Outbox, root: Roo
         # Published while no peer could take it: put the record into the DHT again now.
         await kubo.name_put(me.name, await kubo.name_get(me.name, home.settings.resolve_timeout))
         box.set(unreached_key, "")
+
+
+@dataclass
+class Rechecked:
+    """Outbox blocks re-checked while the node stored them (seal_while_storing), by CID."""
+
+    entries: dict[str, Chained] = field(default_factory=dict)
+    contents: dict[str, Content] = field(default_factory=dict)
+
+
+def _recheck(entries: Sequence[bytes], contents: Sequence[bytes]) -> Rechecked:
+    """Parse and verify a chunk's entries (entry.parse_chain) and their content blocks."""
+    return Rechecked({e.cid: e for e in parse_chain((b, None) for b in entries)},
+                     {c.cid: c for c in map(contentblock.parse_content, contents)})
 
 
 def _rechecked(blocks: Sequence[bytes], checked: Mapping[str, Chained]) -> list[Chained]:

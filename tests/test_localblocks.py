@@ -177,7 +177,8 @@ def test_only_a_flatfs_store_its_sharding_file_confirms_is_read(tmp_path: Path) 
     assert store.path(cid) == tmp_path / "blocks" / key[-3:-1] / f"{key}.data"
 
 
-@given(st.binary(min_size=32, max_size=32))
-def test_flatfs_key_is_the_unpadded_base32_of_the_multihash(digest: bytes) -> None:
+@given(st.binary(min_size=32, max_size=32), st.binary(max_size=80))
+def test_flatfs_key_and_base32_are_rfc4648_base32_unpadded(digest: bytes, data: bytes) -> None:
     multihash = b"\x12\x20" + digest
     assert localblocks.flatfs_key(multihash) == base64.b32encode(multihash).decode().rstrip("=")
+    assert codec.base32(data) == base64.b32encode(data).decode().lower().rstrip("=")
