@@ -31,6 +31,7 @@ ON_FEEDS = {"follow", "unfollow", "mute", "unmute", "block", "unblock", "accept"
 ACTION_FIELDS = {**{k: {"cid"} for k in ON_POSTS}, **{k: {"name"} for k in ON_FEEDS},
                  "react": {"cid", "emoji"}, "edit": {"cid", "text"},
                  "follow": {"name", "alias", "force"}}
+ORPHAN_UPLOAD_MS = 7 * 24 * 3600 * 1000  # an upload no handover used within this is dropped
 
 
 @dataclass(frozen=True)
@@ -342,6 +343,32 @@ def _save_post(home: Home, device_id: str, h: Handover, key: str) -> int:
         result = drafts.save(home, h.text, h.reply_to, paths, h.to, seal=False, quote=h.quote, cw=h.cw,
                              sensitive=h.sensitive, alts=alts, card=h.card, created=h.created, mark=key)
     return result.draft_id
+
+
+def clean_uploads(home: Home, active: set[str], now: int | None = None) -> int:
+    """Drop the uploads no handover will use: every one of a device not in `active` (revoked,
+    or unknown), and those that waited longer than ORPHAN_UPLOAD_MS (their post never came:
+    the device gave it up, or uploads again before it hands it over); how many files."""
+    root = home.settings.home / "uploads"
+    if not root.is_dir():
+        return 0
+    oldest = (now or now_ms()) - ORPHAN_UPLOAD_MS
+    dropped = 0
+    for folder in root.iterdir():
+        if not folder.is_dir():
+            continue
+        gone = folder.name not in active
+        for f in folder.iterdir():
+            if gone or (f.is_file() and f.stat().st_mtime * 1000 < oldest):
+                if f.is_dir():
+                    shutil.rmtree(f, ignore_errors=True)
+                else:
+                    f.unlink(missing_ok=True)
+                dropped += 1
+        if gone:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    return dropped
 
 
 def _sealed(found: tuple[int, str] | None) -> tuple[int | None, str | None]:

@@ -571,9 +571,18 @@ class Service:
             return store.devices()
 
     def revoke_device(self, device_id: str) -> Device:
-        """Refuse a device's credential from now on."""
+        """Refuse a device's credential from now on; drop what it uploaded for posts it never
+        handed over (no handover of it is taken any more)."""
         with devices.opened(self.settings.home) as store:
-            return store.revoke(device_id)
+            device = store.revoke(device_id)
+        self.clean_uploads()
+        return device
+
+    def clean_uploads(self) -> int:
+        """Drop the uploads of revoked (or unknown) devices and those no handover used within
+        handover.ORPHAN_UPLOAD_MS (a home server's round does it too); how many files."""
+        active = {d.id for d in self.devices() if d.revoked is None}
+        return handover.clean_uploads(self.home, active)
 
     def device_setting(self, key: str, value: str | None = None) -> str | None:
         """A setting of the remote listener (e.g. its URL, for `device pair`); set with `value`."""
