@@ -305,9 +305,12 @@ def mark_read(p: Pairing, box: str, upto: int, timeout: float) -> int:
     return int(answer["marked"])
 
 
-def timeline(p: Pairing, limit: int, before: str | None, timeout: float) -> dict[str, Any]:
-    """The home server's timeline, as `ipfeed timeline --json` prints it."""
-    query = urllib.parse.urlencode({"limit": limit, **({"before": before} if before else {})})
+def timeline(p: Pairing, limit: int, before: str | None, timeout: float,
+             tag: str | None = None) -> dict[str, Any]:
+    """The home server's timeline, as `ipfeed timeline --json` prints it (with `tag`, only
+    posts with that #tag)."""
+    query = urllib.parse.urlencode({"limit": limit, **({"before": before} if before else {}),
+                                    **({"tag": tag} if tag else {})})
     page = _call(p.url, p.fingerprint, p.token, "GET", f"/api/timeline?{query}", None, timeout)
     posts, more = page.get("posts"), page.get("next")
     shape = {"cid": str, "name": str, "text": str, "seq": int, "created": int}

@@ -719,10 +719,12 @@ class Service:
         finally:
             box.close()
 
-    def remote_timeline(self, limit: int = 20, before: str | None = None) -> dict[str, Any]:
-        """The home server's timeline (`ipfeed timeline --json`'s shape), without the posts and
-        reposts of feeds muted or blocked there or by what waits here to be handed over."""
-        page = remote.timeline(self._paired(), limit, before, self.settings.timeout)
+    def remote_timeline(self, limit: int = 20, before: str | None = None,
+                        tag: str | None = None) -> dict[str, Any]:
+        """The home server's timeline (`ipfeed timeline --json`'s shape; with `tag`, only posts
+        with that #tag), without the posts and reposts of feeds muted or blocked there or by
+        what waits here to be handed over."""
+        page = remote.timeline(self._paired(), limit, before, self.settings.timeout, tag)
         muted, blocked = self.remote_hidden()
         hidden = muted | blocked
         return {**page, "posts": [p for p in page["posts"] if p["name"] not in hidden

@@ -78,12 +78,13 @@ def upload(digest: str) -> Answer:
 
 @bp.get("/timeline")
 def timeline() -> Answer:
-    """The home server's timeline, newest first (`ipfeed timeline --json`'s shape)."""
+    """The home server's timeline, newest first (`ipfeed timeline --json`'s shape); with
+    `tag`, only posts with that #tag."""
     try:
         limit = min(MAX_TIMELINE, max(1, int(request.args.get("limit", "20"))))
     except ValueError as e:
         raise InvalidInput("limit is a number") from e
-    posts = svc().timeline(limit, request.args.get("before") or None)
+    posts = svc().timeline(limit, request.args.get("before") or None, request.args.get("tag") or None)
     more = posts[-1].cursor if len(posts) == limit else None
     return {"name": svc().identity().name, "posts": [p.to_json() for p in posts], "next": more}, 200
 

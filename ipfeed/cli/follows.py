@@ -114,9 +114,7 @@ def timeline(c: Context, limit: int, before: str | None, tag: str | None, as_jso
     """Your and followed feeds merged, newest first (from the local index; on a paired device,
     from its home server)."""
     if c.service.remote() is not None:
-        if tag:
-            raise click.UsageError("--tag is not asked of a home server yet")
-        page = c.service.remote_timeline(limit, before)
+        page = c.service.remote_timeline(limit, before, tag)
         if as_json:
             echo_json({"posts": page["posts"], "next": page["next"]})
             return
