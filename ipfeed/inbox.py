@@ -41,6 +41,8 @@ MAX_TRACKED = 10_000  # budgets and pending keys kept in memory, oldest dropped
 CLOSE_CACHE = 30.0  # seconds the set of followed and followed-by-followed feeds is reused
 MAX_GAPS = 4  # posts missing from a conversation a notice's check fetches (a feed sync each)
 HOSTED_CACHE = 5.0  # seconds the list of feeds this home hosts an inbox for is reused
+NOT_HERE = "not-here"  # the refusal of a notice for a feed this inbox does not (yet) host
+NOT_HERE_ANSWER = f"rejected {NOT_HERE}"  # how that answer line starts
 
 
 class Bucket:
@@ -104,6 +106,7 @@ class Receiver:
     _close: dict[str, tuple[float, frozenset[str]]] = field(default_factory=dict)
     _hosted: tuple[float, frozenset[str]] = (0.0, frozenset())
     _misses: Bucket = field(default_factory=lambda: Bucket(20, 20.0))
+    _verifying: Counter[str] = field(default_factory=Counter)  # senders whose feeds are in use
 
     def close_set(self, feed: str | None = None) -> frozenset[str]:
         """Feeds the user (or the hosted `feed`) follows and the feeds they follow, as this
@@ -155,7 +158,7 @@ class Receiver:
             return f"rejected {e}"
         feed = self.feed_of(n)
         if feed is None:
-            return self._count("rejected", f"not-here: this inbox does not receive for {n.to_name} "
+            return self._count("rejected", f"{NOT_HERE}: this inbox does not receive for {n.to_name} "
                                            "(its operator has not agreed to host that feed's inbox)")
         sender, key = n.sender_name, _key(n, feed)
         if key in self.pending:
@@ -239,6 +242,34 @@ class Receiver:
                                 timeout: float = VERIFY_TIMEOUT) -> bool:
         """Verify one notice for this home's feed or a hosted one and record it (`box`: as the
         user's home server filed it); False, with the reason kept, if it does not hold."""
+        self._verifying[n.sender_name] += 1
+        try:
+            return await self._verify_and_record(n, box, timeout)
+        finally:
+            self._verifying[n.sender_name] -= 1
+            if not self._verifying[n.sender_name]:
+                del self._verifying[n.sender_name]
+            self.trim()
+
+    def trim(self) -> list[str]:
+        """Bound the strangers' feeds a verification left in the index (index.trim_strangers):
+        never the user's or a followed feed, a hosted one or one its follow list names, one with
+        a notice shown unread, nor one a notice waiting or being verified comes from."""
+        me = self.home.user_name() or ""
+        followed = [f.name for f in reading.follows(self.home)]
+        keep = {me, *followed, *reading.moved_from(self.home, [me, *followed]), *self._verifying}
+        keep.update(n.sender_name for n in (*self.queue, *self.close_queue))
+        with self.home.inbox() as db:
+            hosted, keep_senders = db.hosted(), db.unread_senders()
+        keep.update(hosted, keep_senders)
+        for state in reading.feed_states(self.home, hosted).values():
+            keep.update(str(f["name"]) for f in state.follows)
+        with self.home.index() as index:
+            dropped = index.trim_strangers(keep)
+        self.stats["strangers-dropped"] += len(dropped)
+        return dropped
+
+    async def _verify_and_record(self, n: Notice, box: str | None, timeout: float) -> bool:
         now = now_ms()
         feed = self.feed_of(n)
         try:
