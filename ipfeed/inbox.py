@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
@@ -249,25 +250,32 @@ class Receiver:
             self._verifying[n.sender_name] -= 1
             if not self._verifying[n.sender_name]:
                 del self._verifying[n.sender_name]
-            self.trim()
+            try:
+                self.trim()
+            except (IpfeedError, sqlite3.Error):  # a busy store: the next verification trims
+                self.stats["trim-failed"] += 1
 
     def trim(self) -> list[str]:
         """Bound the strangers' feeds a verification left in the index (index.trim_strangers):
         never the user's or a followed feed, a hosted one or one its follow list names, one with
         a notice shown unread, nor one a notice waiting or being verified comes from."""
+        with self.home.index() as index:
+            dropped = index.trim_strangers(self._kept)
+        self.stats["strangers-dropped"] += len(dropped)
+        return dropped
+
+    def _kept(self) -> set[str]:
+        """The feeds trim never drops."""
         me = self.home.user_name() or ""
         followed = [f.name for f in reading.follows(self.home)]
         keep = {me, *followed, *reading.moved_from(self.home, [me, *followed]), *self._verifying}
         keep.update(n.sender_name for n in (*self.queue, *self.close_queue))
         with self.home.inbox() as db:
-            hosted, keep_senders = db.hosted(), db.unread_senders()
-        keep.update(hosted, keep_senders)
+            hosted, unread = db.hosted(), db.unread_senders()
+        keep.update(hosted, unread)
         for state in reading.feed_states(self.home, hosted).values():
             keep.update(str(f["name"]) for f in state.follows)
-        with self.home.index() as index:
-            dropped = index.trim_strangers(keep)
-        self.stats["strangers-dropped"] += len(dropped)
-        return dropped
+        return keep
 
     async def _verify_and_record(self, n: Notice, box: str | None, timeout: float) -> bool:
         now = now_ms()

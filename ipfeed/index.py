@@ -97,29 +97,31 @@ class Index:
                        "record_eol = coalesce(?, record_eol) WHERE name = ?",
                        (now, now, record, record_seq, record_eol, name))
 
-    def trim_strangers(self, keep: Collection[str], max_feeds: int | None = None,
+    def trim_strangers(self, keep: Callable[[], Collection[str]], max_feeds: int | None = None,
                        max_entries: int | None = None) -> list[str]:
-        """Drop the least recently synced feeds not in `keep` (followed, hosted, with a notice
+        """Drop the least recently synced feeds not in `keep()` (followed, hosted, with a notice
         shown unread, being verified) while those feeds are more than MAX_STRANGER_FEEDS or hold
-        more than MAX_STRANGER_ENTRIES entries; the names dropped (nothing written if none)."""
+        more than MAX_STRANGER_ENTRIES entries; the names dropped (`keep` is not asked, and
+        nothing written, while all feeds together are within the bounds)."""
         max_feeds = MAX_STRANGER_FEEDS if max_feeds is None else max_feeds
         max_entries = MAX_STRANGER_ENTRIES if max_entries is None else max_entries
-        kept = json.dumps(sorted(keep))
-        feeds, entries = self.db.execute(
-            "SELECT count(*), coalesce(sum(count), 0) FROM feeds WHERE name NOT IN "
-            "(SELECT value FROM json_each(?))", (kept,)).fetchone()
+        feeds, entries = self.db.execute("SELECT count(*), coalesce(sum(count), 0) FROM feeds").fetchone()
         if feeds <= max_feeds and entries <= max_entries:
             return []
+        rows = self.db.execute("SELECT name, count FROM feeds WHERE name NOT IN (SELECT value FROM "
+                               "json_each(?)) ORDER BY coalesce(last_sync, 0), name",
+                               (json.dumps(sorted(keep())),)).fetchall()
+        feeds, entries = len(rows), sum(count for _, count in rows)
         dropped: list[str] = []
-        with self.transaction() as db:
-            for name, count in db.execute(
-                    "SELECT name, count FROM feeds WHERE name NOT IN (SELECT value FROM json_each(?)) "
-                    "ORDER BY coalesce(last_sync, 0), name", (kept,)).fetchall():
-                if feeds <= max_feeds and entries <= max_entries:
-                    break
-                entryindex.forget(db, name)
-                dropped.append(name)
-                feeds, entries = feeds - 1, entries - count
+        for name, count in rows:
+            if feeds <= max_feeds and entries <= max_entries:
+                break
+            dropped.append(name)
+            feeds, entries = feeds - 1, entries - count
+        if dropped:
+            with self.transaction() as db:
+                for name in dropped:
+                    entryindex.forget(db, name)
         return dropped
 
     def set_pinned(self, name: str, root_cid: str) -> None:
