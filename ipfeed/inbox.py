@@ -129,6 +129,10 @@ class Receiver:
             self._hosted = (time.monotonic(), names)
         return names
 
+    def hosted_changed(self) -> None:
+        """This process changed the hosted feeds: read them again at the next notice."""
+        self._hosted = (0.0, frozenset())
+
     def feed_of(self, n: Notice) -> str | None:
         """Where a notice is kept: OWN for this home's feed, a hosted feed's name, None if this
         inbox does not receive for its `to`."""

@@ -573,6 +573,28 @@ def test_a_notice_refused_not_here_waits_in_the_outbox_until_the_host_agrees(mak
     run(with_inbox(h, after))
     assert [(o.entry, o.state) for o in c.outgoing_notices()] == [(reply, "sent")]
 
+    # Hana stops hosting; Alice lists her first and her own node second: a not-here peer is
+    # passed over for the next one, which takes the notice.
+    h.unhost_inbox(name_of(alice))
+    run(a.set_inbox([(run(peer_id(hana)), [hana.addr().rsplit("/p2p/", 1)[0]]),
+                     (run(peer_id(alice)), [alice.addr().rsplit("/p2p/", 1)[0]])], here=False))
+    assert run(c.sync([name_of(alice)]))[0].error is None
+    refused_before = h.receiver().stats["rejected"]
+
+    async def both() -> str:
+        async def at_alice() -> str:
+            again = (await c.post("and once more", reply_to=hello.cid)).cid
+            with inboxdb.opened(c.settings.inbox_path) as db:
+                db.db.execute("UPDATE outgoing SET next_try = 0")
+            await c.deliver_notices()
+            await until("the reply at Alice's",
+                        lambda: [n for n in a.notifications(None) if n.entry == again])
+            return again
+        return await with_inbox(a, at_alice)
+    again = run(with_inbox(h, both))
+    assert {o.entry: o.state for o in c.outgoing_notices()} == {reply: "sent", again: "sent"}
+    assert h.receiver().stats["rejected"] > refused_before  # Hana said not-here to it first
+
 
 def test_not_here_is_retried_for_three_days_and_other_failures_max_attempts_times(tmp_path: Any) -> None:
     day = 24 * 3600 * 1000
