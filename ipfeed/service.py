@@ -506,12 +506,17 @@ class Service:
             raise InvalidInput("this node receives for your own feed already")
         with self.home.inbox() as db:
             added = db.host(name)
+        if self._receiver is not None:
+            self._receiver.hosted_changed()
         return added, (await following.sync_follows(self.home, [name]))[0].error
 
     def unhost_inbox(self, name: str) -> int:
         """Stop receiving for a feed: its notices kept here are dropped (how many)."""
         with self.home.inbox() as db:
-            return db.unhost(normalize_name(name))
+            dropped = db.unhost(normalize_name(name))
+        if self._receiver is not None:  # at once in this process (another re-reads within 5 s)
+            self._receiver.hosted_changed()
+        return dropped
 
     def hosted_inboxes(self) -> list[tuple[str, int]]:
         """The feeds this node receives for besides its own, with how many notices it keeps."""
