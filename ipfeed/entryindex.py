@@ -392,3 +392,25 @@ def _hidden_counts(db: sqlite3.Connection, cids: str, hidden: str,
 def normalize(tag: str) -> str:
     """A tag as the index keys it (content.normalize_tag: NFKC_Casefold)."""
     return normalize_tag(tag.lstrip("#"))
+
+
+def forget(db: sqlite3.Connection, name: str) -> int:
+    """Drop one feed from the index, its counts in other feeds' posts taken back (its replies,
+    quotes, tags, reactions and reposts); what other feeds' entries say about its posts is kept
+    as it is (a sync of it again finds them applied). How many posts and entries went."""
+    for cid, reply, extra in db.execute("SELECT cid, reply_to, extra FROM posts WHERE name = ? "
+                                        "AND hidden = 0", (name,)).fetchall():
+        _counted(db, cid, reply, json.loads(extra), -1)
+    for table, column in (("reactions", "likes"), ("reposts", "reposts")):
+        for (subject,) in db.execute(f"SELECT subject FROM {table} WHERE name = ?", (name,)).fetchall():
+            _bump(db, subject, column, -1)
+        db.execute(f"DELETE FROM {table} WHERE name = ?", (name,))
+    db.execute("DELETE FROM versions WHERE post IN (SELECT cid FROM posts WHERE name = ?) "
+               "OR entry IN (SELECT cid FROM entries WHERE name = ?)", (name, name))
+    db.execute("DELETE FROM refused_files WHERE post IN (SELECT cid FROM posts WHERE name = ?)", (name,))
+    gone = db.execute("DELETE FROM posts WHERE name = ?", (name,)).rowcount
+    gone += db.execute("DELETE FROM entries WHERE name = ? AND kind != ?", (name, kinds.POST)).rowcount
+    db.execute("DELETE FROM entries WHERE name = ?", (name,))
+    for table in ("used", "forks", "beacon_checks", "migration_problems", "feeds"):
+        db.execute(f"DELETE FROM {table} WHERE name = ?", (name,))
+    return gone

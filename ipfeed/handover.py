@@ -10,12 +10,12 @@ import hashlib
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import drafts, interact, kinds, post
+from . import drafts, feed, interact, kinds, media, post
 from .errors import InvalidInput, IpfeedError, NotFound, PublishPending
 from .homedir import Home, now_ms
 
@@ -23,14 +23,17 @@ DRAFT_ID = re.compile(r"\A[A-Za-z0-9_-]{16,64}\Z")
 SHA256 = re.compile(r"\A[0-9a-f]{64}\Z")
 FUTURE_SLACK_MS = 5 * 60 * 1000  # a device's clock may run a little ahead, not more
 FIELDS = {"id", "created", "kind", "text", "reply_to", "cw", "sensitive", "card", "quote", "to",
-          "attachments"}
+          "attachments", "plain"}
 ATTACHMENT_FIELDS = {"name", "sha256", "size", "alt"}
 MAX_RECIPIENTS = 32  # names a device may give to `--to` (each resolved by the home server)
 ON_POSTS = {"react", "unreact", "repost", "unrepost", "edit", "delete"}  # saved as entries
 ON_FEEDS = {"follow", "unfollow", "mute", "unmute", "block", "unblock", "accept", "ignore"}
+PROFILE = "profile"  # `ipfeed profile set`: no entry, a new root (as on the home server)
 ACTION_FIELDS = {**{k: {"cid"} for k in ON_POSTS}, **{k: {"name"} for k in ON_FEEDS},
                  "react": {"cid", "emoji"}, "edit": {"cid", "text"},
-                 "follow": {"name", "alias", "force"}}
+                 "follow": {"name", "alias", "force"}, PROFILE: {"display_name", "bio", "avatar"}}
+AVATAR_FIELDS = {"name", "sha256", "size"}
+ORPHAN_UPLOAD_MS = 7 * 24 * 3600 * 1000  # an upload no handover used within this is dropped
 
 
 @dataclass(frozen=True)
@@ -48,17 +51,24 @@ class Handover:
     quote: str | None = None
     to: list[str] = field(default_factory=list)  # sealed to these by the home server
     attachments: list[dict[str, Any]] = field(default_factory=list)  # {name, sha256, size, alt}
+    plain: bool = False  # `post --many`: text only, no #tags, @mentions or card read from it
 
     def to_json(self) -> dict[str, Any]:
-        """The request body a device sends."""
+        """The request body a device sends (`plain` only when true)."""
         return {"id": self.id, "created": self.created, "text": self.text, "reply_to": self.reply_to,
                 "cw": self.cw, "sensitive": self.sensitive, "card": self.card, "quote": self.quote,
-                "to": list(self.to), "attachments": [dict(a) for a in self.attachments]}
+                "to": list(self.to), "attachments": [dict(a) for a in self.attachments],
+                **({"plain": True} if self.plain else {})}
+
+    @property
+    def uploads(self) -> list[dict[str, Any]]:
+        """The files that travel ahead of it (PUT /api/upload)."""
+        return self.attachments
 
     def describe(self) -> str:
         """A line about it for `ipfeed remote status`."""
         extra = f" [{len(self.attachments)} attachments]" if self.attachments else ""
-        return ("[private] " if self.to else "") + self.text[:60] + extra
+        return ("[private] " if self.to else "[plain] " if self.plain else "") + self.text[:60] + extra
 
 
 @dataclass(frozen=True)
@@ -76,16 +86,30 @@ class Action:
     text: str = ""
     alias: str = ""
     force: bool = False
+    display_name: str | None = None  # profile: the new display name (None: unchanged)
+    bio: str | None = None  # profile: the new bio (None: unchanged)
+    avatar: dict[str, Any] | None = None  # profile: {name, sha256, size} of a new avatar
 
     def to_json(self) -> dict[str, Any]:
         """The request body a device sends: the fields of its kind only."""
         full = {"cid": self.cid, "name": self.name, "emoji": self.emoji, "text": self.text,
-                "alias": self.alias, "force": self.force}
+                "alias": self.alias, "force": self.force, "display_name": self.display_name,
+                "bio": self.bio, "avatar": dict(self.avatar) if self.avatar else None}
         return {"id": self.id, "created": self.created, "kind": self.kind,
                 **{k: full[k] for k in sorted(ACTION_FIELDS[self.kind])}}
 
+    @property
+    def uploads(self) -> list[dict[str, Any]]:
+        """The files that travel ahead of it (a profile's new avatar)."""
+        return [self.avatar] if self.avatar else []
+
     def describe(self) -> str:
         """A line about it for `ipfeed remote status`."""
+        if self.kind == PROFILE:
+            parts = [f"name {self.display_name[:40]!r}" if self.display_name is not None else "",
+                     f"bio {self.bio[:40]!r}" if self.bio is not None else "",
+                     f"avatar {self.avatar['name']}" if self.avatar else ""]
+            return f"[profile: {', '.join(p for p in parts if p)}]"
         return f"[{self.kind} {self.cid or self.name}]" + (f" {self.text[:50]}" if self.text else "")
 
 
@@ -134,8 +158,15 @@ def parse(body: Any, now: int | None = None) -> Item:
             isinstance(n, str) and 0 < len(n) <= 200 for n in to):
         raise InvalidInput(f"a handover's to is a list of at most {MAX_RECIPIENTS} names")
     atts = [_attachment(a) for a in _listed(body.get("attachments", []))]
+    plain = body.get("plain", False)
+    if not isinstance(plain, bool):
+        raise InvalidInput("a handover's plain is true or false")
+    if plain and (reply_to or quote or cw or sensitive or to or atts):
+        raise InvalidInput("a plain handover (`post --many`) is text only: no reply_to, quote, cw, "
+                           "sensitive, to or attachments")
     post.check_text(text, len(atts) or (1 if quote else 0))
-    return Handover(draft_id, created, text, reply_to, cw, sensitive, card, quote, list(to), atts)
+    return Handover(draft_id, created, text, reply_to, cw, sensitive, card, quote, list(to), atts,
+                    plain)
 
 
 def _listed(value: Any) -> list[Any]:
@@ -160,7 +191,43 @@ def _attachment(a: Any) -> dict[str, Any]:
     return {"name": name, "sha256": digest, "size": size, "alt": alt}
 
 
+def check_profile(display_name: object, bio: object) -> None:
+    """A profile change's name and bio, by the root's rules (FORMAT.md section 4), before it is
+    queued on a device or applied by the home server (a root that cannot be signed would wait
+    for ever)."""
+    for what, value, limit in (("display_name", display_name, feed.MAX_DISPLAY_NAME_BYTES),
+                               ("bio", bio, feed.MAX_BIO_BYTES)):
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InvalidInput(f"a profile handover's {what} is a string or null")
+        if len(value.encode("utf-8", "surrogatepass")) > limit:
+            raise InvalidInput(f"a profile's {'name' if what == 'display_name' else what} is at "
+                               f"most {limit} bytes")
+
+
+def _parse_profile(body: dict[str, Any], draft_id: str, created: int) -> Action:
+    display_name, bio, avatar = body.get("display_name"), body.get("bio"), body.get("avatar")
+    check_profile(display_name, bio)
+    if avatar is not None:
+        if not isinstance(avatar, dict) or set(avatar) != AVATAR_FIELDS:
+            raise InvalidInput("a profile handover's avatar is {name, sha256, size} or null")
+        name, digest, size = avatar["name"], avatar["sha256"], avatar["size"]
+        if not isinstance(name, str) or (problem := post.file_name_problem(name)):
+            raise InvalidInput(f"a profile handover's avatar name is not a plain file name ({problem})")
+        if not isinstance(digest, str) or not SHA256.match(digest):
+            raise InvalidInput("a profile handover's avatar sha256 is 64 lower-case hex digits")
+        if type(size) is not int or not 0 < size <= media.MAX_AVATAR_BYTES:
+            raise InvalidInput(f"a profile handover's avatar size is 1 … {media.MAX_AVATAR_BYTES}")
+        avatar = {"name": name, "sha256": digest, "size": size}
+    if display_name is None and bio is None and avatar is None:
+        raise InvalidInput("a profile handover changes at least one of display_name, bio, avatar")
+    return Action(draft_id, created, PROFILE, display_name=display_name, bio=bio, avatar=avatar)
+
+
 def _parse_action(body: dict[str, Any], draft_id: str, created: int, kind: str) -> Action:
+    if kind == PROFILE:
+        return _parse_profile(body, draft_id, created)
     need = "cid" if kind in ON_POSTS else "name"
     target = body.get(need)
     if not isinstance(target, str) or not 0 < len(target) <= 200:
@@ -242,7 +309,8 @@ def store_upload(home: Home, device_id: str, digest: str, read: Callable[[int], 
 
 
 MAX_AT_ONCE = 100  # handovers in one request
-OnFeed = Callable[[Action], object]  # follow, mute, accept …: the Service's own calls
+OnFeed = Callable[[Action, Path | None], object]  # follow, mute, accept, profile (with the
+# avatar's file, staged under its name) …: the Service's own calls
 WholeChain = Callable[[], object]  # before a deletion: the Service's complete_chain, to its end
 DELETIONS = {"unreact", "unrepost", "delete"}  # saved as delete entries: they need the whole chain
 
@@ -274,7 +342,7 @@ def accept(home: Home, device_id: str, bodies: Any, on_feed: OnFeed,
             if isinstance(item, Action) and item.kind in DELETIONS:
                 whole_chain()  # as the CLI and the web UI: a restored key's home fetches the rest
             done.append((item.id, _apply(home, device_id, item, key, on_feed), False))
-            used.update(a["sha256"] for a in (item.attachments if isinstance(item, Handover) else []))
+            used.update(a["sha256"] for a in item.uploads)
         except (InvalidInput, NotFound) as e:  # a rule of the home server: refused, the next go on
             done.append({"id": draft, "error": str(e)})
             used.update(_digests(body))  # refused for good: its uploads are not needed
@@ -291,8 +359,10 @@ def accept(home: Home, device_id: str, bodies: Any, on_feed: OnFeed,
 
 
 def _digests(body: Any) -> list[str]:
-    """The uploads a (perhaps malformed) handover names."""
+    """The uploads a (perhaps malformed) handover names (a post's attachments, a profile's avatar)."""
     atts = body.get("attachments") if isinstance(body, dict) else None
+    if isinstance(body, dict) and isinstance(body.get("avatar"), dict):
+        atts = [body["avatar"]]
     return [a["sha256"] for a in atts if isinstance(a, dict) and isinstance(a.get("sha256"), str)
             and SHA256.match(a["sha256"])] if isinstance(atts, list) else []
 
@@ -315,15 +385,34 @@ def _apply(home: Home, device_id: str, item: Item, key: str, on_feed: OnFeed) ->
     if item.kind in _ON_A_POST:
         return _ON_A_POST[item.kind](home, cid, at)
     drafts.seal_now(home)  # what came before it is in the chain first
-    with contextlib.suppress(PublishPending):  # saved: published when the node is back
-        on_feed(item)
+    with contextlib.suppress(PublishPending), _staged(home, device_id, item) as avatar:
+        on_feed(item, avatar)  # saved: published when the node is back
     with home.outbox() as box:  # a crash just before this re-applies it: same state (idempotent)
         box.set(key, "0")
     return None
 
 
+@contextlib.contextmanager
+def _staged(home: Home, device_id: str, item: Action) -> Iterator[Path | None]:
+    """A profile's avatar uploaded ahead of it, as a file under its own name, while it is applied."""
+    if item.avatar is None:
+        yield None
+        return
+    src = upload_path(home, device_id, item.avatar["sha256"])
+    if not src.is_file() or src.stat().st_size != item.avatar["size"]:
+        raise InvalidInput(f"avatar {item.avatar['name']} was not uploaded before its profile change")
+    with tempfile.TemporaryDirectory(dir=src.parent) as tmp:
+        dst = Path(tmp) / item.avatar["name"]
+        shutil.copyfile(src, dst)
+        yield dst
+
+
 def _save_post(home: Home, device_id: str, h: Handover, key: str) -> int:
     """Save a handed-over post with the attachments uploaded ahead of it, under their names."""
+    if h.plain:  # as `post --many` on the home server: the text alone, nothing read from it
+        post.check_text(h.text)
+        with home.outbox() as box:
+            return box.add_draft(h.created, h.text, None, [], mark=key)
     folder = uploads(home, device_id)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
@@ -342,6 +431,32 @@ def _save_post(home: Home, device_id: str, h: Handover, key: str) -> int:
         result = drafts.save(home, h.text, h.reply_to, paths, h.to, seal=False, quote=h.quote, cw=h.cw,
                              sensitive=h.sensitive, alts=alts, card=h.card, created=h.created, mark=key)
     return result.draft_id
+
+
+def clean_uploads(home: Home, active: set[str], now: int | None = None) -> int:
+    """Drop the uploads no handover will use: every one of a device not in `active` (revoked,
+    or unknown), and those that waited longer than ORPHAN_UPLOAD_MS (their post never came:
+    the device gave it up, or uploads again before it hands it over); how many files."""
+    root = home.settings.home / "uploads"
+    if not root.is_dir():
+        return 0
+    oldest = (now or now_ms()) - ORPHAN_UPLOAD_MS
+    dropped = 0
+    for folder in root.iterdir():
+        if not folder.is_dir():
+            continue
+        gone = folder.name not in active
+        for f in folder.iterdir():
+            if gone or (f.is_file() and f.stat().st_mtime * 1000 < oldest):
+                if f.is_dir():
+                    shutil.rmtree(f, ignore_errors=True)
+                else:
+                    f.unlink(missing_ok=True)
+                dropped += 1
+        if gone:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    return dropped
 
 
 def _sealed(found: tuple[int, str] | None) -> tuple[int | None, str | None]:

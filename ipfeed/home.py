@@ -88,6 +88,8 @@ async def _rounds(service: Service, interval: float, rounds: int, log: Callable[
         else:
             if fetched:
                 log(f"notices: {fetched} fetched from your inbox peers")
+        if dropped := service.clean_uploads():  # of revoked devices, or that no handover used
+            log(f"uploads: dropped {dropped} that no handover will use")
         put = 0
         if time.monotonic() - last_reput >= REPUT_EVERY:
             put = await service.republish()

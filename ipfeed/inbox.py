@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
@@ -41,6 +42,8 @@ MAX_TRACKED = 10_000  # budgets and pending keys kept in memory, oldest dropped
 CLOSE_CACHE = 30.0  # seconds the set of followed and followed-by-followed feeds is reused
 MAX_GAPS = 4  # posts missing from a conversation a notice's check fetches (a feed sync each)
 HOSTED_CACHE = 5.0  # seconds the list of feeds this home hosts an inbox for is reused
+NOT_HERE = "not-here"  # the refusal of a notice for a feed this inbox does not (yet) host
+NOT_HERE_ANSWER = f"rejected {NOT_HERE}"  # how that answer line starts
 
 
 class Bucket:
@@ -104,6 +107,7 @@ class Receiver:
     _close: dict[str, tuple[float, frozenset[str]]] = field(default_factory=dict)
     _hosted: tuple[float, frozenset[str]] = (0.0, frozenset())
     _misses: Bucket = field(default_factory=lambda: Bucket(20, 20.0))
+    _verifying: Counter[str] = field(default_factory=Counter)  # senders whose feeds are in use
 
     def close_set(self, feed: str | None = None) -> frozenset[str]:
         """Feeds the user (or the hosted `feed`) follows and the feeds they follow, as this
@@ -124,6 +128,10 @@ class Receiver:
                 names = frozenset(db.hosted())
             self._hosted = (time.monotonic(), names)
         return names
+
+    def hosted_changed(self) -> None:
+        """This process changed the hosted feeds: read them again at the next notice."""
+        self._hosted = (0.0, frozenset())
 
     def feed_of(self, n: Notice) -> str | None:
         """Where a notice is kept: OWN for this home's feed, a hosted feed's name, None if this
@@ -155,7 +163,7 @@ class Receiver:
             return f"rejected {e}"
         feed = self.feed_of(n)
         if feed is None:
-            return self._count("rejected", f"not-here: this inbox does not receive for {n.to_name} "
+            return self._count("rejected", f"{NOT_HERE}: this inbox does not receive for {n.to_name} "
                                            "(its operator has not agreed to host that feed's inbox)")
         sender, key = n.sender_name, _key(n, feed)
         if key in self.pending:
@@ -239,6 +247,41 @@ class Receiver:
                                 timeout: float = VERIFY_TIMEOUT) -> bool:
         """Verify one notice for this home's feed or a hosted one and record it (`box`: as the
         user's home server filed it); False, with the reason kept, if it does not hold."""
+        self._verifying[n.sender_name] += 1
+        try:
+            return await self._verify_and_record(n, box, timeout)
+        finally:
+            self._verifying[n.sender_name] -= 1
+            if not self._verifying[n.sender_name]:
+                del self._verifying[n.sender_name]
+            try:
+                self.trim()
+            except (IpfeedError, sqlite3.Error):  # a busy store: the next verification trims
+                self.stats["trim-failed"] += 1
+
+    def trim(self) -> list[str]:
+        """Bound the strangers' feeds a verification left in the index (index.trim_strangers):
+        never the user's or a followed feed, a hosted one or one its follow list names, one with
+        a notice shown unread, nor one a notice waiting or being verified comes from."""
+        with self.home.index() as index:
+            dropped = index.trim_strangers(self._kept)
+        self.stats["strangers-dropped"] += len(dropped)
+        return dropped
+
+    def _kept(self) -> set[str]:
+        """The feeds trim never drops."""
+        me = self.home.user_name() or ""
+        followed = [f.name for f in reading.follows(self.home)]
+        keep = {me, *followed, *reading.moved_from(self.home, [me, *followed]), *self._verifying}
+        keep.update(n.sender_name for n in (*self.queue, *self.close_queue))
+        with self.home.inbox() as db:
+            hosted, unread = db.hosted(), db.unread_senders()
+        keep.update(hosted, unread)
+        for state in reading.feed_states(self.home, hosted).values():
+            keep.update(str(f["name"]) for f in state.follows)
+        return keep
+
+    async def _verify_and_record(self, n: Notice, box: str | None, timeout: float) -> bool:
         now = now_ms()
         feed = self.feed_of(n)
         try:

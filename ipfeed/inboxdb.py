@@ -22,7 +22,8 @@ MAX_HOSTED = 100  # feeds it hosts an inbox for
 OWN = ""  # received.feed of the notices for this home's own feed
 MAX_REJECTED = 500  # rejections kept, to show why
 MAX_OUTGOING = 10_000  # notices waiting to be delivered
-MAX_ATTEMPTS = 10  # deliveries tried before a notice is given up
+MAX_ATTEMPTS = 10  # deliveries tried before a notice is given up ("not-here" answers apart)
+NOT_HERE_MS = 3 * 24 * 3600 * 1000  # how long a notice refused "not-here" is still retried
 NOTIFICATIONS, REQUESTS = "notifications", "requests"
 
 SCHEMA = """
@@ -50,6 +51,10 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 HOSTING = """
 ALTER TABLE received ADD COLUMN feed TEXT NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS received_feed ON received (feed, id);
+"""
+# 3: "not-here" answers counted apart (retried for NOT_HERE_MS, not counted in MAX_ATTEMPTS)
+NOT_HERE = """
+ALTER TABLE outgoing ADD COLUMN not_here INTEGER NOT NULL DEFAULT 0;
 """
 
 
@@ -95,13 +100,13 @@ class InboxDB:
     def __init__(self, path: Path, *, any_thread: bool = False) -> None:
         self.db = sqlite.connect(path, "NORMAL", any_thread=any_thread)
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version < 2:  # pages open it per request: only a write when there is one to make
+        if version < 3:  # pages open it per request: only a write when there is one to make
             with self.transaction() as tx:
-                for script in (SCHEMA, HOSTING)[version:]:
+                for script in (SCHEMA, HOSTING, NOT_HERE)[version:]:
                     for statement in script.split(";"):
                         if statement.strip():
                             tx.execute(statement)
-                tx.execute("PRAGMA user_version=2")
+                tx.execute("PRAGMA user_version=3")
 
     def close(self) -> None:
         """Close the database."""
@@ -161,6 +166,11 @@ class InboxDB:
         rows = self.db.execute(f"SELECT {_RECEIVED} FROM received WHERE {' AND '.join(where)} "
                                f"ORDER BY id {order} LIMIT ?", (*args, limit))
         return [Received(*r) for r in rows]
+
+    def unread_senders(self) -> list[str]:
+        """The feeds with a notice shown unread (for this home's own feed)."""
+        return [r[0] for r in self.db.execute("SELECT DISTINCT sender FROM received WHERE feed = '' "
+                                              "AND state = 'unread'")]
 
     def notice_blocks(self, after: int, limit: int, feed: str = OWN) -> list[tuple[int, str, bytes]]:
         """The signed notices for this home's feed (or a hosted `feed`) after id `after`, oldest
@@ -274,12 +284,20 @@ class InboxDB:
         with self.transaction() as tx:
             tx.execute("UPDATE outgoing SET state = ?, last_error = ? WHERE id = ?", (state, error, row))
 
-    def retry(self, row: int, error: str, next_try: int) -> None:
-        """A delivery failed for now: tried again at `next_try`, given up after MAX_ATTEMPTS."""
+    def retry(self, row: int, error: str, next_try: int, *, not_here: bool = False) -> None:
+        """A delivery failed for now: tried again at `next_try`, given up after MAX_ATTEMPTS
+        failures; or it was refused `not_here` (the inbox peer's operator has not agreed to host
+        that feed yet): tried again until NOT_HERE_MS after it was queued, then refused."""
         with self.transaction() as tx:
+            if not_here:
+                tx.execute("UPDATE outgoing SET attempts = attempts + 1, not_here = not_here + 1, "
+                           "last_error = ?, next_try = ?, state = CASE WHEN ? > created + ? THEN 'refused' "
+                           "ELSE 'waiting' END WHERE id = ?",
+                           (error[:500], next_try, next_try, NOT_HERE_MS, row))
+                return
             tx.execute("UPDATE outgoing SET attempts = attempts + 1, last_error = ?, next_try = ?, "
-                       "state = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE 'waiting' END WHERE id = ?",
-                       (error[:500], next_try, MAX_ATTEMPTS, row))
+                       "state = CASE WHEN attempts + 1 - not_here >= ? THEN 'failed' ELSE 'waiting' END "
+                       "WHERE id = ?", (error[:500], next_try, MAX_ATTEMPTS, row))
 
     # -- state ------------------------------------------------------------------------
     def get(self, key: str) -> object:

@@ -30,6 +30,10 @@ _FEED_COLUMNS = ("name, root_cid, root_seq, count, updated, profile, head, recor
                  "record_eol, pinned, last_sync, last_ok, last_error, failures, next_try, fork, follows")
 _V1_COLUMNS = "cid, name, seq, prev, created, sort, text, reply_to, attachments, private, recipients"
 _POST_COLUMNS = f"{_V1_COLUMNS}, edited, extra"
+# Feeds not followed (opened on demand, or synced only to verify a stranger's notice) are a
+# cache: beyond these bounds the least recently synced are dropped (docs/FORMAT.md section 15).
+MAX_STRANGER_FEEDS = 1_000
+MAX_STRANGER_ENTRIES = 100_000  # by their roots' entry counts
 
 
 class Index:
@@ -92,6 +96,33 @@ class Index:
                        "next_try = 0, record = coalesce(?, record), record_seq = coalesce(?, record_seq), "
                        "record_eol = coalesce(?, record_eol) WHERE name = ?",
                        (now, now, record, record_seq, record_eol, name))
+
+    def trim_strangers(self, keep: Callable[[], Collection[str]], max_feeds: int | None = None,
+                       max_entries: int | None = None) -> list[str]:
+        """Drop the least recently synced feeds not in `keep()` (followed, hosted, with a notice
+        shown unread, being verified) while those feeds are more than MAX_STRANGER_FEEDS or hold
+        more than MAX_STRANGER_ENTRIES entries; the names dropped (`keep` is not asked, and
+        nothing written, while all feeds together are within the bounds)."""
+        max_feeds = MAX_STRANGER_FEEDS if max_feeds is None else max_feeds
+        max_entries = MAX_STRANGER_ENTRIES if max_entries is None else max_entries
+        feeds, entries = self.db.execute("SELECT count(*), coalesce(sum(count), 0) FROM feeds").fetchone()
+        if feeds <= max_feeds and entries <= max_entries:
+            return []
+        rows = self.db.execute("SELECT name, count FROM feeds WHERE name NOT IN (SELECT value FROM "
+                               "json_each(?)) ORDER BY coalesce(last_sync, 0), name",
+                               (json.dumps(sorted(keep())),)).fetchall()
+        feeds, entries = len(rows), sum(count for _, count in rows)
+        dropped: list[str] = []
+        for name, count in rows:
+            if feeds <= max_feeds and entries <= max_entries:
+                break
+            dropped.append(name)
+            feeds, entries = feeds - 1, entries - count
+        if dropped:
+            with self.transaction() as db:
+                for name in dropped:
+                    entryindex.forget(db, name)
+        return dropped
 
     def set_pinned(self, name: str, root_cid: str) -> None:
         """Remember which root of a feed is pinned."""

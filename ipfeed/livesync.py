@@ -85,20 +85,15 @@ async def held_contents(get: Get, cids: Sequence[str]) -> list[Content]:
     return out
 
 
-async def newest_page(get: Get, root: feed.Root, limit: int, at_once: int = 16
-                      ) -> tuple[list[Chained], dict[str, Content]]:
+async def newest_page(get: Get, root: feed.Root, limit: int) -> tuple[list[Chained], dict[str, Content]]:
     """The newest `limit` live posts a v2 root lists (`posts`), their entries and current
-    content blocks fetched in parallel (one round trip after the root), each verified: the
-    entries as posts of the root's author (feed.check_posts), the contents against their CIDs.
+    content blocks fetched all at once (one round trip after the root: the format bounds the
+    list at feed.RECENT posts, so no wider limit is needed), each verified: the entries as
+    posts of the root's author (feed.check_posts), the contents against their CIDs.
     Returns the entries newest first and each v2 post's content by entry CID."""
     listed = root.posts[:max(limit, 0)]
-    sem = asyncio.Semaphore(at_once)
-
-    async def one(cid: str, limit_: int) -> bytes:
-        async with sem:
-            return await get(cid, limit_)
-    blocks = await asyncio.gather(*(one(p.entry, MAX_ENTRY_BYTES) for p in listed),
-                                  *(one(p.content, contentblock.MAX_CONTENT_BYTES)
+    blocks = await asyncio.gather(*(get(p.entry, MAX_ENTRY_BYTES) for p in listed),
+                                  *(get(p.content, contentblock.MAX_CONTENT_BYTES)
                                     for p in listed if p.content))
     entries = [parse_chained(b, p.entry) for b, p in zip(blocks, listed, strict=False)]
     feed.check_posts(root, {e.cid: e for e in entries})

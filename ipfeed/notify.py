@@ -18,7 +18,7 @@ from .entry import Entry, parse_chained
 from .errors import InvalidNotice, IpfeedError, NodeUnavailable
 from .homedir import Home, latest_root, now_ms
 from .identity import name_from_public, public_from_name
-from .inbox import PROTOCOL, Receiver
+from .inbox import NOT_HERE_ANSWER, PROTOCOL, Receiver
 from .ipfs import Kubo
 from .kinds import About
 from .stream import free_port
@@ -103,7 +103,9 @@ def _candidates(entry: Entry, content: Content | None) -> set[bytes]:
 async def deliver(home: Home) -> Delivery:
     """Queue notices for what is new, then deliver those due to their feeds' inbox peers: a
     notice refused by the inbox is not retried, one that could not be delivered is retried
-    with backoff (30 s doubling to an hour, with jitter; given up after MAX_ATTEMPTS)."""
+    with backoff (30 s doubling to an hour, with jitter; given up after MAX_ATTEMPTS), and so
+    is one refused "not-here" (its feed's owner listed a home server whose operator has not
+    run `ipfeed inbox host` yet), for inboxdb.NOT_HERE_MS after it was queued."""
     queued = 0
     with contextlib.suppress(IpfeedError):
         items = targets(home)
@@ -123,18 +125,21 @@ async def deliver(home: Home) -> Delivery:
                 if answer.startswith("ok"):
                     db.delivered(row.id, "sent")
                     sent += 1
-                elif answer.startswith("rejected"):
+                elif answer.startswith("rejected") and not answer.startswith(NOT_HERE_ANSWER):
                     db.delivered(row.id, "refused", answer)
                     refused += 1
                 else:
                     wait = min(BACKOFF_MS * 2 ** row.attempts, MAX_BACKOFF_MS)
-                    db.retry(row.id, answer, now_ms() + int(wait * random.uniform(0.8, 1.2)))
+                    db.retry(row.id, answer, now_ms() + int(wait * random.uniform(0.8, 1.2)),
+                             not_here=answer.startswith(NOT_HERE_ANSWER))
                     waiting += 1
     return Delivery(queued, sent, refused, waiting)
 
 
 async def _deliver_one(home: Home, kubo: Kubo, *, me_record: bytes, target: str, entry: str) -> str:
-    """One notice to the first of the target's inbox peers that takes it: its answer line."""
+    """One notice to the first of the target's inbox peers that takes it (or refuses it for
+    good): its answer line; a "not-here" peer is passed over like a busy one, and its answer
+    is the one given when no other peer took the notice."""
     state = reading.feed_state(home, target)
     peers = (state.profile.get("inbox") if state else None) or []
     if not peers:
@@ -145,12 +150,12 @@ async def _deliver_one(home: Home, kubo: Kubo, *, me_record: bytes, target: str,
         try:
             answers = await send_frames(kubo, str(p["peer"]), [block], list(p.get("addrs") or []))
         except (IpfeedError, OSError, TimeoutError) as e:
-            answer = f"busy {p['peer']}: {e or e.__class__.__name__}"
-            continue
-        if answers:
-            answer = answers[0]
-            if not answer.startswith("busy"):
-                return answer
+            answers = [f"busy {p['peer']}: {e or e.__class__.__name__}"]
+        if not answers or (answer.startswith(NOT_HERE_ANSWER) and answers[0].startswith("busy")):
+            continue  # a not-here answer says more than a later peer's silence
+        answer = answers[0]
+        if not answer.startswith(("busy", NOT_HERE_ANSWER)):
+            return answer
     return answer
 
 

@@ -73,10 +73,12 @@ async def show(home: Home, name: str, limit: int = 20) -> FeedView:
             head = await history.verified_head(kubo, index, name, home.settings, now_ms(), stale=False)
             root = head.root or feed.parse(await kubo.block_get(head.cid, feed.MAX_ROOT_BYTES), head.cid)
             if root.version == feed.VERSION_2:  # the newest page is what `posts` lists: one round trip
-                page = livesync.newest_page if limit <= len(root.posts) or len(root.posts) < feed.RECENT \
-                    else livesync.walk_page
-                entries, got = await page(lambda c, lim: kubo.block_get(c, lim), root, limit,
-                                          home.settings.fetch_concurrency)
+                get = kubo.block_get
+                if limit <= len(root.posts) or len(root.posts) < feed.RECENT:
+                    entries, got = await livesync.newest_page(get, root, limit)
+                else:
+                    entries, got = await livesync.walk_page(get, root, limit,
+                                                            home.settings.fetch_concurrency)
                 opened = livesync.open_contents(_identity(home), entries, {c.cid: c for c in got.values()})
                 return FeedView(name, root, [e for e in entries if not (got.get(e.cid) and got[e.cid].private)
                                              or e.cid in opened], opened, got, _counts(home, entries))

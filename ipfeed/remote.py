@@ -15,13 +15,14 @@ import os
 import re
 import secrets
 import ssl
+import tempfile
 import urllib.parse
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import drafts, post, sqlite, tls
+from . import drafts, feed, post, sqlite, tls
 from .errors import (
     InvalidInput,
     NotPaired,
@@ -30,7 +31,7 @@ from .errors import (
     RemoteUnreachable,
     Revoked,
 )
-from .handover import ON_POSTS, Action, Handover, Item, load
+from .handover import ON_POSTS, PROFILE, Action, Handover, Item, check_profile, load
 from .homedir import now_ms, read_file
 from .identity import normalize_name
 from .notice import REASONS
@@ -129,7 +130,9 @@ def add(home: Path, url: str, code: str, fingerprint: str | None, label: str, ti
 
 
 def forget(home: Path) -> bool:
-    """Unpair this home (the drafts that wait stay in its outbox)."""
+    """Unpair this home (the drafts that wait stay in its outbox; the copy of the home server's
+    lists goes: they are another home's)."""
+    lists_path(home).unlink(missing_ok=True)
     try:
         config_path(home).unlink()
         return True
@@ -155,6 +158,12 @@ class Outbox:
                        (item.id, json.dumps(item.to_json())))
         return item
 
+    def add_all(self, items: Sequence[Item]) -> None:
+        """Save several drafts durably in one transaction: all of them, or none."""
+        with sqlite.transaction(self.db) as db:
+            db.executemany("INSERT INTO handovers (id, body) VALUES (?, ?)",
+                           [(i.id, json.dumps(i.to_json())) for i in items])
+
     def waiting(self, refused: bool = True) -> list[Waiting]:
         """Drafts not acknowledged yet, in the order written (without `refused`: only those
         still to hand over)."""
@@ -177,12 +186,12 @@ class Outbox:
 
 def _requests(waiting: list[Waiting]) -> list[list[Waiting]]:
     """The waiting handovers in requests of at most HANDOVERS_PER_REQUEST, in order; a post
-    with attachments ends its request (so at most one post's files are uploaded ahead)."""
+    with attachments (or a profile change with an avatar) ends its request (so at most one
+    handover's files are uploaded ahead)."""
     out: list[list[Waiting]] = [[]]
     for w in waiting:
         out[-1].append(w)
-        if len(out[-1]) == HANDOVERS_PER_REQUEST or (isinstance(w.handover, Handover)
-                                                     and w.handover.attachments):
+        if len(out[-1]) == HANDOVERS_PER_REQUEST or w.handover.uploads:
             out.append([])
     return [c for c in out if c]
 
@@ -296,9 +305,12 @@ def mark_read(p: Pairing, box: str, upto: int, timeout: float) -> int:
     return int(answer["marked"])
 
 
-def timeline(p: Pairing, limit: int, before: str | None, timeout: float) -> dict[str, Any]:
-    """The home server's timeline, as `ipfeed timeline --json` prints it."""
-    query = urllib.parse.urlencode({"limit": limit, **({"before": before} if before else {})})
+def timeline(p: Pairing, limit: int, before: str | None, timeout: float,
+             tag: str | None = None) -> dict[str, Any]:
+    """The home server's timeline, as `ipfeed timeline --json` prints it (with `tag`, only
+    posts with that #tag)."""
+    query = urllib.parse.urlencode({"limit": limit, **({"before": before} if before else {}),
+                                    **({"tag": tag} if tag else {})})
     page = _call(p.url, p.fingerprint, p.token, "GET", f"/api/timeline?{query}", None, timeout)
     posts, more = page.get("posts"), page.get("next")
     shape = {"cid": str, "name": str, "text": str, "seq": int, "created": int}
@@ -307,6 +319,134 @@ def timeline(p: Pairing, limit: int, before: str | None, timeout: float) -> dict
             for item in posts):
         raise RemoteError("the home server's timeline is not what the API defines (section 17)")
     return {"posts": posts, "next": more}
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A feed on one of the home server's lists, with the names it shows for it."""
+
+    name: str
+    alias: str = ""
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class HomeLists:
+    """The home server's follow, mute and block lists (it is their one writer: it signs the
+    follow list and holds the sealed mute and block lists), as this device last fetched them."""
+
+    following: list[Listed]
+    muted: list[Listed]
+    blocked: list[Listed]
+    fetched: int  # when this device fetched them (ms)
+    offline: str | None = None  # why they come from the copy kept here (None: fetched just now)
+
+    def to_json(self) -> dict[str, Any]:
+        """As the API answers them (and as the copy kept here holds them)."""
+        return {k: [x.__dict__ for x in getattr(self, k)] for k in LISTS}
+
+    def resolve(self, text: str) -> str | None:
+        """The feed a NAME argument stands for here: a name, or one followed feed's alias or
+        display name (case-insensitive), as the home server resolves it."""
+        try:
+            return normalize_name(text)
+        except InvalidInput:
+            pass
+        wanted = text.strip().casefold()
+        for field in ("alias", "display_name"):
+            found = {f.name for f in self.following if getattr(f, field).casefold() == wanted}
+            if len(found) == 1:
+                return found.pop()
+        return None
+
+    def hidden(self, waiting: Sequence[Waiting]) -> tuple[set[str], set[str]]:
+        """(muted, blocked) as they will be once the mutes and blocks waiting on this device
+        are handed over: the home server's lists with those applied, in order."""
+        muted, blocked = {f.name for f in self.muted}, {f.name for f in self.blocked}
+        for w in waiting:
+            a = w.handover
+            if w.refused or not isinstance(a, Action) or a.kind not in _ON_LISTS or \
+                    (name := self.resolve(a.name or "")) is None:
+                continue
+            target, add = _ON_LISTS[a.kind]
+            chosen = muted if target == "muted" else blocked
+            if add:
+                chosen.add(name)
+            else:
+                chosen.discard(name)
+        return muted, blocked
+
+
+LISTS = ("following", "muted", "blocked")
+_ON_LISTS = {"mute": ("muted", True), "unmute": ("muted", False), "block": ("blocked", True),
+             "unblock": ("blocked", False)}
+MAX_LISTED = feed.MAX_FOLLOWS  # entries of one list the home server may answer
+
+
+LIST_KINDS = {"follow", "unfollow", "accept", *_ON_LISTS}  # the actions that change a list
+
+
+def list_changes(waiting: Sequence[Waiting]) -> int:
+    """How many of the waiting handovers (not refused) change the home server's lists."""
+    return sum(1 for w in waiting if not w.refused and isinstance(w.handover, Action)
+               and w.handover.kind in LIST_KINDS)
+
+
+def lists_path(home: Path) -> Path:
+    """Where a paired device keeps its copy of the home server's lists (for offline display)."""
+    return home / "remote-lists.json"
+
+
+def lists(home: Path, p: Pairing, timeout: float) -> HomeLists:
+    """The home server's lists, fetched over the authenticated API and kept here; while the
+    home server cannot be reached, the copy kept here, marked with when it was fetched."""
+    try:
+        answer = _call(p.url, p.fingerprint, p.token, "GET", "/api/lists", None, timeout)
+    except RemoteUnreachable as e:
+        kept = kept_lists(home)
+        if kept is None:
+            raise RemoteUnreachable(f"{e}; no copy of its lists is kept here yet") from e
+        return replace(kept, offline=str(e))
+    fetched = check_lists(answer, now_ms())
+    _keep(lists_path(home), json.dumps({"fetched": fetched.fetched, **fetched.to_json()}).encode())
+    return fetched
+
+
+def kept_lists(home: Path) -> HomeLists | None:
+    """The copy of the home server's lists kept here, if any."""
+    try:
+        raw = json.loads(lists_path(home).read_text())
+        return check_lists(raw, int(raw["fetched"]))
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError, RemoteError) as e:
+        raise RemoteError(f"the copy of the home server's lists in {lists_path(home)} is damaged "
+                          f"({e}); it is fetched again when the home server can be reached") from e
+
+
+def check_lists(answer: dict[str, Any], fetched: int) -> HomeLists:
+    """A home server's answer to GET /api/lists, or RemoteError naming what is wrong."""
+    def bad(what: str) -> RemoteError:
+        return RemoteError(f"the home server's lists are not what the API defines (section 17.4): {what}")
+    out: dict[str, list[Listed]] = {}
+    for key in LISTS:
+        items = answer.get(key)
+        if not isinstance(items, list) or len(items) > MAX_LISTED:
+            raise bad(f"{key} is not a list of at most {MAX_LISTED}")
+        out[key] = []
+        for item in items:
+            if not isinstance(item, dict) or set(item) - {"name", "alias", "display_name"}:
+                raise bad(f"an entry of {key} is not {{name, alias, display_name}}")
+            try:
+                name = normalize_name(item["name"] if isinstance(item.get("name"), str) else "")
+            except InvalidInput as e:
+                raise bad(f"an entry of {key} does not name a feed ({e})") from e
+            texts = [item.get(k, "") for k in ("alias", "display_name")]
+            if not all(isinstance(t, str) and len(t) <= MAX_SENDER_NAME for t in texts):
+                raise bad(f"{name} in {key}: alias and display_name are strings of at most "
+                          f"{MAX_SENDER_NAME}")
+            out[key].append(Listed(name, *texts))
+    return HomeLists(out["following"], out["muted"], out["blocked"], fetched)
 
 
 def files(home: Path) -> Path:
@@ -338,15 +478,49 @@ def new_post(home: Path, p: Pairing, text: str, reply_to: str | None = None, att
                     list(to), atts)
 
 
+def new_plain_posts(texts: Sequence[str]) -> list[Handover]:
+    """`post --many` on a paired device: one plain text post to hand over per text, each checked
+    first (all valid, or none queued); the home server reads no #tags, @mentions or links from
+    them, as its own `post --many`."""
+    for t in texts:
+        post.check_text(t)
+    now = now_ms()
+    return [Handover(secrets.token_urlsafe(18), now, t, card=False, plain=True) for t in texts]
+
+
+def new_profile(home: Path, name: str | None, bio: str | None, avatar: Path | None) -> Action:
+    """`profile set` on a paired device: the change to hand over, checked as the home server
+    will (the name's and bio's sizes, the avatar an image); a new avatar kept in this home
+    until it is handed over."""
+    if name is None and bio is None and avatar is None:
+        raise InvalidInput("nothing to change: give --name, --bio or --avatar")
+    check_profile(name, bio)
+    kept = None
+    if avatar is not None:
+        if problem := post.file_name_problem(avatar.name):
+            raise InvalidInput(f"the avatar's file name is not a plain file name ({problem})")
+        data = drafts.check_avatar(avatar)
+        digest = hashlib.sha256(data).hexdigest()
+        if not (files(home) / digest).exists():
+            files(home).mkdir(parents=True, exist_ok=True, mode=0o700)
+            _keep(files(home) / digest, data)
+        kept = {"name": avatar.name, "sha256": digest, "size": len(data)}
+    return Action(secrets.token_urlsafe(18), now_ms(), PROFILE, display_name=name, bio=bio, avatar=kept)
+
+
 def _keep(path: Path, data: bytes) -> None:
-    """Write a file durably (fsynced, then renamed into place), 0600."""
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    """Write a file durably (fsynced, then renamed into place), 0600; a temporary name of its
+    own, so that two commands writing it at once cannot clash."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def new_action(kind: str, target: str, *, emoji: str = "", text: str = "", alias: str = "",
@@ -360,8 +534,9 @@ def new_action(kind: str, target: str, *, emoji: str = "", text: str = "", alias
 
 
 def _upload(home: Path, p: Pairing, item: Item, timeout: float) -> None:
-    """Send a post's attachments ahead of it (the home server keeps each by its SHA-256)."""
-    for a in item.attachments if isinstance(item, Handover) else []:
+    """Send a post's attachments (a profile's avatar) ahead of it (the home server keeps each
+    by its SHA-256)."""
+    for a in item.uploads:
         answer = _call(p.url, p.fingerprint, p.token, "PUT", f"/api/upload/{a['sha256']}", None,
                        timeout, upload=files(home) / a["sha256"])
         if answer.get("sha256") != a["sha256"]:
@@ -369,16 +544,16 @@ def _upload(home: Path, p: Pairing, item: Item, timeout: float) -> None:
 
 
 def _forget_files(home: Path, item: Item) -> None:
-    """A handed-over post's files, no longer needed here (unless a waiting post has them too)."""
-    if not isinstance(item, Handover) or not item.attachments:
+    """A handed-over post's files (a profile's avatar), no longer needed here (unless a waiting
+    one has them too)."""
+    if not item.uploads:
         return
     box = Outbox(home)
     try:
-        needed = {a["sha256"] for w in box.waiting() if isinstance(w.handover, Handover)
-                  for a in w.handover.attachments}
+        needed = {a["sha256"] for w in box.waiting() for a in w.handover.uploads}
     finally:
         box.close()
-    for a in item.attachments:
+    for a in item.uploads:
         if a["sha256"] not in needed:
             (files(home) / a["sha256"]).unlink(missing_ok=True)
 

@@ -38,7 +38,7 @@ from . import (
 from .config import Settings
 from .devices import Device, Pairing
 from .drafts import PostResult, check_avatar, media_type_of
-from .errors import InvalidInput, IpfeedError
+from .errors import InvalidInput, IpfeedError, RemoteError
 from .feed import Follow, Profile
 from .handover import Action as HandoverAction
 from .handover import Item as HandoverItem
@@ -52,6 +52,7 @@ from .outbox import Draft
 from .publishing import BULK_CHUNK, PublishResult
 from .reading import FeedView
 from .recovery import RecoveryKey
+from .remote import HomeLists as RemoteLists
 from .remote import Inbox as RemoteInbox
 from .remote import Pairing as RemotePairing
 from .remote import PushResult, Waiting
@@ -505,12 +506,17 @@ class Service:
             raise InvalidInput("this node receives for your own feed already")
         with self.home.inbox() as db:
             added = db.host(name)
+        if self._receiver is not None:
+            self._receiver.hosted_changed()
         return added, (await following.sync_follows(self.home, [name]))[0].error
 
     def unhost_inbox(self, name: str) -> int:
         """Stop receiving for a feed: its notices kept here are dropped (how many)."""
         with self.home.inbox() as db:
-            return db.unhost(normalize_name(name))
+            dropped = db.unhost(normalize_name(name))
+        if self._receiver is not None:  # at once in this process (another re-reads within 5 s)
+            self._receiver.hosted_changed()
+        return dropped
 
     def hosted_inboxes(self) -> list[tuple[str, int]]:
         """The feeds this node receives for besides its own, with how many notices it keeps."""
@@ -571,9 +577,18 @@ class Service:
             return store.devices()
 
     def revoke_device(self, device_id: str) -> Device:
-        """Refuse a device's credential from now on."""
+        """Refuse a device's credential from now on; drop what it uploaded for posts it never
+        handed over (no handover of it is taken any more)."""
         with devices.opened(self.settings.home) as store:
-            return store.revoke(device_id)
+            device = store.revoke(device_id)
+        self.clean_uploads()
+        return device
+
+    def clean_uploads(self) -> int:
+        """Drop the uploads of revoked (or unknown) devices and those no handover used within
+        handover.ORPHAN_UPLOAD_MS (a home server's round does it too); how many files."""
+        active = {d.id for d in self.devices() if d.revoked is None}
+        return handover.clean_uploads(self.home, active)
 
     def device_setting(self, key: str, value: str | None = None) -> str | None:
         """A setting of the remote listener (e.g. its URL, for `device pair`); set with `value`."""
@@ -592,15 +607,18 @@ class Service:
         """A paired device's drafts and actions, in order: each checked and applied once by its
         draft id, then signed in the chain; a result for each (what it became, why it was
         refused, or why it waits). `run` runs an action on a feed (it publishes) to its end."""
-        return handover.accept(self.home, device_id, bodies, lambda a: run(self._on_feed(a)),
+        return handover.accept(self.home, device_id, bodies, lambda a, f: run(self._on_feed(a, f)),
                                lambda: run(self.complete_chain()))
 
     def store_upload(self, device_id: str, digest: str, read: Callable[[int], bytes], length: int) -> int:
         """Keep an attachment a paired device sends ahead of its post (checked by its SHA-256)."""
         return handover.store_upload(self.home, device_id, digest, read, length)
 
-    async def _on_feed(self, a: HandoverAction) -> object:
-        """A paired device's action on a feed, exactly as the CLI's command does it here."""
+    async def _on_feed(self, a: HandoverAction, avatar: Path | None) -> object:
+        """A paired device's action on a feed (or its profile), exactly as the CLI's command
+        does it here."""
+        if a.kind == handover.PROFILE:
+            return await self.profile_set(a.display_name, a.bio, avatar)
         name = a.name or ""
         if a.kind == "follow":
             return await self.follow(name, a.alias, force=a.force)
@@ -632,6 +650,52 @@ class Service:
                             cw=cw, sensitive=sensitive, alts=alts, card=card)
         return self._remote_queue(h)
 
+    def remote_post_many(self, texts: Sequence[str]) -> PushResult:
+        """`post --many` on a paired device: every text saved in this device's outbox at once (all,
+        or none if one is invalid), as plain posts, then handed over in order (in requests of
+        100, each signed by the home server under one new root)."""
+        self._paired()
+        items = remote.new_plain_posts(texts)
+        box = remote.Outbox(self.settings.home)
+        try:
+            box.add_all(items)
+        finally:
+            box.close()
+        sent: list[tuple[str, str | None, str]] = []
+        refused: list[str] = []
+        while True:  # one push hands over at most remote.MAX_HANDOVERS_AT_ONCE
+            r = self.remote_push()
+            sent += r.sent
+            refused += r.refused
+            if not r.sent or not r.waiting or r.error:
+                return replace(r, sent=sent, refused=refused)
+
+    def remote_profile(self, name: str | None, bio: str | None,
+                       avatar: Path | None) -> tuple[str, PushResult]:
+        """`profile set` on a paired device: saved in its outbox, then handed over in order;
+        the home server changes the profile as its own `profile set` does."""
+        return self._remote_queue(remote.new_profile(self.settings.home, name, bio, avatar))
+
+    def remote_lists(self) -> RemoteLists:
+        """The home server's follow, mute and block lists (while it cannot be reached: the copy
+        kept here, marked offline)."""
+        return remote.lists(self.settings.home, self._paired(), self.settings.timeout)
+
+    def remote_hidden(self) -> tuple[set[str], set[str]]:
+        """(muted, blocked) on a paired device: the home server's lists, with the mutes and
+        blocks still waiting here applied."""
+        try:
+            lists = self.remote_lists()
+        except RemoteError:  # none kept yet, a broken answer, or a home server without GET
+            lists = self._kept_lists()  # /api/lists (its answers are filtered by its lists already)
+        return lists.hidden(self.remote_waiting())
+
+    def _kept_lists(self) -> RemoteLists:
+        with contextlib.suppress(RemoteError):
+            if (kept := remote.kept_lists(self.settings.home)) is not None:
+                return kept
+        return remote.HomeLists([], [], [], 0)
+
     def remote_act(self, kind: str, target: str, *, emoji: str = "", text: str = "", alias: str = "",
                    force: bool = False) -> tuple[str, PushResult]:
         """Save an action (react, follow, mute, accept, …) in this device's outbox, then hand
@@ -660,15 +724,25 @@ class Service:
         finally:
             box.close()
 
-    def remote_timeline(self, limit: int = 20, before: str | None = None) -> dict[str, Any]:
-        """The home server's timeline (`ipfeed timeline --json`'s shape)."""
-        return remote.timeline(self._paired(), limit, before, self.settings.timeout)
+    def remote_timeline(self, limit: int = 20, before: str | None = None,
+                        tag: str | None = None) -> dict[str, Any]:
+        """The home server's timeline (`ipfeed timeline --json`'s shape; with `tag`, only posts
+        with that #tag), without the posts and reposts of feeds muted or blocked there or by
+        what waits here to be handed over."""
+        page = remote.timeline(self._paired(), limit, before, self.settings.timeout, tag)
+        muted, blocked = self.remote_hidden()
+        hidden = muted | blocked
+        return {**page, "posts": [p for p in page["posts"] if p["name"] not in hidden
+                                  and p.get("reposted_by") not in hidden]}
 
     def remote_notifications(self, box: str, unread_only: bool = True, limit: int = 100,
                              before: int = 0) -> RemoteInbox:
-        """The home server's notifications or requests, and its unread counts (checked)."""
-        return remote.notifications(self._paired(), box, unread_only, limit, before,
+        """The home server's notifications or requests, and its unread counts (checked),
+        without the notices of feeds blocked there or by a block waiting here."""
+        page = remote.notifications(self._paired(), box, unread_only, limit, before,
                                     self.settings.timeout)
+        _, blocked = self.remote_hidden()
+        return {**page, "notices": [n for n in page["notices"] if n["from"] not in blocked]}
 
     def remote_mark_read(self, box: str, upto: int) -> int:
         """Mark a box's unread notices read at the home server (ids up to `upto`)."""

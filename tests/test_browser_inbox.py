@@ -146,3 +146,52 @@ def test_a_reply_deeper_in_the_conversation_in_the_browser(inbox_web: str, page:
     assert replies.index("a long novel") < replies.index("a short one, Bob")
     assert page.evaluate("window.__pwned") is None
     shoot(page, "15-conversation-thread")
+
+
+def test_hosting_an_inbox_from_settings_in_the_browser_with_and_without_script(
+        page: Page, alice: User, bob: User) -> None:
+    from test_browser import PHONE, _serve, no_sideways_scroll
+
+    alice.connect(bob)
+    bob.cli_ok("profile", "set", "--name", f"Bob {XSS}")
+    b = name_of(bob)
+    gen = _serve(alice)
+    web = next(gen)
+    try:
+        page.goto(web + "/profile")
+        page.click("a:has-text('Inboxes you host')")
+        page.wait_for_selector("h1:has-text('Inboxes you host')")
+        assert "You host no one" in page.inner_text("main")
+        page.fill(".host-form input[name=name]", f"ipns://{b}")
+        page.click(".host-form button:has-text('Host their inbox')")
+        page.wait_for_selector("text=Hosting the inbox of")
+        item = page.locator(".hosting-list li")
+        assert item.count() == 1 and "0 notices kept" in item.inner_text()
+        assert "Bob <img" in item.inner_text()  # the remote name shown as text
+        assert page.evaluate("() => window.__pwned") is None and page.title() != "pwned"
+        shoot(page, "15-hosted-inboxes")
+        page.set_viewport_size(PHONE)
+        no_sideways_scroll(page)
+        page.set_viewport_size({"width": 1280, "height": 900})
+        assert alice.service.hosted_inboxes() == [(b, 0)]
+
+        assert page.context.browser is not None  # the same page without script: plain forms
+        context = page.context.browser.new_context(java_script_enabled=False,
+                                                   viewport={"width": 1280, "height": 900})
+        p = context.new_page()
+        p.set_default_timeout(20_000)
+        try:
+            p.goto(web + "/settings/inbox")
+            p.fill(".host-form input[name=name]", "not a name")
+            p.click(".host-form button:has-text('Host their inbox')")
+            p.wait_for_selector("text=Not hosted:")
+            p.click(".hosting-list button:has-text('Stop hosting')")
+            p.wait_for_selector("text=No longer hosting the inbox of")
+            assert "dropped 0 notices" in p.inner_text("main") + p.inner_text("body")
+            assert "You host no one" in p.inner_text("main")
+            shoot(p, "15-hosted-inboxes-stopped-noscript")
+        finally:
+            context.close()
+        assert alice.service.hosted_inboxes() == []
+    finally:
+        next(gen, None)  # the server stops

@@ -5,6 +5,7 @@ refusing everyone but paired devices, with its Host, CSRF and CSP protections ke
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import sqlite3
 import stat
@@ -525,3 +526,49 @@ def test_actions_on_posts_become_entries_in_order_each_once(home: Any) -> None:
     assert [(r["already"], r["cid"]) for r in again] == [(True, r["cid"]) for r in results]
     with svc.home.outbox() as box:
         assert box.count_posts() == 7
+
+
+def test_a_revoked_devices_uploads_are_dropped_on_revoke(home: Any) -> None:
+    svc, _, remote = home
+    keep = {"Authorization": f"Bearer {_api_pair(svc, remote)}"}
+    gone = {"Authorization": f"Bearer {_api_pair(svc, remote)}"}
+    assert _upload(remote, keep, b"kept").status_code == 200
+    assert _upload(remote, gone, b"for a post never handed over").status_code == 200
+    kept_id, gone_id = (d.id for d in svc.devices())
+    uploads = svc.settings.home / "uploads"
+    svc.revoke_device(gone_id)
+    assert not (uploads / gone_id).exists()
+    assert [f.name for f in (uploads / kept_id).iterdir()] == [hashlib.sha256(b"kept").hexdigest()]
+
+
+def test_uploads_no_handover_used_within_a_week_are_dropped(home: Any) -> None:
+    svc, _, remote = home
+    auth = {"Authorization": f"Bearer {_api_pair(svc, remote)}"}
+    for blob in (b"old", b"new"):
+        assert _upload(remote, auth, blob).status_code == 200
+    folder = svc.settings.home / "uploads" / svc.devices()[0].id
+    old = folder / hashlib.sha256(b"old").hexdigest()
+    week_and_a_day = (handover.ORPHAN_UPLOAD_MS // 1000) + 24 * 3600
+    os.utime(old, (old.stat().st_atime - week_and_a_day, old.stat().st_mtime - week_and_a_day))
+    (svc.settings.home / "uploads" / "0badc0de").mkdir()  # a device this home does not know
+    (svc.settings.home / "uploads" / "0badc0de" / "x").write_bytes(b"x")
+    assert svc.clean_uploads() == 2
+    assert [f.name for f in folder.iterdir()] == [hashlib.sha256(b"new").hexdigest()]
+    assert not (svc.settings.home / "uploads" / "0badc0de").exists()
+    att = {"name": "a.txt", "sha256": hashlib.sha256(b"new").hexdigest(), "size": 3}
+    [done] = _handover(remote, auth, {**_draft(1, "with the new one"), "attachments": [att]}).json["results"]
+    assert "error" not in done, done  # a fresh one is still there for its post
+
+
+def test_the_home_servers_round_drops_orphan_uploads(make_user: Any) -> None:
+    alice = make_user("alice")
+    device, _ = alice.service.redeem_pairing(alice.service.open_pairing().code, "laptop", "127.0.0.1")
+    folder = alice.home / "uploads" / device.id
+    folder.mkdir(parents=True)
+    stale = folder / ("ab" * 32)
+    stale.write_bytes(b"never used")
+    long_ago = stale.stat().st_mtime - handover.ORPHAN_UPLOAD_MS // 1000 - 3600
+    os.utime(stale, (long_ago, long_ago))
+    r = alice.cli("daemon", "--rounds", "1")
+    assert r.exit_code == 0 and "uploads: dropped 1 that no handover will use" in r.output, r.output
+    assert not stale.exists()

@@ -55,9 +55,24 @@ def test_handover_vectors(case: dict[str, Any]) -> None:
 _ACTIONS = {"react": {"cid", "emoji"}, "unreact": {"cid"}, "repost": {"cid"}, "unrepost": {"cid"},
             "edit": {"cid", "text"}, "delete": {"cid"}, "follow": {"name", "alias", "force"},
             **{k: {"name"} for k in ("unfollow", "mute", "unmute", "block", "unblock", "accept",
-                                     "ignore")}}
+                                     "ignore")},
+            "profile": {"display_name", "bio", "avatar"}}
 _ATTACHMENT = {"name", "sha256", "size", "alt"}
-_POST = {"id", "created", "kind", "text", "reply_to", "quote", "cw", "sensitive", "card", "to", "attachments"}
+_POST = {"id", "created", "kind", "text", "reply_to", "quote", "cw", "sensitive", "card", "to", "attachments",
+         "plain"}
+
+
+def _independent_profile_ok(b: dict[str, Any]) -> bool:
+    name, bio, avatar = b.get("display_name"), b.get("bio"), b.get("avatar")
+    if not all(v is None or isinstance(v, str) for v in (name, bio)) or (name, bio, avatar) == (None,) * 3:
+        return False
+    if (name is not None and len(name.encode()) > 100) or (bio is not None and len(bio.encode()) > 2000):
+        return False
+    return avatar is None or (isinstance(avatar, dict) and set(avatar) == {"name", "sha256", "size"}
+                              and isinstance(avatar["name"], str) and "/" not in avatar["name"]
+                              and isinstance(avatar["sha256"], str)
+                              and re.fullmatch(r"[0-9a-f]{64}", avatar["sha256"]) is not None
+                              and type(avatar["size"]) is int and 0 < avatar["size"] <= 5 * 1024 * 1024)
 
 
 def independent_handover_ok(b: Any) -> bool:
@@ -73,6 +88,8 @@ def independent_handover_ok(b: Any) -> bool:
         allowed = _ACTIONS.get(kind)
         if allowed is None or set(b) - {"id", "created", "kind"} - allowed:
             return False
+        if kind == "profile":
+            return _independent_profile_ok(b)
         target = b.get("cid" if "cid" in allowed else "name")
         return isinstance(target, str) and 1 <= len(target) <= 200 and all(
             isinstance(b.get(k, ""), str) for k in ("emoji", "text", "alias")) and \
@@ -85,6 +102,9 @@ def independent_handover_ok(b: Any) -> bool:
     if not isinstance(to, list) or len(to) > 32 or not all(isinstance(n, str) and n for n in to):
         return False
     if not isinstance(atts, list) or len(atts) > 8:
+        return False
+    if type(b.get("plain", False)) is not bool or (b.get("plain") and (
+            b.get("reply_to") or b.get("quote") or b.get("cw") or b.get("sensitive") or to or atts)):
         return False
     for a in atts:
         if not isinstance(a, dict) or not {"name", "sha256", "size"} <= set(a) <= _ATTACHMENT:

@@ -17,6 +17,7 @@ import pytest
 from conftest import DEFAULTS, User, run
 
 from ipfeed import Service, codec, inbox, inboxdb, notice, notify
+from ipfeed import index as inbox_index
 from ipfeed.home import serve_forever
 from ipfeed.identity import Identity
 from ipfeed.inboxdb import NOTIFICATIONS, REQUESTS
@@ -531,7 +532,7 @@ def test_the_inbox_store_moves_to_schema_2_and_keeps_hosted_feeds_apart(tmp_path
     old.close()
     monkeypatch.setattr(inboxdb, "MAX_PER_HOSTED", 3)
     with inboxdb.opened(path) as db:
-        assert db.db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.db.execute("PRAGMA user_version").fetchone()[0] == 3
         assert [n.sender for n in db.notices(None)] == ["bob"]
         assert db.host("alice") and not db.host("alice") and db.hosted() == ["alice"]
         for i in range(5):  # a hosted feed's notices: capped on their own, never shown as ours
@@ -541,3 +542,145 @@ def test_the_inbox_store_moves_to_schema_2_and_keeps_hosted_feeds_apart(tmp_path
         assert len(db.notices(None)) == 1 and db.unread() == {NOTIFICATIONS: 1, REQUESTS: 0}
         assert db.mark_read() == 1 and db.count("alice") == 3
         assert db.unhost("alice") == 3 and db.hosted() == [] and db.count() == 1
+
+
+def test_a_notice_refused_not_here_waits_in_the_outbox_until_the_host_agrees(make_user: Any) -> None:
+    alice, hana, carol = (make_user(n) for n in ("alice", "hana", "carol"))
+    for a_, b_ in ((alice, hana), (alice, carol), (carol, hana)):
+        a_.connect(b_)
+    a, h, c = alice.service, hana.service, carol.service
+    hello = run(a.post("my inbox is at hana's"))
+    run(a.set_inbox([(run(peer_id(hana)), [hana.addr().rsplit("/p2p/", 1)[0]])], here=False))
+    assert run(c.sync([name_of(alice)]))[0].error is None  # Carol reads Alice's inbox peers
+
+    async def before_hana_agrees() -> str:
+        reply = (await c.post("carol answers before hana agrees", reply_to=hello.cid)).cid
+        with inboxdb.opened(c.settings.inbox_path) as db:
+            db.db.execute("UPDATE outgoing SET next_try = 0")
+        assert (await c.deliver_notices()).waiting == 1
+        return reply
+    reply = run(with_inbox(h, before_hana_agrees))
+    [o] = c.outgoing_notices()
+    assert (o.entry, o.state) == (reply, "waiting") and o.attempts >= 1  # posting tried at once too
+    assert o.last_error is not None and o.last_error.startswith("rejected not-here")
+    assert hana.cli_ok("inbox", "host", name_of(alice)).startswith("hosting the inbox of")
+
+    async def after() -> None:
+        with inboxdb.opened(c.settings.inbox_path) as db:  # as if its backoff had passed
+            db.db.execute("UPDATE outgoing SET next_try = 0")
+        assert (await c.deliver_notices()).sent == 1
+        await until("the reply kept at Hana's", lambda: dict(h.hosted_inboxes()).get(name_of(alice)))
+    run(with_inbox(h, after))
+    assert [(o.entry, o.state) for o in c.outgoing_notices()] == [(reply, "sent")]
+
+    # Hana stops hosting; Alice lists her first and her own node second: a not-here peer is
+    # passed over for the next one, which takes the notice.
+    h.unhost_inbox(name_of(alice))
+    run(a.set_inbox([(run(peer_id(hana)), [hana.addr().rsplit("/p2p/", 1)[0]]),
+                     (run(peer_id(alice)), [alice.addr().rsplit("/p2p/", 1)[0]])], here=False))
+    assert run(c.sync([name_of(alice)]))[0].error is None
+    refused_before = h.receiver().stats["rejected"]
+
+    async def both() -> str:
+        async def at_alice() -> str:
+            again = (await c.post("and once more", reply_to=hello.cid)).cid
+            with inboxdb.opened(c.settings.inbox_path) as db:
+                db.db.execute("UPDATE outgoing SET next_try = 0")
+            await c.deliver_notices()
+            await until("the reply at Alice's",
+                        lambda: [n for n in a.notifications(None) if n.entry == again])
+            return again
+        return await with_inbox(a, at_alice)
+    again = run(with_inbox(h, both))
+    assert {o.entry: o.state for o in c.outgoing_notices()} == {reply: "sent", again: "sent"}
+    assert h.receiver().stats["rejected"] > refused_before  # Hana said not-here to it first
+
+
+def test_not_here_is_retried_for_three_days_and_other_failures_max_attempts_times(tmp_path: Any) -> None:
+    day = 24 * 3600 * 1000
+    with inboxdb.opened(tmp_path / "inbox.sqlite") as db:
+        assert db.db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert db.enqueue([("alice", "e1"), ("bob", "e2")], 0) == 2
+        a, b = sorted(db.due(0), key=lambda o: o.target)
+        for i in range(inboxdb.MAX_ATTEMPTS + 5):  # not-here answers do not use up attempts
+            db.retry(a.id, "rejected not-here: …", i * 3_600_000, not_here=True)
+        for i in range(inboxdb.MAX_ATTEMPTS - 1):
+            db.retry(b.id, "busy", i)
+        states = {o.target: (o.state, o.attempts) for o in db.outgoing()}
+        assert states == {"alice": ("waiting", inboxdb.MAX_ATTEMPTS + 5),
+                          "bob": ("waiting", inboxdb.MAX_ATTEMPTS - 1)}
+        db.retry(a.id, "busy", 3 * day - 1)  # a failure after not-here ones: counted on its own
+        db.retry(b.id, "busy", 0)
+        assert {o.target: o.state for o in db.outgoing()} == {"alice": "waiting", "bob": "failed"}
+        db.retry(a.id, "rejected not-here: …", 3 * day - 1, not_here=True)
+        assert {o.target: o.state for o in db.outgoing()}["alice"] == "waiting"
+        db.retry(a.id, "rejected not-here: still", inboxdb.NOT_HERE_MS + 1, not_here=True)
+        [gone] = [o for o in db.outgoing() if o.target == "alice"]
+        assert (gone.state, gone.last_error) == ("refused", "rejected not-here: still")
+
+
+def test_strangers_feeds_kept_to_verify_notices_are_bounded_oldest_first(make_user: Any,
+                                                                          monkeypatch: Any) -> None:
+    from ipfeed import post as posts
+    from ipfeed.index import Index
+
+    alice, bob, mallory = make_user("alice"), make_user("bob"), make_user("mallory")
+    bob.connect(alice)
+    mallory.connect(alice)
+    a, b, m = alice.service, bob.service, mallory.service
+    run(a.set_inbox(here=True))
+    hello = run(a.post("hello")).cid
+    run(b.post("bob"))
+    run(a.follow(name_of(bob)))
+    assert run(m.sync([name_of(alice)]))[0].error is None
+    now = int(time.time() * 1000)
+    planted = []  # four strangers' feeds, synced long ago, oldest first
+    for i, size in enumerate((1, 8, 1, 1)):
+        them = Identity.generate()
+        chain: list[Any] = []
+        for seq in range(1, size + 1):
+            to = posts.skip_target(seq)
+            chain.append(posts.build(them, seq=seq, prev=chain[-1].cid if chain else None, created=now,
+                                     text=f"stranger{i} says {seq}", reply_to=hello if seq == 1 else None,
+                                     skip=chain[to - 1].cid if to else None))
+        _plant(alice, them, chain, now - 100_000 + i)
+        planted.append(them.name)
+    with inboxdb.opened(a.settings.inbox_path) as db:  # the third one's notice is still unread
+        db.record("k2", planted[2], "reply", None, hello, REQUESTS, b"n", now, now)
+    monkeypatch.setattr(inbox_index, "MAX_STRANGER_FEEDS", 2)
+    monkeypatch.setattr(inbox_index, "MAX_STRANGER_ENTRIES", 5)
+
+    def held() -> set[str]:
+        index = Index(a.settings.index_path)
+        try:
+            return {f.name for f in index.feeds()}
+        finally:
+            index.close()
+
+    def replies_counted() -> tuple[int, int]:
+        index = Index(a.settings.index_path)
+        try:
+            counted = index.db.execute("SELECT replies FROM counts WHERE cid = ?", (hello,)).fetchone()[0]
+            indexed = index.db.execute("SELECT count(*) FROM posts WHERE reply_to = ?",
+                                       (hello,)).fetchone()[0]
+            return counted, indexed
+        finally:
+            index.close()
+    assert replies_counted() == (4, 4)
+
+    async def scenario() -> None:
+        reply = (await m.post("mallory replies", reply_to=hello)).cid
+        with inboxdb.opened(m.settings.inbox_path) as db:
+            db.db.execute("UPDATE outgoing SET next_try = 0")
+        await m.deliver_notices()
+        await until("mallory's request", lambda: [n for n in a.notifications(REQUESTS) if n.entry == reply])
+    run(with_inbox(a, scenario))
+    # Not counted: Alice, Bob (followed), Mallory and the third (unread notices). Of the others,
+    # the oldest went for the feed cap (2), the next (8 entries) for the entry cap (5).
+    assert held() == {name_of(alice), name_of(bob), name_of(mallory), planted[2], planted[3]}
+    assert a.receiver().stats["strangers-dropped"] == 2
+    assert replies_counted() == (3, 3)  # the dropped reply no longer counted
+    assert not [p for p in a.search("stranger0") if p.name == planted[0]]
+    a.mark_read()
+    assert a.receiver().trim() == [planted[2]]  # read now: the oldest of three
+    assert held() == {name_of(alice), name_of(bob), name_of(mallory), planted[3]}

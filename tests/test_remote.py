@@ -158,6 +158,9 @@ def test_a_laptop_posts_through_its_home_server_one_chain_no_fork(make_user: Any
         # the laptop's timeline comes from the home server
         timeline = laptop.cli_ok("timeline")
         assert timeline.index("laptop 3") < timeline.index("laptop 1") < timeline.index("from home 1")
+        laptop.cli_ok("post", "laptop 4 about #Gardens")
+        tagged = laptop.cli_ok("timeline", "--tag", "gardens")  # asked of the home server
+        assert "laptop 4 about #Gardens" in tagged and "laptop 3" not in tagged
     finally:
         served.stop()
         served.worker.stop()

@@ -1,7 +1,7 @@
 """The home server's API for paired devices (FORMAT.md section 17): pairing a CLI, a draft
 handed over (saved once by its draft id, signed in the one chain; an attachment uploaded
-ahead of it), an action (react, follow, mute, accept, …) likewise, the timeline and the
-inbox (notifications, requests, unread counts, marking read). JSON in
+ahead of it), an action (react, follow, mute, accept, profile, …) likewise, the timeline, the
+follow, mute and block lists and the inbox (notifications, requests, unread counts, marking read). JSON in
 and out; authenticated by a bearer credential that only the remote gate accepts."""
 
 from __future__ import annotations
@@ -78,14 +78,32 @@ def upload(digest: str) -> Answer:
 
 @bp.get("/timeline")
 def timeline() -> Answer:
-    """The home server's timeline, newest first (`ipfeed timeline --json`'s shape)."""
+    """The home server's timeline, newest first (`ipfeed timeline --json`'s shape); with
+    `tag`, only posts with that #tag."""
     try:
         limit = min(MAX_TIMELINE, max(1, int(request.args.get("limit", "20"))))
     except ValueError as e:
         raise InvalidInput("limit is a number") from e
-    posts = svc().timeline(limit, request.args.get("before") or None)
+    posts = svc().timeline(limit, request.args.get("before") or None, request.args.get("tag") or None)
     more = posts[-1].cursor if len(posts) == limit else None
     return {"name": svc().identity().name, "posts": [p.to_json() for p in posts], "next": more}, 200
+
+
+@bp.get("/lists")
+def lists() -> Answer:
+    """The home server's follow, mute and block lists (it is their one writer), with the names
+    it shows for each feed, for a paired device to show and to filter by."""
+    s = svc()
+    with s.held():
+        follows, lists = s.follows(), s.moderation()
+        states = s.feed_states(sorted({f.name for f in follows} | lists.muted | lists.blocked))
+
+    def shown(name: str) -> str:
+        return str((st.profile.get("name") if (st := states.get(name)) else "") or "")
+    return {"following": [{"name": f.name, "alias": f.alias, "display_name": shown(f.name)}
+                          for f in follows],
+            **{key: [{"name": n, "display_name": shown(n)} for n in sorted(names)]
+               for key, names in (("muted", lists.muted), ("blocked", lists.blocked))}}, 200
 
 
 def _box(value: object) -> str:

@@ -1,19 +1,21 @@
 """The inbox pages: Notifications (verified replies, mentions, quotes, reactions, reposts and
-new followers from feeds the user follows or their follows follow) and Requests (the rest,
-with accept = follow, ignore and block as plain CSRF-checked forms)."""
+new followers from feeds the user follows or their follows follow), Requests (the rest,
+with accept = follow, ignore and block as plain CSRF-checked forms), and the settings page of
+the other feeds whose inboxes this home hosts (`ipfeed inbox host|unhost|hosted`)."""
 
 from __future__ import annotations
 
 from collections.abc import Coroutine
 from typing import Any
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from ipfeed.errors import IpfeedError, PublishPending
 from ipfeed.notice import VERBS
 from ipfeed.service import NOTIFICATIONS, REQUESTS
 
+from . import names, text
 from .views import _feed_name, _node_timeout, bp, svc, worker
 
 
@@ -75,3 +77,40 @@ def request_block(name: str) -> WerkzeugResponse:
     return _node_action(svc().block(_feed_name(name)),
                         "Blocked: their posts are hidden and their notices dropped.",
                         "Blocked here; your block list will be published when your node is back.")
+
+
+@bp.get("/settings/inbox")
+def hosting_page() -> str:
+    """The feeds whose inboxes this home hosts, with how many notices it keeps for each."""
+    s = svc()
+    with s.held():
+        hosted = s.hosted_inboxes()
+        states = s.feed_states([n for n, _ in hosted])
+        labels = {n: str(st.profile.get("name") or "") if (st := states.get(n)) else "" for n, _ in hosted}
+        return render_template("hosting.html", hosted=hosted, labels=labels)
+
+
+@bp.post("/settings/inbox/host")
+def host_inbox() -> WerkzeugResponse:
+    """Agree to receive notices for another feed (its feed synced now, so they can be checked)."""
+    try:
+        name = names.parse(request.form.get("name", ""))
+        added, error = worker().call(svc().host_inbox(name), 2 * _node_timeout())
+    except IpfeedError as e:  # a name that is none, your own, or the most hosted already
+        flash(f"Not hosted: {e}")
+    else:
+        label = text.handle(name)
+        flash(f"Hosting the inbox of {label}." if added else f"Already hosting the inbox of {label}.")
+        if error:
+            flash(f"Its feed does not verify yet ({error}); a notice about its posts is refused "
+                  "until it does.")
+    return redirect(url_for("ui.hosting_page"), 303)
+
+
+@bp.post("/settings/inbox/<name>/unhost")
+def unhost_inbox(name: str) -> WerkzeugResponse:
+    """Stop receiving notices for a feed, dropping those kept for it."""
+    name = _feed_name(name)
+    dropped = svc().unhost_inbox(name)
+    flash(f"No longer hosting the inbox of {text.handle(name)}; dropped {dropped} notices.")
+    return redirect(url_for("ui.hosting_page"), 303)

@@ -14,8 +14,9 @@ import click
 
 from ..config import Settings
 from ..errors import InvalidInput, IpfeedError, PublishPending
-from ..remote import PushResult
+from ..remote import HomeLists, PushResult, list_changes
 from ..service import Service
+from ..timefmt import format_ms
 
 T = TypeVar("T")
 
@@ -82,5 +83,19 @@ def through_home_server(c: Context, kind: str, target: str, **fields: Any) -> bo
     report_handover(pushed)
     return True
 
+
+def home_lists(c: Context) -> HomeLists | None:
+    """On a paired device: the home server's follow, mute and block lists (the copy kept here
+    while it cannot be reached, said so on stderr); None on a home with its own key."""
+    if c.service.remote() is None:
+        return None
+    lists = c.service.remote_lists()
+    if lists.offline:
+        click.echo(f"offline: your home server's lists as fetched {format_ms(lists.fetched)} "
+                   f"({lists.offline})", err=True)
+    if waiting := list_changes(c.service.remote_waiting()):
+        click.echo(f"{waiting} changes to these lists wait here to be handed over "
+                   "(`ipfeed remote status`)", err=True)
+    return lists
 
 pass_ctx = click.make_pass_decorator(Context)

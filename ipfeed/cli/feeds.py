@@ -86,9 +86,9 @@ def post(c: Context, text: str, reply_to: str | None, attach: tuple[Path, ...], 
         if text or reply_to or attach or to or alts or cw or sensitive or quote:
             raise click.UsageError("--many takes no TEXT, --reply-to, --attach, --to, --alt, --cw, "
                                    "--sensitive or --quote")
-        if c.service.remote() is not None:
-            raise click.UsageError("--many is not handed over to a home server (its posts are plain "
-                                   "text, signed in bulk): run it on the home server")
+        if c.service.remote() is not None:  # plain posts, handed over in order (section 17.4)
+            report_handover(c.service.remote_post_many(_json_lines(many)))
+            return
         r = run(c.service.post_many(_json_lines(many)))
         click.echo(f"published {r.name} -> {r.root} ({r.count} posts, {r.sealed} newly signed)")
         return
@@ -147,7 +147,11 @@ def profile() -> None:
               help=f"A {media.IMAGE_NAMES} image, up to {media.MAX_AVATAR_BYTES // 2**20} MiB.")
 @pass_ctx
 def profile_set(c: Context, name: str | None, bio: str | None, avatar: Path | None) -> None:
-    """Change your profile and publish it."""
+    """Change your profile and publish it (on a paired device: handed to the home server)."""
+    if c.service.remote() is not None:
+        _, pushed = c.service.remote_profile(name, bio, avatar)
+        report_handover(pushed)
+        return
     r = run(c.service.profile_set(name, bio, avatar))
     click.echo(f"published {r.name} -> {r.root}")
 

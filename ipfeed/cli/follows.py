@@ -10,7 +10,7 @@ import click
 
 from ..errors import IpfeedError
 from ..timefmt import age, format_ms
-from .base import Context, echo_json, pass_ctx, run, through_home_server
+from .base import Context, echo_json, home_lists, pass_ctx, run, through_home_server
 from .terminal import safe_for_terminal
 
 
@@ -47,7 +47,15 @@ def unfollow(c: Context, name: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def following(c: Context, as_json: bool) -> None:
-    """The feeds you follow, with their sync state."""
+    """The feeds you follow, with their sync state (on a paired device: the home server's list)."""
+    if (lists := home_lists(c)) is not None:
+        listed = [f.__dict__ for f in lists.following]
+        if as_json:
+            echo_json(listed)
+            return
+        for f in lists.following:
+            click.echo(f"{f.name}  {safe_for_terminal(f.alias or f.display_name or '?')}")
+        return
     rows = [_status_json(f, s) for f, s in c.service.status()]
     if as_json:
         echo_json(rows)
@@ -106,9 +114,7 @@ def timeline(c: Context, limit: int, before: str | None, tag: str | None, as_jso
     """Your and followed feeds merged, newest first (from the local index; on a paired device,
     from its home server)."""
     if c.service.remote() is not None:
-        if tag:
-            raise click.UsageError("--tag is not asked of a home server yet")
-        page = c.service.remote_timeline(limit, before)
+        page = c.service.remote_timeline(limit, before, tag)
         if as_json:
             echo_json({"posts": page["posts"], "next": page["next"]})
             return

@@ -11,7 +11,7 @@ import click
 from ..errors import PublishPending
 from ..moderation import Changed
 from ..service import Service
-from .base import Context, echo_json, pass_ctx, run, through_home_server
+from .base import Context, echo_json, home_lists, pass_ctx, run, through_home_server
 from .terminal import safe_for_terminal
 
 DONE = {"mute": "muted", "unmute": "unmuted", "block": "blocked", "unblock": "unblocked"}
@@ -69,11 +69,15 @@ def _listing(which: str, verb: str) -> click.Command:
     @pass_ctx
     def command(c: Context, as_json: bool) -> None:
         service = c.service
-        lists = service.moderation()
-        names = sorted(lists.muted if which == "muted" else lists.blocked)
-        states = service.feed_states(names)
-        rows = [{"name": n, "display_name": str(st.profile.get("name") or "") if (st := states.get(n))
-                 else ""} for n in names]
+        if (home := home_lists(c)) is not None:  # a paired device: the home server's list
+            rows = [{"name": f.name, "display_name": f.display_name}
+                    for f in (home.muted if which == "muted" else home.blocked)]
+        else:
+            lists = service.moderation()
+            names = sorted(lists.muted if which == "muted" else lists.blocked)
+            states = service.feed_states(names)
+            rows = [{"name": n, "display_name": str(st.profile.get("name") or "")
+                     if (st := states.get(n)) else ""} for n in names]
         if as_json:
             echo_json(rows)
             return
