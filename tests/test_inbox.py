@@ -267,17 +267,24 @@ def _rss_kib() -> int:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 
-def test_a_flood_is_bounded_and_an_honest_notice_still_lands(make_user: Any) -> None:
-    from test_ipns import record
-
+def _alice_who_follows_bob_and_mallory(make_user: Any) -> tuple[User, User, User, str]:
+    """Alice (her own node her inbox, a first post "hello") follows Bob; Mallory, a stranger,
+    is connected to her too. Returns the three and the CID of Alice's post."""
     alice, bob, mallory = make_user("alice"), make_user("bob"), make_user("mallory")
     bob.connect(alice)
     mallory.connect(alice)
+    run(alice.service.set_inbox(here=True))
+    hello = run(alice.service.post("hello")).cid
+    run(bob.service.post("bob"))
+    run(alice.service.follow(name_of(bob)))
+    return alice, bob, mallory, hello
+
+
+def test_a_flood_is_bounded_and_an_honest_notice_still_lands(make_user: Any) -> None:
+    from test_ipns import record
+
+    alice, bob, mallory, hello = _alice_who_follows_bob_and_mallory(make_user)
     a, b, m = alice.service, bob.service, mallory.service
-    run(a.set_inbox(here=True))
-    hello = run(a.post("hello")).cid
-    run(b.post("bob"))
-    run(a.follow(name_of(bob)))
     assert run(b.sync([name_of(alice)]))[0].error is None
     run(m.post("mallory"))
     to = a.identity().public
@@ -624,14 +631,8 @@ def test_strangers_feeds_kept_to_verify_notices_are_bounded_oldest_first(make_us
     from ipfeed import post as posts
     from ipfeed.index import Index
 
-    alice, bob, mallory = make_user("alice"), make_user("bob"), make_user("mallory")
-    bob.connect(alice)
-    mallory.connect(alice)
-    a, b, m = alice.service, bob.service, mallory.service
-    run(a.set_inbox(here=True))
-    hello = run(a.post("hello")).cid
-    run(b.post("bob"))
-    run(a.follow(name_of(bob)))
+    alice, bob, mallory, hello = _alice_who_follows_bob_and_mallory(make_user)
+    a, m = alice.service, mallory.service
     assert run(m.sync([name_of(alice)]))[0].error is None
     now = int(time.time() * 1000)
     planted = []  # four strangers' feeds, synced long ago, oldest first
